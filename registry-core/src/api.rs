@@ -1,0 +1,234 @@
+//! The HTTP API's wire types (JSON bodies) and error codes, shared by server and client.
+//!
+//! These are not database rows: the server converts its rows into these, the client decodes them.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::digest::Digest;
+use crate::lineage::Lineage;
+use crate::manifest::Manifest;
+
+/// Most digests in one `POST /v1/blobs:check`.
+pub const MAX_CHECK_DIGESTS: usize = 10_000;
+/// Default page size of list endpoints.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Largest page size of list endpoints.
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// Largest JSON request body (a manifest of 100k files fits).
+pub const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
+/// Longest description, in bytes.
+pub const MAX_DESCRIPTION_LEN: usize = 16 * 1024;
+
+/// Stable machine-readable error codes (the `code` of [`ErrorBody`]).
+pub mod codes {
+    /// Malformed request (bad query, bad header, malformed JSON).
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// The JSON body does not parse or does not match the schema.
+    pub const INVALID_JSON: &str = "invalid_json";
+    /// A namespace, model name or version label breaks the naming rules.
+    pub const INVALID_NAME: &str = "invalid_name";
+    /// A digest is not `sha256:<64 lowercase hex>`.
+    pub const INVALID_DIGEST: &str = "invalid_digest";
+    /// A manifest breaks the path rules, lists duplicates, or is empty.
+    pub const INVALID_MANIFEST: &str = "invalid_manifest";
+    /// Lineage or metadata breaks a rule or a bound.
+    pub const INVALID_LINEAGE: &str = "invalid_lineage";
+    /// An uploaded body does not hash to (or is not as long as) what the URL/header says.
+    pub const DIGEST_MISMATCH: &str = "digest_mismatch";
+    /// The manifest names blobs the server does not have (`details.missing`).
+    pub const MISSING_BLOBS: &str = "missing_blobs";
+    /// A parent version named in lineage does not exist (`details.missing`).
+    pub const UNKNOWN_PARENT: &str = "unknown_parent";
+    /// Body over the size limit.
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// Nothing at that name.
+    pub const NOT_FOUND: &str = "not_found";
+    /// The version label exists with another manifest.
+    pub const VERSION_EXISTS: &str = "version_exists";
+    /// The requested byte range is outside the blob.
+    pub const RANGE_NOT_SATISFIABLE: &str = "range_not_satisfiable";
+    /// Wrong or missing `Content-Type`.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// No or bad credentials.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// Credentials lack the scope or namespace.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// The server is shutting down or a dependency is down; retry.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// A server fault; details are in the server log, never in the response.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// Every error response: a stable code for programs, a message for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code (see the API docs for the list).
+    #[schema(example = "invalid_manifest")]
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Structured detail for some codes (e.g. `missing_blobs` lists `missing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    /// `ok` when the database answers.
+    pub status: String,
+    /// Server version.
+    pub version: String,
+}
+
+/// `POST /v1/blobs:check` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlobCheckRequest {
+    /// Digests to look up (at most 10,000).
+    pub digests: Vec<Digest>,
+}
+
+/// `POST /v1/blobs:check` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BlobCheckResponse {
+    /// The digests the server does not have, in request order, without repeats.
+    pub missing: Vec<Digest>,
+}
+
+/// `PUT /v1/blobs/{digest}` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BlobResponse {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// False when the blob was already stored (the upload was not needed).
+    pub created: bool,
+}
+
+/// Free-form description of a version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Human description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Labels (string to string).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Metadata {
+    /// Checks the bounds.
+    pub fn validate(&self) -> Result<(), crate::LineageError> {
+        if let Some(d) = &self.description
+            && d.len() > MAX_DESCRIPTION_LEN
+        {
+            return Err(crate::LineageError(format!(
+                "description is longer than {MAX_DESCRIPTION_LEN} bytes"
+            )));
+        }
+        crate::lineage::check_string_map("labels", &self.labels)
+    }
+}
+
+/// `PUT /v1/models/{ns}/{name}/versions/{version}` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutVersionRequest {
+    /// The files.
+    pub manifest: Manifest,
+    /// What the version was made from.
+    #[serde(default)]
+    pub lineage: Lineage,
+    /// Description and labels.
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+/// A version record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionResponse {
+    /// Namespace.
+    pub namespace: String,
+    /// Model name.
+    pub name: String,
+    /// Version label.
+    pub version: String,
+    /// SHA-256 of the manifest's canonical JSON: the version's identity.
+    pub manifest_digest: Digest,
+    /// OpenSSF Model Signing root digest of the files.
+    pub oms_root_digest: Digest,
+    /// Number of files.
+    pub file_count: u64,
+    /// Total bytes.
+    pub total_size: u64,
+    /// What it was made from.
+    pub lineage: Lineage,
+    /// Description and labels.
+    pub metadata: Metadata,
+    /// Who pushed it.
+    pub created_by: String,
+    /// When (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// `GET .../versions` page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionList {
+    /// Newest first.
+    pub versions: Vec<VersionResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModelResponse {
+    /// Namespace.
+    pub namespace: String,
+    /// Model name.
+    pub name: String,
+    /// Number of versions.
+    pub version_count: u64,
+    /// Newest version label, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_version: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// When (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// `GET /v1/models` page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ModelList {
+    /// Ordered by namespace, then name.
+    pub models: Vec<ModelResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// URL paths, built the same way by the server's router and the client.
+pub mod paths {
+    use crate::digest::Digest;
+    use crate::name::ModelName;
+
+    /// `/v1/blobs/{digest}`.
+    pub fn blob(d: &Digest) -> String {
+        format!("/v1/blobs/{d}")
+    }
+    /// `/v1/models/{ns}/{name}`.
+    pub fn model(m: &ModelName) -> String {
+        format!("/v1/models/{}/{}", m.namespace(), m.name())
+    }
+    /// `/v1/models/{ns}/{name}/versions/{reference}`.
+    pub fn version(m: &ModelName, reference: &str) -> String {
+        format!("{}/versions/{reference}", model(m))
+    }
+}
