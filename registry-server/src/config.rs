@@ -1,0 +1,172 @@
+//! Server configuration: built-in defaults, then an optional TOML file, then `REGISTRY_*` environment
+//! variables, then command-line flags (each layer overrides the one before).
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of `registry-server` (all optional in the file; see `default-config`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML config file (flags and env override it).
+    #[arg(long, env = "REGISTRY_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "REGISTRY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the embedded defaults (SQLite file, blob directory, keys) [default: ./registry-data].
+    #[arg(long, env = "REGISTRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Metadata database: sqlite:PATH or postgres://USER@HOST/DB [default: sqlite:DATA_DIR/registry.db].
+    #[arg(long, env = "REGISTRY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Blob store: file:///ABS/DIR, a directory path, or memory:// (tests) [default: DATA_DIR/blobs].
+    #[arg(long, env = "REGISTRY_BLOBS_URL")]
+    pub blobs_url: Option<String>,
+    /// Largest blob accepted, in bytes or with a KiB/MiB/GiB/TiB suffix [default: 100GiB].
+    #[arg(long, env = "REGISTRY_MAX_BLOB_SIZE")]
+    pub max_blob_size: Option<String>,
+    /// Do not apply database migrations at start (for managed databases migrated separately).
+    #[arg(long, env = "REGISTRY_NO_MIGRATE")]
+    #[serde(default)]
+    pub no_migrate: bool,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "REGISTRY_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C [default: 30].
+    #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// Blob store URL.
+    pub blobs_url: String,
+    /// Largest blob, bytes.
+    pub max_blob_size: u64,
+    /// Apply migrations at start.
+    pub migrate: bool,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Shutdown grace, seconds.
+    pub shutdown_grace: u64,
+}
+
+/// Parses `123`, `64KiB`, `10MiB`, `2GiB`, `1TiB` (also KB/MB/GB/TB as powers of 1000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        u => return Err(format!("unknown size unit {u:?} in {s:?}")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} overflows"))
+}
+
+impl Config {
+    /// Merges `args` (flags and env, as clap read them) over the file they name, over the defaults.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file: ServeArgs = match &args.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            }
+            None => ServeArgs::default(),
+        };
+        let data_dir =
+            args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("registry-data"));
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("registry.db").display()));
+        let blobs_url = args
+            .blobs_url
+            .clone()
+            .or(file.blobs_url)
+            .unwrap_or_else(|| data_dir.join("blobs").display().to_string());
+        let max_blob_size = match args.max_blob_size.clone().or(file.max_blob_size) {
+            Some(s) => parse_size(&s).map_err(anyhow::Error::msg)?,
+            None => 100 << 30,
+        };
+        Ok(Self {
+            listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir,
+            database_url,
+            blobs_url,
+            max_blob_size,
+            migrate: !(args.no_migrate || file.no_migrate),
+            log_format: args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into()),
+            shutdown_grace: args.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
+        })
+    }
+
+    /// The data directory, for files such as keys.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+/// An example config file with every setting and its default.
+pub const EXAMPLE: &str = r#"# registry-server.toml: every setting is optional; flags and REGISTRY_* env vars override these.
+listen = "127.0.0.1:8080"
+data_dir = "registry-data"
+# database_url = "sqlite:registry-data/registry.db"        # or "postgres://registry@db.internal/registry"
+# blobs_url = "registry-data/blobs"                        # or "file:///var/lib/registry/blobs"
+max_blob_size = "100GiB"
+no_migrate = false
+log_format = "text"                                         # or "json"
+shutdown_grace = 30
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_size("10"), Ok(10));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("5 MB"), Ok(5_000_000));
+        assert!(parse_size("x").is_err());
+        assert!(parse_size("1PiB").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
+    }
+
+    #[test]
+    fn example_config_parses_and_flags_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, EXAMPLE.replace("8080", "9999")).expect("write");
+        let args = ServeArgs { config: Some(p.clone()), ..Default::default() };
+        let c = Config::load(&args).expect("loads");
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.max_blob_size, 100 << 30);
+        let args = ServeArgs {
+            config: Some(p),
+            listen: Some("127.0.0.1:1".parse().expect("addr")),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(&args).expect("loads").listen.port(), 1);
+    }
+}

@@ -1,0 +1,190 @@
+//! Metadata store: one `Db` over SQLite and PostgreSQL with ONE copy of every query.
+//!
+//! sqlx's `Any` driver runs the same `$N` SQL on both backends; the schema sticks to BIGINT/TEXT so
+//! both agree on types. Write transactions start with `BEGIN IMMEDIATE` on SQLite, so two writers
+//! never deadlock upgrading read locks.
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor};
+
+pub mod blobs;
+pub mod models;
+pub mod versions;
+
+#[cfg(test)]
+mod tests;
+
+/// A write transaction.
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file (the embedded default).
+    Sqlite,
+    /// PostgreSQL (scale-out).
+    Postgres,
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No such row.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule would be broken.
+    #[error("conflict")]
+    Conflict,
+    /// The URL names no supported database.
+    #[error("unsupported database url {0:?}: use sqlite:PATH or postgres://...")]
+    Url(String),
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Anything else from the driver.
+    #[error("database error: {0}")]
+    Other(sqlx::Error),
+    /// A stored value does not decode (the row was tampered with or the schema drifted).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => DbError::NotFound,
+            sqlx::Error::Database(ref d) if d.is_unique_violation() => DbError::Conflict,
+            e => DbError::Other(e),
+        }
+    }
+}
+
+/// The metadata store. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+static DRIVERS: Once = Once::new();
+
+/// Prepares a `sqlite:` URL: creates the file's directory and asks for create-if-missing.
+fn sqlite_url(url: &str) -> Result<String, DbError> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Err(DbError::Url(format!("{url} (an in-memory SQLite database would lose everything)")));
+    }
+    if let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbError::Url(format!("{url}: cannot create {}: {e}", dir.display())))?;
+    }
+    let mode = if query.split('&').any(|kv| kv.starts_with("mode=")) { "" } else { "mode=rwc" };
+    let sep = if query.is_empty() || mode.is_empty() { "" } else { "&" };
+    Ok(format!("sqlite://{path}?{query}{sep}{mode}"))
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite:PATH` or `postgres://...`) and, unless `migrate` is false, applies
+    /// the embedded migrations of that backend.
+    pub async fn open(url: &str, migrate: bool) -> Result<Self, DbError> {
+        DRIVERS.call_once(install_default_drivers);
+        let (backend, url) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite, sqlite_url(url)?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(DbError::Url(url.split('@').next_back().unwrap_or_default().to_owned()));
+        };
+        let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let pool = match backend {
+            Backend::Sqlite => {
+                opts.max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the one writer; FULL sync keeps every
+                            // acknowledged push across a power cut; the busy timeout makes writers wait
+                            // for each other instead of failing.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => opts.max_connections(16).connect(&url).await?,
+        };
+        if migrate {
+            match backend {
+                Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
+                Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+            }
+        }
+        Ok(Self { pool, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, so writers queue up front).
+    pub async fn begin_write(&self) -> Result<Tx, DbError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Now, as stored: unix milliseconds.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Unix milliseconds as RFC 3339 UTC text (what the API shows).
+pub fn rfc3339(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Sizes are u64 in the API and BIGINT in the database.
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Builds `$k, $k+1, ...` placeholders for an `IN (...)` list.
+pub(crate) fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}

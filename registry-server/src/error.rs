@@ -1,0 +1,123 @@
+//! `ApiError`: the one place where a failure becomes an HTTP status and a `{code, message}` body.
+//!
+//! 4xx messages are written for the client. 5xx bodies always say "internal error"; the cause is kept
+//! in the response's extensions and logged once by the trace layer's `on_response` hook.
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use registry_core::api::{ErrorBody, codes};
+
+use crate::blob::BlobError;
+use crate::db::DbError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<serde_json::Value>,
+    source: Option<String>,
+}
+
+/// The hidden cause of a 5xx, for the logging layer.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: None, source: None }
+    }
+
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
+    }
+
+    /// 500; `cause` is logged, never returned.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, "internal error");
+        e.source = Some(cause.to_string());
+        e
+    }
+
+    /// 503; `cause` is logged.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UNAVAILABLE,
+            "service unavailable, retry later",
+        );
+        e.source = Some(cause.to_string());
+        e
+    }
+
+    /// Adds structured details.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The machine code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { code: self.code.to_owned(), message: self.message, details: self.details };
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(src) = self.source {
+            resp.extensions_mut().insert(InternalCause(src));
+        }
+        resp
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => ApiError::not_found("not found"),
+            DbError::Conflict => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", "conflicting concurrent change, retry")
+            }
+            DbError::Other(sqlx::Error::PoolTimedOut) => ApiError::unavailable("database pool timed out"),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Mismatch { .. } => ApiError::bad_request(codes::DIGEST_MISMATCH, e.to_string()),
+            BlobError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            BlobError::Body(_) => ApiError::bad_request(codes::BAD_REQUEST, e.to_string()),
+            BlobError::NotFound => ApiError::not_found("blob not found"),
+            BlobError::Range { .. } => {
+                ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, codes::RANGE_NOT_SATISFIABLE, e.to_string())
+            }
+            e => ApiError::internal(e),
+        }
+    }
+}

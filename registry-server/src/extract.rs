@@ -1,0 +1,86 @@
+//! Extractors whose rejections are `ApiError`s, so even a malformed path, query or body gets the
+//! documented `{code, message}` JSON answer instead of axum's plain-text default.
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use bytes::Bytes;
+use registry_core::api::{MAX_JSON_BODY, codes};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Path parameters.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, e.body_text()))
+    }
+}
+
+/// Query parameters.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, e.body_text()))
+    }
+}
+
+/// A JSON body, at most `MAX_JSON_BODY` bytes. Errors name the field that failed, and a failure inside
+/// a field listed in `FIELD_CODES` gets that field's code (e.g. `manifest` -> `invalid_manifest`).
+pub struct ApiJson<T>(pub T);
+
+/// Maps a top-level field name to the error code a bad value there deserves.
+pub trait FieldCodes {
+    /// `(field, code)` pairs.
+    const FIELD_CODES: &'static [(&'static str, &'static str)] = &[];
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + FieldCodes> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !(mime == "application/json" || mime.ends_with("+json")) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    codes::PAYLOAD_TOO_LARGE,
+                    format!("JSON body over {MAX_JSON_BODY} bytes"),
+                )
+            } else {
+                ApiError::bad_request(codes::BAD_REQUEST, e.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON with the field-aware error mapping of [`ApiJson`].
+pub fn parse_json<T: DeserializeOwned + FieldCodes>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    // serde_json bounds nesting depth at 128, so hostile nesting is an error, not a stack overflow.
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let top = path.split(['.', '[']).next().unwrap_or("");
+        let code = T::FIELD_CODES.iter().find(|(f, _)| *f == top).map_or(codes::INVALID_JSON, |(_, c)| *c);
+        let inner = e.into_inner();
+        let msg = if path == "." || path.is_empty() { inner.to_string() } else { format!("{path}: {inner}") };
+        ApiError::bad_request(code, msg)
+    })
+}

@@ -1,0 +1,100 @@
+//! registry-server: the HTTP API over a metadata database (SQLite | PostgreSQL) and a blob store.
+//!
+//! `main.rs` only reads configuration and calls [`run`]; tests call [`open_state`], [`build_router`]
+//! and [`serve`] with a listener they bound to port 0.
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub mod auth;
+pub mod blob;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod service;
+pub mod state;
+
+pub use config::Config;
+pub use state::{AppState, Settings};
+
+use crate::error::{ApiError, InternalCause};
+
+/// The OpenAPI document of the routes [`build_router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::router_and_spec().1
+}
+
+/// The whole HTTP application over `state`.
+pub fn build_router(state: AppState) -> Router {
+    let (api, spec) = routes::router_and_spec();
+    let spec = Arc::new(spec.to_pretty_json().expect("the OpenAPI document serializes"));
+    api.route(
+        "/v1/openapi.json",
+        get(move || {
+            let spec = spec.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec.as_str().to_owned()) }
+        }),
+    )
+    .fallback(routes::fallback)
+    .method_not_allowed_fallback(|| async {
+        ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+    })
+    .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+    .layer(middleware::from_fn(log_request))
+    .with_state(state)
+}
+
+/// One log line per request; a 5xx carries its hidden cause. Query strings are not logged.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    if let Some(InternalCause(cause)) = resp.extensions().get::<InternalCause>() {
+        tracing::error!(%method, %path, status, ms, cause = %cause, "request failed");
+    } else if status >= 500 {
+        tracing::error!(%method, %path, status, ms, "request failed");
+    } else {
+        tracing::info!(%method, %path, status, ms, "request");
+    }
+    resp
+}
+
+/// Opens the database (applying migrations) and the blob store, and clears uploads a crash left
+/// half-written.
+pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
+    let db = db::Db::open(&config.database_url, config.migrate).await?;
+    let blobs = blob::BlobStore::from_url(&config.blobs_url)?;
+    let staged = blobs.cleanup_staged().await?;
+    if staged > 0 {
+        tracing::warn!(staged, "removed uploads left unfinished by an earlier stop");
+    }
+    let settings = Settings { max_blob_size: config.max_blob_size };
+    Ok(AppState { db, blobs, settings: Arc::new(settings) })
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

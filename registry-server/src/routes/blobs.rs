@@ -1,0 +1,220 @@
+//! Blobs: `HEAD|GET|PUT /v1/blobs/{digest}` and `POST /v1/blobs:check`.
+use std::collections::HashSet;
+use std::ops::Range;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use registry_core::Digest;
+use registry_core::api::{
+    BlobCheckRequest, BlobCheckResponse, BlobResponse, ErrorBody, MAX_CHECK_DIGESTS, codes,
+};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+
+use crate::auth::Actor;
+use crate::blob::BlobError;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, FieldCodes};
+use crate::service;
+use crate::state::AppState;
+
+/// Raw bytes (`application/octet-stream`), for the OpenAPI document.
+pub struct Binary;
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+impl utoipa::ToSchema for Binary {}
+
+impl FieldCodes for BlobCheckRequest {
+    const FIELD_CODES: &'static [(&'static str, &'static str)] = &[("digests", codes::INVALID_DIGEST)];
+}
+
+fn parse_digest(s: &str) -> Result<Digest, ApiError> {
+    Digest::parse(s).map_err(|e| ApiError::bad_request(codes::INVALID_DIGEST, e.to_string()))
+}
+
+/// Whether a blob is stored, and its size.
+#[utoipa::path(head, path = "/v1/blobs/{digest}", tag = "blobs",
+    params(("digest" = String, Path, description = "sha256:<64 hex>")),
+    responses(
+        (status = 200, description = "Stored; Content-Length is its size"),
+        (status = 400, description = "Malformed digest"),
+        (status = 404, description = "Not stored")
+    )
+)]
+pub async fn head_blob(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiPath(digest): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let d = parse_digest(&digest)?;
+    match state.db.blob_size(&d).await? {
+        Some(size) => Ok((
+            [(header::CONTENT_LENGTH, size.to_string()), (header::ACCEPT_RANGES, "bytes".into())],
+            Body::empty(),
+        )
+            .into_response()),
+        None => Err(ApiError::not_found(format!("blob {d} not stored"))),
+    }
+}
+
+/// Parses a single `bytes=` range against a blob of `size` bytes. `Ok(None)`: serve it whole (no
+/// header, or a form we do not serve such as several ranges, which RFC 9110 lets a server ignore).
+fn parse_range(h: &str, size: u64) -> Result<Option<Range<u64>>, BlobError> {
+    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| BlobError::Range { size })?;
+        if n == 0 {
+            return Err(BlobError::Range { size });
+        }
+        size.saturating_sub(n)..size
+    } else {
+        let start: u64 = a.parse().map_err(|_| BlobError::Range { size })?;
+        let end = if b.is_empty() {
+            size
+        } else {
+            b.parse::<u64>().map_err(|_| BlobError::Range { size })?.saturating_add(1)
+        };
+        start..end.min(size)
+    };
+    if range.start >= range.end {
+        return Err(BlobError::Range { size });
+    }
+    Ok(Some(range))
+}
+
+/// Downloads a blob; honours a single `Range: bytes=` (206 with `Content-Range`).
+#[utoipa::path(get, path = "/v1/blobs/{digest}", tag = "blobs",
+    params(
+        ("digest" = String, Path, description = "sha256:<64 hex>"),
+        ("Range" = Option<String>, Header, description = "bytes=START-END, bytes=START- or bytes=-SUFFIX")
+    ),
+    responses(
+        (status = 200, description = "The blob", body = Binary, content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range", body = Binary, content_type = "application/octet-stream"),
+        (status = 400, description = "Malformed digest", body = ErrorBody),
+        (status = 404, description = "Not stored", body = ErrorBody),
+        (status = 416, description = "Range outside the blob", body = ErrorBody)
+    )
+)]
+pub async fn get_blob(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiPath(digest): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let d = parse_digest(&digest)?;
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = match range_header {
+        Some(h) => {
+            let size = state
+                .blobs
+                .size(&d)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("blob {d} not stored")))?;
+            parse_range(h, size)?
+        }
+        None => None,
+    };
+    let partial = range.is_some();
+    let read = state.blobs.get(&d, range).await.map_err(|e| match e {
+        BlobError::NotFound => ApiError::not_found(format!("blob {d} not stored")),
+        e => e.into(),
+    })?;
+    let len = read.range.end - read.range.start;
+    let mut resp = Response::new(Body::from_stream(read.stream));
+    if partial {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let cr = format!("bytes {}-{}/{}", read.range.start, read.range.end - 1, read.size);
+        resp.headers_mut()
+            .insert(header::CONTENT_RANGE, header::HeaderValue::try_from(cr).map_err(ApiError::internal)?);
+    }
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_LENGTH, len.into());
+    h.insert(header::ACCEPT_RANGES, header::HeaderValue::from_static("bytes"));
+    Ok(resp)
+}
+
+/// Uploads a blob. The body is hashed as it streams and stored only if it hashes to `digest`.
+#[utoipa::path(put, path = "/v1/blobs/{digest}", tag = "blobs",
+    params(("digest" = String, Path, description = "sha256:<64 hex> of the body")),
+    request_body(content = Binary, content_type = "application/octet-stream", description = "The blob's bytes"),
+    responses(
+        (status = 201, description = "Stored", body = BlobResponse),
+        (status = 200, description = "Already stored", body = BlobResponse),
+        (status = 400, description = "Malformed digest, or the body does not hash to it (`digest_mismatch`)", body = ErrorBody),
+        (status = 413, description = "Over the server's blob size limit", body = ErrorBody)
+    )
+)]
+pub async fn put_blob(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiPath(digest): ApiPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let d = parse_digest(&digest)?;
+    let len = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let r = service::push::put_blob(&state, d, len, body.into_data_stream()).await?;
+    let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(r)).into_response())
+}
+
+/// Which of these blobs are not stored (so a client uploads only those).
+#[utoipa::path(post, path = "/v1/blobs:check", tag = "blobs",
+    request_body = BlobCheckRequest,
+    responses(
+        (status = 200, description = "The missing digests", body = BlobCheckResponse),
+        (status = 400, description = "Malformed body or digest, or too many digests", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)
+    )
+)]
+pub async fn check_blobs(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiJson(req): ApiJson<BlobCheckRequest>,
+) -> Result<Json<BlobCheckResponse>, ApiError> {
+    if req.digests.len() > MAX_CHECK_DIGESTS {
+        return Err(ApiError::bad_request(
+            codes::BAD_REQUEST,
+            format!("{} digests; at most {MAX_CHECK_DIGESTS} per call", req.digests.len()),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let unique: Vec<Digest> = req.digests.into_iter().filter(|d| seen.insert(*d)).collect();
+    let stored = state.db.blob_sizes(&unique).await?;
+    Ok(Json(BlobCheckResponse { missing: unique.into_iter().filter(|d| !stored.contains_key(d)).collect() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(parse_range("bytes=0-9", 100).ok().flatten(), Some(0..10));
+        assert_eq!(parse_range("bytes=90-", 100).ok().flatten(), Some(90..100));
+        assert_eq!(parse_range("bytes=-10", 100).ok().flatten(), Some(90..100));
+        assert_eq!(parse_range("bytes=-1000", 100).ok().flatten(), Some(0..100));
+        assert_eq!(parse_range("bytes=50-5000", 100).ok().flatten(), Some(50..100));
+        assert!(parse_range("bytes=100-", 100).is_err());
+        assert!(parse_range("bytes=9-3", 100).is_err());
+        assert!(parse_range("bytes=x-3", 100).is_err());
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).ok().flatten(), None);
+        assert_eq!(parse_range("items=0-1", 100).ok().flatten(), None);
+    }
+}

@@ -1,0 +1,59 @@
+//! The HTTP API v1: one file per resource; this module assembles the router and its OpenAPI document.
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub mod blobs;
+pub mod health;
+pub mod models;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "registry",
+        description = "Model registry with provenance attestation. Every error is `{code, message}` with a stable code.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "blobs", description = "Content-addressed file contents"),
+        (name = "models", description = "Models and their immutable versions"),
+        (name = "meta", description = "Health and API description")
+    )
+)]
+struct ApiDoc;
+
+/// The router and the OpenAPI document describing exactly its routes.
+pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(blobs::head_blob, blobs::get_blob, blobs::put_blob))
+        .routes(routes!(blobs::check_blobs))
+        .routes(routes!(models::list_models))
+        .routes(routes!(models::get_model))
+        .routes(routes!(models::list_versions))
+        .routes(routes!(models::get_version, models::put_version))
+        .routes(routes!(models::get_manifest))
+        .split_for_parts()
+}
+
+/// JSON 404 for unknown paths.
+pub async fn fallback() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// Bounds a `limit` query parameter.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    use registry_core::api::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, codes};
+    match limit {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            codes::BAD_REQUEST,
+            format!("limit {n} is outside 1..={MAX_PAGE_SIZE}"),
+        )),
+    }
+}

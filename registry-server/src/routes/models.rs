@@ -1,0 +1,225 @@
+//! Models and versions: list, get, publish, and the exact manifest bytes.
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use registry_core::api::{
+    ErrorBody, ModelList, ModelResponse, PutVersionRequest, VersionList, VersionResponse, codes,
+};
+use registry_core::{Digest, ModelName, Reference, VersionLabel, manifest};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::Actor;
+use crate::db::models::ModelFilter;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldCodes};
+use crate::routes::page_limit;
+use crate::service::{self, push::Published};
+use crate::state::AppState;
+
+impl FieldCodes for PutVersionRequest {
+    const FIELD_CODES: &'static [(&'static str, &'static str)] = &[
+        ("manifest", codes::INVALID_MANIFEST),
+        ("lineage", codes::INVALID_LINEAGE),
+        ("metadata", codes::INVALID_LINEAGE),
+    ];
+}
+
+fn invalid_name(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(codes::INVALID_NAME, e.to_string())
+}
+
+fn model_name(ns: &str, name: &str) -> Result<ModelName, ApiError> {
+    ModelName::new(ns, name).map_err(invalid_name)
+}
+
+/// A `{version}` path segment: a label, or `sha256:<manifest digest>`.
+fn reference(s: &str) -> Result<Reference, ApiError> {
+    if s.starts_with(Digest::PREFIX) {
+        Digest::parse(s)
+            .map(Reference::Digest)
+            .map_err(|e| ApiError::bad_request(codes::INVALID_DIGEST, e.to_string()))
+    } else {
+        VersionLabel::parse(s).map(Reference::Label).map_err(invalid_name)
+    }
+}
+
+/// Filters of `GET /v1/models`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListModelsQuery {
+    /// Only this namespace.
+    namespace: Option<String>,
+    /// Only names starting with this.
+    prefix: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Lists models by namespace and name.
+#[utoipa::path(get, path = "/v1/models", tag = "models",
+    params(ListModelsQuery),
+    responses(
+        (status = 200, description = "A page of models", body = ModelList),
+        (status = 400, description = "Bad filter, limit or cursor", body = ErrorBody)
+    )
+)]
+pub async fn list_models(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiQuery(q): ApiQuery<ListModelsQuery>,
+) -> Result<Json<ModelList>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let namespace =
+        q.namespace.as_deref().map(registry_core::name::parse_namespace).transpose().map_err(invalid_name)?;
+    if let Some(p) = &q.prefix
+        && p.len() > registry_core::name::MAX_NAME_LEN
+    {
+        return Err(invalid_name("prefix longer than 128 characters"));
+    }
+    let after = match &q.cursor {
+        Some(c) => {
+            let m = ModelName::parse(c)
+                .map_err(|_| ApiError::bad_request(codes::BAD_REQUEST, "malformed cursor"))?;
+            Some((m.namespace().to_owned(), m.name().to_owned()))
+        }
+        None => None,
+    };
+    let filter = ModelFilter { namespace, name_prefix: q.prefix, after };
+    Ok(Json(service::read::list_models(&state, &filter, limit).await?))
+}
+
+/// One model.
+#[utoipa::path(get, path = "/v1/models/{namespace}/{name}", tag = "models",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "The model", body = ModelResponse),
+        (status = 400, description = "Bad name", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody)
+    )
+)]
+pub async fn get_model(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiPath((ns, name)): ApiPath<(String, String)>,
+) -> Result<Json<ModelResponse>, ApiError> {
+    let m = model_name(&ns, &name)?;
+    Ok(Json(service::read::get_model(&state, &m).await?))
+}
+
+/// Paging of `GET .../versions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Page size, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A model's versions, newest first.
+#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions", tag = "models",
+    params(("namespace" = String, Path), ("name" = String, Path), PageQuery),
+    responses(
+        (status = 200, description = "A page of versions", body = VersionList),
+        (status = 400, description = "Bad name, limit or cursor", body = ErrorBody),
+        (status = 404, description = "No such model", body = ErrorBody)
+    )
+)]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiPath((ns, name)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<VersionList>, ApiError> {
+    let m = model_name(&ns, &name)?;
+    let limit = page_limit(q.limit)?;
+    let before = match &q.cursor {
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::bad_request(codes::BAD_REQUEST, "malformed cursor"))?,
+        ),
+        None => None,
+    };
+    Ok(Json(service::read::list_versions(&state, &m, before, limit).await?))
+}
+
+/// One version's record.
+#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}", tag = "models",
+    params(("namespace" = String, Path), ("name" = String, Path),
+        ("version" = String, Path, description = "A version label or sha256:<manifest digest>")),
+    responses(
+        (status = 200, description = "The version", body = VersionResponse),
+        (status = 400, description = "Bad name or reference", body = ErrorBody),
+        (status = 404, description = "No such version", body = ErrorBody)
+    )
+)]
+pub async fn get_version(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiPath((ns, name, version)): ApiPath<(String, String, String)>,
+) -> Result<Json<VersionResponse>, ApiError> {
+    let m = model_name(&ns, &name)?;
+    Ok(Json(service::read::get_version(&state, &m, &reference(&version)?).await?))
+}
+
+/// Publishes a version: every blob must be stored; the manifest is bound to the label forever.
+#[utoipa::path(put, path = "/v1/models/{namespace}/{name}/versions/{version}", tag = "models",
+    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path, description = "Version label")),
+    request_body = PutVersionRequest,
+    responses(
+        (status = 201, description = "Created", body = VersionResponse),
+        (status = 200, description = "Already exists, identical", body = VersionResponse),
+        (status = 400, description = "invalid_name, invalid_json, invalid_manifest, invalid_lineage, missing_blobs or unknown_parent", body = ErrorBody),
+        (status = 409, description = "The label exists with another manifest or lineage (`version_exists`)", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)
+    )
+)]
+pub async fn put_version(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((ns, name, version)): ApiPath<(String, String, String)>,
+    ApiJson(req): ApiJson<PutVersionRequest>,
+) -> Result<Response, ApiError> {
+    let m = model_name(&ns, &name)?;
+    let label = VersionLabel::parse(&version).map_err(invalid_name)?;
+    Ok(match service::push::publish_version(&state, &actor, &m, &label, req).await? {
+        Published::Created(v) => (StatusCode::CREATED, Json(v)).into_response(),
+        Published::Existing(v) => (StatusCode::OK, Json(v)).into_response(),
+    })
+}
+
+/// The exact canonical manifest bytes whose SHA-256 is the manifest digest.
+#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}/manifest", tag = "models",
+    params(("namespace" = String, Path), ("name" = String, Path),
+        ("version" = String, Path, description = "A version label or sha256:<manifest digest>")),
+    responses(
+        (status = 200, description = "Canonical manifest JSON (RFC 8785)", body = registry_core::Manifest,
+            content_type = "application/vnd.registry.manifest.v1+json"),
+        (status = 400, description = "Bad name or reference", body = ErrorBody),
+        (status = 404, description = "No such version", body = ErrorBody)
+    )
+)]
+pub async fn get_manifest(
+    State(state): State<AppState>,
+    _actor: Actor,
+    ApiPath((ns, name, version)): ApiPath<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let m = model_name(&ns, &name)?;
+    let (digest, text) = service::read::get_manifest(&state, &m, &reference(&version)?).await?;
+    Ok((
+        [(header::CONTENT_TYPE, manifest::MEDIA_TYPE.to_owned()), (header::ETAG, format!("\"{digest}\""))],
+        text,
+    )
+        .into_response())
+}

@@ -1,0 +1,3 @@
+//! Use cases, free of HTTP: they take `&AppState` and domain types and return API types or `ApiError`.
+pub mod push;
+pub mod read;

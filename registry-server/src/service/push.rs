@@ -1,0 +1,240 @@
+//! Pushing: storing a blob (verified while it streams) and publishing a version (verified, then
+//! written in one transaction).
+use axum::http::StatusCode;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use registry_core::api::{BlobResponse, PutVersionRequest, VersionResponse, codes};
+use registry_core::{Digest, ModelName, Reference, VersionLabel, canonical};
+use serde_json::json;
+
+use crate::auth::Actor;
+use crate::db::versions::{self, NewVersion, VersionRow};
+use crate::db::{DbError, models, now_ms, to_i64};
+use crate::error::ApiError;
+use crate::service::read::version_response;
+use crate::state::AppState;
+
+/// Most missing digests listed in a `missing_blobs` answer.
+const MAX_LISTED: usize = 1000;
+
+/// Stores a blob from a streamed body. Returns `created: false` if it was already stored.
+pub async fn put_blob<S, E>(
+    state: &AppState,
+    digest: Digest,
+    content_length: Option<u64>,
+    body: S,
+) -> Result<BlobResponse, ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let limit = state.settings.max_blob_size;
+    if let Some(len) = content_length
+        && len > limit
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::PAYLOAD_TOO_LARGE,
+            format!("blob of {len} bytes is over the limit of {limit} bytes"),
+        ));
+    }
+    if let Some(size) = state.db.blob_size(&digest).await?
+        && state.blobs.size(&digest).await? == Some(size)
+    {
+        // Already stored: read and drop the body so the connection stays usable.
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+        return Ok(BlobResponse { digest, size, created: false });
+    }
+    let size = state.blobs.put_stream(&digest, body, limit).await?;
+    state.db.blob_insert(&digest, size).await?;
+    Ok(BlobResponse { digest, size, created: true })
+}
+
+/// The outcome of a publish.
+#[derive(Debug)]
+pub enum Published {
+    /// A new version.
+    Created(VersionResponse),
+    /// The same version was already there (an idempotent retry).
+    Existing(VersionResponse),
+}
+
+fn invalid_lineage(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(codes::INVALID_LINEAGE, e.to_string())
+}
+
+/// Checks that every file's blob is stored with the size the manifest states.
+async fn check_blobs(state: &AppState, req: &PutVersionRequest) -> Result<(), ApiError> {
+    let digests = req.manifest.blob_digests();
+    let sizes = state.db.blob_sizes(&digests).await?;
+    let missing: Vec<String> =
+        digests.iter().filter(|d| !sizes.contains_key(d)).map(Digest::to_string).collect();
+    if !missing.is_empty() {
+        let n = missing.len();
+        return Err(ApiError::bad_request(
+            codes::MISSING_BLOBS,
+            format!("{n} blob(s) named by the manifest are not stored; upload them first"),
+        )
+        .with_details(json!({ "missing": missing.into_iter().take(MAX_LISTED).collect::<Vec<_>>() })));
+    }
+    for f in req.manifest.files() {
+        let stored = sizes.get(&f.digest).copied().unwrap_or_default();
+        if stored != f.size {
+            return Err(ApiError::bad_request(
+                codes::INVALID_MANIFEST,
+                format!("{} says {} bytes but blob {} has {stored}", f.path, f.size, f.digest),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The canonical JSON texts stored for a version: compared byte for byte on an idempotent retry.
+struct Texts {
+    manifest: String,
+    lineage: String,
+    metadata: String,
+}
+
+fn same_or_conflict(existing: VersionRow, digest: &Digest, t: &Texts) -> Result<Published, ApiError> {
+    let name = format!("{}/{}@{}", existing.namespace, existing.name, existing.version);
+    if existing.manifest_digest != digest.hex() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::VERSION_EXISTS,
+            format!(
+                "{name} already exists with manifest sha256:{}; versions are immutable",
+                existing.manifest_digest
+            ),
+        )
+        .with_details(json!({ "manifest_digest": format!("sha256:{}", existing.manifest_digest) })));
+    }
+    if existing.lineage != t.lineage || existing.metadata != t.metadata {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::VERSION_EXISTS,
+            format!("{name} already exists with the same files but different lineage or metadata"),
+        ));
+    }
+    Ok(Published::Existing(version_response(existing)?))
+}
+
+/// Publishes `model@label`: validates, checks blobs and parents, then writes the version and its index
+/// rows in one transaction. Same request again: `Existing`; different: 409 `version_exists`.
+pub async fn publish_version(
+    state: &AppState,
+    actor: &Actor,
+    model: &ModelName,
+    label: &VersionLabel,
+    req: PutVersionRequest,
+) -> Result<Published, ApiError> {
+    req.lineage.validate().map_err(invalid_lineage)?;
+    req.metadata.validate().map_err(invalid_lineage)?;
+    check_blobs(state, &req).await?;
+    let m = &req.manifest;
+    let digest = m.digest();
+    let texts = Texts {
+        manifest: String::from_utf8(m.canonical_bytes()).map_err(ApiError::internal)?,
+        lineage: String::from_utf8(canonical::to_vec(&req.lineage).map_err(invalid_lineage)?)
+            .map_err(ApiError::internal)?,
+        metadata: String::from_utf8(canonical::to_vec(&req.metadata).map_err(invalid_lineage)?)
+            .map_err(ApiError::internal)?,
+    };
+    match insert_version(state, actor, model, label, &req, &digest, &texts).await {
+        Err(InsertError::Exists(row)) => same_or_conflict(*row, &digest, &texts),
+        // A concurrent push of the same label won the race: answer as if we had come second.
+        Err(InsertError::Api(e)) if e.code() == "conflict" => {
+            let row = state.db.version_get(model, label.as_str()).await?;
+            same_or_conflict(row, &digest, &texts)
+        }
+        Err(InsertError::Api(e)) => Err(e),
+        Ok(row) => Ok(Published::Created(version_response(row)?)),
+    }
+}
+
+enum InsertError {
+    Exists(Box<VersionRow>),
+    Api(ApiError),
+}
+
+impl<E: Into<ApiError>> From<E> for InsertError {
+    fn from(e: E) -> Self {
+        InsertError::Api(e.into())
+    }
+}
+
+async fn insert_version(
+    state: &AppState,
+    actor: &Actor,
+    model: &ModelName,
+    label: &VersionLabel,
+    req: &PutVersionRequest,
+    digest: &Digest,
+    texts: &Texts,
+) -> Result<VersionRow, InsertError> {
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    let (model_id, _) = models::get_or_create(&mut tx, model, &actor.id, now).await?;
+    if let Some(row) = versions::find(&mut tx, model_id, label.as_str()).await? {
+        return Err(InsertError::Exists(Box::new(row)));
+    }
+    let parent_refs: Vec<(ModelName, String)> = req
+        .lineage
+        .parents
+        .iter()
+        .map(|p| {
+            (
+                p.model.clone(),
+                match &p.reference {
+                    Reference::Label(l) => l.to_string(),
+                    Reference::Digest(d) => d.to_string(),
+                },
+            )
+        })
+        .collect();
+    let ids = versions::ids(&mut tx, &parent_refs).await?;
+    let unknown: Vec<String> = req
+        .lineage
+        .parents
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| id.is_none())
+        .map(|(p, _)| p.to_string())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(InsertError::Api(
+            ApiError::bad_request(
+                codes::UNKNOWN_PARENT,
+                format!("parent version(s) not found: {}", unknown.join(", ")),
+            )
+            .with_details(json!({ "missing": unknown })),
+        ));
+    }
+    let parents: Vec<i64> = ids.into_iter().flatten().collect();
+    let m = &req.manifest;
+    let datasets: Vec<(Digest, &str, &str)> =
+        req.lineage.datasets.iter().map(|d| (d.digest, d.uri.as_str(), d.role.as_str())).collect();
+    let new = NewVersion {
+        model_id,
+        version: label.as_str(),
+        manifest_digest: *digest,
+        oms_root_digest: m.oms_root_digest(),
+        manifest: &texts.manifest,
+        lineage: &texts.lineage,
+        metadata: &texts.metadata,
+        file_count: m.files().len() as i64,
+        total_size: to_i64(m.total_size()),
+        code_commit: req.lineage.code.as_ref().map(|c| c.commit.as_str()),
+        created_by: &actor.id,
+        created_at: now,
+    };
+    versions::insert(&mut tx, &new, &m.blob_digests(), &datasets, &parents).await?;
+    let row = versions::find(&mut tx, model_id, label.as_str()).await?.ok_or(DbError::NotFound)?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(row)
+}

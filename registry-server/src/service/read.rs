@@ -1,0 +1,116 @@
+//! Reading models and versions, and resolving `@VERSION` / `@sha256:...` references.
+use registry_core::api::{ModelList, ModelResponse, VersionList, VersionResponse};
+use registry_core::{Digest, ModelName, Reference};
+
+use crate::db::models::{ModelFilter, ModelRow};
+use crate::db::versions::VersionRow;
+use crate::db::{DbError, rfc3339};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A stored row that no longer decodes is a server fault (and a tampering signal), never a 4xx.
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(DbError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Converts a stored version into its API record.
+pub fn version_response(r: VersionRow) -> Result<VersionResponse, ApiError> {
+    Ok(VersionResponse {
+        manifest_digest: Digest::from_hex(&r.manifest_digest).map_err(|e| corrupt("manifest_digest", e))?,
+        oms_root_digest: Digest::from_hex(&r.oms_root_digest).map_err(|e| corrupt("oms_root_digest", e))?,
+        lineage: serde_json::from_str(&r.lineage).map_err(|e| corrupt("lineage", e))?,
+        metadata: serde_json::from_str(&r.metadata).map_err(|e| corrupt("metadata", e))?,
+        namespace: r.namespace,
+        name: r.name,
+        version: r.version,
+        file_count: r.file_count.max(0) as u64,
+        total_size: r.total_size.max(0) as u64,
+        created_by: r.created_by,
+        created_at: rfc3339(r.created_at),
+    })
+}
+
+fn model_response(r: ModelRow) -> ModelResponse {
+    ModelResponse {
+        namespace: r.namespace,
+        name: r.name,
+        version_count: r.version_count.max(0) as u64,
+        latest_version: r.latest_version,
+        created_by: r.created_by,
+        created_at: rfc3339(r.created_at),
+    }
+}
+
+fn missing_model(m: &ModelName) -> impl Fn(DbError) -> ApiError + '_ {
+    move |e| match e {
+        DbError::NotFound => ApiError::not_found(format!("model {m} not found")),
+        e => e.into(),
+    }
+}
+
+/// One model.
+pub async fn get_model(state: &AppState, m: &ModelName) -> Result<ModelResponse, ApiError> {
+    state.db.model_get(m).await.map(model_response).map_err(missing_model(m))
+}
+
+/// A page of models.
+pub async fn list_models(state: &AppState, filter: &ModelFilter, limit: u32) -> Result<ModelList, ApiError> {
+    // One extra row tells whether another page exists.
+    let mut rows = state.db.models_list(filter, limit + 1).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = more.then(|| rows.last().map(|r| format!("{}/{}", r.namespace, r.name))).flatten();
+    Ok(ModelList { models: rows.into_iter().map(model_response).collect(), next_cursor })
+}
+
+/// A page of a model's versions, newest first.
+pub async fn list_versions(
+    state: &AppState,
+    m: &ModelName,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<VersionList, ApiError> {
+    let model = state.db.model_get(m).await.map_err(missing_model(m))?;
+    let mut rows = state.db.versions_list(model.id, before, limit + 1).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
+    let versions = rows.into_iter().map(version_response).collect::<Result<_, _>>()?;
+    Ok(VersionList { versions, next_cursor })
+}
+
+/// The stored row a reference names.
+pub async fn resolve(state: &AppState, m: &ModelName, r: &Reference) -> Result<VersionRow, ApiError> {
+    let found = match r {
+        Reference::Label(l) => state.db.version_get(m, l.as_str()).await,
+        Reference::Digest(d) => state.db.version_by_manifest(m, d).await,
+    };
+    found.map_err(|e| match e {
+        DbError::NotFound => ApiError::not_found(format!("version {m}@{r} not found")),
+        e => e.into(),
+    })
+}
+
+/// One version's record.
+pub async fn get_version(
+    state: &AppState,
+    m: &ModelName,
+    r: &Reference,
+) -> Result<VersionResponse, ApiError> {
+    version_response(resolve(state, m, r).await?)
+}
+
+/// One version's manifest, as the exact canonical bytes its digest covers. The digest is re-checked
+/// here, so a row edited behind the server's back is reported, not served.
+pub async fn get_manifest(
+    state: &AppState,
+    m: &ModelName,
+    r: &Reference,
+) -> Result<(Digest, String), ApiError> {
+    let row = resolve(state, m, r).await?;
+    let want = Digest::from_hex(&row.manifest_digest).map_err(|e| corrupt("manifest_digest", e))?;
+    if Digest::of(row.manifest.as_bytes()) != want {
+        return Err(corrupt("manifest", format!("{m}@{r}: stored manifest does not hash to {want}")));
+    }
+    Ok((want, row.manifest))
+}

@@ -1,0 +1,29 @@
+//! Shared server state: the metadata store, the blob store and the settings handlers need.
+use std::sync::Arc;
+
+use crate::blob::BlobStore;
+use crate::db::Db;
+
+/// Limits and switches read by handlers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest blob accepted, in bytes.
+    pub max_blob_size: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { max_blob_size: 100 * 1024 * 1024 * 1024 }
+    }
+}
+
+/// Everything a handler can reach. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Metadata.
+    pub db: Db,
+    /// Bytes.
+    pub blobs: BlobStore,
+    /// Limits.
+    pub settings: Arc<Settings>,
+}
