@@ -1,0 +1,145 @@
+//! `registry push DIR --model NS/NAME --version V [lineage flags]`.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use registry_client::push::{PushOptions, push};
+use registry_core::api::Metadata;
+use registry_core::lineage::{Code, Dataset, Run, Scalar};
+use registry_core::{Digest, Lineage, ModelName, ModelRef, VersionLabel};
+
+use crate::progress::Bars;
+use crate::{Ctx, Failure};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model directory.
+    dir: PathBuf,
+    /// NAMESPACE/NAME.
+    #[arg(long)]
+    model: String,
+    /// Version label (e.g. 1.4.0).
+    #[arg(long)]
+    version: String,
+    /// Dataset used: URI=sha256:HEX[:ROLE] (ROLE defaults to train). Repeatable.
+    #[arg(long, value_name = "URI=sha256:HEX[:ROLE]")]
+    dataset: Vec<String>,
+    /// Code commit (40 or 64 hex); needs --repo.
+    #[arg(long, requires = "repo")]
+    commit: Option<String>,
+    /// Code repository URL; needs --commit.
+    #[arg(long, requires = "commit")]
+    repo: Option<String>,
+    /// Entry point or sub-directory inside the repository.
+    #[arg(long, requires = "commit")]
+    code_path: Option<String>,
+    /// Parent version NS/NAME@V (fine-tuned or distilled from). Repeatable.
+    #[arg(long)]
+    parent: Vec<String>,
+    /// Hyperparameter K=V (numbers stay numbers). Repeatable.
+    #[arg(long, value_name = "K=V")]
+    param: Vec<String>,
+    /// Metric K=V (numbers stay numbers). Repeatable.
+    #[arg(long, value_name = "K=V")]
+    metric: Vec<String>,
+    /// Training run id.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Link to the training run; needs --run-id.
+    #[arg(long, requires = "run_id")]
+    run_uri: Option<String>,
+    /// Builder identity URI (e.g. the CI system); needs --run-id.
+    #[arg(long, requires = "run_id")]
+    builder: Option<String>,
+    /// Human description.
+    #[arg(long)]
+    description: Option<String>,
+    /// Label K=V. Repeatable.
+    #[arg(long, value_name = "K=V")]
+    label: Vec<String>,
+    /// Blobs uploaded at once.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+}
+
+/// Parses `URI=sha256:HEX[:ROLE]`; the URI may itself contain `=`.
+pub fn parse_dataset(s: &str) -> anyhow::Result<Dataset> {
+    let at =
+        s.rfind("=sha256:").with_context(|| format!("--dataset {s:?}: expected URI=sha256:HEX[:ROLE]"))?;
+    let (uri, rest) = (&s[..at], &s[at + 1..]);
+    let (digest, role) = match rest.get(71..) {
+        Some("") | None => (rest, "train"),
+        Some(r) => (
+            &rest[..71],
+            r.strip_prefix(':')
+                .with_context(|| format!("--dataset {s:?}: expected :ROLE after the digest"))?,
+        ),
+    };
+    let digest = Digest::parse(digest).with_context(|| format!("--dataset {s:?}"))?;
+    Ok(Dataset { uri: uri.to_owned(), digest, role: role.to_owned() })
+}
+
+fn kv(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for s in items {
+        let (k, v) = s.split_once('=').with_context(|| format!("--{flag} {s:?}: expected K=V"))?;
+        if out.insert(k.to_owned(), v.to_owned()).is_some() {
+            bail!("--{flag} {k} given twice");
+        }
+    }
+    Ok(out)
+}
+
+fn scalars(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, Scalar>> {
+    Ok(kv(flag, items)?.into_iter().map(|(k, v)| (k, Scalar::parse_loose(&v))).collect())
+}
+
+pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
+    let model = ModelName::parse(&a.model)?;
+    let version = VersionLabel::parse(&a.version)?;
+    let lineage = Lineage {
+        datasets: a.dataset.iter().map(|s| parse_dataset(s)).collect::<anyhow::Result<_>>()?,
+        code: match (a.repo, a.commit) {
+            (Some(repo), Some(commit)) => Some(Code { repo, commit, path: a.code_path }),
+            _ => None,
+        },
+        parents: a.parent.iter().map(|p| ModelRef::parse(p)).collect::<Result<_, _>>()?,
+        params: scalars("param", &a.param)?,
+        metrics: scalars("metric", &a.metric)?,
+        run: a.run_id.map(|id| Run { id, uri: a.run_uri, builder: a.builder }),
+    };
+    let metadata = Metadata { description: a.description, labels: kv("label", &a.label)? };
+    let client = ctx.client()?;
+    let opts = PushOptions { jobs: a.jobs, ..Default::default() };
+    let r = push(&client, &a.dir, &model, &version, lineage, metadata, Bars::new(ctx.json), &opts).await?;
+    if ctx.json {
+        crate::cmd::print_json(&r)?;
+    } else {
+        println!("{model}@{version} {}", r.version.manifest_digest);
+        eprintln!(
+            "{} {} files, {} bytes; uploaded {} blob(s), {} bytes",
+            if r.created { "created" } else { "already existed:" },
+            r.files,
+            r.bytes,
+            r.blobs_uploaded,
+            r.bytes_uploaded
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_flags_parse_uri_digest_and_role() {
+        let d = Digest::of(b"x");
+        let ds = parse_dataset(&format!("s3://b/k?v=1={d}:eval")).expect("parses");
+        assert_eq!((ds.uri.as_str(), ds.digest, ds.role.as_str()), ("s3://b/k?v=1", d, "eval"));
+        let ds = parse_dataset(&format!("hf://x={d}")).expect("parses");
+        assert_eq!(ds.role, "train");
+        assert!(parse_dataset("s3://x").is_err());
+        assert!(parse_dataset(&format!("s3://x={d}eval")).is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! `registry`: the command-line client. Exit codes: 0 ok, 1 error, 2 usage, 3 verification failed.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use registry_client::ClientError;
+
+mod cmd;
+mod progress;
+
+/// Model registry client: push, pull and verify model versions.
+#[derive(Parser)]
+#[command(name = "registry", version)]
+struct Cli {
+    /// Registry URL.
+    #[arg(long, global = true, env = "REGISTRY_URL", default_value = "http://127.0.0.1:8080")]
+    registry: String,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Push a model directory as a new version.
+    Push(cmd::push::Args),
+    /// Download a version into a directory, verifying every byte.
+    Pull(cmd::pull::Args),
+    /// Check a directory against a version's manifest.
+    Verify(cmd::verify::Args),
+    /// List models, or the versions of one model.
+    Ls(cmd::ls::Args),
+    /// Show one version's record.
+    Show(cmd::show::Args),
+}
+
+/// How a command ended, beyond success.
+pub enum Failure {
+    /// Exit 1.
+    Error(anyhow::Error),
+    /// Exit 3 (the message was printed).
+    Verification(String),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let e: anyhow::Error = e.into();
+        if let Some(ClientError::Verify(msg)) = e.downcast_ref::<ClientError>() {
+            return Failure::Verification(msg.clone());
+        }
+        Failure::Error(e)
+    }
+}
+
+/// Shared by every command.
+pub struct Ctx {
+    /// Registry URL.
+    pub registry: String,
+    /// `--json`.
+    pub json: bool,
+}
+
+impl Ctx {
+    fn client(&self) -> anyhow::Result<registry_client::Client> {
+        Ok(registry_client::Client::new(&self.registry)?)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx { registry: cli.registry, json: cli.json };
+    let r = match cli.cmd {
+        Cmd::Push(a) => cmd::push::run(&ctx, a).await,
+        Cmd::Pull(a) => cmd::pull::run(&ctx, a).await,
+        Cmd::Verify(a) => cmd::verify::run(&ctx, a).await,
+        Cmd::Ls(a) => cmd::ls::run(&ctx, a).await,
+        Cmd::Show(a) => cmd::show::run(&ctx, a).await,
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Verification(msg)) => {
+            eprintln!("registry: verification failed: {msg}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Error(e)) => {
+            eprintln!("registry: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! registry-client: a typed client of the registry's HTTP API and the high-level flows the `registry`
+//! CLI runs (push, pull, verify). Every byte is checked here, never taken on the server's word.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use registry_core::api::{
+    BlobCheckRequest, BlobCheckResponse, BlobResponse, ErrorBody, ModelList, ModelResponse,
+    PutVersionRequest, VersionList, VersionResponse, paths,
+};
+use registry_core::{Digest, Manifest, ModelName};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+pub mod hash;
+pub mod progress;
+pub mod pull;
+pub mod push;
+pub mod verify;
+pub mod walk;
+
+pub use progress::{NoProgress, Progress};
+
+/// What can go wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("{message} ({code}, HTTP {status})")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Stable machine code.
+        code: String,
+        /// Human message.
+        message: String,
+        /// Structured details, if any.
+        details: Option<serde_json::Value>,
+    },
+    /// The server could not be reached, or the connection failed.
+    #[error("cannot reach the registry: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// A local file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Something did not verify: bytes, digests, signatures.
+    #[error("verification failed: {0}")]
+    Verify(String),
+    /// Bad local input (directory contents, arguments).
+    #[error("{0}")]
+    Input(String),
+    /// The server answered something that is not the API.
+    #[error("unexpected answer from the registry: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The API error code, if the server sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ClientError {
+        let path = path.into();
+        move |source| ClientError::Io { path, source }
+    }
+}
+
+/// A connection to one registry.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: url::Url,
+}
+
+impl Client {
+    /// A client of the registry at `base_url` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        let mut base = url::Url::parse(base_url)
+            .map_err(|e| ClientError::Input(format!("invalid registry URL {base_url:?}: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(ClientError::Input(format!("registry URL {base_url:?} must be http:// or https://")));
+        }
+        let path = base.path().trim_end_matches('/').to_owned();
+        base.set_path(&path);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .user_agent(concat!("registry-client/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, base })
+    }
+
+    /// The registry's base URL.
+    pub fn base_url(&self) -> &url::Url {
+        &self.base
+    }
+
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let url = format!("{}{}", self.base.as_str().trim_end_matches('/'), path);
+        self.http.request(method, url)
+    }
+
+    /// Sends and turns an error status into [`ClientError::Api`].
+    pub(crate) async fn send(&self, rb: RequestBuilder) -> Result<Response, ClientError> {
+        let resp = rb.send().await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(api_error(resp).await)
+    }
+
+    async fn json<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ClientError> {
+        let resp = self.send(rb).await?;
+        let bytes = resp.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// `GET /v1/health`.
+    pub async fn health(&self) -> Result<registry_core::api::HealthResponse, ClientError> {
+        self.json(self.request(Method::GET, "/v1/health")).await
+    }
+
+    /// `POST /v1/blobs:check`: which of `digests` the server lacks (in batches of 10,000).
+    pub async fn missing_blobs(&self, digests: &[Digest]) -> Result<Vec<Digest>, ClientError> {
+        let mut missing = Vec::new();
+        for chunk in digests.chunks(registry_core::api::MAX_CHECK_DIGESTS) {
+            let body = BlobCheckRequest { digests: chunk.to_vec() };
+            let r: BlobCheckResponse =
+                self.json(self.request(Method::POST, "/v1/blobs:check").json(&body)).await?;
+            missing.extend(r.missing);
+        }
+        Ok(missing)
+    }
+
+    /// `PUT /v1/blobs/{digest}` with a streamed body of `size` bytes.
+    pub async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<BlobResponse, ClientError> {
+        let rb = self
+            .request(Method::PUT, &paths::blob(digest))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body);
+        self.json(rb).await
+    }
+
+    /// `GET /v1/blobs/{digest}`, from byte `offset` on. The caller must hash what it reads.
+    pub async fn get_blob(&self, digest: &Digest, offset: u64) -> Result<Response, ClientError> {
+        let mut rb = self.request(Method::GET, &paths::blob(digest));
+        if offset > 0 {
+            rb = rb.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+        }
+        self.send(rb).await
+    }
+
+    /// `PUT /v1/models/{ns}/{name}/versions/{version}`; the bool is true when newly created.
+    pub async fn put_version(
+        &self,
+        model: &ModelName,
+        version: &str,
+        req: &PutVersionRequest,
+    ) -> Result<(VersionResponse, bool), ClientError> {
+        let resp = self.send(self.request(Method::PUT, &paths::version(model, version)).json(req)).await?;
+        let created = resp.status() == StatusCode::CREATED;
+        let bytes = resp.bytes().await?;
+        let v = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((v, created))
+    }
+
+    /// `GET .../versions/{reference}` (a label or `sha256:` manifest digest).
+    pub async fn get_version(
+        &self,
+        model: &ModelName,
+        reference: &str,
+    ) -> Result<VersionResponse, ClientError> {
+        self.json(self.request(Method::GET, &paths::version(model, reference))).await
+    }
+
+    /// The manifest of `version`, checked against `expected` byte for byte before it is parsed.
+    pub async fn get_manifest(&self, v: &VersionResponse) -> Result<Manifest, ClientError> {
+        let model =
+            ModelName::new(&v.namespace, &v.name).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let path = format!("{}/manifest", paths::version(&model, &v.version));
+        let bytes = self.send(self.request(Method::GET, &path)).await?.bytes().await?;
+        let actual = Digest::of(&bytes);
+        if actual != v.manifest_digest {
+            return Err(ClientError::Verify(format!(
+                "manifest of {model}@{} hashes to {actual}, not to its recorded digest {}",
+                v.version, v.manifest_digest
+            )));
+        }
+        let m: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Verify(format!("manifest: {e}")))?;
+        if m.canonical_bytes() != bytes.as_ref() {
+            return Err(ClientError::Verify("manifest is not in canonical form".into()));
+        }
+        if m.oms_root_digest() != v.oms_root_digest {
+            return Err(ClientError::Verify("manifest does not match the recorded OMS root digest".into()));
+        }
+        Ok(m)
+    }
+
+    /// `GET /v1/models/{ns}/{name}`.
+    pub async fn get_model(&self, model: &ModelName) -> Result<ModelResponse, ClientError> {
+        self.json(self.request(Method::GET, &paths::model(model))).await
+    }
+
+    /// `GET /v1/models`, one page.
+    pub async fn list_models(
+        &self,
+        namespace: Option<&str>,
+        prefix: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ModelList, ClientError> {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        namespace.map(|v| q.push(("namespace", v.into())));
+        prefix.map(|v| q.push(("prefix", v.into())));
+        cursor.map(|v| q.push(("cursor", v.into())));
+        limit.map(|v| q.push(("limit", v.to_string())));
+        self.json(self.request(Method::GET, "/v1/models").query(&q)).await
+    }
+
+    /// `GET .../versions`, one page, newest first.
+    pub async fn list_versions(
+        &self,
+        model: &ModelName,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<VersionList, ClientError> {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        cursor.map(|v| q.push(("cursor", v.into())));
+        limit.map(|v| q.push(("limit", v.to_string())));
+        self.json(self.request(Method::GET, &format!("{}/versions", paths::model(model))).query(&q)).await
+    }
+}
+
+/// Decodes an error response (or describes one that is not ours).
+async fn api_error(resp: Response) -> ClientError {
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(b) => ClientError::Api { status, code: b.code, message: b.message, details: b.details },
+        Err(_) => ClientError::Api {
+            status,
+            code: "unknown".into(),
+            message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+            details: None,
+        },
+    }
+}

@@ -1,0 +1,193 @@
+//! `pull`: fetch a version's manifest (checked against its digest), download every blob in parallel
+//! into a temporary directory beside the target, hashing while writing, then rename into place.
+//! Any mismatch deletes everything written and names the file.
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use registry_core::api::VersionResponse;
+use registry_core::{Digest, Hasher, Manifest, ModelName};
+use serde::Serialize;
+
+use crate::progress::Progress;
+use crate::{Client, ClientError};
+
+/// What a pull did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullReport {
+    /// The version pulled.
+    pub version: VersionResponse,
+    /// Files written.
+    pub files: usize,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Where.
+    pub dir: PathBuf,
+}
+
+/// Removes the temporary directory unless the pull completed.
+struct TempDir(Option<PathBuf>);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+fn is_empty_dir(p: &Path) -> Result<bool, ClientError> {
+    Ok(std::fs::read_dir(p).map_err(ClientError::io(p))?.next().is_none())
+}
+
+/// Downloads one blob to `dest`, hashing as it writes; fails naming `path` on any mismatch.
+async fn download(
+    client: &Client,
+    digest: Digest,
+    size: u64,
+    dest: PathBuf,
+    path: String,
+    progress: Arc<dyn Progress>,
+) -> Result<(), ClientError> {
+    let resp = client.get_blob(&digest, 0).await?;
+    let mut stream = resp.bytes_stream();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let writer = {
+        let dest = dest.clone();
+        tokio::task::spawn_blocking(move || -> Result<(Digest, u64), ClientError> {
+            let mut f = std::fs::File::create(&dest).map_err(ClientError::io(&dest))?;
+            let mut h = Hasher::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                h.update(&chunk);
+                f.write_all(&chunk).map_err(ClientError::io(&dest))?;
+                progress.inc(chunk.len() as u64);
+            }
+            let n = h.len();
+            Ok((h.finalize(), n))
+        })
+    };
+    let mut over = false;
+    let mut received = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        received += chunk.len() as u64;
+        if received > size {
+            over = true;
+            break;
+        }
+        if tx.send(chunk).await.is_err() {
+            break; // the writer failed; its error is reported below
+        }
+    }
+    drop(tx);
+    let (got, n) = writer.await.map_err(|e| ClientError::Input(format!("writer failed: {e}")))??;
+    if over || n != size || got != digest {
+        return Err(ClientError::Verify(format!(
+            "{path}: downloaded bytes do not match the manifest (expected {digest}, {size} bytes; got {}{} bytes)",
+            if over { String::new() } else { format!("{got}, ") },
+            if over { format!("more than {size}") } else { n.to_string() }
+        )));
+    }
+    Ok(())
+}
+
+/// Pulls `model@reference` into `out`. A non-empty `out` is refused unless `force`, which replaces it.
+pub async fn pull(
+    client: &Client,
+    model: &ModelName,
+    reference: &str,
+    out: &Path,
+    force: bool,
+    progress: Arc<dyn Progress>,
+    jobs: usize,
+) -> Result<PullReport, ClientError> {
+    let v = client.get_version(model, reference).await?;
+    if let Ok(d) = Digest::parse(reference)
+        && d != v.manifest_digest
+    {
+        return Err(ClientError::Verify(format!(
+            "asked for manifest {d}, server answered {}",
+            v.manifest_digest
+        )));
+    }
+    let manifest: Manifest = client.get_manifest(&v).await?;
+    if out.exists() {
+        if !out.is_dir() {
+            return Err(ClientError::Input(format!("{} exists and is not a directory", out.display())));
+        }
+        if !force && !is_empty_dir(out)? {
+            return Err(ClientError::Input(format!(
+                "{} is not empty (use --force to replace it)",
+                out.display()
+            )));
+        }
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(ClientError::io(&parent))?;
+    let base = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let tmp_path = parent.join(format!(".{base}.pull-{}-{}", std::process::id(), nonce()));
+    std::fs::create_dir(&tmp_path).map_err(ClientError::io(&tmp_path))?;
+    let mut tmp = TempDir(Some(tmp_path.clone()));
+
+    // Every directory first (paths were validated by Manifest: relative, no `..`), then one download
+    // per distinct blob; files sharing a blob are copied locally afterwards.
+    for f in manifest.files() {
+        if let Some((dir, _)) = f.path.rsplit_once('/') {
+            let d = tmp_path.join(dir);
+            std::fs::create_dir_all(&d).map_err(ClientError::io(&d))?;
+        }
+    }
+    let mut first: HashMap<Digest, &str> = HashMap::new();
+    let mut copies: Vec<(&str, &str)> = Vec::new();
+    for f in manifest.files() {
+        match first.get(&f.digest) {
+            Some(src) => copies.push((src, &f.path)),
+            None => {
+                first.insert(f.digest, &f.path);
+            }
+        }
+    }
+    let total: u64 = manifest
+        .files()
+        .iter()
+        .filter(|f| first.get(&f.digest) == Some(&f.path.as_str()))
+        .map(|f| f.size)
+        .sum();
+    progress.start("downloading", total);
+    futures::stream::iter(
+        manifest.files().iter().filter(|f| first.get(&f.digest) == Some(&f.path.as_str())).map(|f| {
+            download(client, f.digest, f.size, tmp_path.join(&f.path), f.path.clone(), progress.clone())
+        }),
+    )
+    .buffer_unordered(jobs.max(1))
+    .try_collect::<Vec<()>>()
+    .await?;
+    progress.finish();
+    for (src, dst) in copies {
+        let (s, d) = (tmp_path.join(src), tmp_path.join(dst));
+        std::fs::copy(&s, &d).map_err(ClientError::io(&d))?;
+    }
+
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(ClientError::io(out))?;
+    }
+    std::fs::rename(&tmp_path, out).map_err(ClientError::io(out))?;
+    tmp.0 = None;
+    Ok(PullReport {
+        files: manifest.files().len(),
+        bytes: manifest.total_size(),
+        dir: out.to_path_buf(),
+        version: v,
+    })
+}
+
+fn nonce() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
