@@ -24,6 +24,8 @@ pub mod extract;
 pub mod routes;
 pub mod service;
 pub mod state;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 pub use config::Config;
 pub use state::{AppState, Settings};

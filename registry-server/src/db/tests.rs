@@ -1,1 +1,174 @@
+//! Store conformance: each story runs on SQLite always and on PostgreSQL when
+//! `REGISTRY_TEST_POSTGRES_URL` is set (required in CI via `REGISTRY_REQUIRE_POSTGRES=1`).
+use registry_core::{Digest, ModelName};
 
+use super::models::{ModelFilter, get_or_create};
+use super::versions::{self, NewVersion};
+use super::{Db, DbError, now_ms};
+use crate::testing::{TestDb, open_db, postgres_base_url};
+
+/// Defines `<story>_sqlite` and `<story>_postgres` tests running `story(&Db)`.
+macro_rules! conformance {
+    ($($story:ident),* $(,)?) => { $(
+        mod $story {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().expect("tempdir");
+                super::$story(&open_db(TestDb::Sqlite, dir.path()).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if postgres_base_url().is_none() {
+                    eprintln!("skipped: REGISTRY_TEST_POSTGRES_URL is not set");
+                    return;
+                }
+                let dir = tempfile::tempdir().expect("tempdir");
+                super::$story(&open_db(TestDb::Postgres, dir.path()).await).await;
+            }
+        }
+    )* };
+}
+
+conformance!(
+    blob_rows_are_recorded_once,
+    models_are_created_once_and_listed_in_order,
+    versions_are_unique_per_model_and_listed_newest_first,
+    concurrent_writers_all_commit,
+    migrations_can_run_twice,
+);
+
+fn model(s: &str) -> ModelName {
+    ModelName::parse(s).expect("valid name")
+}
+
+async fn blob_rows_are_recorded_once(db: &Db) {
+    let a = Digest::of(b"a");
+    let b = Digest::of(b"b");
+    assert!(db.blob_insert(&a, 1).await.expect("insert"));
+    assert!(!db.blob_insert(&a, 1).await.expect("insert again"));
+    assert_eq!(db.blob_size(&a).await.expect("size"), Some(1));
+    assert_eq!(db.blob_size(&b).await.expect("size"), None);
+    let many: Vec<Digest> = (0..1200u32).map(|i| Digest::of(&i.to_le_bytes())).collect();
+    for d in &many[..700] {
+        db.blob_insert(d, 4).await.expect("insert");
+    }
+    let sizes = db.blob_sizes(&many).await.expect("sizes");
+    assert_eq!(sizes.len(), 700, "lookups span several IN-list chunks");
+    assert!(many[..700].iter().all(|d| sizes[d] == 4));
+}
+
+async fn new_version(db: &Db, m: &ModelName, label: &str) -> Result<i64, DbError> {
+    let mut tx = db.begin_write().await?;
+    let (model_id, _) = get_or_create(&mut tx, m, "tester", now_ms()).await?;
+    let d = Digest::of(label.as_bytes());
+    let blobs = [Digest::of(b"x"), d];
+    let ds = [(Digest::of(b"dataset"), "s3://d", "train")];
+    let id = versions::insert(
+        &mut tx,
+        &NewVersion {
+            model_id,
+            version: label,
+            manifest_digest: d,
+            oms_root_digest: d,
+            manifest: "{}",
+            lineage: "{}",
+            metadata: "{}",
+            file_count: 2,
+            total_size: 10,
+            code_commit: None,
+            created_by: "tester",
+            created_at: now_ms(),
+        },
+        &blobs,
+        &ds,
+        &[],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn models_are_created_once_and_listed_in_order(db: &Db) {
+    let mut tx = db.begin_write().await.expect("tx");
+    let (a, created) = get_or_create(&mut tx, &model("ns/a"), "u", 1).await.expect("create");
+    assert!(created);
+    let (a2, created) = get_or_create(&mut tx, &model("ns/a"), "u", 2).await.expect("again");
+    assert_eq!((a, created), (a2, false));
+    for m in ["ns/b_x", "ns/bx", "other/a", "ns/c"] {
+        get_or_create(&mut tx, &model(m), "u", 3).await.expect("create");
+    }
+    tx.commit().await.expect("commit");
+
+    let all = db.models_list(&ModelFilter::default(), 100).await.expect("list");
+    let names: Vec<String> = all.iter().map(|r| format!("{}/{}", r.namespace, r.name)).collect();
+    assert_eq!(names, ["ns/a", "ns/b_x", "ns/bx", "ns/c", "other/a"]);
+
+    let f = ModelFilter { namespace: Some("ns".into()), name_prefix: Some("b_".into()), after: None };
+    let hits = db.models_list(&f, 100).await.expect("list");
+    assert_eq!(hits.len(), 1, "'_' in a prefix is literal, not a wildcard");
+
+    let f = ModelFilter { after: Some(("ns".into(), "bx".into())), ..Default::default() };
+    let page = db.models_list(&f, 2).await.expect("list");
+    let names: Vec<&str> = page.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["c", "a"]);
+    assert_eq!(page[1].namespace, "other");
+    assert_eq!(db.model_get(&model("ns/a")).await.expect("get").created_at, 1);
+    assert!(matches!(db.model_get(&model("ns/zz")).await, Err(DbError::NotFound)));
+}
+
+async fn versions_are_unique_per_model_and_listed_newest_first(db: &Db) {
+    let m = model("fraud/detector");
+    for v in ["1.0", "1.1", "2.0"] {
+        new_version(db, &m, v).await.expect("insert");
+    }
+    assert!(matches!(new_version(db, &m, "1.1").await, Err(DbError::Conflict)));
+    new_version(db, &model("fraud/other"), "1.1").await.expect("same label, other model");
+
+    let row = db.version_get(&m, "1.1").await.expect("get");
+    assert_eq!(row.manifest_digest, Digest::of(b"1.1").hex());
+    assert_eq!((row.namespace.as_str(), row.name.as_str()), ("fraud", "detector"));
+    let by_digest = db.version_by_manifest(&m, &Digest::of(b"2.0")).await.expect("by digest");
+    assert_eq!(by_digest.version, "2.0");
+
+    let model_row = db.model_get(&m).await.expect("model");
+    assert_eq!((model_row.version_count, model_row.latest_version.as_deref()), (3, Some("2.0")));
+    let first = db.versions_list(model_row.id, None, 2).await.expect("page 1");
+    let labels: Vec<&str> = first.iter().map(|r| r.version.as_str()).collect();
+    assert_eq!(labels, ["2.0", "1.1"]);
+    let rest = db.versions_list(model_row.id, Some(first[1].id), 2).await.expect("page 2");
+    assert_eq!(rest.iter().map(|r| r.version.as_str()).collect::<Vec<_>>(), ["1.0"]);
+
+    let mut tx = db.begin_write().await.expect("tx");
+    let ids =
+        versions::ids(&mut tx, &[(m.clone(), "1.0".into()), (m.clone(), "9.9".into())]).await.expect("ids");
+    assert!(ids[0].is_some() && ids[1].is_none());
+}
+
+async fn concurrent_writers_all_commit(db: &Db) {
+    let m = model("load/test");
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let db = db.clone();
+            let m = m.clone();
+            tokio::spawn(async move { new_version(&db, &m, &format!("v{i}")).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join").expect("every writer commits");
+    }
+    assert_eq!(db.model_get(&m).await.expect("model").version_count, 16);
+}
+
+async fn migrations_can_run_twice(db: &Db) {
+    // Re-applying embedded migrations on a migrated database is a no-op, as at every restart.
+    match db.backend() {
+        super::Backend::Sqlite => {
+            sqlx::migrate!("../migrations/sqlite").run(db.pool()).await.expect("re-run")
+        }
+        super::Backend::Postgres => {
+            sqlx::migrate!("../migrations/postgres").run(db.pool()).await.expect("re-run")
+        }
+    }
+    db.ping().await.expect("ping");
+}

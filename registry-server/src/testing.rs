@@ -1,0 +1,181 @@
+//! Test harness (feature `test-util`): a real server on `127.0.0.1:0` over temporary storage.
+//!
+//! The database is SQLite in a temp dir, or a fresh PostgreSQL database when `REGISTRY_TEST_DB=postgres`
+//! and `REGISTRY_TEST_POSTGRES_URL` are set (that is how CI runs the end-to-end suite on both).
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::blob::BlobStore;
+use crate::db::Db;
+use crate::state::{AppState, Settings};
+
+/// Which database a test wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDb {
+    /// SQLite in the temp dir.
+    Sqlite,
+    /// A fresh database on `REGISTRY_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+impl TestDb {
+    /// What `REGISTRY_TEST_DB` asks for (SQLite by default).
+    pub fn from_env() -> Self {
+        match std::env::var("REGISTRY_TEST_DB").as_deref() {
+            Ok("postgres") => TestDb::Postgres,
+            _ => TestDb::Sqlite,
+        }
+    }
+}
+
+/// The PostgreSQL server URL for tests, if configured. With `REGISTRY_REQUIRE_POSTGRES=1` (set by
+/// `scripts/test.sh`) a missing URL is a failure, so CI can never skip the PostgreSQL half silently.
+pub fn postgres_base_url() -> Option<String> {
+    match std::env::var("REGISTRY_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var("REGISTRY_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "REGISTRY_REQUIRE_POSTGRES=1 but REGISTRY_TEST_POSTGRES_URL is not set"
+            );
+            None
+        }
+    }
+}
+
+/// Creates an empty database named after a fresh uuid on the server at `base`; returns its URL.
+pub async fn fresh_postgres_db(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::postgres::PgConnection::connect(base).await.expect("connect to the test PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let (prefix, _) = base.rsplit_once('/').expect("postgres URL has a database path");
+    format!("{prefix}/{name}")
+}
+
+/// Opens a store of the given kind over `dir` (SQLite) or a fresh PostgreSQL database.
+pub async fn open_db(kind: TestDb, dir: &std::path::Path) -> Db {
+    let url = match kind {
+        TestDb::Sqlite => format!("sqlite:{}", dir.join("registry.db").display()),
+        TestDb::Postgres => {
+            let base = postgres_base_url()
+                .expect("REGISTRY_TEST_POSTGRES_URL must be set for REGISTRY_TEST_DB=postgres");
+            fresh_postgres_db(&base).await
+        }
+    };
+    Db::open(&url, true).await.expect("open test database")
+}
+
+/// Options of [`TestServer::start_with`].
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    /// Largest blob.
+    pub max_blob_size: u64,
+    /// Database kind.
+    pub db: TestDb,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self { max_blob_size: Settings::default().max_blob_size, db: TestDb::from_env() }
+    }
+}
+
+/// A running server; stops when dropped or with [`TestServer::stop`].
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The server's state (to look behind its back).
+    pub state: AppState,
+    /// Where its blobs live on disk.
+    pub blob_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+    /// Keeps the temp dir alive while the server runs.
+    pub dir: tempfile::TempDir,
+}
+
+/// Shows server logs when `TEST_LOG=1`.
+pub fn init_test_logging() {
+    if std::env::var("TEST_LOG").as_deref() == Ok("1") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,sqlx=warn,hyper=info")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+impl TestServer {
+    /// A server with default options.
+    pub async fn start() -> Self {
+        Self::start_with(TestOptions::default()).await
+    }
+
+    /// A server with `opts`.
+    pub async fn start_with(opts: TestOptions) -> Self {
+        init_test_logging();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = open_db(opts.db, dir.path()).await;
+        let blob_dir = dir.path().join("blobs");
+        let blobs = BlobStore::from_url(&blob_dir.display().to_string()).expect("blob store");
+        let state =
+            AppState { db, blobs, settings: Arc::new(Settings { max_blob_size: opts.max_blob_size }) };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let router = crate::build_router(state.clone());
+        let handle = tokio::spawn(crate::serve(listener, router, async move {
+            let _ = rx.await;
+        }));
+        Self { url, state, blob_dir, shutdown: Some(tx), handle: Some(handle), dir }
+    }
+
+    /// Asks for a graceful shutdown and waits until in-flight requests are done.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("server task").expect("server stops cleanly");
+        }
+    }
+
+    /// Sends the shutdown signal without waiting.
+    pub fn begin_shutdown(&mut self) -> Option<JoinHandle<std::io::Result<()>>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.handle.take()
+    }
+
+    /// Digests of the blobs in the object store (listed behind the server's back).
+    pub async fn stored_blobs(&self) -> Vec<String> {
+        use futures::TryStreamExt;
+        let prefix = object_store::path::Path::from("sha256");
+        let mut keys: Vec<String> = self
+            .state
+            .blobs
+            .object_store()
+            .list(Some(&prefix))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .expect("list blobs");
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
