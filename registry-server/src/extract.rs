@@ -78,8 +78,15 @@ pub fn parse_json<T: DeserializeOwned + FieldCodes>(bytes: &[u8]) -> Result<T, A
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let top = path.split(['.', '[']).next().unwrap_or("");
-        let code = T::FIELD_CODES.iter().find(|(f, _)| *f == top).map_or(codes::INVALID_JSON, |(_, c)| *c);
         let inner = e.into_inner();
+        // Broken JSON is `invalid_json` wherever it breaks; a well-formed but wrong value gets the
+        // code of the field it sits in.
+        let code = match inner.classify() {
+            serde_json::error::Category::Data => {
+                T::FIELD_CODES.iter().find(|(f, _)| *f == top).map_or(codes::INVALID_JSON, |(_, c)| *c)
+            }
+            _ => codes::INVALID_JSON,
+        };
         let msg = if path == "." || path.is_empty() { inner.to_string() } else { format!("{path}: {inner}") };
         ApiError::bad_request(code, msg)
     })

@@ -1,0 +1,273 @@
+//! Bad input: every case gets a clear 4xx with a stable code, nothing is stored, the server keeps
+//! serving.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use registry_core::Digest;
+use registry_e2e::*;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+const MT: &str = "application/vnd.registry.manifest.v1+json";
+
+async fn put_blob(url: &str, digest: &str, body: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new().put(format!("{url}/v1/blobs/{digest}")).body(body).send().await.unwrap()
+}
+
+async fn put_version(url: &str, path: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new().put(format!("{url}/v1/models/{path}")).json(&body).send().await.unwrap()
+}
+
+fn manifest(files: Value) -> Value {
+    json!({ "manifest": { "mediaType": MT, "files": files } })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_with_another_digest_is_refused_and_not_stored() {
+    let s = TestServer::start().await;
+    let claimed = Digest::of(b"claimed");
+    let (status, code, _) = error_of(put_blob(&s.url, &claimed.to_string(), b"actual".to_vec()).await).await;
+    assert_eq!((status, code.as_str()), (400, "digest_mismatch"));
+    assert!(s.stored_blobs().await.is_empty());
+    assert_eq!(s.state.db.blob_size(&claimed).await.unwrap(), None);
+    // A truncated body of the right content (length differs from what the digest covers) too.
+    let (status, code, _) =
+        error_of(put_blob(&s.url, &Digest::of(b"full body").to_string(), b"full".to_vec()).await).await;
+    assert_eq!((status, code.as_str()), (400, "digest_mismatch"));
+    assert!(s.stored_blobs().await.is_empty());
+    assert_healthy(&s.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_upload_leaves_no_object_and_no_row() {
+    let s = TestServer::start().await;
+    let data = noise(4_000_000, 5);
+    let d = Digest::of(&data);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/blobs/{d} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&data[..1_500_000]).await.unwrap();
+    tcp.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(tcp);
+    // The server notices the broken body and aborts; give it a moment.
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let staged = std::fs::read_dir(s.blob_dir.join("sha256")).map(|r| r.count()).unwrap_or(0);
+        if staged == 0 {
+            break;
+        }
+    }
+    assert!(s.stored_blobs().await.is_empty());
+    assert_eq!(
+        std::fs::read_dir(s.blob_dir.join("sha256")).map(|r| r.count()).unwrap_or(0),
+        0,
+        "no staged file"
+    );
+    assert_eq!(s.state.db.blob_size(&d).await.unwrap(), None);
+    assert_healthy(&s.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_over_the_size_limit_is_413_with_or_without_content_length() {
+    let s = TestServer::start_with(TestOptions { max_blob_size: 1000, ..Default::default() }).await;
+    let data = vec![1u8; 1001];
+    let d = Digest::of(&data);
+    let (status, code, _) = error_of(put_blob(&s.url, &d.to_string(), data.clone()).await).await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    // Chunked: no Content-Length, so the limit is enforced while streaming.
+    let chunks = futures::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(data))]);
+    let resp = reqwest::Client::new()
+        .put(format!("{}/v1/blobs/{d}", s.url))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(resp).await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    assert!(s.stored_blobs().await.is_empty());
+    let ok = put_blob(&s.url, &Digest::of(&[1u8; 1000]).to_string(), vec![1u8; 1000]).await;
+    assert_eq!(ok.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_naming_missing_blobs_lists_them() {
+    let s = TestServer::start().await;
+    let have = Digest::of(b"have");
+    assert_eq!(put_blob(&s.url, &have.to_string(), b"have".to_vec()).await.status(), 201);
+    let a = Digest::of(b"missing a");
+    let b = Digest::of(b"missing b");
+    let body = manifest(json!([
+        {"path": "have", "size": 4, "digest": have},
+        {"path": "a", "size": 9, "digest": a},
+        {"path": "b", "size": 9, "digest": b},
+    ]));
+    let (status, code, body) = error_of(put_version(&s.url, "ns/m/versions/1", body).await).await;
+    assert_eq!((status, code.as_str()), (400, "missing_blobs"));
+    let mut missing: Vec<String> = body["details"]["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    missing.sort();
+    let mut want = vec![a.to_string(), b.to_string()];
+    want.sort();
+    assert_eq!(missing, want);
+    let r = reqwest::get(format!("{}/v1/models/ns/m", s.url)).await.unwrap();
+    assert_eq!(r.status(), 404, "no model was created");
+
+    // A size that differs from the stored blob is refused too.
+    let body = manifest(json!([{"path": "have", "size": 5, "digest": have}]));
+    let (status, code, _) = error_of(put_version(&s.url, "ns/m/versions/1", body).await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_manifest"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_or_duplicate_paths_are_invalid_manifests() {
+    let s = TestServer::start().await;
+    let d = Digest::of(b"x");
+    assert_eq!(put_blob(&s.url, &d.to_string(), b"x".to_vec()).await.status(), 201);
+    let cases = [
+        json!([{"path": "../etc/passwd", "size": 1, "digest": d}]),
+        json!([{"path": "/abs", "size": 1, "digest": d}]),
+        json!([{"path": "a//b", "size": 1, "digest": d}]),
+        json!([{"path": "a\\b", "size": 1, "digest": d}]),
+        json!([{"path": "cafe\u{301}", "size": 1, "digest": d}]),
+        json!([{"path": "dup", "size": 1, "digest": d}, {"path": "dup", "size": 1, "digest": d}]),
+        json!([{"path": "", "size": 1, "digest": d}]),
+        json!([]),
+        json!([{"path": "ok", "size": 1, "digest": "sha256:xyz"}]),
+    ];
+    for files in cases {
+        let (status, code, body) =
+            error_of(put_version(&s.url, "ns/m/versions/1", manifest(files.clone())).await).await;
+        assert_eq!((status, code.as_str()), (400, "invalid_manifest"), "{files} -> {body}");
+    }
+    let wrong_type =
+        json!({"manifest": {"mediaType": "text/plain", "files": [{"path": "ok", "size": 1, "digest": d}]}});
+    let (_, code, _) = error_of(put_version(&s.url, "ns/m/versions/1", wrong_type).await).await;
+    assert_eq!(code, "invalid_manifest");
+    assert_eq!(reqwest::get(format!("{}/v1/models/ns/m", s.url)).await.unwrap().status(), 404);
+    assert_healthy(&s.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_names_versions_and_digests_are_refused() {
+    let s = TestServer::start().await;
+    let d = Digest::of(b"x");
+    put_blob(&s.url, &d.to_string(), b"x".to_vec()).await;
+    let body = manifest(json!([{"path": "f", "size": 1, "digest": d}]));
+    for path in [
+        "NS/m/versions/1",
+        "ns/-m/versions/1",
+        "ns/m/versions/-1",
+        "ns/m/versions/a%20b",
+        "ns/m/versions/1%2F2",
+    ] {
+        let (status, code, _) = error_of(put_version(&s.url, path, body.clone()).await).await;
+        assert_eq!((status, code.as_str()), (400, "invalid_name"), "{path}");
+    }
+    let (status, code, _) =
+        error_of(reqwest::get(format!("{}/v1/blobs/sha256:XYZ", s.url)).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_digest"));
+    let (status, code, _) =
+        error_of(reqwest::get(format!("{}/v1/models/ns/m/versions/sha256:12", s.url)).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_digest"));
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/blobs:check", s.url))
+        .json(&json!({"digests": ["md5:abc"]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(r).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_digest"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_and_lineage_get_their_codes() {
+    let s = TestServer::start().await;
+    let c = reqwest::Client::new();
+    let url = format!("{}/v1/models/ns/m/versions/1", s.url);
+    let r =
+        c.put(&url).header("content-type", "application/json").body("{\"manifest\": ").send().await.unwrap();
+    let (status, code, body) = error_of(r).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_json"));
+    assert!(body["message"].as_str().unwrap().contains("EOF"), "the parse error is quoted: {body}");
+    let r = c.put(&url).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    assert_eq!(error_of(r).await.1, "unsupported_media_type");
+    let r = c
+        .put(&url)
+        .json(&json!({"manifest": {"mediaType": MT, "files": []}, "extra": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.1, "invalid_json");
+
+    let d = Digest::of(b"x");
+    put_blob(&s.url, &d.to_string(), b"x".to_vec()).await;
+    let mut body = manifest(json!([{"path": "f", "size": 1, "digest": d}]));
+    body["lineage"] = json!({"code": {"repo": "r", "commit": "abc"}});
+    let (status, code, _) = error_of(put_version(&s.url, "ns/m/versions/1", body.clone()).await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_lineage"));
+    body["lineage"] = json!({"datasets": [{"uri": "s3://x"}]});
+    let (_, code, body) = error_of(put_version(&s.url, "ns/m/versions/1", body).await).await;
+    assert_eq!(code, "invalid_lineage", "{body}");
+
+    // A body over the JSON limit is 413, not buffered without bound.
+    let big = vec![b' '; registry_core::api::MAX_JSON_BODY + 10];
+    let r = c.put(&url).header("content-type", "application/json").body(big).send().await.unwrap();
+    let (status, code, _) = error_of(r).await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    assert_healthy(&s.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_things_are_404_and_wrong_methods_405() {
+    let s = TestServer::start().await;
+    for path in
+        ["/v1/models/ns/nope", "/v1/models/ns/nope/versions", "/v1/models/ns/nope/versions/1", "/v1/nothing"]
+    {
+        let (status, code, _) = error_of(reqwest::get(format!("{}{path}", s.url)).await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (404, "not_found"), "{path}");
+    }
+    let (status, code, _) =
+        error_of(reqwest::get(format!("{}/v1/blobs/{}", s.url, Digest::of(b"?"))).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    let r = reqwest::Client::new().delete(format!("{}/v1/health", s.url)).send().await.unwrap();
+    assert_eq!(error_of(r).await.0, 405);
+    for q in ["limit=0", "limit=501", "limit=x", "cursor=zzz", "bogus=1"] {
+        let (status, _, _) = error_of(reqwest::get(format!("{}/v1/models?{q}", s.url)).await.unwrap()).await;
+        assert_eq!(status, 400, "{q}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_answers_only_the_missing_digests_once_each() {
+    let s = TestServer::start().await;
+    let have = Digest::of(b"have");
+    put_blob(&s.url, &have.to_string(), b"have".to_vec()).await;
+    let miss = Digest::of(b"miss");
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/blobs:check", s.url))
+        .json(&json!({"digests": [have, miss, miss]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["missing"], json!([miss]));
+    let too_many: Vec<String> = (0..10_001u32).map(|i| Digest::of(&i.to_le_bytes()).to_string()).collect();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/blobs:check", s.url))
+        .json(&json!({"digests": too_many}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 400);
+}
