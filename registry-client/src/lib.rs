@@ -226,11 +226,12 @@ impl Client {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<ModelList, ClientError> {
-        let mut q: Vec<(&str, String)> = Vec::new();
-        namespace.map(|v| q.push(("namespace", v.into())));
-        prefix.map(|v| q.push(("prefix", v.into())));
-        cursor.map(|v| q.push(("cursor", v.into())));
-        limit.map(|v| q.push(("limit", v.to_string())));
+        let q = query(&[
+            ("namespace", namespace.map(str::to_owned)),
+            ("prefix", prefix.map(str::to_owned)),
+            ("cursor", cursor.map(str::to_owned)),
+            ("limit", limit.map(|n| n.to_string())),
+        ]);
         self.json(self.request(Method::GET, "/v1/models").query(&q)).await
     }
 
@@ -241,11 +242,14 @@ impl Client {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<VersionList, ClientError> {
-        let mut q: Vec<(&str, String)> = Vec::new();
-        cursor.map(|v| q.push(("cursor", v.into())));
-        limit.map(|v| q.push(("limit", v.to_string())));
+        let q = query(&[("cursor", cursor.map(str::to_owned)), ("limit", limit.map(|n| n.to_string()))]);
         self.json(self.request(Method::GET, &format!("{}/versions", paths::model(model))).query(&q)).await
     }
+}
+
+/// Query pairs, leaving out the absent ones.
+fn query(pairs: &[(&'static str, Option<String>)]) -> Vec<(&'static str, String)> {
+    pairs.iter().filter_map(|(k, v)| v.clone().map(|v| (*k, v))).collect()
 }
 
 /// Decodes an error response (or describes one that is not ours).

@@ -30,6 +30,21 @@ impl Default for PushOptions {
     }
 }
 
+/// What to push: a directory as `model@version`, with its lineage and metadata.
+#[derive(Debug, Clone)]
+pub struct PushSpec<'a> {
+    /// The model directory.
+    pub dir: &'a Path,
+    /// The model.
+    pub model: &'a ModelName,
+    /// The version label.
+    pub version: &'a VersionLabel,
+    /// What it was made from.
+    pub lineage: Lineage,
+    /// Description and labels.
+    pub metadata: Metadata,
+}
+
 /// What a push did.
 #[derive(Debug, Clone, Serialize)]
 pub struct PushReport {
@@ -94,17 +109,14 @@ async fn upload(
     }
 }
 
-/// Pushes `dir` as `model@version`.
+/// Pushes `spec.dir` as `spec.model@spec.version`.
 pub async fn push(
     client: &Client,
-    dir: &Path,
-    model: &ModelName,
-    version: &VersionLabel,
-    lineage: Lineage,
-    metadata: Metadata,
+    spec: PushSpec<'_>,
     progress: Arc<dyn Progress>,
     opts: &PushOptions,
 ) -> Result<PushReport, ClientError> {
+    let PushSpec { dir, model, version, lineage, metadata } = spec;
     lineage.validate().map_err(|e| ClientError::Input(e.to_string()))?;
     let (manifest, files) = manifest_of(dir, progress.clone(), opts.hash_threads).await?;
     let by_digest: HashMap<Digest, &LocalFile> =

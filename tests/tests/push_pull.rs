@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use registry_client::Client;
 use registry_client::pull::pull;
-use registry_client::push::{PushOptions, push};
+use registry_client::push::{PushOptions, PushReport, PushSpec};
 use registry_client::verify::verify_dir;
 use registry_client::{ClientError, NoProgress};
 use registry_core::api::Metadata;
@@ -18,6 +19,21 @@ fn m(s: &str) -> ModelName {
 
 fn v(s: &str) -> VersionLabel {
     VersionLabel::parse(s).unwrap()
+}
+
+/// The library's push with positional arguments, to keep the stories short.
+#[allow(clippy::too_many_arguments)]
+async fn push(
+    c: &Client,
+    dir: &std::path::Path,
+    model: &ModelName,
+    version: &VersionLabel,
+    lineage: Lineage,
+    metadata: Metadata,
+    p: Arc<NoProgress>,
+    o: &PushOptions,
+) -> Result<PushReport, ClientError> {
+    registry_client::push::push(c, PushSpec { dir, model, version, lineage, metadata }, p, o).await
 }
 
 fn np() -> Arc<NoProgress> {

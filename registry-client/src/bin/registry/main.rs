@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Push a model directory as a new version.
-    Push(cmd::push::Args),
+    Push(Box<cmd::push::Args>),
     /// Download a version into a directory, verifying every byte.
     Pull(cmd::pull::Args),
     /// Check a directory against a version's manifest.
@@ -74,7 +74,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = Ctx { registry: cli.registry, json: cli.json };
     let r = match cli.cmd {
-        Cmd::Push(a) => cmd::push::run(&ctx, a).await,
+        Cmd::Push(a) => cmd::push::run(&ctx, *a).await,
         Cmd::Pull(a) => cmd::pull::run(&ctx, a).await,
         Cmd::Verify(a) => cmd::verify::run(&ctx, a).await,
         Cmd::Ls(a) => cmd::ls::run(&ctx, a).await,

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use registry_client::push::{PushOptions, push};
+use registry_client::push::{PushOptions, PushSpec, push};
 use registry_core::api::Metadata;
 use registry_core::lineage::{Code, Dataset, Run, Scalar};
 use registry_core::{Digest, Lineage, ModelName, ModelRef, VersionLabel};
@@ -111,7 +111,8 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let metadata = Metadata { description: a.description, labels: kv("label", &a.label)? };
     let client = ctx.client()?;
     let opts = PushOptions { jobs: a.jobs, ..Default::default() };
-    let r = push(&client, &a.dir, &model, &version, lineage, metadata, Bars::new(ctx.json), &opts).await?;
+    let spec = PushSpec { dir: &a.dir, model: &model, version: &version, lineage, metadata };
+    let r = push(&client, spec, Bars::new(ctx.json), &opts).await?;
     if ctx.json {
         crate::cmd::print_json(&r)?;
     } else {

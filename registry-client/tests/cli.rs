@@ -1,0 +1,142 @@
+//! CLI smoke tests: the real `registry` binary against a real server, exit codes included.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use registry_server::testing::TestServer;
+
+fn registry(url: &str) -> Command {
+    let mut c = Command::cargo_bin("registry").unwrap();
+    c.env("REGISTRY_URL", url).env_remove("REGISTRY_TOKEN");
+    c
+}
+
+fn write(root: &Path, files: &[(&str, &str)]) {
+    for (p, c) in files {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, c).unwrap();
+    }
+}
+
+/// Runs blocking CLI assertions off the async runtime that serves the registry.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_pull_verify_and_their_exit_codes() {
+    let server = TestServer::start().await;
+    let url = server.url.clone();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().to_path_buf();
+    let blob_dir = server.blob_dir.clone();
+    blocking(move || {
+        let model = root.join("model");
+        write(&model, &[("config.json", "{}"), ("weights/w.bin", "weights"), ("tokenizer/vocab.txt", "v")]);
+        let commit = "b".repeat(40);
+        registry(&url)
+            .args(["push", model.to_str().unwrap(), "--model", "fraud/detector", "--version", "1.4.0"])
+            .args(["--dataset", &format!("s3://d/train={}:train", registry_core::Digest::of(b"d"))])
+            .args(["--commit", &commit, "--repo", "https://github.com/acme/fraud", "--metric", "auc=0.93"])
+            .assert()
+            .success()
+            .stdout(predicate::str::is_match(r"^fraud/detector@1\.4\.0 sha256:[0-9a-f]{64}\n$").unwrap());
+
+        let out = root.join("out");
+        registry(&url).args(["pull", "fraud/detector@1.4.0", "-o", out.to_str().unwrap()]).assert().success();
+        assert_eq!(std::fs::read_to_string(out.join("weights/w.bin")).unwrap(), "weights");
+        registry(&url)
+            .args(["verify", "fraud/detector@1.4.0", "--dir", out.to_str().unwrap()])
+            .assert()
+            .success();
+
+        // A pull into a non-empty directory is refused (exit 1) without --force.
+        registry(&url)
+            .args(["pull", "fraud/detector@1.4.0", "-o", out.to_str().unwrap()])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("not empty"));
+
+        // A changed file: verify exits 3 and names it.
+        std::fs::write(out.join("config.json"), "{\"x\":1}").unwrap();
+        registry(&url)
+            .args(["verify", "fraud/detector@1.4.0", "--dir", out.to_str().unwrap()])
+            .assert()
+            .code(3)
+            .stdout(predicate::str::contains("changed: config.json"));
+
+        // Tampered bytes on the server: pull exits 3 naming the file and leaves nothing behind.
+        let key = blob_dir.join("sha256").join(registry_core::Digest::of(b"weights").hex());
+        std::fs::write(key, "WEIGHTS").unwrap();
+        let out2 = root.join("out2");
+        registry(&url)
+            .args(["pull", "fraud/detector@1.4.0", "-o", out2.to_str().unwrap()])
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains("weights/w.bin"));
+        assert!(!out2.exists());
+
+        // JSON output for scripts.
+        let json = registry(&url)
+            .args(["--json", "show", "fraud/detector@1.4.0"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["lineage"]["metrics"]["auc"], 0.93);
+        let json = registry(&url).args(["--json", "ls"]).assert().success().get_output().stdout.clone();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v[0]["name"], "detector");
+        registry(&url)
+            .args(["ls", "fraud/detector"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("fraud/detector@1.4.0"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_have_distinct_exit_codes() {
+    let server = TestServer::start().await;
+    let url = server.url.clone();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().to_path_buf();
+    blocking(move || {
+        // Usage errors: 2.
+        registry(&url).args(["pull"]).assert().code(2);
+        registry(&url)
+            .args(["push", ".", "--model", "a/b", "--version", "1", "--commit", "abc"])
+            .assert()
+            .code(2);
+        // Unknown version: 1, with the server's message.
+        registry(&url).args(["show", "a/b@9"]).assert().code(1).stderr(predicate::str::contains("not found"));
+        // Bad reference: 1, before any request.
+        registry(&url)
+            .args(["show", "A/b@1"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("invalid reference"));
+        // Symlinks are refused by name, not skipped.
+        let model = root.join("m");
+        write(&model, &[("real", "x")]);
+        std::os::unix::fs::symlink(model.join("real"), model.join("alias")).unwrap();
+        registry(&url)
+            .args(["push", model.to_str().unwrap(), "--model", "a/b", "--version", "1"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("alias").and(predicate::str::contains("symlinks are refused")));
+        // Unreachable registry: 1.
+        registry("http://127.0.0.1:1")
+            .args(["ls"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("cannot reach"));
+    })
+    .await;
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs and starts what the tests need, then runs
+#   1. cargo fmt --check and cargo clippy -D warnings
+#   2. every test (unit, store conformance on SQLite AND PostgreSQL, end-to-end, CLI) on SQLite
+#   3. the end-to-end suite again with PostgreSQL as the metadata store
+# .ci/run calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work="$root/target/test-services"
+mkdir -p "$work"
+
+pg_port=${REGISTRY_TEST_PG_PORT:-55433}
+cleanup() { scripts/pg.sh stop "$work/pg" || true; }
+trap cleanup EXIT
+
+step() { printf '\n=== %s (%ss)\n' "$*" "$SECONDS"; }
+
+step "PostgreSQL"
+pg_url=$(scripts/pg.sh start "$work/pg" "$pg_port")
+export REGISTRY_TEST_POSTGRES_URL="$pg_url" REGISTRY_REQUIRE_POSTGRES=1
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+if cargo nextest --version >/dev/null 2>&1; then
+  run_tests() { cargo nextest run --no-fail-fast "$@"; }
+else
+  run_tests() { cargo test --no-fail-fast "$@"; }
+fi
+
+step "tests (SQLite; store conformance on SQLite and PostgreSQL)"
+run_tests --workspace
+cargo test --workspace --doc
+
+step "end-to-end tests on PostgreSQL"
+REGISTRY_TEST_DB=postgres run_tests -p registry-e2e -p registry-client
+
+step "all green"
