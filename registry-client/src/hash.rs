@@ -36,36 +36,47 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
-/// Hashes `files` on `threads` threads; the digests come back in the order of `files`. A file whose
-/// size changed since it was walked is an error (something is still writing it).
-pub fn hash_files(
+/// Hashes `files` on `threads` threads, largest first, calling `done(index, digest)` as each file
+/// finishes (so a caller can start uploading before the last file is hashed). A file whose size
+/// changed since it was walked is an error (something is still writing it).
+pub fn hash_each(
     files: &[LocalFile],
-    progress: Arc<dyn Progress>,
+    progress: &dyn Progress,
     threads: usize,
-) -> Result<Vec<Digest>, ClientError> {
-    progress.start("hashing", files.iter().map(|f| f.size).sum());
+    done: &(dyn Fn(usize, Digest) + Sync),
+) -> Result<(), ClientError> {
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(files[i].size));
     let next = AtomicUsize::new(0);
-    let results: Vec<Result<Vec<(usize, Digest)>, ClientError>> = std::thread::scope(|s| {
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<Result<(), ClientError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads.clamp(1, files.len().max(1)))
             .map(|_| {
                 s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
+                    while !failed.load(Ordering::Relaxed) {
                         let k = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&i) = order.get(k) else { return Ok(done) };
+                        let Some(&i) = order.get(k) else { return Ok(()) };
                         let f = &files[i];
-                        let (d, size) = hash_file(&f.abs, progress.as_ref())?;
-                        if size != f.size {
-                            return Err(ClientError::Input(format!(
-                                "{}: size changed while hashing ({} -> {size} bytes); is something still writing it?",
-                                f.abs.display(),
-                                f.size
-                            )));
+                        let r = hash_file(&f.abs, progress).and_then(|(d, size)| {
+                            if size == f.size {
+                                Ok(d)
+                            } else {
+                                Err(ClientError::Input(format!(
+                                    "{}: size changed while hashing ({} -> {size} bytes); is something still writing it?",
+                                    f.abs.display(),
+                                    f.size
+                                )))
+                            }
+                        });
+                        match r {
+                            Ok(d) => done(i, d),
+                            Err(e) => {
+                                failed.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
                         }
-                        done.push((i, d));
                     }
+                    Ok(())
                 })
             })
             .collect();
@@ -74,12 +85,23 @@ pub fn hash_files(
             .map(|h| h.join().unwrap_or_else(|_| Err(ClientError::Input("hash thread panicked".into()))))
             .collect()
     });
-    progress.finish();
-    let mut out = vec![Digest::from_bytes([0; 32]); files.len()];
-    for r in results {
-        for (i, d) in r? {
-            out[i] = d;
+    results.into_iter().collect()
+}
+
+/// Hashes `files` on `threads` threads; the digests come back in the order of `files`.
+pub fn hash_files(
+    files: &[LocalFile],
+    progress: Arc<dyn Progress>,
+    threads: usize,
+) -> Result<Vec<Digest>, ClientError> {
+    progress.start("hashing", files.iter().map(|f| f.size).sum());
+    let out = std::sync::Mutex::new(vec![Digest::from_bytes([0; 32]); files.len()]);
+    let r = hash_each(files, progress.as_ref(), threads, &|i, d| {
+        if let Ok(mut o) = out.lock() {
+            o[i] = d;
         }
-    }
-    Ok(out)
+    });
+    progress.finish();
+    r?;
+    out.into_inner().map_err(|_| ClientError::Input("hash results poisoned".into()))
 }

@@ -1,16 +1,18 @@
-//! `push`: walk, hash in parallel, ask which blobs are missing, upload only those (several at once,
-//! streamed), then publish the version.
-use std::collections::HashMap;
+//! `push`: walk, hash on every core, and upload each blob the server lacks as soon as its file is
+//! hashed (several at once, streamed from disk), then publish the version.
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use registry_core::api::{Metadata, PutVersionRequest, VersionResponse};
 use registry_core::{Digest, FileEntry, Lineage, Manifest, ModelName, VersionLabel};
 use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::io::ReaderStream;
 
-use crate::hash::hash_files;
+use crate::hash::hash_each;
 use crate::progress::Progress;
 use crate::walk::{LocalFile, walk};
 use crate::{Client, ClientError};
@@ -62,41 +64,15 @@ pub struct PushReport {
     pub bytes_uploaded: u64,
 }
 
-/// Builds the manifest of a directory (walk + parallel hash).
-pub async fn manifest_of(
-    dir: &Path,
-    progress: Arc<dyn Progress>,
-    threads: usize,
-) -> Result<(Manifest, Vec<LocalFile>), ClientError> {
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let files = walk(&dir)?;
-        if files.is_empty() {
-            return Err(ClientError::Input(format!("{} holds no files", dir.display())));
-        }
-        let digests = hash_files(&files, progress, threads)?;
-        let entries = files
-            .iter()
-            .zip(&digests)
-            .map(|(f, d)| FileEntry { path: f.path.clone(), size: f.size, digest: *d })
-            .collect();
-        let manifest = Manifest::new(entries).map_err(|e| ClientError::Input(e.to_string()))?;
-        Ok((manifest, files))
-    })
-    .await
-    .map_err(|e| ClientError::Input(format!("hashing failed: {e}")))?
-}
-
 async fn upload(
-    client: &Client,
+    client: Client,
     digest: Digest,
-    file: &LocalFile,
-    progress: &Arc<dyn Progress>,
+    file: LocalFile,
+    progress: Arc<dyn Progress>,
 ) -> Result<u64, ClientError> {
     let f = tokio::fs::File::open(&file.abs).await.map_err(ClientError::io(&file.abs))?;
-    let p = progress.clone();
     let stream =
-        ReaderStream::with_capacity(f, 256 * 1024).inspect_ok(move |chunk| p.inc(chunk.len() as u64));
+        ReaderStream::with_capacity(f, 256 * 1024).inspect_ok(move |chunk| progress.inc(chunk.len() as u64));
     match client.put_blob(&digest, file.size, reqwest::Body::wrap_stream(stream)).await {
         Ok(r) => Ok(r.size),
         Err(ClientError::Api { code, .. }) if code == registry_core::api::codes::DIGEST_MISMATCH => {
@@ -109,6 +85,98 @@ async fn upload(
     }
 }
 
+/// Uploads run as tasks bounded by a semaphore; the first failure is reported.
+struct Uploads {
+    set: JoinSet<Result<u64, ClientError>>,
+    permits: Arc<Semaphore>,
+    scheduled: HashSet<Digest>,
+    sizes: Vec<u64>,
+}
+
+impl Uploads {
+    fn spawn(&mut self, client: &Client, digest: Digest, file: LocalFile, progress: &Arc<dyn Progress>) {
+        let (client, progress, permits) = (client.clone(), progress.clone(), self.permits.clone());
+        self.set.spawn(async move {
+            let _permit = permits.acquire_owned().await.map_err(|e| ClientError::Input(e.to_string()))?;
+            upload(client, digest, file, progress).await
+        });
+    }
+
+    /// Collects finished uploads without waiting; an error ends the push early.
+    fn reap(&mut self) -> Result<(), ClientError> {
+        while let Some(r) = self.set.try_join_next() {
+            self.sizes.push(r.map_err(|e| ClientError::Input(format!("upload task failed: {e}")))??);
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Vec<u64>, ClientError> {
+        while let Some(r) = self.set.join_next().await {
+            self.sizes.push(r.map_err(|e| ClientError::Input(format!("upload task failed: {e}")))??);
+        }
+        Ok(self.sizes)
+    }
+}
+
+/// Hashes the walked files and uploads what the server lacks, overlapping the two: each batch of
+/// freshly hashed files is checked with one `blobs:check` call and its missing blobs start uploading
+/// while later files are still being hashed.
+async fn hash_and_upload(
+    client: &Client,
+    files: &[LocalFile],
+    progress: &Arc<dyn Progress>,
+    opts: &PushOptions,
+) -> Result<(Vec<Digest>, Vec<u64>), ClientError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Digest)>();
+    let hasher = {
+        let (files, progress, threads) = (files.to_vec(), progress.clone(), opts.hash_threads);
+        tokio::task::spawn_blocking(move || {
+            hash_each(&files, progress.as_ref(), threads, &|i, d| {
+                let _ = tx.send((i, d));
+            })
+        })
+    };
+    let mut digests: Vec<Option<Digest>> = vec![None; files.len()];
+    let mut up = Uploads {
+        set: JoinSet::new(),
+        permits: Arc::new(Semaphore::new(opts.jobs.max(1))),
+        scheduled: HashSet::new(),
+        sizes: Vec::new(),
+    };
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(x) = rx.try_recv() {
+            batch.push(x);
+        }
+        let mut fresh = Vec::new();
+        for (i, d) in batch {
+            digests[i] = Some(d);
+            if up.scheduled.insert(d) {
+                fresh.push((i, d));
+            } else {
+                progress.inc(files[i].size); // shares a blob already handled
+            }
+        }
+        let wanted: Vec<Digest> = fresh.iter().map(|(_, d)| *d).collect();
+        let missing: HashSet<Digest> = client.missing_blobs(&wanted).await?.into_iter().collect();
+        for (i, d) in fresh {
+            if missing.contains(&d) {
+                up.spawn(client, d, files[i].clone(), progress);
+            } else {
+                progress.inc(files[i].size); // already on the server
+            }
+        }
+        up.reap()?;
+    }
+    hasher.await.map_err(|e| ClientError::Input(format!("hashing failed: {e}")))??;
+    let sizes = up.finish().await?;
+    let digests = digests
+        .into_iter()
+        .map(|d| d.ok_or_else(|| ClientError::Input("a file was not hashed".into())))
+        .collect::<Result<_, _>>()?;
+    Ok((digests, sizes))
+}
+
 /// Pushes `spec.dir` as `spec.model@spec.version`.
 pub async fn push(
     client: &Client,
@@ -118,20 +186,25 @@ pub async fn push(
 ) -> Result<PushReport, ClientError> {
     let PushSpec { dir, model, version, lineage, metadata } = spec;
     lineage.validate().map_err(|e| ClientError::Input(e.to_string()))?;
-    let (manifest, files) = manifest_of(dir, progress.clone(), opts.hash_threads).await?;
-    let by_digest: HashMap<Digest, &LocalFile> =
-        manifest.files().iter().zip(&files).map(|(e, f)| (e.digest, f)).collect();
-    let missing = client.missing_blobs(&manifest.blob_digests()).await?;
-    let upload_bytes: u64 = missing.iter().filter_map(|d| by_digest.get(d)).map(|f| f.size).sum();
-    progress.start("uploading", upload_bytes);
-    let uploaded: Vec<u64> = futures::stream::iter(missing.iter().map(|d| {
-        let f = by_digest[d];
-        upload(client, *d, f, &progress)
-    }))
-    .buffer_unordered(opts.jobs.max(1))
-    .try_collect()
-    .await?;
+    let files = {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || walk(&dir))
+            .await
+            .map_err(|e| ClientError::Input(e.to_string()))??
+    };
+    if files.is_empty() {
+        return Err(ClientError::Input(format!("{} holds no files", dir.display())));
+    }
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    progress.start("pushing", 2 * total); // every byte is hashed once and uploaded at most once
+    let (digests, sizes) = hash_and_upload(client, &files, &progress, opts).await?;
     progress.finish();
+    let entries = files
+        .iter()
+        .zip(&digests)
+        .map(|(f, d)| FileEntry { path: f.path.clone(), size: f.size, digest: *d })
+        .collect();
+    let manifest = Manifest::new(entries).map_err(|e| ClientError::Input(e.to_string()))?;
     let req = PutVersionRequest { manifest: manifest.clone(), lineage, metadata };
     let (v, created) = client.put_version(model, version.as_str(), &req).await?;
     if v.manifest_digest != manifest.digest() {
@@ -146,7 +219,7 @@ pub async fn push(
         created,
         files: manifest.files().len(),
         bytes: manifest.total_size(),
-        blobs_uploaded: uploaded.len(),
-        bytes_uploaded: uploaded.iter().sum(),
+        blobs_uploaded: sizes.len(),
+        bytes_uploaded: sizes.iter().sum(),
     })
 }

@@ -17,8 +17,10 @@ use registry_core::{Digest, Hasher};
 
 /// Part size of multipart uploads (S3's minimum is 5 MiB).
 const PART_SIZE: usize = 5 * 1024 * 1024;
-/// Parts in flight per upload: bounds memory to about `(1 + PARTS_IN_FLIGHT) * PART_SIZE` per upload.
-const PARTS_IN_FLIGHT: usize = 2;
+/// Parts in flight per upload on a remote store; memory is about `(1 + in flight) * PART_SIZE` per upload.
+const REMOTE_PARTS_IN_FLIGHT: usize = 2;
+/// A local disk gains nothing from parallel writes into one file: one part writes while the next fills.
+const LOCAL_PARTS_IN_FLIGHT: usize = 1;
 /// Read size when streaming a local file out.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -155,10 +157,14 @@ impl BlobStore {
                 break Some(BlobError::TooLarge { limit });
             }
             hasher.update(&chunk);
-            if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+            let in_flight =
+                if self.local_root.is_some() { LOCAL_PARTS_IN_FLIGHT } else { REMOTE_PARTS_IN_FLIGHT };
+            if let Err(e) = writer.wait_for_capacity(in_flight).await {
                 break Some(e.into());
             }
-            writer.put(chunk);
+            // Copy into the part buffer rather than keeping the transport's chunks (and the larger
+            // read buffers they may pin) alive until the part is written.
+            writer.write(&chunk);
         };
         if let Some(e) = failure {
             let _ = writer.abort().await;
