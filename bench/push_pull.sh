@@ -53,6 +53,10 @@ t0=$(now); "$cli" pull bench/model@1 -o "$work/pulled" > /dev/null 2>&1; t1=$(no
 touch "$work/rss.pull.stop"; wait $rp || true
 row "registry pull (download + verify + write)" "$(rate "$t0" "$t1")"
 pull_rss=$(( $(cut -d= -f2 "$work/rss.pull") / 1024 ))
+rm -rf "$work/pulled2"; sync
+t0=$(now); "$cli" pull bench/model@1 -o "$work/pulled2" > /dev/null 2>&1; t1=$(now)
+row "registry pull, 2nd run" "$(rate "$t0" "$t1")"
+rm -rf "$work/pulled2"
 t0=$(now); "$cli" verify bench/model@1 --dir "$work/pulled" > /dev/null 2>&1; t1=$(now)
 row "registry verify --dir (2 cores)" "$(rate "$t0" "$t1")"
 row "registry-server peak RSS during push / pull" "${push_rss} MiB / ${pull_rss} MiB"
