@@ -181,16 +181,24 @@ impl Manifest {
     }
 }
 
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(as = Manifest)]
-/// A version's files. Canonical JSON (RFC 8785) of this object, files in component-wise path order,
-/// is hashed into the manifest digest.
 struct ManifestDoc<F> {
     #[serde(rename = "mediaType")]
-    #[schema(example = "application/vnd.registry.manifest.v1+json")]
     media_type: String,
     files: F,
+}
+
+/// A version's files. Canonical JSON (RFC 8785) of this object, files in component-wise path order,
+/// is hashed into the manifest digest. (Schema only: the wire form of [`Manifest`].)
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ManifestSchema {
+    /// Always `application/vnd.registry.manifest.v1+json`.
+    #[schema(rename = "mediaType", example = "application/vnd.registry.manifest.v1+json")]
+    media_type: String,
+    /// The files, in component-wise path order.
+    files: Vec<FileEntry>,
 }
 
 impl Serialize for Manifest {
@@ -211,7 +219,7 @@ impl<'de> Deserialize<'de> for Manifest {
 
 impl utoipa::PartialSchema for Manifest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        <ManifestDoc<Vec<FileEntry>> as utoipa::PartialSchema>::schema()
+        <ManifestSchema as utoipa::PartialSchema>::schema()
     }
 }
 impl utoipa::ToSchema for Manifest {
