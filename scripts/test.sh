@@ -34,6 +34,9 @@ step "tests (SQLite; store conformance on SQLite and PostgreSQL)"
 run_tests --workspace
 cargo test --workspace --doc
 
+step "API conformance (schemathesis against a live server)"
+scripts/api-conformance.sh
+
 step "end-to-end tests on PostgreSQL"
 REGISTRY_TEST_DB=postgres run_tests -p registry-e2e -p registry-client
 

@@ -271,3 +271,17 @@ async fn check_answers_only_the_missing_digests_once_each() {
         .unwrap();
     assert_eq!(error_of(r).await.0, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_uploading_a_stored_blob_still_checks_the_body() {
+    let s = TestServer::start().await;
+    let d = Digest::of(b"stored");
+    assert_eq!(put_blob(&s.url, &d.to_string(), b"stored".to_vec()).await.status(), 201);
+    let again = put_blob(&s.url, &d.to_string(), b"stored".to_vec()).await;
+    assert_eq!(again.status(), 200);
+    for wrong in [Vec::new(), b"other!".to_vec(), b"stored and more".to_vec()] {
+        let (status, code, _) = error_of(put_blob(&s.url, &d.to_string(), wrong).await).await;
+        assert_eq!((status, code.as_str()), (400, "digest_mismatch"));
+    }
+    assert_eq!(s.stored_blobs().await.len(), 1);
+}

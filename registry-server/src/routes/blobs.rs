@@ -17,6 +17,7 @@ use crate::auth::Actor;
 use crate::blob::BlobError;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldCodes};
+use crate::routes::params::DigestPath;
 use crate::service;
 use crate::state::AppState;
 
@@ -42,7 +43,7 @@ fn parse_digest(s: &str) -> Result<Digest, ApiError> {
 
 /// Whether a blob is stored, and its size.
 #[utoipa::path(head, path = "/v1/blobs/{digest}", tag = "blobs",
-    params(("digest" = String, Path, description = "sha256:<64 hex>")),
+    params(DigestPath),
     responses(
         (status = 200, description = "Stored; Content-Length is its size"),
         (status = 400, description = "Malformed digest"),
@@ -52,7 +53,7 @@ fn parse_digest(s: &str) -> Result<Digest, ApiError> {
 pub async fn head_blob(
     State(state): State<AppState>,
     _actor: Actor,
-    ApiPath(digest): ApiPath<String>,
+    ApiPath(DigestPath { digest }): ApiPath<DigestPath>,
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
     match state.db.blob_size(&d).await? {
@@ -98,7 +99,7 @@ fn parse_range(h: &str, size: u64) -> Result<Option<Range<u64>>, BlobError> {
 /// Downloads a blob; honours a single `Range: bytes=` (206 with `Content-Range`).
 #[utoipa::path(get, path = "/v1/blobs/{digest}", tag = "blobs",
     params(
-        ("digest" = String, Path, description = "sha256:<64 hex>"),
+        DigestPath,
         ("Range" = Option<String>, Header, description = "bytes=START-END, bytes=START- or bytes=-SUFFIX")
     ),
     responses(
@@ -112,7 +113,7 @@ fn parse_range(h: &str, size: u64) -> Result<Option<Range<u64>>, BlobError> {
 pub async fn get_blob(
     State(state): State<AppState>,
     _actor: Actor,
-    ApiPath(digest): ApiPath<String>,
+    ApiPath(DigestPath { digest }): ApiPath<DigestPath>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
@@ -150,7 +151,7 @@ pub async fn get_blob(
 
 /// Uploads a blob. The body is hashed as it streams and stored only if it hashes to `digest`.
 #[utoipa::path(put, path = "/v1/blobs/{digest}", tag = "blobs",
-    params(("digest" = String, Path, description = "sha256:<64 hex> of the body")),
+    params(DigestPath),
     request_body(content = Binary, content_type = "application/octet-stream", description = "The blob's bytes"),
     responses(
         (status = 201, description = "Stored", body = BlobResponse),
@@ -162,7 +163,7 @@ pub async fn get_blob(
 pub async fn put_blob(
     State(state): State<AppState>,
     _actor: Actor,
-    ApiPath(digest): ApiPath<String>,
+    ApiPath(DigestPath { digest }): ApiPath<DigestPath>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {

@@ -10,6 +10,7 @@ use crate::state::AppState;
 pub mod blobs;
 pub mod health;
 pub mod models;
+pub mod params;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -15,6 +15,7 @@ use crate::db::models::ModelFilter;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldCodes};
 use crate::routes::page_limit;
+use crate::routes::params::{LabelPath, ModelPath, VersionPath};
 use crate::service::{self, push::Published};
 use crate::state::AppState;
 
@@ -51,13 +52,16 @@ fn reference(s: &str) -> Result<Reference, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct ListModelsQuery {
     /// Only this namespace.
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,127}$")]
     namespace: Option<String>,
     /// Only names starting with this.
+    #[param(max_length = 128)]
     prefix: Option<String>,
     /// Page size, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (`NAMESPACE/NAME`).
+    #[param(pattern = r"^[a-z0-9][a-z0-9._-]{0,127}/[a-z0-9][a-z0-9._-]{0,127}$")]
     cursor: Option<String>,
 }
 
@@ -96,7 +100,7 @@ pub async fn list_models(
 
 /// One model.
 #[utoipa::path(get, path = "/v1/models/{namespace}/{name}", tag = "models",
-    params(("namespace" = String, Path), ("name" = String, Path)),
+    params(ModelPath),
     responses(
         (status = 200, description = "The model", body = ModelResponse),
         (status = 400, description = "Bad name", body = ErrorBody),
@@ -106,7 +110,7 @@ pub async fn list_models(
 pub async fn get_model(
     State(state): State<AppState>,
     _actor: Actor,
-    ApiPath((ns, name)): ApiPath<(String, String)>,
+    ApiPath(ModelPath { namespace: ns, name }): ApiPath<ModelPath>,
 ) -> Result<Json<ModelResponse>, ApiError> {
     let m = model_name(&ns, &name)?;
     Ok(Json(service::read::get_model(&state, &m).await?))
@@ -121,12 +125,13 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[1-9][0-9]{0,18}$")]
     cursor: Option<String>,
 }
 
 /// A model's versions, newest first.
 #[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions", tag = "models",
-    params(("namespace" = String, Path), ("name" = String, Path), PageQuery),
+    params(ModelPath, PageQuery),
     responses(
         (status = 200, description = "A page of versions", body = VersionList),
         (status = 400, description = "Bad name, limit or cursor", body = ErrorBody),
@@ -136,7 +141,7 @@ pub struct PageQuery {
 pub async fn list_versions(
     State(state): State<AppState>,
     _actor: Actor,
-    ApiPath((ns, name)): ApiPath<(String, String)>,
+    ApiPath(ModelPath { namespace: ns, name }): ApiPath<ModelPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<VersionList>, ApiError> {
     let m = model_name(&ns, &name)?;
@@ -155,8 +160,7 @@ pub async fn list_versions(
 
 /// One version's record.
 #[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}", tag = "models",
-    params(("namespace" = String, Path), ("name" = String, Path),
-        ("version" = String, Path, description = "A version label or sha256:<manifest digest>")),
+    params(VersionPath),
     responses(
         (status = 200, description = "The version", body = VersionResponse),
         (status = 400, description = "Bad name or reference", body = ErrorBody),
@@ -166,7 +170,7 @@ pub async fn list_versions(
 pub async fn get_version(
     State(state): State<AppState>,
     _actor: Actor,
-    ApiPath((ns, name, version)): ApiPath<(String, String, String)>,
+    ApiPath(VersionPath { namespace: ns, name, version }): ApiPath<VersionPath>,
 ) -> Result<Json<VersionResponse>, ApiError> {
     let m = model_name(&ns, &name)?;
     Ok(Json(service::read::get_version(&state, &m, &reference(&version)?).await?))
@@ -174,11 +178,21 @@ pub async fn get_version(
 
 /// Publishes a version: every blob must be stored; the manifest is bound to the label forever.
 #[utoipa::path(put, path = "/v1/models/{namespace}/{name}/versions/{version}", tag = "models",
-    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path, description = "Version label")),
+    params(LabelPath),
     request_body = PutVersionRequest,
     responses(
-        (status = 201, description = "Created", body = VersionResponse),
-        (status = 200, description = "Already exists, identical", body = VersionResponse),
+        (status = 201, description = "Created", body = VersionResponse, links(
+            ("GetVersion" = (operation_id = "get_version", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name"), ("version" = "$request.path.version")))),
+            ("GetManifest" = (operation_id = "get_manifest", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name"), ("version" = "$response.body#/manifest_digest")))),
+            ("GetModel" = (operation_id = "get_model", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name")))),
+            ("ListVersions" = (operation_id = "list_versions", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name"))))
+        )),
+        (status = 200, description = "Already exists, identical", body = VersionResponse, links(
+            ("GetVersion" = (operation_id = "get_version", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name"), ("version" = "$request.path.version")))),
+            ("GetManifest" = (operation_id = "get_manifest", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name"), ("version" = "$response.body#/manifest_digest")))),
+            ("GetModel" = (operation_id = "get_model", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name")))),
+            ("ListVersions" = (operation_id = "list_versions", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name"))))
+        )),
         (status = 400, description = "invalid_name, invalid_json, invalid_manifest, invalid_lineage, missing_blobs or unknown_parent", body = ErrorBody),
         (status = 409, description = "The label exists with another manifest or lineage (`version_exists`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -188,7 +202,7 @@ pub async fn get_version(
 pub async fn put_version(
     State(state): State<AppState>,
     actor: Actor,
-    ApiPath((ns, name, version)): ApiPath<(String, String, String)>,
+    ApiPath(LabelPath { namespace: ns, name, version }): ApiPath<LabelPath>,
     ApiJson(req): ApiJson<PutVersionRequest>,
 ) -> Result<Response, ApiError> {
     let m = model_name(&ns, &name)?;
@@ -201,8 +215,7 @@ pub async fn put_version(
 
 /// The exact canonical manifest bytes whose SHA-256 is the manifest digest.
 #[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}/manifest", tag = "models",
-    params(("namespace" = String, Path), ("name" = String, Path),
-        ("version" = String, Path, description = "A version label or sha256:<manifest digest>")),
+    params(VersionPath),
     responses(
         (status = 200, description = "Canonical manifest JSON (RFC 8785)", body = registry_core::Manifest,
             content_type = "application/vnd.registry.manifest.v1+json"),
@@ -213,7 +226,7 @@ pub async fn put_version(
 pub async fn get_manifest(
     State(state): State<AppState>,
     _actor: Actor,
-    ApiPath((ns, name, version)): ApiPath<(String, String, String)>,
+    ApiPath(VersionPath { namespace: ns, name, version }): ApiPath<VersionPath>,
 ) -> Result<Response, ApiError> {
     let m = model_name(&ns, &name)?;
     let (digest, text) = service::read::get_manifest(&state, &m, &reference(&version)?).await?;

@@ -41,12 +41,25 @@ where
     if let Some(size) = state.db.blob_size(&digest).await?
         && state.blobs.size(&digest).await? == Some(size)
     {
-        // Already stored: read and drop the body so the connection stays usable.
+        // Already stored: nothing to write, but the body is still checked, so the answer means the
+        // same as for a fresh upload (and the connection stays usable).
         let mut body = std::pin::pin!(body);
+        let mut hasher = registry_core::Hasher::new();
         while let Some(chunk) = body.next().await {
-            if chunk.is_err() {
-                break;
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, format!("upload body failed: {e}")))?;
+            if hasher.len() + chunk.len() as u64 > size {
+                return Err(ApiError::bad_request(
+                    codes::DIGEST_MISMATCH,
+                    format!("body is longer than the {size} bytes of the blob {digest} it names"),
+                ));
             }
+            hasher.update(&chunk);
+        }
+        let got = hasher.len();
+        let actual = hasher.finalize();
+        if actual != digest {
+            return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
         }
         return Ok(BlobResponse { digest, size, created: false });
     }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The Python tools the tests use, pinned, in target/ci-venv (created once, reused).
+#   scripts/venv.sh      -> prints the venv's bin directory
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=${REGISTRY_VENV:-$(pwd)/target/ci-venv}
+want="schemathesis==4.32.5"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.pins" 2>/dev/null)" != "$want" ]; then
+  echo "creating Python venv in $venv ..." >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv" >&2 || { echo "python3 -m venv failed: install python3-venv (apt)" >&2; exit 1; }
+  "$venv/bin/pip" install -q --disable-pip-version-check $want >&2
+  echo "$want" > "$venv/.pins"
+fi
+echo "$venv/bin"
