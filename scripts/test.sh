@@ -38,6 +38,6 @@ step "API conformance (schemathesis against a live server)"
 scripts/api-conformance.sh
 
 step "end-to-end tests on PostgreSQL"
-REGISTRY_TEST_DB=postgres run_tests -p registry-e2e -p registry-client
+REGISTRY_TEST_DB=postgres run_tests -p registry-e2e -p registry-client -p registry-server
 
 step "all green"
