@@ -23,7 +23,7 @@ fn free_port() -> u16 {
 
 async fn start(data: &Path, db_url: &str) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data)
         .args(["--database-url", db_url])
@@ -39,6 +39,8 @@ async fn start(data: &Path, db_url: &str) -> Server {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start");
 }
 
