@@ -14,6 +14,7 @@ use registry_core::{Digest, Manifest, ModelName};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
+pub mod credentials;
 pub mod hash;
 pub mod progress;
 pub mod pull;
@@ -76,10 +77,21 @@ impl ClientError {
 }
 
 /// A connection to one registry.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: url::Url,
+    token: Option<std::sync::Arc<str>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself.
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Client {
@@ -97,7 +109,13 @@ impl Client {
             .tcp_nodelay(true)
             .user_agent(concat!("registry-client/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, base })
+        Ok(Self { http, base, token: None })
+    }
+
+    /// The same client, authenticating with `token` (an API token or an OIDC ID token).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.trim().is_empty()).map(|t| std::sync::Arc::from(t.trim()));
+        self
     }
 
     /// The registry's base URL.
@@ -107,7 +125,11 @@ impl Client {
 
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let url = format!("{}{}", self.base.as_str().trim_end_matches('/'), path);
-        self.http.request(method, url)
+        let rb = self.http.request(method, url);
+        match &self.token {
+            Some(t) => rb.bearer_auth(t), // marked sensitive: never printed by reqwest
+            None => rb,
+        }
     }
 
     /// Sends and turns an error status into [`ClientError::Api`].
@@ -211,6 +233,50 @@ impl Client {
             return Err(ClientError::Verify("manifest does not match the recorded OMS root digest".into()));
         }
         Ok(m)
+    }
+
+    /// `GET /v1/whoami`.
+    pub async fn whoami(&self) -> Result<registry_core::auth::WhoAmI, ClientError> {
+        self.json(self.request(Method::GET, "/v1/whoami")).await
+    }
+
+    /// `POST /v1/tokens` (admin).
+    pub async fn create_token(
+        &self,
+        req: &registry_core::auth::CreateTokenRequest,
+    ) -> Result<registry_core::auth::CreatedToken, ClientError> {
+        self.json(self.request(Method::POST, "/v1/tokens").json(req)).await
+    }
+
+    /// `GET /v1/tokens` (admin).
+    pub async fn list_tokens(&self) -> Result<registry_core::auth::TokenList, ClientError> {
+        self.json(self.request(Method::GET, "/v1/tokens")).await
+    }
+
+    /// `DELETE /v1/tokens/{id}` (admin).
+    pub async fn revoke_token(
+        &self,
+        id_or_name: &str,
+    ) -> Result<registry_core::auth::TokenInfo, ClientError> {
+        self.json(self.request(Method::DELETE, &format!("/v1/tokens/{id_or_name}"))).await
+    }
+
+    /// `GET /v1/audit` (admin), one page.
+    pub async fn audit(
+        &self,
+        actor: Option<&str>,
+        target: Option<&str>,
+        since: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<registry_core::api::AuditList, ClientError> {
+        let q = query(&[
+            ("actor", actor.map(str::to_owned)),
+            ("target", target.map(str::to_owned)),
+            ("since", since.map(str::to_owned)),
+            ("cursor", cursor.map(str::to_owned)),
+            ("limit", Some("500".into())),
+        ]);
+        self.json(self.request(Method::GET, "/v1/audit").query(&q)).await
     }
 
     /// `GET /v1/models/{ns}/{name}`.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use registry_core::api::VersionResponse;
 use registry_core::{Digest, Hasher, Manifest, ModelName};
 use serde::Serialize;
@@ -153,21 +153,23 @@ pub async fn pull(
             }
         }
     }
-    let total: u64 = manifest
-        .files()
-        .iter()
-        .filter(|f| first.get(&f.digest) == Some(&f.path.as_str()))
-        .map(|f| f.size)
-        .sum();
-    progress.start("downloading", total);
-    futures::stream::iter(
-        manifest.files().iter().filter(|f| first.get(&f.digest) == Some(&f.path.as_str())).map(|f| {
-            download(client, f.digest, f.size, tmp_path.join(&f.path), f.path.clone(), progress.clone())
-        }),
-    )
-    .buffer_unordered(jobs.max(1))
-    .try_collect::<Vec<()>>()
-    .await?;
+    let unique: Vec<&registry_core::FileEntry> =
+        manifest.files().iter().filter(|f| first.get(&f.digest) == Some(&f.path.as_str())).collect();
+    progress.start("downloading", unique.iter().map(|f| f.size).sum());
+    // Spawned tasks (not a borrowed stream of futures) keep this future `Send`, so callers can spawn it.
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for f in unique {
+        let (client, progress, permits) = (client.clone(), progress.clone(), permits.clone());
+        let (digest, size, dest, path) = (f.digest, f.size, tmp_path.join(&f.path), f.path.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await.map_err(|e| ClientError::Input(e.to_string()))?;
+            download(&client, digest, size, dest, path, progress).await
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.map_err(|e| ClientError::Input(format!("download task failed: {e}")))??;
+    }
     progress.finish();
     for (src, dst) in copies {
         let (s, d) = (tmp_path.join(src), tmp_path.join(dst));

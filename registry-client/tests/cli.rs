@@ -7,9 +7,11 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use registry_server::testing::TestServer;
 
-fn registry(url: &str) -> Command {
+fn registry(url: &str, token: &str) -> Command {
     let mut c = Command::cargo_bin("registry").unwrap();
-    c.env("REGISTRY_URL", url).env_remove("REGISTRY_TOKEN");
+    c.env("REGISTRY_URL", url)
+        .env("REGISTRY_TOKEN", token)
+        .env("REGISTRY_CONFIG_DIR", "/nonexistent/registry-test");
     c
 }
 
@@ -30,6 +32,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 async fn push_pull_verify_and_their_exit_codes() {
     let server = TestServer::start().await;
     let url = server.url.clone();
+    let token = server.admin_token.clone();
     let work = tempfile::tempdir().unwrap();
     let root = work.path().to_path_buf();
     let blob_dir = server.blob_dir.clone();
@@ -37,7 +40,7 @@ async fn push_pull_verify_and_their_exit_codes() {
         let model = root.join("model");
         write(&model, &[("config.json", "{}"), ("weights/w.bin", "weights"), ("tokenizer/vocab.txt", "v")]);
         let commit = "b".repeat(40);
-        registry(&url)
+        registry(&url, &token)
             .args(["push", model.to_str().unwrap(), "--model", "fraud/detector", "--version", "1.4.0"])
             .args(["--dataset", &format!("s3://d/train={}:train", registry_core::Digest::of(b"d"))])
             .args(["--commit", &commit, "--repo", "https://github.com/acme/fraud", "--metric", "auc=0.93"])
@@ -46,15 +49,18 @@ async fn push_pull_verify_and_their_exit_codes() {
             .stdout(predicate::str::is_match(r"^fraud/detector@1\.4\.0 sha256:[0-9a-f]{64}\n$").unwrap());
 
         let out = root.join("out");
-        registry(&url).args(["pull", "fraud/detector@1.4.0", "-o", out.to_str().unwrap()]).assert().success();
+        registry(&url, &token)
+            .args(["pull", "fraud/detector@1.4.0", "-o", out.to_str().unwrap()])
+            .assert()
+            .success();
         assert_eq!(std::fs::read_to_string(out.join("weights/w.bin")).unwrap(), "weights");
-        registry(&url)
+        registry(&url, &token)
             .args(["verify", "fraud/detector@1.4.0", "--dir", out.to_str().unwrap()])
             .assert()
             .success();
 
         // A pull into a non-empty directory is refused (exit 1) without --force.
-        registry(&url)
+        registry(&url, &token)
             .args(["pull", "fraud/detector@1.4.0", "-o", out.to_str().unwrap()])
             .assert()
             .code(1)
@@ -62,7 +68,7 @@ async fn push_pull_verify_and_their_exit_codes() {
 
         // A changed file: verify exits 3 and names it.
         std::fs::write(out.join("config.json"), "{\"x\":1}").unwrap();
-        registry(&url)
+        registry(&url, &token)
             .args(["verify", "fraud/detector@1.4.0", "--dir", out.to_str().unwrap()])
             .assert()
             .code(3)
@@ -72,7 +78,7 @@ async fn push_pull_verify_and_their_exit_codes() {
         let key = blob_dir.join("sha256").join(registry_core::Digest::of(b"weights").hex());
         std::fs::write(key, "WEIGHTS").unwrap();
         let out2 = root.join("out2");
-        registry(&url)
+        registry(&url, &token)
             .args(["pull", "fraud/detector@1.4.0", "-o", out2.to_str().unwrap()])
             .assert()
             .code(3)
@@ -80,7 +86,7 @@ async fn push_pull_verify_and_their_exit_codes() {
         assert!(!out2.exists());
 
         // JSON output for scripts.
-        let json = registry(&url)
+        let json = registry(&url, &token)
             .args(["--json", "show", "fraud/detector@1.4.0"])
             .assert()
             .success()
@@ -89,10 +95,11 @@ async fn push_pull_verify_and_their_exit_codes() {
             .clone();
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["lineage"]["metrics"]["auc"], 0.93);
-        let json = registry(&url).args(["--json", "ls"]).assert().success().get_output().stdout.clone();
+        let json =
+            registry(&url, &token).args(["--json", "ls"]).assert().success().get_output().stdout.clone();
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v[0]["name"], "detector");
-        registry(&url)
+        registry(&url, &token)
             .args(["ls", "fraud/detector"])
             .assert()
             .success()
@@ -105,19 +112,24 @@ async fn push_pull_verify_and_their_exit_codes() {
 async fn errors_have_distinct_exit_codes() {
     let server = TestServer::start().await;
     let url = server.url.clone();
+    let token = server.admin_token.clone();
     let work = tempfile::tempdir().unwrap();
     let root = work.path().to_path_buf();
     blocking(move || {
         // Usage errors: 2.
-        registry(&url).args(["pull"]).assert().code(2);
-        registry(&url)
+        registry(&url, &token).args(["pull"]).assert().code(2);
+        registry(&url, &token)
             .args(["push", ".", "--model", "a/b", "--version", "1", "--commit", "abc"])
             .assert()
             .code(2);
         // Unknown version: 1, with the server's message.
-        registry(&url).args(["show", "a/b@9"]).assert().code(1).stderr(predicate::str::contains("not found"));
+        registry(&url, &token)
+            .args(["show", "a/b@9"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("not found"));
         // Bad reference: 1, before any request.
-        registry(&url)
+        registry(&url, &token)
             .args(["show", "A/b@1"])
             .assert()
             .code(1)
@@ -126,13 +138,13 @@ async fn errors_have_distinct_exit_codes() {
         let model = root.join("m");
         write(&model, &[("real", "x")]);
         std::os::unix::fs::symlink(model.join("real"), model.join("alias")).unwrap();
-        registry(&url)
+        registry(&url, &token)
             .args(["push", model.to_str().unwrap(), "--model", "a/b", "--version", "1"])
             .assert()
             .code(1)
             .stderr(predicate::str::contains("alias").and(predicate::str::contains("symlinks are refused")));
         // Unreachable registry: 1.
-        registry("http://127.0.0.1:1")
+        registry("http://127.0.0.1:1", "")
             .args(["ls"])
             .assert()
             .code(1)

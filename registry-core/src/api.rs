@@ -59,6 +59,8 @@ pub mod codes {
     pub const UNAVAILABLE: &str = "unavailable";
     /// A server fault; details are in the server log, never in the response.
     pub const INTERNAL: &str = "internal";
+    /// A token with that name exists.
+    pub const TOKEN_EXISTS: &str = "token_exists";
 }
 
 /// Every error response: a stable code for programs, a message for people.
@@ -231,4 +233,29 @@ pub mod paths {
     pub fn version(m: &ModelName, reference: &str) -> String {
         format!("{}/versions/{reference}", model(m))
     }
+}
+
+/// One access-audit record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who (`token:NAME`, `oidc:ISSUER#SUB`, `anonymous`).
+    pub actor: String,
+    /// `blob.download` or `bundle.download`.
+    pub action: String,
+    /// A blob digest or `NS/NAME@VERSION`.
+    pub target: String,
+}
+
+/// `GET /v1/audit` page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditList {
+    /// Newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }

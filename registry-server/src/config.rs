@@ -38,6 +38,17 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C [default: 30].
     #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<u64>,
+    /// Let callers without credentials read models, versions and blobs (never write).
+    #[arg(long, env = "REGISTRY_ANONYMOUS_READ")]
+    #[serde(default)]
+    pub anonymous_read: bool,
+    /// File holding the admin token to install on a fresh database (instead of generating one).
+    #[arg(long, env = "REGISTRY_BOOTSTRAP_TOKEN_FILE")]
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
+    #[arg(skip)]
+    #[serde(default)]
+    pub oidc: Vec<crate::auth::oidc::OidcIssuer>,
 }
 
 /// The resolved configuration.
@@ -59,6 +70,12 @@ pub struct Config {
     pub log_format: String,
     /// Shutdown grace, seconds.
     pub shutdown_grace: u64,
+    /// Anonymous reads allowed.
+    pub anonymous_read: bool,
+    /// The bootstrap admin token to install on a fresh database, if given.
+    pub bootstrap_token: Option<String>,
+    /// Trusted OIDC issuers.
+    pub oidc: Vec<crate::auth::oidc::OidcIssuer>,
 }
 
 /// Parses `123`, `64KiB`, `10MiB`, `2GiB`, `1TiB` (also KB/MB/GB/TB as powers of 1000).
@@ -80,6 +97,23 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         u => return Err(format!("unknown size unit {u:?} in {s:?}")),
     };
     n.checked_mul(mult).ok_or_else(|| format!("size {s:?} overflows"))
+}
+
+/// The bootstrap token: `REGISTRY_BOOTSTRAP_TOKEN`, else the file named by the setting.
+fn bootstrap_token(file: Option<&PathBuf>) -> anyhow::Result<Option<String>> {
+    if let Ok(t) = std::env::var("REGISTRY_BOOTSTRAP_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok(Some(t.trim().to_owned()));
+    }
+    match file {
+        Some(p) => {
+            let t =
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+            Ok(Some(t.trim().to_owned()))
+        }
+        None => Ok(None),
+    }
 }
 
 impl Config {
@@ -118,6 +152,11 @@ impl Config {
             migrate: !(args.no_migrate || file.no_migrate),
             log_format: args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into()),
             shutdown_grace: args.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
+            anonymous_read: args.anonymous_read || file.anonymous_read,
+            bootstrap_token: bootstrap_token(
+                args.bootstrap_token_file.as_ref().or(file.bootstrap_token_file.as_ref()),
+            )?,
+            oidc: if args.oidc.is_empty() { file.oidc } else { args.oidc.clone() },
         })
     }
 
@@ -137,6 +176,18 @@ max_blob_size = "100GiB"
 no_migrate = false
 log_format = "text"                                         # or "json"
 shutdown_grace = 30
+anonymous_read = false                                      # true: reads need no credential
+# bootstrap_token_file = "/run/secrets/registry-admin"      # else a token is generated on first start
+
+# OIDC workload identity: trust ID tokens of an issuer, map claims to scopes and a namespace.
+# [[oidc]]
+# issuer = "https://token.actions.githubusercontent.com"
+# audience = "registry"
+# jwks_file = "/etc/registry/github-jwks.json"
+# [[oidc.rules]]
+# claims = { repository = "acme/fraud", ref = "refs/heads/*" }
+# scopes = ["push", "attest"]
+# namespace = "fraud/*"
 "#;
 
 #[cfg(test)]

@@ -40,6 +40,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
     }
 
+    /// 401: no or bad credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message)
+    }
+
+    /// 403: valid credentials without the right.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, message)
+    }
+
     /// 500; `cause` is logged, never returned.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, "internal error");
@@ -85,6 +95,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { code: self.code.to_owned(), message: self.message, details: self.details };
         let mut resp = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"registry\""),
+            );
+        }
         if let Some(src) = self.source {
             resp.extensions_mut().insert(InternalCause(src));
         }

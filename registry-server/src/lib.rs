@@ -84,7 +84,25 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     if staged > 0 {
         tracing::warn!(staged, "removed uploads left unfinished by an earlier stop");
     }
-    let settings = Settings { max_blob_size: config.max_blob_size };
+    if let Some(path) =
+        service::tokens::bootstrap(&db, &config.data_dir, config.bootstrap_token.clone()).await?
+    {
+        // Printed once, on the first start only, to the operator's terminal (not the log stream).
+        eprintln!(
+            "\n  A bootstrap admin token was created and written to {} (mode 0600).\n  \
+             Log in with: registry login --token-stdin < {}\n  \
+             Then create narrower tokens (registry token create ...) and revoke this one.\n",
+            path.display(),
+            path.display()
+        );
+        tracing::warn!(file = %path.display(), "bootstrap admin token created");
+    }
+    let oidc = auth::oidc::Oidc::load(&config.oidc)?;
+    let settings = Settings {
+        max_blob_size: config.max_blob_size,
+        anonymous_read: config.anonymous_read,
+        oidc: Arc::new(oidc),
+    };
     Ok(AppState { db, blobs, settings: Arc::new(settings) })
 }
 

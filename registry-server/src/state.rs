@@ -1,6 +1,7 @@
 //! Shared server state: the metadata store, the blob store and the settings handlers need.
 use std::sync::Arc;
 
+use crate::auth::oidc::Oidc;
 use crate::blob::BlobStore;
 use crate::db::Db;
 
@@ -9,11 +10,15 @@ use crate::db::Db;
 pub struct Settings {
     /// Largest blob accepted, in bytes.
     pub max_blob_size: u64,
+    /// Callers without credentials may read (never write).
+    pub anonymous_read: bool,
+    /// Trusted OIDC issuers.
+    pub oidc: Arc<Oidc>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { max_blob_size: 100 * 1024 * 1024 * 1024 }
+        Self { max_blob_size: 100 * 1024 * 1024 * 1024, anonymous_read: false, oidc: Arc::default() }
     }
 }
 

@@ -79,11 +79,17 @@ pub struct TestOptions {
     pub max_blob_size: u64,
     /// Database kind.
     pub db: TestDb,
+    /// Allow reads without credentials.
+    pub anonymous_read: bool,
 }
 
 impl Default for TestOptions {
     fn default() -> Self {
-        Self { max_blob_size: Settings::default().max_blob_size, db: TestDb::from_env() }
+        Self {
+            max_blob_size: Settings::default().max_blob_size,
+            db: TestDb::from_env(),
+            anonymous_read: false,
+        }
     }
 }
 
@@ -95,6 +101,8 @@ pub struct TestServer {
     pub state: AppState,
     /// Where its blobs live on disk.
     pub blob_dir: PathBuf,
+    /// An admin token (the bootstrap token of its fresh database).
+    pub admin_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
     /// Keeps the temp dir alive while the server runs.
@@ -124,8 +132,16 @@ impl TestServer {
         let db = open_db(opts.db, dir.path()).await;
         let blob_dir = dir.path().join("blobs");
         let blobs = BlobStore::from_url(&blob_dir.display().to_string()).expect("blob store");
-        let state =
-            AppState { db, blobs, settings: Arc::new(Settings { max_blob_size: opts.max_blob_size }) };
+        let admin_token = crate::auth::token::generate().expect("random").text;
+        crate::service::tokens::bootstrap(&db, dir.path(), Some(admin_token.clone()))
+            .await
+            .expect("bootstrap token");
+        let settings = Settings {
+            max_blob_size: opts.max_blob_size,
+            anonymous_read: opts.anonymous_read,
+            ..Default::default()
+        };
+        let state = AppState { db, blobs, settings: Arc::new(settings) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
@@ -133,7 +149,7 @@ impl TestServer {
         let handle = tokio::spawn(crate::serve(listener, router, async move {
             let _ = rx.await;
         }));
-        Self { url, state, blob_dir, shutdown: Some(tx), handle: Some(handle), dir }
+        Self { url, state, blob_dir, admin_token, shutdown: Some(tx), handle: Some(handle), dir }
     }
 
     /// Asks for a graceful shutdown and waits until in-flight requests are done.
@@ -152,6 +168,20 @@ impl TestServer {
             let _ = tx.send(());
         }
         self.handle.take()
+    }
+
+    /// Creates a token with these scopes over `pattern` (through the service, as an admin would).
+    pub async fn token(&self, name: &str, scopes: &[registry_core::auth::Scope], pattern: &str) -> String {
+        let req = registry_core::auth::CreateTokenRequest {
+            name: name.into(),
+            scopes: scopes.to_vec(),
+            namespace: registry_core::auth::NamePattern::parse(pattern).expect("pattern"),
+            expires_at: None,
+        };
+        crate::service::tokens::create(&self.state.db, &crate::auth::Actor::local_admin(), req)
+            .await
+            .expect("token")
+            .token
     }
 
     /// Digests of the blobs in the object store (listed behind the server's back).

@@ -12,6 +12,15 @@ use registry_core::{Digest, Manifest};
 use registry_server::testing::{TestDb, fresh_postgres_db, postgres_base_url};
 use serde_json::{Value, json};
 
+/// The admin token the server installs on its fresh database.
+const TOKEN: &str = "reg_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+fn http() -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().unwrap());
+    reqwest::Client::builder().default_headers(h).build().unwrap()
+}
+
 struct Server {
     child: Child,
     url: String,
@@ -28,6 +37,7 @@ async fn start(data: &Path, db_url: &str) -> Server {
         .arg(data)
         .args(["--database-url", db_url])
         .env("REGISTRY_LOG", "warn")
+        .env("REGISTRY_BOOTSTRAP_TOKEN", TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -146,7 +156,7 @@ async fn sigkill_during_concurrent_pushes_loses_nothing_acknowledged() {
     };
     let mut server = start(&data, &db_url).await;
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let c = reqwest::Client::new();
+    let c = http();
     let mut workers = Vec::new();
     for w in 0..12u64 {
         let (c, url, acked) = (c.clone(), server.url.clone(), acked.clone());

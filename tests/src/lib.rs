@@ -52,7 +52,21 @@ pub async fn assert_healthy(url: &str) {
     assert_eq!(r.status(), 200);
 }
 
-/// A client of `server`.
+/// A client of `server` with its admin token.
 pub fn client(server: &TestServer) -> registry_client::Client {
-    registry_client::Client::new(&server.url).unwrap()
+    registry_client::Client::new(&server.url).unwrap().with_token(Some(server.admin_token.clone()))
+}
+
+/// A raw HTTP client sending `token` as the bearer credential.
+pub fn http_with(token: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    v.set_sensitive(true);
+    h.insert(reqwest::header::AUTHORIZATION, v);
+    reqwest::Client::builder().default_headers(h).build().unwrap()
+}
+
+/// A raw HTTP client of `server` with its admin token.
+pub fn http(server: &TestServer) -> reqwest::Client {
+    http_with(&server.admin_token)
 }

@@ -11,12 +11,16 @@ use tokio::io::AsyncWriteExt;
 
 const MT: &str = "application/vnd.registry.manifest.v1+json";
 
-async fn put_blob(url: &str, digest: &str, body: Vec<u8>) -> reqwest::Response {
-    reqwest::Client::new().put(format!("{url}/v1/blobs/{digest}")).body(body).send().await.unwrap()
+async fn put_blob(s: &TestServer, digest: &str, body: Vec<u8>) -> reqwest::Response {
+    http(s).put(format!("{}/v1/blobs/{digest}", s.url)).body(body).send().await.unwrap()
 }
 
-async fn put_version(url: &str, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new().put(format!("{url}/v1/models/{path}")).json(&body).send().await.unwrap()
+async fn put_version(s: &TestServer, path: &str, body: Value) -> reqwest::Response {
+    http(s).put(format!("{}/v1/models/{path}", s.url)).json(&body).send().await.unwrap()
+}
+
+async fn get(s: &TestServer, path: &str) -> reqwest::Response {
+    http(s).get(format!("{}{path}", s.url)).send().await.unwrap()
 }
 
 fn manifest(files: Value) -> Value {
@@ -27,13 +31,13 @@ fn manifest(files: Value) -> Value {
 async fn a_body_with_another_digest_is_refused_and_not_stored() {
     let s = TestServer::start().await;
     let claimed = Digest::of(b"claimed");
-    let (status, code, _) = error_of(put_blob(&s.url, &claimed.to_string(), b"actual".to_vec()).await).await;
+    let (status, code, _) = error_of(put_blob(&s, &claimed.to_string(), b"actual".to_vec()).await).await;
     assert_eq!((status, code.as_str()), (400, "digest_mismatch"));
     assert!(s.stored_blobs().await.is_empty());
     assert_eq!(s.state.db.blob_size(&claimed).await.unwrap(), None);
     // A truncated body of the right content (length differs from what the digest covers) too.
     let (status, code, _) =
-        error_of(put_blob(&s.url, &Digest::of(b"full body").to_string(), b"full".to_vec()).await).await;
+        error_of(put_blob(&s, &Digest::of(b"full body").to_string(), b"full".to_vec()).await).await;
     assert_eq!((status, code.as_str()), (400, "digest_mismatch"));
     assert!(s.stored_blobs().await.is_empty());
     assert_healthy(&s.url).await;
@@ -47,7 +51,8 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_object_and_no_row() {
     let addr = s.url.trim_start_matches("http://").to_owned();
     let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
-        "PUT /v1/blobs/{d} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        "PUT /v1/blobs/{d} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        s.admin_token,
         data.len()
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
@@ -78,11 +83,11 @@ async fn a_blob_over_the_size_limit_is_413_with_or_without_content_length() {
     let s = TestServer::start_with(TestOptions { max_blob_size: 1000, ..Default::default() }).await;
     let data = vec![1u8; 1001];
     let d = Digest::of(&data);
-    let (status, code, _) = error_of(put_blob(&s.url, &d.to_string(), data.clone()).await).await;
+    let (status, code, _) = error_of(put_blob(&s, &d.to_string(), data.clone()).await).await;
     assert_eq!((status, code.as_str()), (413, "payload_too_large"));
     // Chunked: no Content-Length, so the limit is enforced while streaming.
     let chunks = futures::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(data))]);
-    let resp = reqwest::Client::new()
+    let resp = http(&s)
         .put(format!("{}/v1/blobs/{d}", s.url))
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
@@ -91,7 +96,7 @@ async fn a_blob_over_the_size_limit_is_413_with_or_without_content_length() {
     let (status, code, _) = error_of(resp).await;
     assert_eq!((status, code.as_str()), (413, "payload_too_large"));
     assert!(s.stored_blobs().await.is_empty());
-    let ok = put_blob(&s.url, &Digest::of(&[1u8; 1000]).to_string(), vec![1u8; 1000]).await;
+    let ok = put_blob(&s, &Digest::of(&[1u8; 1000]).to_string(), vec![1u8; 1000]).await;
     assert_eq!(ok.status(), 201);
 }
 
@@ -99,7 +104,7 @@ async fn a_blob_over_the_size_limit_is_413_with_or_without_content_length() {
 async fn a_manifest_naming_missing_blobs_lists_them() {
     let s = TestServer::start().await;
     let have = Digest::of(b"have");
-    assert_eq!(put_blob(&s.url, &have.to_string(), b"have".to_vec()).await.status(), 201);
+    assert_eq!(put_blob(&s, &have.to_string(), b"have".to_vec()).await.status(), 201);
     let a = Digest::of(b"missing a");
     let b = Digest::of(b"missing b");
     let body = manifest(json!([
@@ -107,7 +112,7 @@ async fn a_manifest_naming_missing_blobs_lists_them() {
         {"path": "a", "size": 9, "digest": a},
         {"path": "b", "size": 9, "digest": b},
     ]));
-    let (status, code, body) = error_of(put_version(&s.url, "ns/m/versions/1", body).await).await;
+    let (status, code, body) = error_of(put_version(&s, "ns/m/versions/1", body).await).await;
     assert_eq!((status, code.as_str()), (400, "missing_blobs"));
     let mut missing: Vec<String> = body["details"]["missing"]
         .as_array()
@@ -119,12 +124,12 @@ async fn a_manifest_naming_missing_blobs_lists_them() {
     let mut want = vec![a.to_string(), b.to_string()];
     want.sort();
     assert_eq!(missing, want);
-    let r = reqwest::get(format!("{}/v1/models/ns/m", s.url)).await.unwrap();
+    let r = get(&s, "/v1/models/ns/m").await;
     assert_eq!(r.status(), 404, "no model was created");
 
     // A size that differs from the stored blob is refused too.
     let body = manifest(json!([{"path": "have", "size": 5, "digest": have}]));
-    let (status, code, _) = error_of(put_version(&s.url, "ns/m/versions/1", body).await).await;
+    let (status, code, _) = error_of(put_version(&s, "ns/m/versions/1", body).await).await;
     assert_eq!((status, code.as_str()), (400, "invalid_manifest"));
 }
 
@@ -132,7 +137,7 @@ async fn a_manifest_naming_missing_blobs_lists_them() {
 async fn unsafe_or_duplicate_paths_are_invalid_manifests() {
     let s = TestServer::start().await;
     let d = Digest::of(b"x");
-    assert_eq!(put_blob(&s.url, &d.to_string(), b"x".to_vec()).await.status(), 201);
+    assert_eq!(put_blob(&s, &d.to_string(), b"x".to_vec()).await.status(), 201);
     let cases = [
         json!([{"path": "../etc/passwd", "size": 1, "digest": d}]),
         json!([{"path": "/abs", "size": 1, "digest": d}]),
@@ -146,14 +151,14 @@ async fn unsafe_or_duplicate_paths_are_invalid_manifests() {
     ];
     for files in cases {
         let (status, code, body) =
-            error_of(put_version(&s.url, "ns/m/versions/1", manifest(files.clone())).await).await;
+            error_of(put_version(&s, "ns/m/versions/1", manifest(files.clone())).await).await;
         assert_eq!((status, code.as_str()), (400, "invalid_manifest"), "{files} -> {body}");
     }
     let wrong_type =
         json!({"manifest": {"mediaType": "text/plain", "files": [{"path": "ok", "size": 1, "digest": d}]}});
-    let (_, code, _) = error_of(put_version(&s.url, "ns/m/versions/1", wrong_type).await).await;
+    let (_, code, _) = error_of(put_version(&s, "ns/m/versions/1", wrong_type).await).await;
     assert_eq!(code, "invalid_manifest");
-    assert_eq!(reqwest::get(format!("{}/v1/models/ns/m", s.url)).await.unwrap().status(), 404);
+    assert_eq!(get(&s, "/v1/models/ns/m").await.status(), 404);
     assert_healthy(&s.url).await;
 }
 
@@ -161,7 +166,7 @@ async fn unsafe_or_duplicate_paths_are_invalid_manifests() {
 async fn bad_names_versions_and_digests_are_refused() {
     let s = TestServer::start().await;
     let d = Digest::of(b"x");
-    put_blob(&s.url, &d.to_string(), b"x".to_vec()).await;
+    put_blob(&s, &d.to_string(), b"x".to_vec()).await;
     let body = manifest(json!([{"path": "f", "size": 1, "digest": d}]));
     for path in [
         "NS/m/versions/1",
@@ -170,16 +175,14 @@ async fn bad_names_versions_and_digests_are_refused() {
         "ns/m/versions/a%20b",
         "ns/m/versions/1%2F2",
     ] {
-        let (status, code, _) = error_of(put_version(&s.url, path, body.clone()).await).await;
+        let (status, code, _) = error_of(put_version(&s, path, body.clone()).await).await;
         assert_eq!((status, code.as_str()), (400, "invalid_name"), "{path}");
     }
-    let (status, code, _) =
-        error_of(reqwest::get(format!("{}/v1/blobs/sha256:XYZ", s.url)).await.unwrap()).await;
+    let (status, code, _) = error_of(get(&s, "/v1/blobs/sha256:XYZ").await).await;
     assert_eq!((status, code.as_str()), (400, "invalid_digest"));
-    let (status, code, _) =
-        error_of(reqwest::get(format!("{}/v1/models/ns/m/versions/sha256:12", s.url)).await.unwrap()).await;
+    let (status, code, _) = error_of(get(&s, "/v1/models/ns/m/versions/sha256:12").await).await;
     assert_eq!((status, code.as_str()), (400, "invalid_digest"));
-    let r = reqwest::Client::new()
+    let r = http(&s)
         .post(format!("{}/v1/blobs:check", s.url))
         .json(&json!({"digests": ["md5:abc"]}))
         .send()
@@ -192,7 +195,7 @@ async fn bad_names_versions_and_digests_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_and_lineage_get_their_codes() {
     let s = TestServer::start().await;
-    let c = reqwest::Client::new();
+    let c = http(&s);
     let url = format!("{}/v1/models/ns/m/versions/1", s.url);
     let r =
         c.put(&url).header("content-type", "application/json").body("{\"manifest\": ").send().await.unwrap();
@@ -210,13 +213,13 @@ async fn malformed_json_and_lineage_get_their_codes() {
     assert_eq!(error_of(r).await.1, "invalid_json");
 
     let d = Digest::of(b"x");
-    put_blob(&s.url, &d.to_string(), b"x".to_vec()).await;
+    put_blob(&s, &d.to_string(), b"x".to_vec()).await;
     let mut body = manifest(json!([{"path": "f", "size": 1, "digest": d}]));
     body["lineage"] = json!({"code": {"repo": "r", "commit": "abc"}});
-    let (status, code, _) = error_of(put_version(&s.url, "ns/m/versions/1", body.clone()).await).await;
+    let (status, code, _) = error_of(put_version(&s, "ns/m/versions/1", body.clone()).await).await;
     assert_eq!((status, code.as_str()), (400, "invalid_lineage"));
     body["lineage"] = json!({"datasets": [{"uri": "s3://x"}]});
-    let (_, code, body) = error_of(put_version(&s.url, "ns/m/versions/1", body).await).await;
+    let (_, code, body) = error_of(put_version(&s, "ns/m/versions/1", body).await).await;
     assert_eq!(code, "invalid_lineage", "{body}");
 
     // A body over the JSON limit is 413, not buffered without bound.
@@ -233,16 +236,15 @@ async fn unknown_things_are_404_and_wrong_methods_405() {
     for path in
         ["/v1/models/ns/nope", "/v1/models/ns/nope/versions", "/v1/models/ns/nope/versions/1", "/v1/nothing"]
     {
-        let (status, code, _) = error_of(reqwest::get(format!("{}{path}", s.url)).await.unwrap()).await;
+        let (status, code, _) = error_of(get(&s, path).await).await;
         assert_eq!((status, code.as_str()), (404, "not_found"), "{path}");
     }
-    let (status, code, _) =
-        error_of(reqwest::get(format!("{}/v1/blobs/{}", s.url, Digest::of(b"?"))).await.unwrap()).await;
+    let (status, code, _) = error_of(get(&s, &format!("/v1/blobs/{}", Digest::of(b"?"))).await).await;
     assert_eq!((status, code.as_str()), (404, "not_found"));
-    let r = reqwest::Client::new().delete(format!("{}/v1/health", s.url)).send().await.unwrap();
+    let r = http(&s).delete(format!("{}/v1/health", s.url)).send().await.unwrap();
     assert_eq!(error_of(r).await.0, 405);
     for q in ["limit=0", "limit=501", "limit=x", "cursor=zzz", "bogus=1"] {
-        let (status, _, _) = error_of(reqwest::get(format!("{}/v1/models?{q}", s.url)).await.unwrap()).await;
+        let (status, _, _) = error_of(get(&s, &format!("/v1/models?{q}")).await).await;
         assert_eq!(status, 400, "{q}");
     }
 }
@@ -251,9 +253,9 @@ async fn unknown_things_are_404_and_wrong_methods_405() {
 async fn check_answers_only_the_missing_digests_once_each() {
     let s = TestServer::start().await;
     let have = Digest::of(b"have");
-    put_blob(&s.url, &have.to_string(), b"have".to_vec()).await;
+    put_blob(&s, &have.to_string(), b"have".to_vec()).await;
     let miss = Digest::of(b"miss");
-    let r = reqwest::Client::new()
+    let r = http(&s)
         .post(format!("{}/v1/blobs:check", s.url))
         .json(&json!({"digests": [have, miss, miss]}))
         .send()
@@ -263,7 +265,7 @@ async fn check_answers_only_the_missing_digests_once_each() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["missing"], json!([miss]));
     let too_many: Vec<String> = (0..10_001u32).map(|i| Digest::of(&i.to_le_bytes()).to_string()).collect();
-    let r = reqwest::Client::new()
+    let r = http(&s)
         .post(format!("{}/v1/blobs:check", s.url))
         .json(&json!({"digests": too_many}))
         .send()
@@ -276,11 +278,11 @@ async fn check_answers_only_the_missing_digests_once_each() {
 async fn re_uploading_a_stored_blob_still_checks_the_body() {
     let s = TestServer::start().await;
     let d = Digest::of(b"stored");
-    assert_eq!(put_blob(&s.url, &d.to_string(), b"stored".to_vec()).await.status(), 201);
-    let again = put_blob(&s.url, &d.to_string(), b"stored".to_vec()).await;
+    assert_eq!(put_blob(&s, &d.to_string(), b"stored".to_vec()).await.status(), 201);
+    let again = put_blob(&s, &d.to_string(), b"stored".to_vec()).await;
     assert_eq!(again.status(), 200);
     for wrong in [Vec::new(), b"other!".to_vec(), b"stored and more".to_vec()] {
-        let (status, code, _) = error_of(put_blob(&s.url, &d.to_string(), wrong).await).await;
+        let (status, code, _) = error_of(put_blob(&s, &d.to_string(), wrong).await).await;
         assert_eq!((status, code.as_str()), (400, "digest_mismatch"));
     }
     assert_eq!(s.stored_blobs().await.len(), 1);

@@ -95,7 +95,7 @@ async fn push_then_pull_round_trips_every_byte_and_the_lineage() {
     assert_eq!(rec.lineage, lineage);
     assert_eq!(rec.metadata, meta);
     assert_eq!(rec.file_count, 4);
-    assert_eq!(rec.created_by, "anonymous");
+    assert_eq!(rec.created_by, "token:bootstrap-admin");
     assert_eq!(rec.manifest_digest, r.version.manifest_digest);
 
     let out = tempfile::tempdir().unwrap();

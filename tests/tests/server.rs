@@ -11,7 +11,7 @@ async fn blob_gets_honour_single_ranges() {
     let s = TestServer::start().await;
     let data = noise(100_000, 9);
     let d = Digest::of(&data);
-    let c = reqwest::Client::new();
+    let c = http(&s);
     assert_eq!(
         c.put(format!("{}/v1/blobs/{d}", s.url)).body(data.clone()).send().await.unwrap().status(),
         201
@@ -65,18 +65,12 @@ async fn shutdown_lets_an_in_flight_upload_finish() {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(2);
     let url = format!("{}/v1/blobs/{d}", s.url);
     let len = data.len();
+    let token = s.admin_token.clone();
     let upload = tokio::spawn(async move {
         let body = reqwest::Body::wrap_stream(futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|x| (x, rx))
         }));
-        reqwest::Client::new()
-            .put(url)
-            .header("content-length", len)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .status()
+        http_with(&token).put(url).header("content-length", len).body(body).send().await.unwrap().status()
     });
     tx.send(Ok(bytes::Bytes::copy_from_slice(&data[..1_000_000]))).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;

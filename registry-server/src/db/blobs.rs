@@ -50,3 +50,40 @@ impl Db {
         Ok(out)
     }
 }
+
+impl Db {
+    /// Of `digests`, the stored ones a credential covering `(namespace, name)` may see: referenced by
+    /// a version of a covered model, or (when `unreferenced` is true) referenced by no version at all.
+    pub async fn blobs_visible(
+        &self,
+        digests: &[Digest],
+        namespace: Option<&str>,
+        name: Option<&str>,
+        unreferenced: bool,
+    ) -> Result<std::collections::HashSet<Digest>, DbError> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in digests.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT b.digest FROM blobs b WHERE b.digest IN ({}) AND ( \
+                   ($3 = 1 AND NOT EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.digest = b.digest)) \
+                   OR EXISTS (SELECT 1 FROM version_blobs vb JOIN versions v ON v.id = vb.version_id \
+                              JOIN models m ON m.id = v.model_id WHERE vb.digest = b.digest \
+                              AND ($1 IS NULL OR m.namespace = $1) AND ($2 IS NULL OR m.name = $2)))",
+                placeholders(4, chunk.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
+                .bind(namespace.map(str::to_owned))
+                .bind(name.map(str::to_owned))
+                .bind(i64::from(unreferenced));
+            for d in chunk {
+                q = q.bind(d.hex());
+            }
+            for hex in q.fetch_all(self.pool()).await? {
+                out.insert(
+                    Digest::from_hex(&hex).map_err(|e| DbError::Corrupt(format!("blobs.digest: {e}")))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+}

@@ -9,8 +9,10 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor};
 
+pub mod audit;
 pub mod blobs;
 pub mod models;
+pub mod tokens;
 pub mod versions;
 
 #[cfg(test)]

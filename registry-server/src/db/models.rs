@@ -34,6 +34,8 @@ const SELECT: &str = "SELECT m.id, m.namespace, m.name, m.created_by, m.created_
 pub struct ModelFilter {
     /// Only this namespace.
     pub namespace: Option<String>,
+    /// Only this exact name.
+    pub name: Option<String>,
     /// Only names starting with this.
     pub name_prefix: Option<String>,
     /// Only models after this `(namespace, name)` (the page cursor).
@@ -59,6 +61,7 @@ impl Db {
             "{SELECT} WHERE ($1 IS NULL OR m.namespace = $1) \
              AND ($2 IS NULL OR substr(m.name, 1, length($2)) = $2) \
              AND (m.namespace > $3 OR (m.namespace = $3 AND m.name > $4)) \
+             AND ($6 IS NULL OR m.name = $6) \
              ORDER BY m.namespace, m.name LIMIT $5"
         );
         Ok(sqlx::query_as(AssertSqlSafe(sql))
@@ -67,6 +70,7 @@ impl Db {
             .bind(after_ns)
             .bind(after_name)
             .bind(i64::from(limit))
+            .bind(f.name.clone())
             .fetch_all(self.pool())
             .await?)
     }

@@ -104,9 +104,13 @@ async fn models_are_created_once_and_listed_in_order(db: &Db) {
     let names: Vec<String> = all.iter().map(|r| format!("{}/{}", r.namespace, r.name)).collect();
     assert_eq!(names, ["ns/a", "ns/b_x", "ns/bx", "ns/c", "other/a"]);
 
-    let f = ModelFilter { namespace: Some("ns".into()), name_prefix: Some("b_".into()), after: None };
+    let f =
+        ModelFilter { namespace: Some("ns".into()), name_prefix: Some("b_".into()), ..Default::default() };
     let hits = db.models_list(&f, 100).await.expect("list");
     assert_eq!(hits.len(), 1, "'_' in a prefix is literal, not a wildcard");
+    let f = ModelFilter { name: Some("a".into()), ..Default::default() };
+    let hits = db.models_list(&f, 100).await.expect("list");
+    assert_eq!(hits.iter().map(|r| r.namespace.as_str()).collect::<Vec<_>>(), ["ns", "other"]);
 
     let f = ModelFilter { after: Some(("ns".into(), "bx".into())), ..Default::default() };
     let page = db.models_list(&f, 2).await.expect("list");

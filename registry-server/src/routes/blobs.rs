@@ -13,7 +13,7 @@ use registry_core::api::{
 };
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 
-use crate::auth::Actor;
+use crate::auth::{Actor, Auth, need};
 use crate::blob::BlobError;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldCodes};
@@ -42,20 +42,23 @@ fn parse_digest(s: &str) -> Result<Digest, ApiError> {
 }
 
 /// Whether a blob is stored, and its size.
-#[utoipa::path(head, path = "/v1/blobs/{digest}", tag = "blobs",
+#[utoipa::path(head, path = "/v1/blobs/{digest}", tag = "blobs", security(("token" = ["read"])),
     params(DigestPath),
     responses(
         (status = 200, description = "Stored; Content-Length is its size"),
         (status = 400, description = "Malformed digest"),
-        (status = 404, description = "Not stored")
+        (status = 401, description = "No or bad credentials"),
+        (status = 403, description = "Credential lacks the read scope"),
+        (status = 404, description = "Not stored, or not in a model the credential covers")
     )
 )]
 pub async fn head_blob(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Auth<need::Read>,
     ApiPath(DigestPath { digest }): ApiPath<DigestPath>,
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
+    check_visible(&state, &actor, &d).await?;
     match state.db.blob_size(&d).await? {
         Some(size) => Ok((
             [(header::CONTENT_LENGTH, size.to_string()), (header::ACCEPT_RANGES, "bytes".into())],
@@ -64,6 +67,16 @@ pub async fn head_blob(
             .into_response()),
         None => Err(ApiError::not_found(format!("blob {d} not stored"))),
     }
+}
+
+/// A blob is readable by a credential that covers some model whose versions reference it; others get
+/// the same 404 as for a blob that does not exist.
+async fn check_visible(state: &AppState, actor: &Actor, d: &Digest) -> Result<(), ApiError> {
+    if actor.pattern.is_any() {
+        return Ok(());
+    }
+    let seen = state.db.blobs_visible(&[*d], actor.pattern.namespace(), actor.pattern.name(), false).await?;
+    if seen.contains(d) { Ok(()) } else { Err(ApiError::not_found(format!("blob {d} not stored"))) }
 }
 
 /// Parses a single `bytes=` range against a blob of `size` bytes. `Ok(None)`: serve it whole (no
@@ -97,7 +110,7 @@ fn parse_range(h: &str, size: u64) -> Result<Option<Range<u64>>, BlobError> {
 }
 
 /// Downloads a blob; honours a single `Range: bytes=` (206 with `Content-Range`).
-#[utoipa::path(get, path = "/v1/blobs/{digest}", tag = "blobs",
+#[utoipa::path(get, path = "/v1/blobs/{digest}", tag = "blobs", security(("token" = ["read"])),
     params(
         DigestPath,
         ("Range" = Option<String>, Header, description = "bytes=START-END, bytes=START- or bytes=-SUFFIX")
@@ -106,17 +119,21 @@ fn parse_range(h: &str, size: u64) -> Result<Option<Range<u64>>, BlobError> {
         (status = 200, description = "The blob", body = Binary, content_type = "application/octet-stream"),
         (status = 206, description = "The requested range", body = Binary, content_type = "application/octet-stream"),
         (status = 400, description = "Malformed digest", body = ErrorBody),
-        (status = 404, description = "Not stored", body = ErrorBody),
-        (status = 416, description = "Range outside the blob", body = ErrorBody)
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
+        (status = 404, description = "Not stored, or not in a model the credential covers", body = ErrorBody),
+        (status = 416, description = "Range outside the blob", body = ErrorBody),
+        (status = 503, description = "The access audit could not be written; retry", body = ErrorBody)
     )
 )]
 pub async fn get_blob(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Auth<need::Read>,
     ApiPath(DigestPath { digest }): ApiPath<DigestPath>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
+    check_visible(&state, &actor, &d).await?;
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let range = match range_header {
         Some(h) => {
@@ -134,6 +151,12 @@ pub async fn get_blob(
         BlobError::NotFound => ApiError::not_found(format!("blob {d} not stored")),
         e => e.into(),
     })?;
+    // The audit record is written before any byte leaves: no record, no download.
+    state
+        .db
+        .audit_insert(crate::db::now_ms(), &actor.id, "blob.download", &d.to_string())
+        .await
+        .map_err(|e| ApiError::unavailable(format!("access audit write failed: {e}")))?;
     let len = read.range.end - read.range.start;
     let mut resp = Response::new(Body::from_stream(read.stream));
     if partial {
@@ -150,19 +173,21 @@ pub async fn get_blob(
 }
 
 /// Uploads a blob. The body is hashed as it streams and stored only if it hashes to `digest`.
-#[utoipa::path(put, path = "/v1/blobs/{digest}", tag = "blobs",
+#[utoipa::path(put, path = "/v1/blobs/{digest}", tag = "blobs", security(("token" = ["push"])),
     params(DigestPath),
     request_body(content = Binary, content_type = "application/octet-stream", description = "The blob's bytes"),
     responses(
         (status = 201, description = "Stored", body = BlobResponse),
         (status = 200, description = "Already stored", body = BlobResponse),
         (status = 400, description = "Malformed digest, or the body does not hash to it (`digest_mismatch`)", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the push scope", body = ErrorBody),
         (status = 413, description = "Over the server's blob size limit", body = ErrorBody)
     )
 )]
 pub async fn put_blob(
     State(state): State<AppState>,
-    _actor: Actor,
+    _actor: Auth<need::Push>,
     ApiPath(DigestPath { digest }): ApiPath<DigestPath>,
     headers: HeaderMap,
     body: Body,
@@ -175,18 +200,20 @@ pub async fn put_blob(
 }
 
 /// Which of these blobs are not stored (so a client uploads only those).
-#[utoipa::path(post, path = "/v1/blobs:check", tag = "blobs",
+#[utoipa::path(post, path = "/v1/blobs:check", tag = "blobs", security(("token" = ["push"])),
     request_body = BlobCheckRequest,
     responses(
         (status = 200, description = "The missing digests", body = BlobCheckResponse),
         (status = 400, description = "Malformed body or digest, or too many digests", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the push scope", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody)
     )
 )]
 pub async fn check_blobs(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Auth<need::Push>,
     ApiJson(req): ApiJson<BlobCheckRequest>,
 ) -> Result<Json<BlobCheckResponse>, ApiError> {
     if req.digests.len() > MAX_CHECK_DIGESTS {
@@ -197,8 +224,14 @@ pub async fn check_blobs(
     }
     let mut seen = HashSet::new();
     let unique: Vec<Digest> = req.digests.into_iter().filter(|d| seen.insert(*d)).collect();
-    let stored = state.db.blob_sizes(&unique).await?;
-    Ok(Json(BlobCheckResponse { missing: unique.into_iter().filter(|d| !stored.contains_key(d)).collect() }))
+    // Blobs only other namespaces use are reported missing: dedup must not become an oracle for what
+    // others store. Re-uploading one costs bandwidth, not storage (the server verifies and keeps one).
+    let present: HashSet<Digest> = if actor.pattern.is_any() {
+        state.db.blob_sizes(&unique).await?.into_keys().collect()
+    } else {
+        state.db.blobs_visible(&unique, actor.pattern.namespace(), actor.pattern.name(), true).await?
+    };
+    Ok(Json(BlobCheckResponse { missing: unique.into_iter().filter(|d| !present.contains(d)).collect() }))
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod audit;
 pub mod blobs;
 pub mod health;
 pub mod models;
 pub mod params;
+pub mod tokens;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,10 +24,32 @@ pub mod params;
     tags(
         (name = "blobs", description = "Content-addressed file contents"),
         (name = "models", description = "Models and their immutable versions"),
+        (name = "auth", description = "Identity, tokens and the access audit"),
         (name = "meta", description = "Health and API description")
-    )
+    ),
+    modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// Declares the `token` security scheme the routes' `security(...)` entries name: an API token
+/// (`reg_...`) or an OIDC ID token, as `Authorization: Bearer`. Its scopes are in each operation.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("API token (reg_...) or OIDC ID token; scopes per operation"))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The router and the OpenAPI document describing exactly its routes.
 pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -38,6 +62,10 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(models::list_versions))
         .routes(routes!(models::get_version, models::put_version))
         .routes(routes!(models::get_manifest))
+        .routes(routes!(tokens::whoami))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(audit::list_audit))
         .split_for_parts()
 }
 

@@ -10,7 +10,7 @@ use registry_core::{Digest, ModelName, Reference, VersionLabel, manifest};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::Actor;
+use crate::auth::{Auth, need};
 use crate::db::models::ModelFilter;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldCodes};
@@ -18,6 +18,7 @@ use crate::routes::page_limit;
 use crate::routes::params::{LabelPath, ModelPath, VersionPath};
 use crate::service::{self, push::Published};
 use crate::state::AppState;
+use registry_core::auth::Scope;
 
 impl FieldCodes for PutVersionRequest {
     const FIELD_CODES: &'static [(&'static str, &'static str)] = &[
@@ -66,16 +67,18 @@ pub struct ListModelsQuery {
 }
 
 /// Lists models by namespace and name.
-#[utoipa::path(get, path = "/v1/models", tag = "models",
+#[utoipa::path(get, path = "/v1/models", tag = "models", security(("token" = ["read"])),
     params(ListModelsQuery),
     responses(
         (status = 200, description = "A page of models", body = ModelList),
-        (status = 400, description = "Bad filter, limit or cursor", body = ErrorBody)
+        (status = 400, description = "Bad filter, limit or cursor", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody)
     )
 )]
 pub async fn list_models(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Auth<need::Read>,
     ApiQuery(q): ApiQuery<ListModelsQuery>,
 ) -> Result<Json<ModelList>, ApiError> {
     let limit = page_limit(q.limit)?;
@@ -94,25 +97,36 @@ pub async fn list_models(
         }
         None => None,
     };
-    let filter = ModelFilter { namespace, name_prefix: q.prefix, after };
+    // Only what the credential covers is listed.
+    if let (Some(asked), Some(own)) = (namespace.as_deref(), actor.pattern.namespace())
+        && asked != own
+    {
+        return Ok(Json(ModelList { models: vec![], next_cursor: None }));
+    }
+    let namespace = namespace.or_else(|| actor.pattern.namespace().map(str::to_owned));
+    let name = actor.pattern.name().map(str::to_owned);
+    let filter = ModelFilter { namespace, name, name_prefix: q.prefix, after };
     Ok(Json(service::read::list_models(&state, &filter, limit).await?))
 }
 
 /// One model.
-#[utoipa::path(get, path = "/v1/models/{namespace}/{name}", tag = "models",
+#[utoipa::path(get, path = "/v1/models/{namespace}/{name}", tag = "models", security(("token" = ["read"])),
     params(ModelPath),
     responses(
         (status = 200, description = "The model", body = ModelResponse),
         (status = 400, description = "Bad name", body = ErrorBody),
-        (status = 404, description = "No such model", body = ErrorBody)
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
+        (status = 404, description = "No such model (or not covered by the credential)", body = ErrorBody)
     )
 )]
 pub async fn get_model(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Auth<need::Read>,
     ApiPath(ModelPath { namespace: ns, name }): ApiPath<ModelPath>,
 ) -> Result<Json<ModelResponse>, ApiError> {
     let m = model_name(&ns, &name)?;
+    actor.check_read(&m, format_args!("model {m}"))?;
     Ok(Json(service::read::get_model(&state, &m).await?))
 }
 
@@ -130,21 +144,24 @@ pub struct PageQuery {
 }
 
 /// A model's versions, newest first.
-#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions", tag = "models",
+#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions", tag = "models", security(("token" = ["read"])),
     params(ModelPath, PageQuery),
     responses(
         (status = 200, description = "A page of versions", body = VersionList),
         (status = 400, description = "Bad name, limit or cursor", body = ErrorBody),
-        (status = 404, description = "No such model", body = ErrorBody)
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
+        (status = 404, description = "No such model (or not covered by the credential)", body = ErrorBody)
     )
 )]
 pub async fn list_versions(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Auth<need::Read>,
     ApiPath(ModelPath { namespace: ns, name }): ApiPath<ModelPath>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<VersionList>, ApiError> {
     let m = model_name(&ns, &name)?;
+    actor.check_read(&m, format_args!("model {m}"))?;
     let limit = page_limit(q.limit)?;
     let before = match &q.cursor {
         Some(c) => Some(
@@ -159,25 +176,29 @@ pub async fn list_versions(
 }
 
 /// One version's record.
-#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}", tag = "models",
+#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}", tag = "models", security(("token" = ["read"])),
     params(VersionPath),
     responses(
         (status = 200, description = "The version", body = VersionResponse),
         (status = 400, description = "Bad name or reference", body = ErrorBody),
-        (status = 404, description = "No such version", body = ErrorBody)
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
+        (status = 404, description = "No such version (or not covered by the credential)", body = ErrorBody)
     )
 )]
 pub async fn get_version(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Auth<need::Read>,
     ApiPath(VersionPath { namespace: ns, name, version }): ApiPath<VersionPath>,
 ) -> Result<Json<VersionResponse>, ApiError> {
     let m = model_name(&ns, &name)?;
-    Ok(Json(service::read::get_version(&state, &m, &reference(&version)?).await?))
+    let r = reference(&version)?;
+    actor.check_read(&m, format_args!("version {m}@{r}"))?;
+    Ok(Json(service::read::get_version(&state, &m, &r).await?))
 }
 
 /// Publishes a version: every blob must be stored; the manifest is bound to the label forever.
-#[utoipa::path(put, path = "/v1/models/{namespace}/{name}/versions/{version}", tag = "models",
+#[utoipa::path(put, path = "/v1/models/{namespace}/{name}/versions/{version}", tag = "models", security(("token" = ["push"])),
     params(LabelPath),
     request_body = PutVersionRequest,
     responses(
@@ -194,6 +215,8 @@ pub async fn get_version(
             ("ListVersions" = (operation_id = "list_versions", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name"))))
         )),
         (status = 400, description = "invalid_name, invalid_json, invalid_manifest, invalid_lineage, missing_blobs or unknown_parent", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the push scope or does not cover the model", body = ErrorBody),
         (status = 409, description = "The label exists with another manifest or lineage (`version_exists`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody)
@@ -201,12 +224,13 @@ pub async fn get_version(
 )]
 pub async fn put_version(
     State(state): State<AppState>,
-    actor: Actor,
+    actor: Auth<need::Push>,
     ApiPath(LabelPath { namespace: ns, name, version }): ApiPath<LabelPath>,
     ApiJson(req): ApiJson<PutVersionRequest>,
 ) -> Result<Response, ApiError> {
     let m = model_name(&ns, &name)?;
     let label = VersionLabel::parse(&version).map_err(invalid_name)?;
+    actor.check_write(Scope::Push, &m)?;
     Ok(match service::push::publish_version(&state, &actor, &m, &label, req).await? {
         Published::Created(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Published::Existing(v) => (StatusCode::OK, Json(v)).into_response(),
@@ -214,22 +238,26 @@ pub async fn put_version(
 }
 
 /// The exact canonical manifest bytes whose SHA-256 is the manifest digest.
-#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}/manifest", tag = "models",
+#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}/manifest", tag = "models", security(("token" = ["read"])),
     params(VersionPath),
     responses(
         (status = 200, description = "Canonical manifest JSON (RFC 8785)", body = registry_core::Manifest,
             content_type = "application/vnd.registry.manifest.v1+json"),
         (status = 400, description = "Bad name or reference", body = ErrorBody),
-        (status = 404, description = "No such version", body = ErrorBody)
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
+        (status = 404, description = "No such version (or not covered by the credential)", body = ErrorBody)
     )
 )]
 pub async fn get_manifest(
     State(state): State<AppState>,
-    _actor: Actor,
+    actor: Auth<need::Read>,
     ApiPath(VersionPath { namespace: ns, name, version }): ApiPath<VersionPath>,
 ) -> Result<Response, ApiError> {
     let m = model_name(&ns, &name)?;
-    let (digest, text) = service::read::get_manifest(&state, &m, &reference(&version)?).await?;
+    let r = reference(&version)?;
+    actor.check_read(&m, format_args!("version {m}@{r}"))?;
+    let (digest, text) = service::read::get_manifest(&state, &m, &r).await?;
     Ok((
         [(header::CONTENT_TYPE, manifest::MEDIA_TYPE.to_owned()), (header::ETAG, format!("\"{digest}\""))],
         text,

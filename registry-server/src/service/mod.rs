@@ -1,3 +1,4 @@
 //! Use cases, free of HTTP: they take `&AppState` and domain types and return API types or `ApiError`.
 pub mod push;
 pub mod read;
+pub mod tokens;

@@ -35,6 +35,17 @@ enum Cmd {
     Ls(cmd::ls::Args),
     /// Show one version's record.
     Show(cmd::show::Args),
+    /// Store a token for this registry (read from stdin, checked, saved 0600).
+    Login(cmd::auth::LoginArgs),
+    /// Forget the stored token for this registry.
+    Logout,
+    /// Show who the registry thinks you are.
+    Whoami,
+    /// Manage API tokens (admin).
+    #[command(subcommand)]
+    Token(cmd::auth::TokenCmd),
+    /// Who downloaded what (admin).
+    Audit(cmd::auth::AuditArgs),
 }
 
 /// How a command ended, beyond success.
@@ -65,7 +76,8 @@ pub struct Ctx {
 
 impl Ctx {
     fn client(&self) -> anyhow::Result<registry_client::Client> {
-        Ok(registry_client::Client::new(&self.registry)?)
+        let token = registry_client::credentials::token_for(&self.registry)?;
+        Ok(registry_client::Client::new(&self.registry)?.with_token(token))
     }
 }
 
@@ -79,6 +91,11 @@ async fn main() -> ExitCode {
         Cmd::Verify(a) => cmd::verify::run(&ctx, a).await,
         Cmd::Ls(a) => cmd::ls::run(&ctx, a).await,
         Cmd::Show(a) => cmd::show::run(&ctx, a).await,
+        Cmd::Login(a) => cmd::auth::login(&ctx, a).await,
+        Cmd::Logout => cmd::auth::logout(&ctx).await,
+        Cmd::Whoami => cmd::auth::whoami(&ctx).await,
+        Cmd::Token(t) => cmd::auth::token(&ctx, t).await,
+        Cmd::Audit(a) => cmd::auth::audit(&ctx, a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 //! One module per subcommand, each with `Args` and `run()`.
+pub mod auth;
 pub mod ls;
 pub mod pull;
 pub mod push;

@@ -1,0 +1,176 @@
+//! Who is calling, and may they. Every handler takes an [`Auth<R>`] whose type names the scope the
+//! route needs; the extractor authenticates (API token or OIDC ID token) and enforces the scope, and
+//! handlers check the model against the credential's namespace pattern with [`Actor::check_read`]
+//! (404: existence is not revealed) or [`Actor::check_write`] (403).
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts};
+use registry_core::ModelName;
+use registry_core::auth::{NamePattern, Scope};
+
+use crate::db::now_ms;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub mod oidc;
+pub mod token;
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Identity recorded in `created_by` and log entries: `token:NAME`, `oidc:ISSUER#SUB`, `anonymous`.
+    pub id: String,
+    /// Granted scopes (`admin` implies all).
+    pub scopes: Vec<Scope>,
+    /// Models covered.
+    pub pattern: NamePattern,
+    /// Expiry, unix ms.
+    pub expires_at: Option<i64>,
+}
+
+impl Actor {
+    /// The anonymous reader (only when the server runs with `--anonymous-read`).
+    pub fn anonymous_reader() -> Self {
+        Self {
+            id: "anonymous".into(),
+            scopes: vec![Scope::Read],
+            pattern: NamePattern::any(),
+            expires_at: None,
+        }
+    }
+
+    /// An administrator acting from the server's own command line (`registry-server token ...`).
+    pub fn local_admin() -> Self {
+        Self {
+            id: "local-admin".into(),
+            scopes: vec![Scope::Admin],
+            pattern: NamePattern::any(),
+            expires_at: None,
+        }
+    }
+
+    /// True when the credential carries `s` (or `admin`).
+    pub fn has(&self, s: Scope) -> bool {
+        self.scopes.contains(&Scope::Admin) || self.scopes.contains(&s)
+    }
+
+    /// True when `m` is within the credential's namespace pattern.
+    pub fn covers(&self, m: &ModelName) -> bool {
+        self.pattern.matches(m)
+    }
+
+    /// Reads outside the pattern look exactly like reads of something that does not exist.
+    pub fn check_read(&self, m: &ModelName, what: impl std::fmt::Display) -> Result<(), ApiError> {
+        if self.covers(m) { Ok(()) } else { Err(ApiError::not_found(format!("{what} not found"))) }
+    }
+
+    /// Writes need the scope and the model within the pattern.
+    pub fn check_write(&self, scope: Scope, m: &ModelName) -> Result<(), ApiError> {
+        if !self.has(scope) {
+            return Err(ApiError::forbidden(format!("this credential lacks the {scope} scope")));
+        }
+        if !self.covers(m) {
+            return Err(ApiError::forbidden(format!(
+                "this credential may not {scope} to {m} (it covers {})",
+                self.pattern
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a route requires: a scope, or just a valid credential.
+pub trait Requirement {
+    /// The scope, or `None` for "any authenticated caller".
+    const SCOPE: Option<Scope>;
+}
+
+/// Marker types naming route requirements.
+pub mod need {
+    use super::{Requirement, Scope};
+    macro_rules! need {
+        ($($t:ident => $s:expr),*) => { $(
+            #[doc = concat!("Requires ", stringify!($t), ".")]
+            #[derive(Debug)]
+            pub struct $t;
+            impl Requirement for $t { const SCOPE: Option<Scope> = $s; }
+        )* };
+    }
+    need!(Authenticated => None, Read => Some(Scope::Read), Push => Some(Scope::Push),
+          Attest => Some(Scope::Attest), Promote => Some(Scope::Promote), Admin => Some(Scope::Admin));
+}
+
+/// An authenticated caller that holds the scope `R` names.
+#[derive(Debug)]
+pub struct Auth<R>(pub Actor, PhantomData<R>);
+
+impl<R> Deref for Auth<R> {
+    type Target = Actor;
+    fn deref(&self) -> &Actor {
+        &self.0
+    }
+}
+
+impl<R: Requirement + Send + Sync> FromRequestParts<AppState> for Auth<R> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let actor = authenticate(parts, state).await?;
+        if let Some(s) = R::SCOPE
+            && !actor.has(s)
+        {
+            return Err(ApiError::forbidden(format!("this credential lacks the {s} scope")));
+        }
+        Ok(Auth(actor, PhantomData))
+    }
+}
+
+/// A hash no token has: compared against when the id is unknown, so both paths cost the same.
+const DUMMY_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const INVALID: &str = "invalid, expired or revoked credential";
+
+/// Turns the `Authorization` header into an actor (401 when absent or invalid).
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Actor, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        if state.settings.anonymous_read {
+            return Ok(Actor::anonymous_reader());
+        }
+        return Err(ApiError::unauthorized("authentication required: send Authorization: Bearer <token>"));
+    };
+    let text = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
+    if text.starts_with(token::PREFIX) {
+        return api_token(text, state).await;
+    }
+    if text.split('.').count() == 3 && state.settings.oidc.enabled() {
+        return state.settings.oidc.verify(text).map_err(|e| match e {
+            oidc::OidcError::NoRule(_) => ApiError::forbidden(e.to_string()),
+            oidc::OidcError::Invalid(_) => ApiError::unauthorized(e.to_string()),
+        });
+    }
+    Err(ApiError::unauthorized(INVALID))
+}
+
+async fn api_token(text: &str, state: &AppState) -> Result<Actor, ApiError> {
+    let row = match token::id_of(text) {
+        Some(id) => state.db.token_get(id).await?,
+        None => None,
+    };
+    let Some(row) = row else {
+        let _ = token::matches(text, DUMMY_HASH);
+        return Err(ApiError::unauthorized(INVALID));
+    };
+    let now = now_ms();
+    let live = row.revoked_at.is_none() && row.expires_at.is_none_or(|e| e > now);
+    if !token::matches(text, &row.secret_hash) || !live {
+        return Err(ApiError::unauthorized(INVALID));
+    }
+    let info = row.info().map_err(ApiError::internal)?;
+    Ok(Actor {
+        id: format!("token:{}", row.name),
+        scopes: info.scopes,
+        pattern: info.namespace,
+        expires_at: row.expires_at,
+    })
+}

@@ -1,0 +1,79 @@
+//! `GET /v1/audit`: the access audit (admin).
+use axum::Json;
+use axum::extract::State;
+use registry_core::api::{AuditEntry, AuditList, ErrorBody, codes};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::{Auth, need};
+use crate::db::audit::AuditFilter;
+use crate::db::rfc3339;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::routes::page_limit;
+use crate::service::tokens::parse_time;
+use crate::state::AppState;
+
+/// Filters of `GET /v1/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this actor (`token:NAME`, ...).
+    #[param(max_length = 512)]
+    actor: Option<String>,
+    /// Only this target (a digest or `NS/NAME@VERSION`).
+    #[param(max_length = 512)]
+    target: Option<String>,
+    /// From this time (RFC 3339).
+    #[param(example = "2026-11-01T00:00:00Z")]
+    since: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[1-9][0-9]{0,18}$")]
+    cursor: Option<String>,
+}
+
+/// Who downloaded which blob or bundle, newest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "auth", security(("token" = ["admin"])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of accesses", body = AuditList),
+        (status = 400, description = "Bad filter", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody)
+    )
+)]
+pub async fn list_audit(
+    State(state): State<AppState>,
+    _actor: Auth<need::Admin>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditList>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let bad = |m: String| ApiError::bad_request(codes::BAD_REQUEST, m);
+    let since = q.since.as_deref().map(parse_time).transpose().map_err(bad)?;
+    let before = match &q.cursor {
+        Some(c) => {
+            Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| bad("malformed cursor".into()))?)
+        }
+        None => None,
+    };
+    let f = AuditFilter { actor: q.actor, target: q.target, since, before };
+    let mut rows = state.db.audit_list(&f, limit + 1).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
+    let entries = rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            id: r.id,
+            at: rfc3339(r.at),
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+        })
+        .collect();
+    Ok(Json(AuditList { entries, next_cursor }))
+}
