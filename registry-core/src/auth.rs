@@ -193,11 +193,13 @@ pub struct CreateTokenRequest {
     #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$", example = "ci-fraud")]
     pub name: String,
     /// Granted scopes.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// Models covered.
     pub namespace: NamePattern,
-    /// Expiry, RFC 3339.
+    /// Expiry, RFC 3339 (must be in the future).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 

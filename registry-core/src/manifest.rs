@@ -150,9 +150,10 @@ impl Manifest {
         &self.files
     }
 
-    /// Sum of the file sizes.
+    /// Sum of the file sizes, saturating at `u64::MAX` (2,049 files of [`MAX_FILE_SIZE`] pass the
+    /// checks yet overflow a `u64`).
     pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files.iter().fold(0u64, |sum, f| sum.saturating_add(f.size))
     }
 
     /// The RFC 8785 bytes: `{"files":[...],"mediaType":"..."}`.
@@ -318,6 +319,18 @@ mod tests {
             Manifest::new(vec![entry("a", b"1"), entry("a/b/c", b"2")]),
             Err(ManifestError::FileIsDirectory("a".into()))
         );
+    }
+
+    #[test]
+    fn total_size_of_a_hostile_manifest_saturates_instead_of_overflowing() {
+        // 2,049 files of the largest allowed size add up to more than u64::MAX; summing them used to
+        // panic in debug builds (a 500 from the server) and wrap around in release builds.
+        let files = (0..2049)
+            .map(|i| FileEntry { path: format!("f{i}"), size: MAX_FILE_SIZE, digest: Digest::of(b"") })
+            .collect();
+        let m = Manifest::new(files).expect("every file is valid on its own");
+        assert_eq!(m.total_size(), u64::MAX);
+        assert_eq!(oms_small().total_size(), 17);
     }
 
     #[test]

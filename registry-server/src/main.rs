@@ -35,8 +35,8 @@ enum TokenCmd {
         #[arg(long)]
         name: String,
         /// Comma-separated scopes: read, push, attest, promote, admin.
-        #[arg(long, value_parser = registry_core::auth::parse_scopes)]
-        scopes: Vec<registry_core::auth::Scope>,
+        #[arg(long)]
+        scopes: String,
         /// Models covered: *, NAMESPACE/* or NAMESPACE/NAME.
         #[arg(long, value_parser = registry_core::auth::NamePattern::parse)]
         namespace: registry_core::auth::NamePattern,
@@ -85,7 +85,7 @@ async fn token_cmd(config: &Config, cmd: TokenCmd) -> anyhow::Result<()> {
     let r = match cmd {
         TokenCmd::Create { name, scopes, namespace, expires, json } => {
             let expires_at = expires.as_deref().map(expiry).transpose()?;
-            let scopes = scopes.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let scopes = registry_core::auth::parse_scopes(&scopes).map_err(anyhow::Error::msg)?;
             let req = registry_core::auth::CreateTokenRequest { name, scopes, namespace, expires_at };
             let t =
                 tokens::create(&db, &Actor::local_admin(), req).await.map_err(|e| anyhow::anyhow!("{e}"))?;

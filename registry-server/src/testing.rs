@@ -81,6 +81,8 @@ pub struct TestOptions {
     pub db: TestDb,
     /// Allow reads without credentials.
     pub anonymous_read: bool,
+    /// Trusted OIDC issuers.
+    pub oidc: Vec<crate::auth::oidc::OidcIssuer>,
 }
 
 impl Default for TestOptions {
@@ -89,6 +91,7 @@ impl Default for TestOptions {
             max_blob_size: Settings::default().max_blob_size,
             db: TestDb::from_env(),
             anonymous_read: false,
+            oidc: vec![],
         }
     }
 }
@@ -136,11 +139,9 @@ impl TestServer {
         crate::service::tokens::bootstrap(&db, dir.path(), Some(admin_token.clone()))
             .await
             .expect("bootstrap token");
-        let settings = Settings {
-            max_blob_size: opts.max_blob_size,
-            anonymous_read: opts.anonymous_read,
-            ..Default::default()
-        };
+        let oidc = crate::auth::oidc::Oidc::load(&opts.oidc).expect("OIDC issuers load");
+        let settings =
+            Settings { max_blob_size: opts.max_blob_size, anonymous_read: opts.anonymous_read, oidc: Arc::new(oidc) };
         let state = AppState { db, blobs, settings: Arc::new(settings) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));

@@ -26,7 +26,7 @@ pub struct AuditQuery {
     #[param(max_length = 512)]
     target: Option<String>,
     /// From this time (RFC 3339).
-    #[param(example = "2026-11-01T00:00:00Z")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-01T00:00:00Z")]
     since: Option<String>,
     /// Page size, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -53,6 +53,11 @@ pub async fn list_audit(
 ) -> Result<Json<AuditList>, ApiError> {
     let limit = page_limit(q.limit)?;
     let bad = |m: String| ApiError::bad_request(codes::BAD_REQUEST, m);
+    for (what, v) in [("actor", &q.actor), ("target", &q.target)] {
+        if v.as_ref().is_some_and(|v| v.len() > 512) {
+            return Err(bad(format!("{what} is longer than 512 bytes")));
+        }
+    }
     let since = q.since.as_deref().map(parse_time).transpose().map_err(bad)?;
     let before = match &q.cursor {
         Some(c) => {

@@ -74,8 +74,8 @@ pub enum TokenCmd {
         #[arg(long)]
         name: String,
         /// Comma-separated scopes: read, push, attest, promote, admin.
-        #[arg(long, value_parser = parse_scopes)]
-        scopes: Vec<Scope>,
+        #[arg(long)]
+        scopes: String,
         /// Models covered: *, NAMESPACE/* or NAMESPACE/NAME.
         #[arg(long, value_parser = NamePattern::parse)]
         namespace: NamePattern,
@@ -96,9 +96,7 @@ pub async fn token(ctx: &Ctx, cmd: TokenCmd) -> Result<(), Failure> {
     let client = ctx.client()?;
     match cmd {
         TokenCmd::Create { name, scopes, namespace, expires } => {
-            let mut scopes: Vec<Scope> = scopes;
-            scopes.sort();
-            scopes.dedup();
+            let scopes: Vec<Scope> = parse_scopes(&scopes).map_err(anyhow::Error::msg)?;
             let t = client
                 .create_token(&CreateTokenRequest { name, scopes, namespace, expires_at: expires })
                 .await?;

@@ -1,0 +1,65 @@
+//! First start on a fresh data directory: an admin token is generated, written 0600, never printed
+//! whole to the log stream, works, and a restart neither replaces it nor makes another.
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+async fn run_until_healthy(data: &std::path::Path) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data)
+        .env_remove("REGISTRY_BOOTSTRAP_TOKEN")
+        .env("REGISTRY_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{url}/v1/health")).await.is_ok_and(|r| r.status() == 200) {
+            return (child, url);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("server did not start");
+}
+
+fn stop(mut child: std::process::Child) -> String {
+    // SIGTERM would be graceful; stderr is what matters here, so kill and read it.
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_data_dir_gets_one_private_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (child, url) = run_until_healthy(&data).await;
+    let file = data.join("bootstrap-admin.token");
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(token.starts_with("reg_"));
+    let c = reqwest::Client::new();
+    let who: serde_json::Value =
+        c.get(format!("{url}/v1/whoami")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(who["actor"], "token:bootstrap-admin");
+    assert_eq!(who["scopes"], serde_json::json!(["admin"]));
+    assert_eq!(c.get(format!("{url}/v1/models")).send().await.unwrap().status(), 401, "no anonymous access by default");
+    let stderr = stop(child);
+    assert!(stderr.contains("bootstrap-admin.token"), "the operator is told where it is: {stderr}");
+    assert!(!stderr.contains(&token[token.len() - 20..]), "the token itself is not printed");
+
+    let (child, url) = run_until_healthy(&data).await;
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token, "a restart keeps the token");
+    let list: serde_json::Value =
+        c.get(format!("{url}/v1/tokens")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["tokens"].as_array().unwrap().len(), 1, "and makes no other");
+    let stderr = stop(child);
+    assert!(!stderr.contains("bootstrap admin token was created"), "{stderr}");
+}

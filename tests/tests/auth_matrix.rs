@@ -1,0 +1,178 @@
+//! The authorisation matrix, generated from the OpenAPI document: every operation x every kind of
+//! caller, each cell checked against the scope the operation declares. A new route without a request
+//! here fails the test, so no route escapes the matrix.
+#![allow(clippy::unwrap_used)]
+
+use registry_core::Digest;
+use registry_core::auth::Scope;
+use registry_e2e::*;
+use registry_server::auth::token;
+use registry_server::db::tokens::TokenRow;
+use serde_json::{Value, json};
+
+/// A kind of caller.
+struct Caller {
+    name: &'static str,
+    token: Option<String>,
+    /// Scopes it holds over `fraud/*` (None: not authenticated at all).
+    scopes: Option<Vec<Scope>>,
+    /// Holds its scopes over another namespace, not `fraud/*`.
+    other_namespace: bool,
+}
+
+async fn raw_token(s: &TestServer, name: &str, expires_at: Option<i64>, revoked: bool) -> String {
+    let t = token::generate().unwrap();
+    let now = registry_server::db::now_ms();
+    let row = TokenRow {
+        id: t.id.clone(),
+        name: name.into(),
+        secret_hash: token::hash(&t.text),
+        scopes: "admin".into(),
+        namespace: "*".into(),
+        created_by: "test".into(),
+        created_at: now,
+        expires_at,
+        revoked_at: revoked.then_some(now),
+    };
+    s.state.db.token_insert(&row).await.unwrap();
+    t.text
+}
+
+/// The request each operation gets: method, path, optional body (JSON or bytes).
+fn request(op: &str, n: usize) -> Option<(reqwest::Method, String, Option<Value>, Option<Vec<u8>>)> {
+    use reqwest::Method;
+    let hello = Digest::of(b"hello");
+    let v = "/v1/models/fraud/detector/versions/1.4.0";
+    Some(match op {
+        "GET /v1/health" => (Method::GET, "/v1/health".into(), None, None),
+        "HEAD /v1/blobs/{digest}" => (Method::HEAD, format!("/v1/blobs/{hello}"), None, None),
+        "GET /v1/blobs/{digest}" => (Method::GET, format!("/v1/blobs/{hello}"), None, None),
+        "PUT /v1/blobs/{digest}" => (Method::PUT, format!("/v1/blobs/{hello}"), None, Some(b"hello".to_vec())),
+        "POST /v1/blobs:check" => (Method::POST, "/v1/blobs:check".into(), Some(json!({"digests": [hello]})), None),
+        "GET /v1/models" => (Method::GET, "/v1/models".into(), None, None),
+        "GET /v1/models/{namespace}/{name}" => (Method::GET, "/v1/models/fraud/detector".into(), None, None),
+        "GET /v1/models/{namespace}/{name}/versions" => (Method::GET, "/v1/models/fraud/detector/versions".into(), None, None),
+        "GET /v1/models/{namespace}/{name}/versions/{version}" => (Method::GET, v.into(), None, None),
+        "PUT /v1/models/{namespace}/{name}/versions/{version}" => (Method::PUT, v.into(), Some(seed_body()), None),
+        "GET /v1/models/{namespace}/{name}/versions/{version}/manifest" => (Method::GET, format!("{v}/manifest"), None, None),
+        "GET /v1/whoami" => (Method::GET, "/v1/whoami".into(), None, None),
+        "POST /v1/tokens" => {
+            (Method::POST, "/v1/tokens".into(), Some(json!({"name": format!("made-{n}"), "scopes": ["read"], "namespace": "fraud/*"})), None)
+        }
+        "GET /v1/tokens" => (Method::GET, "/v1/tokens".into(), None, None),
+        "DELETE /v1/tokens/{id}" => (Method::DELETE, "/v1/tokens/no-such-token".into(), None, None),
+        "GET /v1/audit" => (Method::GET, "/v1/audit".into(), None, None),
+        _ => return None,
+    })
+}
+
+fn seed_body() -> Value {
+    json!({"manifest": {"mediaType": registry_core::manifest::MEDIA_TYPE,
+        "files": [{"path": "weights.bin", "size": 5, "digest": Digest::of(b"hello")}]}})
+}
+
+/// What a caller should get: `Ok(())` when authorised (any status but 401/403), else the status.
+fn expected(op: &str, required: Option<Option<Scope>>, c: &Caller) -> Result<(), u16> {
+    let Some(required) = required else { return Ok(()) }; // public
+    let Some(scopes) = &c.scopes else { return Err(401) };
+    let has = |s: Scope| scopes.contains(&Scope::Admin) || scopes.contains(&s);
+    if let Some(s) = required
+        && !has(s)
+    {
+        return Err(403);
+    }
+    if c.other_namespace {
+        // Outside its pattern: fraud/* reads look absent, writes are forbidden.
+        return match op {
+            "GET /v1/models/{namespace}/{name}"
+            | "GET /v1/models/{namespace}/{name}/versions"
+            | "GET /v1/models/{namespace}/{name}/versions/{version}"
+            | "GET /v1/models/{namespace}/{name}/versions/{version}/manifest"
+            | "GET /v1/blobs/{digest}"
+            | "HEAD /v1/blobs/{digest}" => Err(404),
+            "PUT /v1/models/{namespace}/{name}/versions/{version}" => Err(403),
+            _ => Ok(()),
+        };
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_by_every_caller_gets_exactly_what_its_scope_allows() {
+    let s = TestServer::start().await;
+    let admin = http(&s);
+    assert_eq!(admin.put(format!("{}/v1/blobs/{}", s.url, Digest::of(b"hello"))).body("hello").send().await.unwrap().status(), 201);
+    let r = admin.put(format!("{}/v1/models/fraud/detector/versions/1.4.0", s.url)).json(&seed_body()).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+
+    let past = registry_server::db::now_ms() - 1000;
+    let mut callers = vec![
+        Caller { name: "no token", token: None, scopes: None, other_namespace: false },
+        Caller {
+            name: "wrong token",
+            token: Some("reg_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()),
+            scopes: None,
+            other_namespace: false,
+        },
+        Caller { name: "garbage", token: Some("not-a-token".into()), scopes: None, other_namespace: false },
+        Caller { name: "expired", token: Some(raw_token(&s, "expired", Some(past), false).await), scopes: None, other_namespace: false },
+        Caller { name: "revoked", token: Some(raw_token(&s, "revoked", None, true).await), scopes: None, other_namespace: false },
+    ];
+    for sc in [Scope::Read, Scope::Push, Scope::Attest, Scope::Promote] {
+        let name: &'static str = Box::leak(format!("{sc} on fraud/*").into_boxed_str());
+        callers.push(Caller { name, token: Some(s.token(&format!("only-{sc}"), &[sc], "fraud/*").await), scopes: Some(vec![sc]), other_namespace: false });
+    }
+    let all = vec![Scope::Read, Scope::Push, Scope::Attest, Scope::Promote];
+    callers.push(Caller { name: "all but admin on other/*", token: Some(s.token("other", &all, "other/*").await), scopes: Some(all), other_namespace: true });
+    callers.push(Caller { name: "admin", token: Some(s.admin_token.clone()), scopes: Some(vec![Scope::Admin]), other_namespace: false });
+
+    let doc: Value = reqwest::get(format!("{}/v1/openapi.json", s.url)).await.unwrap().json().await.unwrap();
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            // `security` absent: public; `[{"token": []}]`: any caller; `[{"token": ["push"]}]`: that scope.
+            let required = op.get("security").map(|sec| {
+                sec[0]["token"].as_array().unwrap().first().map(|v| v.as_str().unwrap().parse::<Scope>().unwrap())
+            });
+            ops.push((format!("{} {path}", method.to_uppercase()), required));
+        }
+    }
+    assert!(ops.len() >= 16, "{} operations", ops.len());
+
+    let clients: Vec<reqwest::Client> =
+        callers.iter().map(|c| c.token.as_deref().map_or_else(reqwest::Client::new, http_with)).collect();
+    let mut cells = 0;
+    let mut wrong = Vec::new();
+    for (i, (op, required)) in ops.iter().enumerate() {
+        for (j, c) in callers.iter().enumerate() {
+            let (method, path, json, bytes) =
+                request(op, i * 100 + j).unwrap_or_else(|| panic!("no request for {op}: add one to the matrix"));
+            let mut rb = clients[j].request(method, format!("{}{path}", s.url));
+            if let Some(j) = json {
+                rb = rb.json(&j);
+            }
+            if let Some(b) = bytes {
+                rb = rb.body(b);
+            }
+            let resp = rb.send().await.unwrap();
+            let got = resp.status().as_u16();
+            let body = resp.text().await.unwrap_or_default();
+            cells += 1;
+            let ok = match expected(op, *required, c) {
+                Ok(()) => !matches!(got, 401 | 403) && got < 500,
+                Err(want) => got == want,
+            };
+            if !ok {
+                wrong.push(format!("{op} as {}: got {got} {body}, expected {:?}", c.name, expected(op, *required, c)));
+            }
+            if c.other_namespace && op == "GET /v1/models" {
+                assert!(!body.contains("detector"), "listing shows only covered models: {body}");
+            }
+            if c.other_namespace && op == "POST /v1/blobs:check" {
+                assert!(body.contains(&Digest::of(b"hello").to_string()), "blobs of other namespaces read as missing: {body}");
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {cells} cells wrong:\n{}", wrong.len(), wrong.join("\n"));
+    eprintln!("{cells} cells, {} operations x {} callers, all as declared", ops.len(), callers.len());
+}
