@@ -13,7 +13,7 @@ trap 'kill $spid 2>/dev/null; rm -rf "$work"' EXIT
 until curl -sf "http://127.0.0.1:$port/v1/health" > /dev/null; do sleep 0.1; done
 ( while kill -0 $spid 2>/dev/null; do awk '/^VmRSS/{print $2}' /proc/$spid/status; sleep 10; done ) > "$work/rss" 2>/dev/null &
 rss=$!
-target/release/soak "http://127.0.0.1:$port" "$secs" "$clients"
+REGISTRY_TOKEN=$(cat "$work/data/bootstrap-admin.token") target/release/soak "http://127.0.0.1:$port" "$secs" "$clients"
 kill $rss 2>/dev/null || true
 echo
 echo "server RSS (MiB) every 10 s: $(awk '{printf "%d ", $1/1024}' "$work/rss")"

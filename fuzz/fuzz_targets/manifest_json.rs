@@ -1,4 +1,4 @@
-//! Manifest JSON parsing never panics; an accepted manifest's canonical bytes re-parse equal and are a fixed point.
+//! Manifest parsing never panics; an accepted manifest's canonical bytes re-parse equal, a fixed point.
 #![no_main]
 #![forbid(unsafe_code)]
 
@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(back, m);
     assert_eq!(back.canonical_bytes(), bytes, "canonical bytes are not a fixed point");
     assert_eq!(back.digest(), m.digest());
+    assert_eq!((back.total_size(), back.oms_root_digest()), (m.total_size(), m.oms_root_digest()));
     let value: serde_json::Value = serde_json::from_slice(&bytes).expect("canonical bytes are JSON");
     assert_eq!(registry_fuzz::check_canonical(&value), bytes, "manifest bytes are not RFC 8785 canonical");
 });

@@ -48,7 +48,7 @@ async fn main() {
     let url = args.get(1).cloned().unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(120);
     let clients: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(8);
-    let c = Client::new(&url).unwrap();
+    let c = Client::new(&url).unwrap().with_token(std::env::var("REGISTRY_TOKEN").ok());
     for m in 0..4 {
         push_one(&c, &format!("soak/m{m}"), "0", m).await.unwrap();
     }
