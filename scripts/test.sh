@@ -37,6 +37,9 @@ cargo test --workspace --doc
 step "API conformance (schemathesis against a live server)"
 scripts/api-conformance.sh
 
+step "fuzz smoke (every cargo-fuzz target, 10 s each)"
+nice -n 5 scripts/fuzz.sh 10
+
 step "end-to-end tests on PostgreSQL"
 REGISTRY_TEST_DB=postgres run_tests -p registry-e2e -p registry-client -p registry-server
 

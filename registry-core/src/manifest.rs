@@ -49,6 +49,9 @@ pub enum ManifestError {
     /// A size over [`MAX_FILE_SIZE`].
     #[error("file {0:?} is too large to describe")]
     SizeTooLarge(String),
+    /// The sizes add up past [`MAX_FILE_SIZE`] (the total is stored and shown too).
+    #[error("the files add up to more than 2^53 - 1 bytes")]
+    TotalTooLarge,
     /// Unknown `mediaType`.
     #[error("unsupported manifest mediaType {0:?} (expected {MEDIA_TYPE})")]
     MediaType(String),
@@ -126,6 +129,10 @@ impl Manifest {
                 return Err(ManifestError::SizeTooLarge(f.path.clone()));
             }
         }
+        let total = files.iter().try_fold(0u64, |sum, f| sum.checked_add(f.size));
+        if total.is_none_or(|t| t > MAX_FILE_SIZE) {
+            return Err(ManifestError::TotalTooLarge);
+        }
         files.sort_by(|a, b| path_order(&a.path, &b.path));
         for w in files.windows(2) {
             if w[0].path == w[1].path {
@@ -150,8 +157,7 @@ impl Manifest {
         &self.files
     }
 
-    /// Sum of the file sizes, saturating at `u64::MAX` (2,049 files of [`MAX_FILE_SIZE`] pass the
-    /// checks yet overflow a `u64`).
+    /// Sum of the file sizes (at most [`MAX_FILE_SIZE`]: `new` refuses more).
     pub fn total_size(&self) -> u64 {
         self.files.iter().fold(0u64, |sum, f| sum.saturating_add(f.size))
     }
@@ -322,14 +328,15 @@ mod tests {
     }
 
     #[test]
-    fn total_size_of_a_hostile_manifest_saturates_instead_of_overflowing() {
+    fn a_manifest_whose_sizes_add_up_past_2_pow_53_is_rejected() {
         // 2,049 files of the largest allowed size add up to more than u64::MAX; summing them used to
         // panic in debug builds (a 500 from the server) and wrap around in release builds.
-        let files = (0..2049)
-            .map(|i| FileEntry { path: format!("f{i}"), size: MAX_FILE_SIZE, digest: Digest::of(b"") })
-            .collect();
-        let m = Manifest::new(files).expect("every file is valid on its own");
-        assert_eq!(m.total_size(), u64::MAX);
+        for n in [2, 2049] {
+            let files = (0..n)
+                .map(|i| FileEntry { path: format!("f{i}"), size: MAX_FILE_SIZE, digest: Digest::of(b"") })
+                .collect();
+            assert_eq!(Manifest::new(files), Err(ManifestError::TotalTooLarge));
+        }
         assert_eq!(oms_small().total_size(), 17);
     }
 
