@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod attest;
 pub mod auth;
 pub mod canonical;
 pub mod digest;

@@ -1,0 +1,222 @@
+//! Attestations: DSSE envelopes (bare or in a key-based Sigstore bundle) carrying in-toto Statement v1,
+//! and the one verification both server and client run, so a verdict never rests on the other side.
+//!
+//! A statement belongs to a version when a subject carries its manifest digest (`manifest` binding),
+//! or, for an OpenSSF Model Signing predicate, when its resources are exactly the version's files by
+//! name and digest and its subject is their root digest (`files` binding). A statement of any other
+//! predicate whose subject is only the OMS root digest covers the contents but not the names
+//! (`content` binding); policies can demand more. Keyless Sigstore bundles are not verified here.
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::manifest::Manifest;
+use crate::name::ModelName;
+
+pub mod bundle;
+pub mod dsse;
+pub mod intoto;
+pub mod keys;
+pub mod predicates;
+
+use bundle::Bundle;
+use dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
+use intoto::Statement;
+use keys::PublicKey;
+
+/// Largest attestation accepted, in bytes.
+pub const MAX_ATTESTATION_SIZE: usize = 4 * 1024 * 1024;
+
+/// Why an attestation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttestError {
+    /// Bad JSON, base64, or structure.
+    #[error("malformed attestation: {0}")]
+    Malformed(String),
+    /// Over [`MAX_ATTESTATION_SIZE`].
+    #[error("attestation larger than {MAX_ATTESTATION_SIZE} bytes")]
+    TooLarge,
+    /// The envelope carries no signature.
+    #[error("the envelope carries no signature")]
+    NoSignature,
+    /// Not an in-toto payload.
+    #[error("unsupported payload type {0:?} (expected application/vnd.in-toto+json)")]
+    PayloadType(String),
+    /// `_type` is not in-toto Statement v1.
+    #[error("unknown statement type {0:?} (expected https://in-toto.io/Statement/v1)")]
+    UnknownStatementType(String),
+    /// No signature verifies with a key trusted here (the payload was changed, or the signer is not
+    /// trusted for this namespace, or it was revoked).
+    #[error("no signature verifies with a key trusted for this model")]
+    UntrustedSigner,
+    /// The signer is trusted, but not for this predicate type.
+    #[error("the signing key {key} is not trusted for predicate type {predicate_type}")]
+    PredicateNotAllowed {
+        /// The key.
+        key: Digest,
+        /// The predicate type.
+        predicate_type: String,
+    },
+    /// No subject is this version (a statement about other bytes, e.g. replayed from another model).
+    #[error("no subject of the statement is this version's manifest digest or OMS root digest")]
+    SubjectMismatch,
+    /// An OMS signature whose file list is not the version's.
+    #[error("model signature does not match the version: {0}")]
+    OmsMismatch(String),
+    /// A keyless Sigstore bundle: needs a trust root and identity policy.
+    #[error("keyless Sigstore bundles need a trusted root (not configured here)")]
+    Keyless,
+}
+
+/// How the attestation arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// A bare DSSE envelope.
+    Dsse,
+    /// A Sigstore bundle holding a DSSE envelope.
+    SigstoreBundle,
+}
+
+/// How a statement is tied to a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Binding {
+    /// A subject is the manifest digest (names, sizes, contents).
+    Manifest,
+    /// An OMS predicate whose resources are the version's files (names and contents).
+    Files,
+    /// A subject is the OMS root digest only (contents in order, not names).
+    Content,
+}
+
+/// A parsed (not yet verified) attestation.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// Bare envelope or bundle.
+    pub format: Format,
+    /// The envelope.
+    pub envelope: Envelope,
+    /// The decoded statement (untrusted until verified).
+    pub statement: Statement,
+}
+
+/// Parses an envelope or a bundle (told apart by `mediaType`), and its statement.
+pub fn parse(raw: &[u8]) -> Result<Parsed, AttestError> {
+    if raw.len() > MAX_ATTESTATION_SIZE {
+        return Err(AttestError::TooLarge);
+    }
+    let probe: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| AttestError::Malformed(format!("not JSON: {e}")))?;
+    let (format, envelope) =
+        if probe.get("mediaType").and_then(|m| m.as_str()).is_some_and(bundle::is_bundle_media_type) {
+            let b = Bundle::parse(raw)?;
+            if b.is_keyless() {
+                return Err(AttestError::Keyless);
+            }
+            let env = b
+                .dsse_envelope
+                .ok_or_else(|| AttestError::Malformed("bundle holds no DSSE envelope".into()))?;
+            (Format::SigstoreBundle, env)
+        } else {
+            (Format::Dsse, Envelope::parse(raw)?)
+        };
+    if envelope.payload_type != INTOTO_PAYLOAD_TYPE {
+        return Err(AttestError::PayloadType(envelope.payload_type.chars().take(100).collect()));
+    }
+    if envelope.signatures.is_empty() {
+        return Err(AttestError::NoSignature);
+    }
+    let statement = Statement::parse(&envelope.payload)?;
+    Ok(Parsed { format, envelope, statement })
+}
+
+/// A key a verifier trusts, optionally only for some predicate types.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    /// The key.
+    pub key: PublicKey,
+    /// Predicate types it may sign; empty: any.
+    pub predicate_types: Vec<String>,
+}
+
+impl TrustedKey {
+    /// A key trusted for every predicate type.
+    pub fn any(key: PublicKey) -> Self {
+        Self { key, predicate_types: vec![] }
+    }
+
+    fn allows(&self, predicate_type: &str) -> bool {
+        self.predicate_types.is_empty() || self.predicate_types.iter().any(|p| p == predicate_type)
+    }
+}
+
+/// The version an attestation must be about.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The model.
+    pub model: &'a ModelName,
+    /// Its files.
+    pub manifest: &'a Manifest,
+}
+
+/// A verified attestation.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Bare envelope or bundle.
+    pub format: Format,
+    /// The statement, now trusted.
+    pub statement: Statement,
+    /// Id of the trusted key whose signature verified.
+    pub signer: Digest,
+    /// How it is tied to the version.
+    pub binding: Binding,
+    /// The subject digest that tied it.
+    pub subject: Digest,
+}
+
+/// Verifies `raw` against `trusted` keys for `target`: a valid signature over PAE by a key trusted
+/// for the predicate type, a well-formed Statement v1, and a subject that is this version.
+pub fn verify(raw: &[u8], trusted: &[TrustedKey], target: Target<'_>) -> Result<Verified, AttestError> {
+    let p = parse(raw)?;
+    let pt = p.statement.predicate_type.clone();
+    let keys: Vec<&PublicKey> = trusted.iter().map(|t| &t.key).collect();
+    let ok = p.envelope.verified_by(&keys);
+    let signer = match ok.iter().find(|&&i| trusted[i].allows(&pt)) {
+        Some(&i) => trusted[i].key.key_id(),
+        None => {
+            return Err(match ok.first() {
+                Some(&i) => {
+                    AttestError::PredicateNotAllowed { key: trusted[i].key.key_id(), predicate_type: pt }
+                }
+                None => AttestError::UntrustedSigner,
+            });
+        }
+    };
+    let (binding, subject) = bind(&p.statement, target)?;
+    Ok(Verified { format: p.format, statement: p.statement, signer, binding, subject })
+}
+
+/// Which subject ties `s` to the version, and how.
+pub fn bind(s: &Statement, target: Target<'_>) -> Result<(Binding, Digest), AttestError> {
+    let manifest_digest = target.manifest.digest();
+    let subjects: Vec<Digest> = s.subject.iter().filter_map(|x| x.sha256()).collect();
+    if subjects.contains(&manifest_digest) {
+        return Ok((Binding::Manifest, manifest_digest));
+    }
+    if s.predicate_type == predicates::OMS_V1 {
+        let root = predicates::check_oms(&s.predicate, target.manifest, None)?;
+        return if subjects.contains(&root) {
+            Ok((Binding::Files, root))
+        } else {
+            Err(AttestError::SubjectMismatch)
+        };
+    }
+    let root = target.manifest.oms_root_digest();
+    if subjects.contains(&root) {
+        return Ok((Binding::Content, root));
+    }
+    Err(AttestError::SubjectMismatch)
+}
+
+#[cfg(test)]
+mod tests;
