@@ -171,18 +171,37 @@ async fn login_stores_a_private_token_and_tokens_are_managed_by_admins() {
             c
         };
         // Without credentials: 401, exit 1.
-        cli(None).args(["whoami"]).assert().code(1).stderr(predicate::str::contains("authentication required"));
+        cli(None)
+            .args(["whoami"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("authentication required"));
         // A wrong token is refused at login and not stored.
-        cli(None).args(["login", "--token-stdin"]).write_stdin("reg_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n").assert().code(1);
+        cli(None)
+            .args(["login", "--token-stdin"])
+            .write_stdin("reg_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n")
+            .assert()
+            .code(1);
         assert!(!cfg.join("credentials.json").exists());
-        cli(None).args(["login", "--token-stdin"]).write_stdin(format!("{admin}\n")).assert().success()
+        cli(None)
+            .args(["login", "--token-stdin"])
+            .write_stdin(format!("{admin}\n"))
+            .assert()
+            .success()
             .stdout(predicate::str::contains("token:bootstrap-admin"))
             .stdout(predicate::str::contains(&admin[admin.len() - 20..]).not());
         let creds = cfg.join("credentials.json");
         assert_eq!(std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777, 0o600);
-        cli(None).args(["whoami"]).assert().success().stdout(predicate::str::contains("token:bootstrap-admin"));
+        cli(None)
+            .args(["whoami"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("token:bootstrap-admin"));
         let out = cli(None).args(["--json", "whoami"]).assert().success().get_output().stdout.clone();
-        assert!(!String::from_utf8_lossy(&out).contains(&admin[admin.len() - 20..]), "--json never shows the caller's token");
+        assert!(
+            !String::from_utf8_lossy(&out).contains(&admin[admin.len() - 20..]),
+            "--json never shows the caller's token"
+        );
 
         // An admin makes a narrow token; it can read fraud/* only and cannot manage tokens.
         let made = cli(None)
@@ -194,7 +213,11 @@ async fn login_stores_a_private_token_and_tokens_are_managed_by_admins() {
             .clone();
         let reader = String::from_utf8(made).unwrap().trim().to_owned();
         assert!(reader.starts_with("reg_"));
-        cli(Some(&reader)).args(["whoami"]).assert().success().stdout(predicate::str::contains("token:ci-reader"));
+        cli(Some(&reader))
+            .args(["whoami"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("token:ci-reader"));
         cli(Some(&reader)).args(["token", "list"]).assert().code(1).stderr(predicate::str::contains("admin"));
         cli(None).args(["token", "list"]).assert().success().stdout(predicate::str::contains("ci-reader"));
         cli(None).args(["token", "revoke", "ci-reader"]).assert().success();

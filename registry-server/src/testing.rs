@@ -140,8 +140,11 @@ impl TestServer {
             .await
             .expect("bootstrap token");
         let oidc = crate::auth::oidc::Oidc::load(&opts.oidc).expect("OIDC issuers load");
-        let settings =
-            Settings { max_blob_size: opts.max_blob_size, anonymous_read: opts.anonymous_read, oidc: Arc::new(oidc) };
+        let settings = Settings {
+            max_blob_size: opts.max_blob_size,
+            anonymous_read: opts.anonymous_read,
+            oidc: Arc::new(oidc),
+        };
         let state = AppState { db, blobs, settings: Arc::new(settings) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));

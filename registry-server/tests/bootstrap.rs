@@ -50,7 +50,11 @@ async fn a_fresh_data_dir_gets_one_private_admin_token() {
         c.get(format!("{url}/v1/whoami")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(who["actor"], "token:bootstrap-admin");
     assert_eq!(who["scopes"], serde_json::json!(["admin"]));
-    assert_eq!(c.get(format!("{url}/v1/models")).send().await.unwrap().status(), 401, "no anonymous access by default");
+    assert_eq!(
+        c.get(format!("{url}/v1/models")).send().await.unwrap().status(),
+        401,
+        "no anonymous access by default"
+    );
     let stderr = stop(child);
     assert!(stderr.contains("bootstrap-admin.token"), "the operator is told where it is: {stderr}");
     assert!(!stderr.contains(&token[token.len() - 20..]), "the token itself is not printed");

@@ -12,9 +12,25 @@ async fn downloads_are_audited_and_fail_without_their_record() {
     let s = TestServer::start().await;
     let c = client(&s);
     let d = model_dir(&[("weights.bin", b"audited weights")]);
-    let (m, v) = (registry_core::ModelName::parse("fraud/x").unwrap(), registry_core::VersionLabel::parse("1").unwrap());
-    let spec = registry_client::push::PushSpec { dir: d.path(), model: &m, version: &v, lineage: Default::default(), metadata: Default::default() };
-    registry_client::push::push(&c, spec, std::sync::Arc::new(registry_client::NoProgress), &Default::default()).await.unwrap();
+    let (m, v) = (
+        registry_core::ModelName::parse("fraud/x").unwrap(),
+        registry_core::VersionLabel::parse("1").unwrap(),
+    );
+    let spec = registry_client::push::PushSpec {
+        dir: d.path(),
+        model: &m,
+        version: &v,
+        lineage: Default::default(),
+        metadata: Default::default(),
+    };
+    registry_client::push::push(
+        &c,
+        spec,
+        std::sync::Arc::new(registry_client::NoProgress),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
 
     let reader = s.token("auditor-test", &[Scope::Read], "fraud/*").await;
     let digest = Digest::of(b"audited weights");
@@ -22,9 +38,19 @@ async fn downloads_are_audited_and_fail_without_their_record() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"audited weights");
 
-    let audit: Value = http(&s).get(format!("{}/v1/audit?actor=token:auditor-test", s.url)).send().await.unwrap().json().await.unwrap();
+    let audit: Value = http(&s)
+        .get(format!("{}/v1/audit?actor=token:auditor-test", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let e = &audit["entries"][0];
-    assert_eq!((e["actor"].as_str(), e["action"].as_str()), (Some("token:auditor-test"), Some("blob.download")));
+    assert_eq!(
+        (e["actor"].as_str(), e["action"].as_str()),
+        (Some("token:auditor-test"), Some("blob.download"))
+    );
     assert_eq!(e["target"], digest.to_string());
     // Readers cannot see the audit.
     assert_eq!(http_with(&reader).get(format!("{}/v1/audit", s.url)).send().await.unwrap().status(), 403);

@@ -38,8 +38,11 @@ async fn raw_token(s: &TestServer, name: &str, expires_at: Option<i64>, revoked:
     t.text
 }
 
-/// The request each operation gets: method, path, optional body (JSON or bytes).
-fn request(op: &str, n: usize) -> Option<(reqwest::Method, String, Option<Value>, Option<Vec<u8>>)> {
+/// A request: method, path, optional JSON body, optional raw body.
+type Request = (reqwest::Method, String, Option<Value>, Option<Vec<u8>>);
+
+/// The request each operation gets.
+fn request(op: &str, n: usize) -> Option<Request> {
     use reqwest::Method;
     let hello = Digest::of(b"hello");
     let v = "/v1/models/fraud/detector/versions/1.4.0";
@@ -47,18 +50,31 @@ fn request(op: &str, n: usize) -> Option<(reqwest::Method, String, Option<Value>
         "GET /v1/health" => (Method::GET, "/v1/health".into(), None, None),
         "HEAD /v1/blobs/{digest}" => (Method::HEAD, format!("/v1/blobs/{hello}"), None, None),
         "GET /v1/blobs/{digest}" => (Method::GET, format!("/v1/blobs/{hello}"), None, None),
-        "PUT /v1/blobs/{digest}" => (Method::PUT, format!("/v1/blobs/{hello}"), None, Some(b"hello".to_vec())),
-        "POST /v1/blobs:check" => (Method::POST, "/v1/blobs:check".into(), Some(json!({"digests": [hello]})), None),
+        "PUT /v1/blobs/{digest}" => {
+            (Method::PUT, format!("/v1/blobs/{hello}"), None, Some(b"hello".to_vec()))
+        }
+        "POST /v1/blobs:check" => {
+            (Method::POST, "/v1/blobs:check".into(), Some(json!({"digests": [hello]})), None)
+        }
         "GET /v1/models" => (Method::GET, "/v1/models".into(), None, None),
         "GET /v1/models/{namespace}/{name}" => (Method::GET, "/v1/models/fraud/detector".into(), None, None),
-        "GET /v1/models/{namespace}/{name}/versions" => (Method::GET, "/v1/models/fraud/detector/versions".into(), None, None),
-        "GET /v1/models/{namespace}/{name}/versions/{version}" => (Method::GET, v.into(), None, None),
-        "PUT /v1/models/{namespace}/{name}/versions/{version}" => (Method::PUT, v.into(), Some(seed_body()), None),
-        "GET /v1/models/{namespace}/{name}/versions/{version}/manifest" => (Method::GET, format!("{v}/manifest"), None, None),
-        "GET /v1/whoami" => (Method::GET, "/v1/whoami".into(), None, None),
-        "POST /v1/tokens" => {
-            (Method::POST, "/v1/tokens".into(), Some(json!({"name": format!("made-{n}"), "scopes": ["read"], "namespace": "fraud/*"})), None)
+        "GET /v1/models/{namespace}/{name}/versions" => {
+            (Method::GET, "/v1/models/fraud/detector/versions".into(), None, None)
         }
+        "GET /v1/models/{namespace}/{name}/versions/{version}" => (Method::GET, v.into(), None, None),
+        "PUT /v1/models/{namespace}/{name}/versions/{version}" => {
+            (Method::PUT, v.into(), Some(seed_body()), None)
+        }
+        "GET /v1/models/{namespace}/{name}/versions/{version}/manifest" => {
+            (Method::GET, format!("{v}/manifest"), None, None)
+        }
+        "GET /v1/whoami" => (Method::GET, "/v1/whoami".into(), None, None),
+        "POST /v1/tokens" => (
+            Method::POST,
+            "/v1/tokens".into(),
+            Some(json!({"name": format!("made-{n}"), "scopes": ["read"], "namespace": "fraud/*"})),
+            None,
+        ),
         "GET /v1/tokens" => (Method::GET, "/v1/tokens".into(), None, None),
         "DELETE /v1/tokens/{id}" => (Method::DELETE, "/v1/tokens/no-such-token".into(), None, None),
         "GET /v1/audit" => (Method::GET, "/v1/audit".into(), None, None),
@@ -101,8 +117,22 @@ fn expected(op: &str, required: Option<Option<Scope>>, c: &Caller) -> Result<(),
 async fn every_route_by_every_caller_gets_exactly_what_its_scope_allows() {
     let s = TestServer::start().await;
     let admin = http(&s);
-    assert_eq!(admin.put(format!("{}/v1/blobs/{}", s.url, Digest::of(b"hello"))).body("hello").send().await.unwrap().status(), 201);
-    let r = admin.put(format!("{}/v1/models/fraud/detector/versions/1.4.0", s.url)).json(&seed_body()).send().await.unwrap();
+    assert_eq!(
+        admin
+            .put(format!("{}/v1/blobs/{}", s.url, Digest::of(b"hello")))
+            .body("hello")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let r = admin
+        .put(format!("{}/v1/models/fraud/detector/versions/1.4.0", s.url))
+        .json(&seed_body())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
 
     let past = registry_server::db::now_ms() - 1000;
@@ -115,16 +145,41 @@ async fn every_route_by_every_caller_gets_exactly_what_its_scope_allows() {
             other_namespace: false,
         },
         Caller { name: "garbage", token: Some("not-a-token".into()), scopes: None, other_namespace: false },
-        Caller { name: "expired", token: Some(raw_token(&s, "expired", Some(past), false).await), scopes: None, other_namespace: false },
-        Caller { name: "revoked", token: Some(raw_token(&s, "revoked", None, true).await), scopes: None, other_namespace: false },
+        Caller {
+            name: "expired",
+            token: Some(raw_token(&s, "expired", Some(past), false).await),
+            scopes: None,
+            other_namespace: false,
+        },
+        Caller {
+            name: "revoked",
+            token: Some(raw_token(&s, "revoked", None, true).await),
+            scopes: None,
+            other_namespace: false,
+        },
     ];
     for sc in [Scope::Read, Scope::Push, Scope::Attest, Scope::Promote] {
         let name: &'static str = Box::leak(format!("{sc} on fraud/*").into_boxed_str());
-        callers.push(Caller { name, token: Some(s.token(&format!("only-{sc}"), &[sc], "fraud/*").await), scopes: Some(vec![sc]), other_namespace: false });
+        callers.push(Caller {
+            name,
+            token: Some(s.token(&format!("only-{sc}"), &[sc], "fraud/*").await),
+            scopes: Some(vec![sc]),
+            other_namespace: false,
+        });
     }
     let all = vec![Scope::Read, Scope::Push, Scope::Attest, Scope::Promote];
-    callers.push(Caller { name: "all but admin on other/*", token: Some(s.token("other", &all, "other/*").await), scopes: Some(all), other_namespace: true });
-    callers.push(Caller { name: "admin", token: Some(s.admin_token.clone()), scopes: Some(vec![Scope::Admin]), other_namespace: false });
+    callers.push(Caller {
+        name: "all but admin on other/*",
+        token: Some(s.token("other", &all, "other/*").await),
+        scopes: Some(all),
+        other_namespace: true,
+    });
+    callers.push(Caller {
+        name: "admin",
+        token: Some(s.admin_token.clone()),
+        scopes: Some(vec![Scope::Admin]),
+        other_namespace: false,
+    });
 
     let doc: Value = reqwest::get(format!("{}/v1/openapi.json", s.url)).await.unwrap().json().await.unwrap();
     let mut ops = Vec::new();
@@ -132,7 +187,11 @@ async fn every_route_by_every_caller_gets_exactly_what_its_scope_allows() {
         for (method, op) in item.as_object().unwrap() {
             // `security` absent: public; `[{"token": []}]`: any caller; `[{"token": ["push"]}]`: that scope.
             let required = op.get("security").map(|sec| {
-                sec[0]["token"].as_array().unwrap().first().map(|v| v.as_str().unwrap().parse::<Scope>().unwrap())
+                sec[0]["token"]
+                    .as_array()
+                    .unwrap()
+                    .first()
+                    .map(|v| v.as_str().unwrap().parse::<Scope>().unwrap())
             });
             ops.push((format!("{} {path}", method.to_uppercase()), required));
         }
@@ -145,8 +204,8 @@ async fn every_route_by_every_caller_gets_exactly_what_its_scope_allows() {
     let mut wrong = Vec::new();
     for (i, (op, required)) in ops.iter().enumerate() {
         for (j, c) in callers.iter().enumerate() {
-            let (method, path, json, bytes) =
-                request(op, i * 100 + j).unwrap_or_else(|| panic!("no request for {op}: add one to the matrix"));
+            let (method, path, json, bytes) = request(op, i * 100 + j)
+                .unwrap_or_else(|| panic!("no request for {op}: add one to the matrix"));
             let mut rb = clients[j].request(method, format!("{}{path}", s.url));
             if let Some(j) = json {
                 rb = rb.json(&j);
@@ -163,13 +222,20 @@ async fn every_route_by_every_caller_gets_exactly_what_its_scope_allows() {
                 Err(want) => got == want,
             };
             if !ok {
-                wrong.push(format!("{op} as {}: got {got} {body}, expected {:?}", c.name, expected(op, *required, c)));
+                wrong.push(format!(
+                    "{op} as {}: got {got} {body}, expected {:?}",
+                    c.name,
+                    expected(op, *required, c)
+                ));
             }
             if c.other_namespace && op == "GET /v1/models" {
                 assert!(!body.contains("detector"), "listing shows only covered models: {body}");
             }
             if c.other_namespace && op == "POST /v1/blobs:check" {
-                assert!(body.contains(&Digest::of(b"hello").to_string()), "blobs of other namespaces read as missing: {body}");
+                assert!(
+                    body.contains(&Digest::of(b"hello").to_string()),
+                    "blobs of other namespaces read as missing: {body}"
+                );
             }
         }
     }

@@ -39,11 +39,20 @@ fn claims(repo: &str) -> Value {
 
 async fn server() -> TestServer {
     let rule = OidcRule {
-        claims: [("repository".to_owned(), "acme/fraud".to_owned()), ("ref".to_owned(), "refs/heads/*".to_owned())].into(),
+        claims: [
+            ("repository".to_owned(), "acme/fraud".to_owned()),
+            ("ref".to_owned(), "refs/heads/*".to_owned()),
+        ]
+        .into(),
         scopes: vec![Scope::Read, Scope::Push],
         namespace: NamePattern::parse("fraud/*").unwrap(),
     };
-    let issuer = OidcIssuer { issuer: ISS.into(), audience: AUD.into(), jwks_file: fixture("jwks.json"), rules: vec![rule] };
+    let issuer = OidcIssuer {
+        issuer: ISS.into(),
+        audience: AUD.into(),
+        jwks_file: fixture("jwks.json"),
+        rules: vec![rule],
+    };
     TestServer::start_with(TestOptions { oidc: vec![issuer], ..Default::default() }).await
 }
 
@@ -76,15 +85,31 @@ async fn id_tokens_from_the_trusted_issuer_map_to_scopes_and_identity() {
         lineage: Default::default(),
         metadata: Default::default(),
     };
-    let r = registry_client::push::push(&c, spec, std::sync::Arc::new(registry_client::NoProgress), &Default::default())
-        .await
-        .unwrap();
+    let r = registry_client::push::push(
+        &c,
+        spec,
+        std::sync::Arc::new(registry_client::NoProgress),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.version.created_by, format!("oidc:{ISS}#repo:acme/fraud:ref:refs/heads/main"));
     let other = registry_core::ModelName::parse("nlp/bert").unwrap();
-    let spec = registry_client::push::PushSpec { dir: d.path(), model: &other, version: &v, lineage: Default::default(), metadata: Default::default() };
-    let err = registry_client::push::push(&c, spec, std::sync::Arc::new(registry_client::NoProgress), &Default::default())
-        .await
-        .unwrap_err();
+    let spec = registry_client::push::PushSpec {
+        dir: d.path(),
+        model: &other,
+        version: &v,
+        lineage: Default::default(),
+        metadata: Default::default(),
+    };
+    let err = registry_client::push::push(
+        &c,
+        spec,
+        std::sync::Arc::new(registry_client::NoProgress),
+        &Default::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, registry_client::ClientError::Api { status: 403, .. }), "{err}");
 }
 
@@ -104,9 +129,18 @@ async fn bad_id_tokens_are_refused() {
     let mut c = claims("acme/fraud");
     c["nbf"] = json!(now() + 600);
     cases.push(("not yet valid", sign(Algorithm::RS256, "rsa-1", "rsa.pem", &c), 401));
-    cases.push(("signed by an untrusted key", sign(Algorithm::ES256, "ec-1", "untrusted-ec.pem", &claims("acme/fraud")), 401));
+    cases.push((
+        "signed by an untrusted key",
+        sign(Algorithm::ES256, "ec-1", "untrusted-ec.pem", &claims("acme/fraud")),
+        401,
+    ));
     cases.push(("unknown key id", sign(Algorithm::ES256, "nope", "ec.pem", &claims("acme/fraud")), 401));
-    let hs = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims("acme/fraud"), &EncodingKey::from_secret(b"k")).unwrap();
+    let hs = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims("acme/fraud"),
+        &EncodingKey::from_secret(b"k"),
+    )
+    .unwrap();
     cases.push(("HS256", hs, 401));
     let mut c = claims("acme/fraud");
     c.as_object_mut().unwrap().remove("sub");

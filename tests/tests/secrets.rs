@@ -32,12 +32,25 @@ async fn tokens_never_reach_logs_errors_or_debug_output() {
     let logs = Capture::default();
     tracing_subscriber::fmt().with_env_filter("trace").with_writer(logs.clone()).with_ansi(false).init();
     let s = TestServer::start().await;
-    let pusher = s.token("pusher", &[registry_core::auth::Scope::Push, registry_core::auth::Scope::Read], "fraud/*").await;
+    let pusher = s
+        .token("pusher", &[registry_core::auth::Scope::Push, registry_core::auth::Scope::Read], "fraud/*")
+        .await;
     let c = registry_client::Client::new(&s.url).unwrap().with_token(Some(pusher.clone()));
     let d = model_dir(&[("w", b"secret-test")]);
-    let (m, v) = (registry_core::ModelName::parse("fraud/x").unwrap(), registry_core::VersionLabel::parse("1").unwrap());
-    let spec = registry_client::push::PushSpec { dir: d.path(), model: &m, version: &v, lineage: Default::default(), metadata: Default::default() };
-    registry_client::push::push(&c, spec, Arc::new(registry_client::NoProgress), &Default::default()).await.unwrap();
+    let (m, v) = (
+        registry_core::ModelName::parse("fraud/x").unwrap(),
+        registry_core::VersionLabel::parse("1").unwrap(),
+    );
+    let spec = registry_client::push::PushSpec {
+        dir: d.path(),
+        model: &m,
+        version: &v,
+        lineage: Default::default(),
+        metadata: Default::default(),
+    };
+    registry_client::push::push(&c, spec, Arc::new(registry_client::NoProgress), &Default::default())
+        .await
+        .unwrap();
     c.whoami().await.unwrap();
 
     // Failures too: a revoked token, a forged one, a wrong namespace.
@@ -55,8 +68,14 @@ async fn tokens_never_reach_logs_errors_or_debug_output() {
         let tail = &secret[secret.len() - 20..];
         assert!(!logs.contains(tail), "a token reached the logs");
         for e in [&err, &err2, &err3] {
-            assert!(!e.to_string().contains(tail) && !format!("{e:?}").contains(tail), "a token reached an error");
+            assert!(
+                !e.to_string().contains(tail) && !format!("{e:?}").contains(tail),
+                "a token reached an error"
+            );
         }
-        assert!(!format!("{c:?}").contains(tail) && !format!("{bad:?}").contains(tail), "a token reached Debug");
+        assert!(
+            !format!("{c:?}").contains(tail) && !format!("{bad:?}").contains(tail),
+            "a token reached Debug"
+        );
     }
 }
