@@ -14,6 +14,7 @@ use registry_core::{Digest, Manifest, ModelName};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
+pub mod attest;
 pub mod credentials;
 pub mod hash;
 pub mod progress;
@@ -233,6 +234,61 @@ impl Client {
             return Err(ClientError::Verify("manifest does not match the recorded OMS root digest".into()));
         }
         Ok(m)
+    }
+
+    /// `GET .../attestations` of a version.
+    pub async fn list_attestations(
+        &self,
+        model: &ModelName,
+        version: &str,
+    ) -> Result<registry_core::api::AttestationList, ClientError> {
+        self.json(self.request(Method::GET, &format!("{}/attestations", paths::version(model, version))))
+            .await
+    }
+
+    /// The exact bytes of one attestation, checked against the digest the listing gave.
+    pub async fn attestation_bytes(
+        &self,
+        model: &ModelName,
+        version: &str,
+        info: &registry_core::api::AttestationInfo,
+    ) -> Result<Vec<u8>, ClientError> {
+        let path = format!("{}/attestations/{}", paths::version(model, version), info.id);
+        let bytes = self.send(self.request(Method::GET, &path)).await?.bytes().await?.to_vec();
+        if Digest::of(&bytes) != info.digest {
+            return Err(ClientError::Verify(format!(
+                "attestation {} bytes do not hash to the digest the registry lists ({})",
+                info.id, info.digest
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// `POST .../attestations`: adds the exact bytes of an envelope or bundle.
+    pub async fn add_attestation(
+        &self,
+        model: &ModelName,
+        version: &str,
+        raw: Vec<u8>,
+    ) -> Result<registry_core::api::AttestationInfo, ClientError> {
+        let rb = self
+            .request(Method::POST, &format!("{}/attestations", paths::version(model, version)))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(raw);
+        self.json(rb).await
+    }
+
+    /// `GET /v1/keys`.
+    pub async fn list_keys(&self) -> Result<registry_core::api::TrustedKeyList, ClientError> {
+        self.json(self.request(Method::GET, "/v1/keys")).await
+    }
+
+    /// `POST /v1/keys` (admin).
+    pub async fn add_key(
+        &self,
+        req: &registry_core::api::AddKeyRequest,
+    ) -> Result<registry_core::api::TrustedKeyInfo, ClientError> {
+        self.json(self.request(Method::POST, "/v1/keys").json(req)).await
     }
 
     /// `GET /v1/whoami`.

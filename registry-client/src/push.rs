@@ -12,6 +12,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::io::ReaderStream;
 
+use base64::Engine;
+use registry_core::attest::keys::SigningKey;
+use registry_core::attest::predicates::RunTimes;
+
+use crate::attest::{oms_bundle, provenance_envelope};
 use crate::hash::hash_each;
 use crate::progress::Progress;
 use crate::walk::{LocalFile, walk};
@@ -45,6 +50,19 @@ pub struct PushSpec<'a> {
     pub lineage: Lineage,
     /// Description and labels.
     pub metadata: Metadata,
+    /// Sign SLSA provenance and an OMS model signature with this key.
+    pub sign: Option<Signing<'a>>,
+    /// Attestations made elsewhere (exact bytes of DSSE envelopes or Sigstore bundles).
+    pub attestations: Vec<Vec<u8>>,
+}
+
+/// Signing on push.
+#[derive(Debug, Clone)]
+pub struct Signing<'a> {
+    /// The key.
+    pub key: &'a SigningKey,
+    /// When training ran (SLSA `startedOn`/`finishedOn`).
+    pub times: RunTimes,
 }
 
 /// What a push did.
@@ -62,6 +80,11 @@ pub struct PushReport {
     pub blobs_uploaded: usize,
     /// Bytes uploaded.
     pub bytes_uploaded: u64,
+    /// Attestations sent (made here or given).
+    pub attestations: usize,
+    /// The OpenSSF Model Signing bundle made here, if signing (for `model_signing verify`).
+    #[serde(skip)]
+    pub oms_bundle: Option<Vec<u8>>,
 }
 
 async fn upload(
@@ -184,7 +207,7 @@ pub async fn push(
     progress: Arc<dyn Progress>,
     opts: &PushOptions,
 ) -> Result<PushReport, ClientError> {
-    let PushSpec { dir, model, version, lineage, metadata } = spec;
+    let PushSpec { dir, model, version, lineage, metadata, sign, attestations: mut evidence } = spec;
     lineage.validate().map_err(|e| ClientError::Input(e.to_string()))?;
     let files = {
         let dir = dir.to_path_buf();
@@ -205,7 +228,23 @@ pub async fn push(
         .map(|(f, d)| FileEntry { path: f.path.clone(), size: f.size, digest: *d })
         .collect();
     let manifest = Manifest::new(entries).map_err(|e| ClientError::Input(e.to_string()))?;
-    let req = PutVersionRequest { manifest: manifest.clone(), lineage, metadata };
+    let mut oms = None;
+    if let Some(s) = &sign {
+        // Provenance pins parents by the manifest digest they resolve to now.
+        let mut parents = Vec::new();
+        for p in &lineage.parents {
+            let v = client.get_version(&p.model, &p.reference.to_string()).await?;
+            parents.push((p.to_string(), v.manifest_digest));
+        }
+        let prov =
+            provenance_envelope(s.key, model, version.as_str(), &manifest, &lineage, &parents, &s.times);
+        let bundle = oms_bundle(s.key, model, &manifest);
+        evidence.splice(0..0, [prov, bundle.clone()]);
+        oms = Some(bundle);
+    }
+    let attestations =
+        evidence.iter().map(|raw| base64::engine::general_purpose::STANDARD.encode(raw)).collect();
+    let req = PutVersionRequest { manifest: manifest.clone(), lineage, metadata, attestations };
     let (v, created) = client.put_version(model, version.as_str(), &req).await?;
     if v.manifest_digest != manifest.digest() {
         return Err(ClientError::Verify(format!(
@@ -221,5 +260,7 @@ pub async fn push(
         bytes: manifest.total_size(),
         blobs_uploaded: sizes.len(),
         bytes_uploaded: sizes.iter().sum(),
+        attestations: evidence.len(),
+        oms_bundle: oms,
     })
 }

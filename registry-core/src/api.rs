@@ -61,6 +61,12 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
     /// A token with that name exists.
     pub const TOKEN_EXISTS: &str = "token_exists";
+    /// An attestation does not verify (signature, signer, statement, subject); nothing was stored.
+    pub const INVALID_ATTESTATION: &str = "invalid_attestation";
+    /// The namespace requires signed SLSA provenance bound to the manifest, and none verified.
+    pub const PROVENANCE_REQUIRED: &str = "provenance_required";
+    /// A public key that does not parse.
+    pub const INVALID_KEY: &str = "invalid_key";
 }
 
 /// Every error response: a stable code for programs, a message for people.
@@ -149,6 +155,96 @@ pub struct PutVersionRequest {
     /// Description and labels.
     #[serde(default)]
     pub metadata: Metadata,
+    /// Attestations to verify and store with the version: each the base64 of the exact bytes of a DSSE
+    /// envelope or a Sigstore bundle (at most 64).
+    #[serde(default)]
+    pub attestations: Vec<String>,
+}
+
+/// Most attestations in one push.
+pub const MAX_PUSH_ATTESTATIONS: usize = 64;
+
+/// A stored attestation and its verification status now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AttestationInfo {
+    /// Id (for `GET .../attestations/{id}`).
+    pub id: i64,
+    /// SHA-256 of the exact stored bytes.
+    pub digest: Digest,
+    /// `dsse` or `sigstore_bundle`.
+    pub format: String,
+    /// The statement's predicate type.
+    pub predicate_type: String,
+    /// Key id of the signer whose signature verified.
+    pub signer_key_id: Digest,
+    /// How the statement is tied to the version: `manifest`, `files` or `content`.
+    pub binding: crate::attest::Binding,
+    /// The subject digest that tied it.
+    pub subject_digest: Digest,
+    /// `verified` while the signer is trusted for this model and predicate; `signer_revoked` or
+    /// `signer_not_trusted` after the trust changed.
+    pub status: String,
+    /// Who added it.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+}
+
+/// `GET .../attestations`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AttestationList {
+    /// Oldest first.
+    pub attestations: Vec<AttestationInfo>,
+}
+
+/// A trusted signer key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKeyInfo {
+    /// `sha256:` of the SPKI DER.
+    pub key_id: Digest,
+    /// Models whose attestations it may sign.
+    pub namespace: crate::auth::NamePattern,
+    /// `ecdsa-p256` or `ed25519`.
+    pub kind: String,
+    /// PEM.
+    pub public_key: String,
+    /// Predicate types it may sign (empty: any).
+    pub predicate_types: Vec<String>,
+    /// Who added it.
+    pub added_by: String,
+    /// When (RFC 3339).
+    pub added_at: String,
+    /// When revoked (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// `GET /v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKeyList {
+    /// Every key, revoked ones included.
+    pub keys: Vec<TrustedKeyInfo>,
+}
+
+/// `POST /v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddKeyRequest {
+    /// Models whose attestations it may sign.
+    pub namespace: crate::auth::NamePattern,
+    /// PEM `PUBLIC KEY` (ECDSA P-256 or Ed25519).
+    pub public_key: String,
+    /// Predicate types it may sign (empty: any).
+    #[serde(default)]
+    pub predicate_types: Vec<String>,
+}
+
+/// `PUT /v1/namespaces/{namespace}` and its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSettings {
+    /// Refuse pushes without signed SLSA provenance bound to the manifest (403 `provenance_required`).
+    pub require_provenance: bool,
 }
 
 /// A version record.

@@ -68,6 +68,12 @@ impl ApiError {
         e
     }
 
+    /// Replaces the machine code (for a more specific one than the status's default).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
     /// Adds structured details.
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);

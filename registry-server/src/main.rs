@@ -25,6 +25,112 @@ enum Cmd {
     /// Manage API tokens directly in the database (beside the server; same configuration).
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Manage trusted signer keys directly in the database.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Namespace settings.
+    #[command(subcommand)]
+    Namespace(NamespaceCmd),
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Trust a public key (PEM) for a namespace pattern, optionally only for some predicate types.
+    Add {
+        /// Models covered: *, NAMESPACE/* or NAMESPACE/NAME.
+        #[arg(long, value_parser = registry_core::auth::NamePattern::parse)]
+        namespace: registry_core::auth::NamePattern,
+        /// The public key file (PEM SubjectPublicKeyInfo, ECDSA P-256 or Ed25519).
+        #[arg(long)]
+        public_key: std::path::PathBuf,
+        /// Only for this predicate type (repeatable; default: any).
+        #[arg(long)]
+        predicate_type: Vec<String>,
+    },
+    /// List trusted keys.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key (for one pattern, or every pattern).
+    Revoke {
+        /// Key id (sha256:...).
+        key_id: String,
+        /// Only for this pattern.
+        #[arg(long, value_parser = registry_core::auth::NamePattern::parse)]
+        namespace: Option<registry_core::auth::NamePattern>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NamespaceCmd {
+    /// Set a namespace's settings.
+    Set {
+        /// The namespace.
+        namespace: String,
+        /// Refuse pushes without signed SLSA provenance bound to the manifest.
+        #[arg(long, action = clap::ArgAction::Set)]
+        require_provenance: bool,
+    },
+}
+
+async fn keys_cmd(config: &Config, cmd: KeysCmd) -> anyhow::Result<()> {
+    use registry_server::service::attest;
+    let db = registry_server::db::Db::open(&config.database_url, config.migrate).await?;
+    let err = |e: registry_server::error::ApiError| anyhow::anyhow!("{e}");
+    let r: anyhow::Result<()> = async {
+        match cmd {
+            KeysCmd::Add { namespace, public_key, predicate_type } => {
+                let pem = std::fs::read_to_string(&public_key)
+                    .with_context(|| format!("reading {}", public_key.display()))?;
+                let req = registry_core::api::AddKeyRequest {
+                    namespace,
+                    public_key: pem,
+                    predicate_types: predicate_type,
+                };
+                let k = attest::add_key(&db, "local-admin", req).await.map_err(err)?;
+                println!("trusted {} ({}) for {}", k.key_id, k.kind, k.namespace);
+            }
+            KeysCmd::List { json } => {
+                let rows = db.keys_list().await?;
+                let keys = rows.iter().map(attest::key_info).collect::<Result<Vec<_>, _>>().map_err(err)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&keys)?);
+                } else {
+                    for k in keys {
+                        let types = if k.predicate_types.is_empty() {
+                            "any predicate".into()
+                        } else {
+                            k.predicate_types.join(",")
+                        };
+                        let state =
+                            k.revoked_at.map(|r| format!("revoked {r}")).unwrap_or_else(|| "trusted".into());
+                        println!("{}\t{}\t{}\t{}\t{}", k.key_id, k.kind, k.namespace, types, state);
+                    }
+                }
+            }
+            KeysCmd::Revoke { key_id, namespace } => {
+                let id = registry_core::Digest::parse(&key_id)?;
+                let n = attest::revoke_key(&db, &id, namespace.as_ref()).await.map_err(err)?;
+                println!("revoked {id} ({n} pattern(s))");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    r
+}
+
+async fn namespace_cmd(config: &Config, cmd: NamespaceCmd) -> anyhow::Result<()> {
+    let db = registry_server::db::Db::open(&config.database_url, config.migrate).await?;
+    let NamespaceCmd::Set { namespace, require_provenance } = cmd;
+    let ns = registry_core::name::parse_namespace(&namespace)?;
+    db.set_require_provenance(&ns, require_provenance, "local-admin", registry_server::db::now_ms()).await?;
+    println!("{ns}: require_provenance = {require_provenance}");
+    db.close().await;
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -204,6 +310,8 @@ async fn main() -> std::process::ExitCode {
             serve(config).await
         }
         Cmd::Token(t) => token_cmd(&config, t).await,
+        Cmd::Keys(k) => keys_cmd(&config, k).await,
+        Cmd::Namespace(n) => namespace_cmd(&config, n).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -22,6 +22,8 @@ async fn downloads_are_audited_and_fail_without_their_record() {
         version: &v,
         lineage: Default::default(),
         metadata: Default::default(),
+        sign: None,
+        attestations: vec![],
     };
     registry_client::push::push(
         &c,

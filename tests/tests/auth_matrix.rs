@@ -78,6 +78,30 @@ fn request(op: &str, n: usize) -> Option<Request> {
         "GET /v1/tokens" => (Method::GET, "/v1/tokens".into(), None, None),
         "DELETE /v1/tokens/{id}" => (Method::DELETE, "/v1/tokens/no-such-token".into(), None, None),
         "GET /v1/audit" => (Method::GET, "/v1/audit".into(), None, None),
+        "GET /v1/models/{namespace}/{name}/versions/{version}/attestations" => {
+            (Method::GET, format!("{v}/attestations"), None, None)
+        }
+        "POST /v1/models/{namespace}/{name}/versions/{version}/attestations" => (
+            Method::POST,
+            format!("{v}/attestations"),
+            Some(json!({"payloadType": "x", "payload": "", "signatures": []})),
+            None,
+        ),
+        "GET /v1/models/{namespace}/{name}/versions/{version}/attestations/{id}" => {
+            (Method::GET, format!("{v}/attestations/1"), None, None)
+        }
+        "GET /v1/keys" => (Method::GET, "/v1/keys".into(), None, None),
+        "POST /v1/keys" => (
+            Method::POST,
+            "/v1/keys".into(),
+            Some(json!({"namespace": "fraud/*", "public_key": "not a key"})),
+            None,
+        ),
+        "DELETE /v1/keys/{key_id}" => (Method::DELETE, format!("/v1/keys/{hello}"), None, None),
+        "GET /v1/namespaces/{namespace}" => (Method::GET, "/v1/namespaces/fraud".into(), None, None),
+        "PUT /v1/namespaces/{namespace}" => {
+            (Method::PUT, "/v1/namespaces/fraud".into(), Some(json!({"require_provenance": false})), None)
+        }
         _ => return None,
     })
 }
@@ -104,9 +128,12 @@ fn expected(op: &str, required: Option<Option<Scope>>, c: &Caller) -> Result<(),
             | "GET /v1/models/{namespace}/{name}/versions"
             | "GET /v1/models/{namespace}/{name}/versions/{version}"
             | "GET /v1/models/{namespace}/{name}/versions/{version}/manifest"
+            | "GET /v1/models/{namespace}/{name}/versions/{version}/attestations"
+            | "GET /v1/models/{namespace}/{name}/versions/{version}/attestations/{id}"
             | "GET /v1/blobs/{digest}"
             | "HEAD /v1/blobs/{digest}" => Err(404),
-            "PUT /v1/models/{namespace}/{name}/versions/{version}" => Err(403),
+            "PUT /v1/models/{namespace}/{name}/versions/{version}"
+            | "POST /v1/models/{namespace}/{name}/versions/{version}/attestations" => Err(403),
             _ => Ok(()),
         };
     }

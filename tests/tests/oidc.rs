@@ -84,6 +84,8 @@ async fn id_tokens_from_the_trusted_issuer_map_to_scopes_and_identity() {
         version: &v,
         lineage: Default::default(),
         metadata: Default::default(),
+        sign: None,
+        attestations: vec![],
     };
     let r = registry_client::push::push(
         &c,
@@ -101,6 +103,8 @@ async fn id_tokens_from_the_trusted_issuer_map_to_scopes_and_identity() {
         version: &v,
         lineage: Default::default(),
         metadata: Default::default(),
+        sign: None,
+        attestations: vec![],
     };
     let err = registry_client::push::push(
         &c,

@@ -33,7 +33,13 @@ async fn push(
     p: Arc<NoProgress>,
     o: &PushOptions,
 ) -> Result<PushReport, ClientError> {
-    registry_client::push::push(c, PushSpec { dir, model, version, lineage, metadata }, p, o).await
+    registry_client::push::push(
+        c,
+        PushSpec { dir, model, version, lineage, metadata, sign: None, attestations: vec![] },
+        p,
+        o,
+    )
+    .await
 }
 
 fn np() -> Arc<NoProgress> {

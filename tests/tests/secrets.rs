@@ -47,6 +47,8 @@ async fn tokens_never_reach_logs_errors_or_debug_output() {
         version: &v,
         lineage: Default::default(),
         metadata: Default::default(),
+        sign: None,
+        attestations: vec![],
     };
     registry_client::push::push(&c, spec, Arc::new(registry_client::NoProgress), &Default::default())
         .await

@@ -9,6 +9,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor};
 
+pub mod attestations;
 pub mod audit;
 pub mod blobs;
 pub mod models;

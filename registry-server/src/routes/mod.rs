@@ -7,6 +7,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod attestations;
 pub mod audit;
 pub mod blobs;
 pub mod health;
@@ -25,6 +26,7 @@ pub mod tokens;
         (name = "blobs", description = "Content-addressed file contents"),
         (name = "models", description = "Models and their immutable versions"),
         (name = "auth", description = "Identity, tokens and the access audit"),
+        (name = "attestations", description = "Signed evidence, trusted keys, namespace settings"),
         (name = "meta", description = "Health and API description")
     ),
     modifiers(&BearerScheme)
@@ -66,6 +68,11 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(attestations::list_attestations, attestations::add_attestation))
+        .routes(routes!(attestations::get_attestation))
+        .routes(routes!(attestations::list_keys, attestations::add_key))
+        .routes(routes!(attestations::revoke_key))
+        .routes(routes!(attestations::get_namespace, attestations::put_namespace))
         .split_for_parts()
 }
 

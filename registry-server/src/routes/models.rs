@@ -37,7 +37,7 @@ fn model_name(ns: &str, name: &str) -> Result<ModelName, ApiError> {
 }
 
 /// A `{version}` path segment: a label, or `sha256:<manifest digest>`.
-fn reference(s: &str) -> Result<Reference, ApiError> {
+pub(crate) fn reference(s: &str) -> Result<Reference, ApiError> {
     if s.starts_with(Digest::PREFIX) {
         Digest::parse(s)
             .map(Reference::Digest)

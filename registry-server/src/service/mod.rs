@@ -1,4 +1,5 @@
 //! Use cases, free of HTTP: they take `&AppState` and domain types and return API types or `ApiError`.
+pub mod attest;
 pub mod push;
 pub mod read;
 pub mod tokens;

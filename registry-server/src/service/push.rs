@@ -3,7 +3,8 @@
 use axum::http::StatusCode;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use registry_core::api::{BlobResponse, PutVersionRequest, VersionResponse, codes};
+use registry_core::api::{BlobResponse, MAX_PUSH_ATTESTATIONS, PutVersionRequest, VersionResponse, codes};
+use registry_core::attest::Verified;
 use registry_core::{Digest, ModelName, Reference, VersionLabel, canonical};
 use serde_json::json;
 
@@ -11,6 +12,7 @@ use crate::auth::Actor;
 use crate::db::versions::{self, NewVersion, VersionRow};
 use crate::db::{DbError, models, now_ms, to_i64};
 use crate::error::ApiError;
+use crate::service::attest;
 use crate::service::read::version_response;
 use crate::state::AppState;
 
@@ -149,6 +151,7 @@ pub async fn publish_version(
     req.lineage.validate().map_err(invalid_lineage)?;
     req.metadata.validate().map_err(invalid_lineage)?;
     check_blobs(state, &req).await?;
+    let evidence = verify_evidence(state, model, &req).await?;
     let m = &req.manifest;
     let digest = m.digest();
     let texts = Texts {
@@ -158,16 +161,79 @@ pub async fn publish_version(
         metadata: String::from_utf8(canonical::to_vec(&req.metadata).map_err(invalid_lineage)?)
             .map_err(ApiError::internal)?,
     };
-    match insert_version(state, actor, model, label, &req, &digest, &texts).await {
-        Err(InsertError::Exists(row)) => same_or_conflict(*row, &digest, &texts),
+    let existing = match insert_version(state, actor, model, label, &req, &digest, &texts, &evidence).await {
+        Ok(row) => return Ok(Published::Created(version_response(row)?)),
+        Err(InsertError::Exists(row)) => *row,
         // A concurrent push of the same label won the race: answer as if we had come second.
         Err(InsertError::Api(e)) if e.code() == "conflict" => {
-            let row = state.db.version_get(model, label.as_str()).await?;
-            same_or_conflict(row, &digest, &texts)
+            state.db.version_get(model, label.as_str()).await?
         }
-        Err(InsertError::Api(e)) => Err(e),
-        Ok(row) => Ok(Published::Created(version_response(row)?)),
+        Err(InsertError::Api(e)) => return Err(e),
+    };
+    let version_id = existing.id;
+    let published = same_or_conflict(existing, &digest, &texts)?;
+    // An identical retry may bring attestations the first attempt did not store.
+    if !evidence.is_empty() {
+        let mut tx = state.db.begin_write().await?;
+        store_evidence(&mut tx, version_id, &evidence, &actor.id, now_ms()).await?;
+        tx.commit().await.map_err(DbError::from)?;
     }
+    Ok(published)
+}
+
+/// Decoded and verified attestations of a push, in request order.
+type Evidence = Vec<(Vec<u8>, Verified)>;
+
+/// Verifies the push's attestations (nothing is stored unless all verify) and the namespace's
+/// provenance requirement.
+async fn verify_evidence(
+    state: &AppState,
+    model: &ModelName,
+    req: &PutVersionRequest,
+) -> Result<Evidence, ApiError> {
+    if req.attestations.len() > MAX_PUSH_ATTESTATIONS {
+        return Err(ApiError::bad_request(
+            codes::INVALID_ATTESTATION,
+            format!("{} attestations; at most {MAX_PUSH_ATTESTATIONS} per push", req.attestations.len()),
+        ));
+    }
+    let raws = req
+        .attestations
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            registry_core::attest::dsse::decode_b64(b).map_err(|e| {
+                ApiError::bad_request(
+                    codes::INVALID_ATTESTATION,
+                    format!("attestation #{}: not base64: {e}", i + 1),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let trusted = if raws.is_empty() { vec![] } else { attest::trusted_for(&state.db, model).await? };
+    let verified = attest::verify_all(&raws, &trusted, model, &req.manifest)?;
+    if state.db.require_provenance(model.namespace()).await? && !attest::has_provenance(&verified) {
+        return Err(ApiError::forbidden(format!(
+            "namespace {} requires signed SLSA provenance bound to the manifest (push with --sign-key)",
+            model.namespace()
+        ))
+        .with_code(codes::PROVENANCE_REQUIRED));
+    }
+    Ok(raws.into_iter().zip(verified).collect())
+}
+
+/// Stores verified attestations of a version inside `tx`.
+async fn store_evidence(
+    tx: &mut crate::db::Tx,
+    version_id: i64,
+    evidence: &Evidence,
+    actor: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    for (raw, v) in evidence {
+        crate::db::attestations::insert(tx, &attest::row(version_id, raw, v, actor, now)?).await?;
+    }
+    Ok(())
 }
 
 enum InsertError {
@@ -181,6 +247,7 @@ impl<E: Into<ApiError>> From<E> for InsertError {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn insert_version(
     state: &AppState,
     actor: &Actor,
@@ -189,6 +256,7 @@ async fn insert_version(
     req: &PutVersionRequest,
     digest: &Digest,
     texts: &Texts,
+    evidence: &Evidence,
 ) -> Result<VersionRow, InsertError> {
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
@@ -246,7 +314,8 @@ async fn insert_version(
         created_by: &actor.id,
         created_at: now,
     };
-    versions::insert(&mut tx, &new, &m.blob_digests(), &datasets, &parents).await?;
+    let version_id = versions::insert(&mut tx, &new, &m.blob_digests(), &datasets, &parents).await?;
+    store_evidence(&mut tx, version_id, evidence, &actor.id, now).await.map_err(InsertError::Api)?;
     let row = versions::find(&mut tx, model_id, label.as_str()).await?.ok_or(DbError::NotFound)?;
     tx.commit().await.map_err(DbError::from)?;
     Ok(row)

@@ -37,6 +37,8 @@ async fn push_one(c: &Client, model: &str, version: &str, seed: u64) -> Result<(
         version: &v,
         lineage: Lineage::default(),
         metadata: Metadata::default(),
+        sign: None,
+        attestations: vec![],
     };
     let opts = PushOptions { jobs: 2, hash_threads: 1 };
     push(c, spec, Arc::new(NoProgress), &opts).await.map(|_| ()).map_err(|e| e.to_string())

@@ -46,6 +46,13 @@ enum Cmd {
     Token(cmd::auth::TokenCmd),
     /// Who downloaded what (admin).
     Audit(cmd::auth::AuditArgs),
+    /// Make a signing key pair (NAME.key 0600, NAME.pub).
+    Keygen(cmd::keys::KeygenArgs),
+    /// Sign a statement about an existing version and add it (evaluations, red-team reports, ...).
+    Attest(cmd::keys::AttestArgs),
+    /// Keys the registry trusts for attestations.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCmd),
 }
 
 /// How a command ended, beyond success.
@@ -96,6 +103,9 @@ async fn main() -> ExitCode {
         Cmd::Whoami => cmd::auth::whoami(&ctx).await,
         Cmd::Token(t) => cmd::auth::token(&ctx, t).await,
         Cmd::Audit(a) => cmd::auth::audit(&ctx, a).await,
+        Cmd::Keygen(a) => cmd::keys::keygen(&ctx, a).await,
+        Cmd::Attest(a) => cmd::keys::attest(&ctx, a).await,
+        Cmd::Keys(k) => cmd::keys::keys(&ctx, k).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! `registry pull NS/NAME@V -o DIR [--force]`.
 use std::path::PathBuf;
 
+use registry_client::attest::{Status, read_public_key, verify_attestations};
 use registry_client::pull::pull;
 
 use crate::progress::Bars;
@@ -16,6 +17,16 @@ pub struct Args {
     /// Replace a non-empty output directory.
     #[arg(long)]
     force: bool,
+    /// Before downloading, verify the version's attestations with this public key (PEM); refuse the
+    /// pull (exit 3, nothing written) unless one verifies. Repeatable.
+    #[arg(long, value_name = "PUB")]
+    verify_with: Vec<PathBuf>,
+    /// With --verify-with: require a verified attestation of this predicate type. Repeatable.
+    #[arg(long, value_name = "URI", requires = "verify_with")]
+    require_predicate: Vec<String>,
+    /// Also write the version's OpenSSF Model Signing bundle to FILE (for `model_signing verify`).
+    #[arg(long, value_name = "FILE")]
+    signature_out: Option<PathBuf>,
     /// Blobs downloaded at once.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
@@ -24,7 +35,37 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let (model, reference) = super::parse_ref(&a.reference)?;
     let client = ctx.client()?;
+    if !a.verify_with.is_empty() {
+        let keys = a.verify_with.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
+        let v = client.get_version(&model, &reference).await?;
+        let manifest = client.get_manifest(&v).await?;
+        let r =
+            verify_attestations(&client, &model, &v.version, &manifest, &keys, &a.require_predicate).await?;
+        if !r.ok {
+            for c in r.checks.iter().filter(|c| c.status == Status::Failed) {
+                eprintln!("✗ {}", c.what);
+            }
+            return Err(Failure::Verification(format!(
+                "attestations of {model}@{} do not verify; nothing was written",
+                v.version
+            )));
+        }
+    }
     let r = pull(&client, &model, &reference, &a.output, a.force, Bars::new(ctx.json), a.jobs).await?;
+    if let Some(path) = &a.signature_out {
+        let list = client.list_attestations(&model, &r.version.version).await?;
+        let oms = list
+            .attestations
+            .iter()
+            .find(|i| {
+                i.predicate_type == registry_core::attest::predicates::OMS_V1 && i.format == "sigstore_bundle"
+            })
+            .ok_or_else(|| {
+                anyhow::anyhow!("{model}@{} has no OpenSSF Model Signing bundle", r.version.version)
+            })?;
+        let bytes = client.attestation_bytes(&model, &r.version.version, oms).await?;
+        std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
     if ctx.json {
         super::print_json(&r)?;
     } else {

@@ -3,8 +3,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use registry_client::push::{PushOptions, PushSpec, push};
+use registry_client::push::{PushOptions, PushSpec, Signing, push};
 use registry_core::api::Metadata;
+use registry_core::attest::predicates::RunTimes;
 use registry_core::lineage::{Code, Dataset, Run, Scalar};
 use registry_core::{Digest, Lineage, ModelName, ModelRef, VersionLabel};
 
@@ -57,6 +58,22 @@ pub struct Args {
     /// Label K=V. Repeatable.
     #[arg(long, value_name = "K=V")]
     label: Vec<String>,
+    /// Sign SLSA provenance and an OpenSSF Model Signing bundle with this private key (PEM).
+    #[arg(long, value_name = "KEY")]
+    sign_key: Option<std::path::PathBuf>,
+    /// Attach an attestation made elsewhere (DSSE envelope or Sigstore bundle, e.g. model_signing's
+    /// model.sig). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    attest: Vec<std::path::PathBuf>,
+    /// Training start time for the provenance (RFC 3339).
+    #[arg(long, requires = "sign_key")]
+    started_on: Option<String>,
+    /// Training end time for the provenance (RFC 3339; default: now).
+    #[arg(long, requires = "sign_key")]
+    finished_on: Option<String>,
+    /// Also write the OpenSSF Model Signing bundle to FILE (checkable with `model_signing verify key`).
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    signature_out: Option<std::path::PathBuf>,
     /// Blobs uploaded at once.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
@@ -109,21 +126,39 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         run: a.run_id.map(|id| Run { id, uri: a.run_uri, builder: a.builder }),
     };
     let metadata = Metadata { description: a.description, labels: kv("label", &a.label)? };
+    let key = a.sign_key.as_deref().map(registry_client::attest::read_signing_key).transpose()?;
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let sign = key.as_ref().map(|key| Signing {
+        key,
+        times: RunTimes {
+            started_on: a.started_on.clone(),
+            finished_on: Some(a.finished_on.clone().unwrap_or(now)),
+        },
+    });
+    let mut attestations = Vec::new();
+    for f in &a.attest {
+        attestations.push(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
+    }
     let client = ctx.client()?;
     let opts = PushOptions { jobs: a.jobs, ..Default::default() };
-    let spec = PushSpec { dir: &a.dir, model: &model, version: &version, lineage, metadata };
+    let spec =
+        PushSpec { dir: &a.dir, model: &model, version: &version, lineage, metadata, sign, attestations };
     let r = push(&client, spec, Bars::new(ctx.json), &opts).await?;
+    if let (Some(path), Some(bundle)) = (&a.signature_out, &r.oms_bundle) {
+        std::fs::write(path, bundle).with_context(|| format!("writing {}", path.display()))?;
+    }
     if ctx.json {
         crate::cmd::print_json(&r)?;
     } else {
         println!("{model}@{version} {}", r.version.manifest_digest);
         eprintln!(
-            "{} {} files, {} bytes; uploaded {} blob(s), {} bytes",
+            "{} {} files, {} bytes; uploaded {} blob(s), {} bytes; {} attestation(s)",
             if r.created { "created" } else { "already existed:" },
             r.files,
             r.bytes,
             r.blobs_uploaded,
-            r.bytes_uploaded
+            r.bytes_uploaded,
+            r.attestations
         );
     }
     Ok(())

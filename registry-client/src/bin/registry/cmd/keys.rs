@@ -1,0 +1,172 @@
+//! `registry keygen`, `registry attest`, `registry keys list|add`.
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use registry_client::attest::{generate_key, read_signing_key};
+use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
+use registry_core::attest::intoto::Statement;
+use registry_core::attest::keys::KeyKind;
+use registry_core::auth::NamePattern;
+
+use crate::{Ctx, Failure};
+
+#[derive(clap::Args)]
+pub struct KeygenArgs {
+    /// Writes NAME.key (private, mode 0600) and NAME.pub.
+    #[arg(long, value_name = "NAME")]
+    out: PathBuf,
+    /// Key type.
+    #[arg(long = "type", value_enum, default_value_t = KeyType::P256)]
+    kind: KeyType,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum KeyType {
+    /// ECDSA P-256 (what cosign and model_signing use).
+    P256,
+    /// Ed25519.
+    Ed25519,
+}
+
+fn write_new(path: &PathBuf, bytes: &[u8], mode: u32, force: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).mode(mode);
+    if force {
+        o.create(true).truncate(true);
+    } else {
+        o.create_new(true);
+    }
+    let mut f = o.open(path).with_context(|| format!("{} (use --force to overwrite)", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+pub async fn keygen(ctx: &Ctx, a: KeygenArgs) -> Result<(), Failure> {
+    let kind = match a.kind {
+        KeyType::P256 => KeyKind::P256,
+        KeyType::Ed25519 => KeyKind::Ed25519,
+    };
+    let key = generate_key(kind)?;
+    let (private, public) = (a.out.with_extension("key"), a.out.with_extension("pub"));
+    write_new(&private, key.to_pkcs8_pem().as_bytes(), 0o600, a.force)?;
+    write_new(&public, key.public().to_pem().as_bytes(), 0o644, a.force)?;
+    if ctx.json {
+        super::print_json(&serde_json::json!({
+            "key_id": key.public().key_id(), "type": kind.to_string(),
+            "private_key": private, "public_key": public,
+        }))?;
+    } else {
+        println!("{} {}", key.public().key_id(), public.display());
+        eprintln!("wrote {} (mode 0600) and {}", private.display(), public.display());
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct AttestArgs {
+    /// NAMESPACE/NAME@VERSION.
+    reference: String,
+    /// The predicate's type URI (e.g. https://in-toto.io/attestation/test-result/v0.1).
+    #[arg(long)]
+    predicate_type: String,
+    /// The predicate (a JSON file).
+    #[arg(long)]
+    predicate: PathBuf,
+    /// The private key (PEM) to sign with.
+    #[arg(long)]
+    sign_key: PathBuf,
+}
+
+/// Signs a statement about the version's manifest and adds it.
+pub async fn attest(ctx: &Ctx, a: AttestArgs) -> Result<(), Failure> {
+    let (model, reference) = super::parse_ref(&a.reference)?;
+    let key = read_signing_key(&a.sign_key)?;
+    let text = std::fs::read(&a.predicate).with_context(|| format!("reading {}", a.predicate.display()))?;
+    let predicate: serde_json::Value =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", a.predicate.display()))?;
+    let client = ctx.client()?;
+    let v = client.get_version(&model, &reference).await?;
+    client.get_manifest(&v).await?; // the digest we sign must be the one the manifest hashes to
+    let st = Statement::new(
+        vec![Statement::subject(&model.to_string(), &v.manifest_digest)],
+        &a.predicate_type,
+        predicate,
+    );
+    let env = Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st)?, &[&key]);
+    let info = client.add_attestation(&model, &v.version, env.to_json()).await?;
+    if ctx.json {
+        return Ok(super::print_json(&info)?);
+    }
+    println!(
+        "{model}@{} attestation {} {} signed by {}",
+        v.version, info.id, info.predicate_type, info.signer_key_id
+    );
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum KeysCmd {
+    /// Keys the registry trusts for attestations.
+    List,
+    /// Trust a public key for a namespace pattern (admin).
+    Add {
+        /// Models covered: *, NAMESPACE/* or NAMESPACE/NAME.
+        #[arg(long, value_parser = NamePattern::parse)]
+        namespace: NamePattern,
+        /// The public key (PEM).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Only for this predicate type (repeatable; default any).
+        #[arg(long)]
+        predicate_type: Vec<String>,
+    },
+}
+
+pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<(), Failure> {
+    let client = ctx.client()?;
+    match cmd {
+        KeysCmd::List => {
+            let list = client.list_keys().await?;
+            if ctx.json {
+                return Ok(super::print_json(&list.keys)?);
+            }
+            for k in list.keys {
+                let types = if k.predicate_types.is_empty() {
+                    "any predicate".into()
+                } else {
+                    k.predicate_types.join(",")
+                };
+                println!(
+                    "{}\t{}\t{}\t{}{}",
+                    k.key_id,
+                    k.kind,
+                    k.namespace,
+                    types,
+                    k.revoked_at.map(|r| format!("\trevoked {r}")).unwrap_or_default()
+                );
+            }
+        }
+        KeysCmd::Add { namespace, public_key, predicate_type } => {
+            let pem = std::fs::read_to_string(&public_key)
+                .with_context(|| format!("reading {}", public_key.display()))?;
+            let k = client
+                .add_key(&registry_core::api::AddKeyRequest {
+                    namespace,
+                    public_key: pem,
+                    predicate_types: predicate_type,
+                })
+                .await?;
+            if ctx.json {
+                return Ok(super::print_json(&k)?);
+            }
+            println!("trusted {} for {}", k.key_id, k.namespace);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! Rows of `attestations` (exact bytes plus what verification found) and `trusted_keys`, and
+//! `namespace_settings`.
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use super::{Db, DbError};
+
+/// A stored attestation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttestationRow {
+    /// Id.
+    pub id: i64,
+    /// Owning version.
+    pub version_id: i64,
+    /// Hex SHA-256 of `body`.
+    pub digest: String,
+    /// The exact bytes received (JSON, so UTF-8).
+    pub body: String,
+    /// `dsse` or `sigstore_bundle`.
+    pub format: String,
+    /// Predicate type.
+    pub predicate_type: String,
+    /// Hex key id of the verified signer.
+    pub signer_key_id: String,
+    /// Hex subject digest.
+    pub subject_digest: String,
+    /// `manifest`, `files` or `content`.
+    pub binding: String,
+    /// Who added it.
+    pub created_by: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// A trusted key row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    /// Hex key id.
+    pub key_id: String,
+    /// Namespace pattern.
+    pub namespace: String,
+    /// PEM.
+    pub public_key: String,
+    /// JSON array of predicate types.
+    pub predicate_types: String,
+    /// Who added it.
+    pub added_by: String,
+    /// Unix ms.
+    pub added_at: i64,
+    /// Unix ms.
+    pub revoked_at: Option<i64>,
+}
+
+const ATT: &str = "id, version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, binding, \
+                   created_by, created_at";
+const KEY: &str = "key_id, namespace, public_key, predicate_types, added_by, added_at, revoked_at";
+
+/// Stores an attestation of a version (inside the caller's transaction); false if it was there.
+pub async fn insert(conn: &mut AnyConnection, a: &AttestationRow) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "INSERT INTO attestations (version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, \
+         binding, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (version_id, digest) DO NOTHING",
+    )
+    .bind(a.version_id)
+    .bind(&a.digest)
+    .bind(&a.body)
+    .bind(&a.format)
+    .bind(&a.predicate_type)
+    .bind(&a.signer_key_id)
+    .bind(&a.subject_digest)
+    .bind(&a.binding)
+    .bind(&a.created_by)
+    .bind(a.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+impl Db {
+    /// A version's attestations, oldest first.
+    pub async fn attestations_of(&self, version_id: i64) -> Result<Vec<AttestationRow>, DbError> {
+        let sql = format!("SELECT {ATT} FROM attestations WHERE version_id = $1 ORDER BY id");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(version_id).fetch_all(self.pool()).await?)
+    }
+
+    /// One attestation of a version.
+    pub async fn attestation_get(&self, version_id: i64, id: i64) -> Result<AttestationRow, DbError> {
+        let sql = format!("SELECT {ATT} FROM attestations WHERE version_id = $1 AND id = $2");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(version_id).bind(id).fetch_one(self.pool()).await?)
+    }
+
+    /// One attestation of a version by digest.
+    pub async fn attestation_by_digest(
+        &self,
+        version_id: i64,
+        digest: &str,
+    ) -> Result<AttestationRow, DbError> {
+        let sql = format!("SELECT {ATT} FROM attestations WHERE version_id = $1 AND digest = $2");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(version_id).bind(digest).fetch_one(self.pool()).await?)
+    }
+
+    /// Every trusted-key row, revoked ones included.
+    pub async fn keys_list(&self) -> Result<Vec<KeyRow>, DbError> {
+        let sql = format!("SELECT {KEY} FROM trusted_keys ORDER BY added_at, key_id, namespace");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(self.pool()).await?)
+    }
+
+    /// Trusts a key for a namespace pattern; a revoked row is reinstated. `Conflict` if already trusted.
+    pub async fn key_add(&self, k: &KeyRow) -> Result<(), DbError> {
+        let reinstated = sqlx::query(
+            "UPDATE trusted_keys SET revoked_at = NULL, predicate_types = $3, added_by = $4, added_at = $5 \
+             WHERE key_id = $1 AND namespace = $2 AND revoked_at IS NOT NULL",
+        )
+        .bind(&k.key_id)
+        .bind(&k.namespace)
+        .bind(&k.predicate_types)
+        .bind(&k.added_by)
+        .bind(k.added_at)
+        .execute(self.pool())
+        .await?;
+        if reinstated.rows_affected() == 1 {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO trusted_keys (key_id, namespace, public_key, predicate_types, added_by, added_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(&k.key_id)
+        .bind(&k.namespace)
+        .bind(&k.public_key)
+        .bind(&k.predicate_types)
+        .bind(&k.added_by)
+        .bind(k.added_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes a key (for one pattern, or all); returns how many rows changed.
+    pub async fn key_revoke(&self, key_id: &str, namespace: Option<&str>, now: i64) -> Result<u64, DbError> {
+        let r = sqlx::query(
+            "UPDATE trusted_keys SET revoked_at = $1 WHERE key_id = $2 AND ($3 IS NULL OR namespace = $3) \
+             AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(key_id)
+        .bind(namespace.map(str::to_owned))
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Whether a namespace requires signed provenance.
+    pub async fn require_provenance(&self, namespace: &str) -> Result<bool, DbError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT require_provenance FROM namespace_settings WHERE namespace = $1")
+                .bind(namespace)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(v.unwrap_or(0) != 0)
+    }
+
+    /// Sets a namespace's settings.
+    pub async fn set_require_provenance(
+        &self,
+        namespace: &str,
+        on: bool,
+        by: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO namespace_settings (namespace, require_provenance, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (namespace) DO UPDATE SET require_provenance = $2, updated_by = $3, updated_at = $4",
+        )
+        .bind(namespace)
+        .bind(i64::from(on))
+        .bind(by)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! Attestations on the server: which keys are trusted for a model, verifying what arrives (nothing
+//! is stored unless it verifies), storing it verbatim, and listing it with its status now.
+use axum::http::StatusCode;
+use registry_core::api::{AddKeyRequest, AttestationInfo, TrustedKeyInfo, codes};
+use registry_core::attest::keys::PublicKey;
+use registry_core::attest::predicates::SLSA_PROVENANCE_V1;
+use registry_core::attest::{self, Binding, Target, TrustedKey, Verified};
+use registry_core::auth::NamePattern;
+use registry_core::{Digest, Manifest, ModelName};
+
+use crate::db::attestations::{AttestationRow, KeyRow};
+use crate::db::{Db, DbError, now_ms, rfc3339};
+use crate::error::ApiError;
+
+/// The keys trusted now for attestations of `model`, with the predicate types each may sign.
+pub async fn trusted_for(db: &Db, model: &ModelName) -> Result<Vec<TrustedKey>, ApiError> {
+    let mut out = Vec::new();
+    for row in db.keys_list().await? {
+        if row.revoked_at.is_some() {
+            continue;
+        }
+        let pattern =
+            NamePattern::parse(&row.namespace).map_err(|e| ApiError::internal(DbError::Corrupt(e)))?;
+        if !pattern.matches(model) {
+            continue;
+        }
+        let key = PublicKey::from_pem(&row.public_key)
+            .map_err(|e| ApiError::internal(DbError::Corrupt(e.to_string())))?;
+        let predicate_types: Vec<String> = serde_json::from_str(&row.predicate_types)
+            .map_err(|e| ApiError::internal(DbError::Corrupt(e.to_string())))?;
+        out.push(TrustedKey { key, predicate_types });
+    }
+    Ok(out)
+}
+
+/// Verifies each raw attestation; the first failure answers 400 `invalid_attestation` (or 413).
+pub fn verify_all(
+    raws: &[Vec<u8>],
+    trusted: &[TrustedKey],
+    model: &ModelName,
+    manifest: &Manifest,
+) -> Result<Vec<Verified>, ApiError> {
+    raws.iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            attest::verify(raw, trusted, Target { model, manifest }).map_err(|e| match e {
+                attest::AttestError::TooLarge => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    codes::PAYLOAD_TOO_LARGE,
+                    format!("attestation #{}: {e}", i + 1),
+                ),
+                e => {
+                    ApiError::bad_request(codes::INVALID_ATTESTATION, format!("attestation #{}: {e}", i + 1))
+                }
+            })
+        })
+        .collect()
+}
+
+/// True when one of `verified` is SLSA provenance bound to the manifest.
+pub fn has_provenance(verified: &[Verified]) -> bool {
+    verified
+        .iter()
+        .any(|v| v.statement.predicate_type == SLSA_PROVENANCE_V1 && v.binding == Binding::Manifest)
+}
+
+fn binding_str(b: Binding) -> &'static str {
+    match b {
+        Binding::Manifest => "manifest",
+        Binding::Files => "files",
+        Binding::Content => "content",
+    }
+}
+
+/// The row to store for a verified attestation (body: the exact bytes, UTF-8 since they parsed).
+pub fn row(
+    version_id: i64,
+    raw: &[u8],
+    v: &Verified,
+    actor: &str,
+    now: i64,
+) -> Result<AttestationRow, ApiError> {
+    let body = String::from_utf8(raw.to_vec())
+        .map_err(|_| ApiError::bad_request(codes::INVALID_ATTESTATION, "attestation is not UTF-8 JSON"))?;
+    Ok(AttestationRow {
+        id: 0,
+        version_id,
+        digest: Digest::of(raw).hex(),
+        body,
+        format: match v.format {
+            attest::Format::Dsse => "dsse".into(),
+            attest::Format::SigstoreBundle => "sigstore_bundle".into(),
+        },
+        predicate_type: v.statement.predicate_type.clone(),
+        signer_key_id: v.signer.hex(),
+        subject_digest: v.subject.hex(),
+        binding: binding_str(v.binding).into(),
+        created_by: actor.into(),
+        created_at: now,
+    })
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(DbError::Corrupt(format!("{what}: {e}")))
+}
+
+/// The public record of a stored attestation, with its status against the keys trusted now.
+pub fn info(
+    r: &AttestationRow,
+    trusted: &[TrustedKey],
+    revoked: &[String],
+) -> Result<AttestationInfo, ApiError> {
+    let signer = Digest::from_hex(&r.signer_key_id).map_err(|e| corrupt("signer_key_id", e))?;
+    let trusted_now = trusted.iter().any(|t| {
+        t.key.key_id() == signer
+            && (t.predicate_types.is_empty() || t.predicate_types.contains(&r.predicate_type))
+    });
+    let status = if trusted_now {
+        "verified"
+    } else if revoked.contains(&r.signer_key_id) {
+        "signer_revoked"
+    } else {
+        "signer_not_trusted"
+    };
+    let binding = match r.binding.as_str() {
+        "manifest" => Binding::Manifest,
+        "files" => Binding::Files,
+        "content" => Binding::Content,
+        b => return Err(corrupt("binding", b)),
+    };
+    Ok(AttestationInfo {
+        id: r.id,
+        digest: Digest::from_hex(&r.digest).map_err(|e| corrupt("digest", e))?,
+        format: r.format.clone(),
+        predicate_type: r.predicate_type.clone(),
+        signer_key_id: signer,
+        binding,
+        subject_digest: Digest::from_hex(&r.subject_digest).map_err(|e| corrupt("subject_digest", e))?,
+        status: status.into(),
+        created_by: r.created_by.clone(),
+        created_at: rfc3339(r.created_at),
+    })
+}
+
+/// Hex ids of keys with a revoked row.
+pub async fn revoked_key_ids(db: &Db) -> Result<Vec<String>, ApiError> {
+    Ok(db.keys_list().await?.into_iter().filter(|k| k.revoked_at.is_some()).map(|k| k.key_id).collect())
+}
+
+/// The public record of a key row.
+pub fn key_info(r: &KeyRow) -> Result<TrustedKeyInfo, ApiError> {
+    let key = PublicKey::from_pem(&r.public_key).map_err(|e| corrupt("public_key", e))?;
+    Ok(TrustedKeyInfo {
+        key_id: key.key_id(),
+        namespace: NamePattern::parse(&r.namespace).map_err(|e| corrupt("namespace", e))?,
+        kind: key.kind().to_string(),
+        public_key: key.to_pem(),
+        predicate_types: serde_json::from_str(&r.predicate_types)
+            .map_err(|e| corrupt("predicate_types", e))?,
+        added_by: r.added_by.clone(),
+        added_at: rfc3339(r.added_at),
+        revoked_at: r.revoked_at.map(rfc3339),
+    })
+}
+
+/// Trusts a key (admin API and `registry-server keys add`).
+pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<TrustedKeyInfo, ApiError> {
+    let key = PublicKey::from_pem(&req.public_key)
+        .map_err(|e| ApiError::bad_request(codes::INVALID_KEY, e.to_string()))?;
+    if req.predicate_types.iter().any(|p| p.is_empty() || p.len() > 512) {
+        return Err(ApiError::bad_request(
+            codes::BAD_REQUEST,
+            "predicate types must be non-empty URIs of at most 512 bytes",
+        ));
+    }
+    let row = KeyRow {
+        key_id: key.key_id().hex(),
+        namespace: req.namespace.to_string(),
+        public_key: key.to_pem(),
+        predicate_types: serde_json::to_string(&req.predicate_types).map_err(ApiError::internal)?,
+        added_by: actor.into(),
+        added_at: now_ms(),
+        revoked_at: None,
+    };
+    db.key_add(&row).await.map_err(|e| match e {
+        DbError::Conflict => ApiError::new(
+            StatusCode::CONFLICT,
+            "key_exists",
+            format!("key {} is already trusted for {}", key.key_id(), req.namespace),
+        ),
+        e => e.into(),
+    })?;
+    key_info(&row)
+}
+
+/// Revokes a key for one pattern or all; 404 if nothing was trusted.
+pub async fn revoke_key(db: &Db, key_id: &Digest, namespace: Option<&NamePattern>) -> Result<u64, ApiError> {
+    let ns = namespace.map(ToString::to_string);
+    let n = db.key_revoke(&key_id.hex(), ns.as_deref(), now_ms()).await?;
+    if n == 0 {
+        return Err(ApiError::not_found(format!(
+            "key {key_id} is not trusted{}",
+            ns.map(|n| format!(" for {n}")).unwrap_or_default()
+        )));
+    }
+    Ok(n)
+}
+
+/// Adds one attestation to an existing version (`registry attest`): verified like those of a push,
+/// stored verbatim. The bool is false when the same bytes were already stored.
+pub async fn add(
+    state: &crate::state::AppState,
+    actor: &str,
+    model: &ModelName,
+    version: &crate::db::versions::VersionRow,
+    raw: &[u8],
+) -> Result<(AttestationInfo, bool), ApiError> {
+    let manifest: Manifest = serde_json::from_str(&version.manifest).map_err(|e| corrupt("manifest", e))?;
+    let trusted = trusted_for(&state.db, model).await?;
+    let v = verify_all(&[raw.to_vec()], &trusted, model, &manifest)?.remove(0);
+    let row = row(version.id, raw, &v, actor, now_ms())?;
+    let mut tx = state.db.begin_write().await?;
+    let created = crate::db::attestations::insert(&mut tx, &row).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    let stored = state.db.attestation_by_digest(version.id, &row.digest).await?;
+    Ok((info(&stored, &trusted, &[])?, created))
+}
+
+/// A version's attestations with their status against today's trust.
+pub async fn list(
+    state: &crate::state::AppState,
+    model: &ModelName,
+    version_id: i64,
+) -> Result<Vec<AttestationInfo>, ApiError> {
+    let trusted = trusted_for(&state.db, model).await?;
+    let revoked = revoked_key_ids(&state.db).await?;
+    state.db.attestations_of(version_id).await?.iter().map(|r| info(r, &trusted, &revoked)).collect()
+}
+
+/// The exact stored bytes of one attestation, re-checked against their digest.
+pub async fn raw(
+    state: &crate::state::AppState,
+    version_id: i64,
+    id: i64,
+) -> Result<(String, String), ApiError> {
+    let r = state.db.attestation_get(version_id, id).await.map_err(|e| match e {
+        DbError::NotFound => ApiError::not_found(format!("attestation {id} not found")),
+        e => e.into(),
+    })?;
+    if Digest::of(r.body.as_bytes()).hex() != r.digest {
+        return Err(corrupt(
+            "attestation",
+            format!("{id}: stored bytes do not hash to their recorded digest"),
+        ));
+    }
+    Ok((r.format, r.body))
+}
