@@ -37,6 +37,9 @@ cargo test --workspace --doc
 step "API conformance (schemathesis against a live server)"
 scripts/api-conformance.sh
 
+step "interop with model_signing, securesystemslib and in-toto-attestation"
+scripts/interop.sh
+
 step "fuzz smoke (every cargo-fuzz target, 10 s each)"
 nice -n 5 scripts/fuzz.sh 10
 

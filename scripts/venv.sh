@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${REGISTRY_VENV:-$(pwd)/target/ci-venv}
-want="schemathesis==4.32.5"
+want="schemathesis==4.32.5 model-signing==1.1.1 pyopenssl==26.4.0 securesystemslib[crypto]==1.6.0 in-toto-attestation==0.9.3"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.pins" 2>/dev/null)" != "$want" ]; then
   echo "creating Python venv in $venv ..." >&2
   rm -rf "$venv"

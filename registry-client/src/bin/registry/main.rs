@@ -53,6 +53,8 @@ enum Cmd {
     /// Keys the registry trusts for attestations.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCmd),
+    /// List (and download) a version's attestations.
+    Attestations(cmd::keys::AttestationsArgs),
 }
 
 /// How a command ended, beyond success.
@@ -106,6 +108,7 @@ async fn main() -> ExitCode {
         Cmd::Keygen(a) => cmd::keys::keygen(&ctx, a).await,
         Cmd::Attest(a) => cmd::keys::attest(&ctx, a).await,
         Cmd::Keys(k) => cmd::keys::keys(&ctx, k).await,
+        Cmd::Attestations(a) => cmd::keys::attestations(&ctx, a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

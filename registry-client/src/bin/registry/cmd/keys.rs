@@ -73,33 +73,47 @@ pub struct AttestArgs {
     /// NAMESPACE/NAME@VERSION.
     reference: String,
     /// The predicate's type URI (e.g. https://in-toto.io/attestation/test-result/v0.1).
-    #[arg(long)]
-    predicate_type: String,
+    #[arg(long, requires_all = ["predicate", "sign_key"], conflicts_with = "envelope")]
+    predicate_type: Option<String>,
     /// The predicate (a JSON file).
-    #[arg(long)]
-    predicate: PathBuf,
+    #[arg(long, requires = "predicate_type")]
+    predicate: Option<PathBuf>,
     /// The private key (PEM) to sign with.
-    #[arg(long)]
-    sign_key: PathBuf,
+    #[arg(long, requires = "predicate_type")]
+    sign_key: Option<PathBuf>,
+    /// Instead: attach a DSSE envelope or Sigstore bundle signed elsewhere, as is.
+    #[arg(long, value_name = "FILE", required_unless_present = "predicate_type")]
+    envelope: Option<PathBuf>,
 }
 
 /// Signs a statement about the version's manifest and adds it.
 pub async fn attest(ctx: &Ctx, a: AttestArgs) -> Result<(), Failure> {
     let (model, reference) = super::parse_ref(&a.reference)?;
-    let key = read_signing_key(&a.sign_key)?;
-    let text = std::fs::read(&a.predicate).with_context(|| format!("reading {}", a.predicate.display()))?;
-    let predicate: serde_json::Value =
-        serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", a.predicate.display()))?;
     let client = ctx.client()?;
     let v = client.get_version(&model, &reference).await?;
     client.get_manifest(&v).await?; // the digest we sign must be the one the manifest hashes to
-    let st = Statement::new(
-        vec![Statement::subject(&model.to_string(), &v.manifest_digest)],
-        &a.predicate_type,
-        predicate,
-    );
-    let env = Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st)?, &[&key]);
-    let info = client.add_attestation(&model, &v.version, env.to_json()).await?;
+    let raw = match (&a.envelope, &a.predicate_type, &a.predicate, &a.sign_key) {
+        (Some(f), ..) => std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
+        (None, Some(pt), Some(pf), Some(kf)) => {
+            let key = read_signing_key(kf)?;
+            let text = std::fs::read(pf).with_context(|| format!("reading {}", pf.display()))?;
+            let predicate: serde_json::Value =
+                serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", pf.display()))?;
+            let st = Statement::new(
+                vec![Statement::subject(&model.to_string(), &v.manifest_digest)],
+                pt,
+                predicate,
+            );
+            Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st)?, &[&key]).to_json()
+        }
+        _ => {
+            return Err(anyhow::anyhow!(
+                "give --envelope FILE, or --predicate-type, --predicate and --sign-key"
+            )
+            .into());
+        }
+    };
+    let info = client.add_attestation(&model, &v.version, raw).await?;
     if ctx.json {
         return Ok(super::print_json(&info)?);
     }
@@ -107,6 +121,41 @@ pub async fn attest(ctx: &Ctx, a: AttestArgs) -> Result<(), Failure> {
         "{model}@{} attestation {} {} signed by {}",
         v.version, info.id, info.predicate_type, info.signer_key_id
     );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct AttestationsArgs {
+    /// NAMESPACE/NAME@VERSION.
+    reference: String,
+    /// Also write each attestation's exact bytes to DIR/<id>.json.
+    #[arg(long, value_name = "DIR")]
+    download: Option<PathBuf>,
+}
+
+/// Lists a version's attestations (the registry's view; `registry verify --trusted-key` checks them).
+pub async fn attestations(ctx: &Ctx, a: AttestationsArgs) -> Result<(), Failure> {
+    let (model, reference) = super::parse_ref(&a.reference)?;
+    let client = ctx.client()?;
+    let v = client.get_version(&model, &reference).await?;
+    let list = client.list_attestations(&model, &v.version).await?;
+    if let Some(dir) = &a.download {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for info in &list.attestations {
+            let bytes = client.attestation_bytes(&model, &v.version, info).await?;
+            let path = dir.join(format!("{}.json", info.id));
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if ctx.json {
+        return Ok(super::print_json(&list.attestations)?);
+    }
+    for i in list.attestations {
+        println!(
+            "{}\t{}\t{}\t{}\t{:?}\t{}",
+            i.id, i.predicate_type, i.format, i.signer_key_id, i.binding, i.status
+        );
+    }
     Ok(())
 }
 
