@@ -22,7 +22,8 @@ const FILES: &[(&str, &[u8])] =
     &[("config.json", b"{}"), ("weights.bin", b"weights v1"), ("tok/vocab.txt", b"a b")];
 
 fn key(seed: u8) -> SigningKey {
-    SigningKey::from_seed(if seed % 2 == 0 { KeyKind::Ed25519 } else { KeyKind::P256 }, &[seed; 32]).unwrap()
+    SigningKey::from_seed(if seed.is_multiple_of(2) { KeyKind::Ed25519 } else { KeyKind::P256 }, &[seed; 32])
+        .unwrap()
 }
 
 fn m(s: &str) -> ModelName {
