@@ -20,6 +20,7 @@ pub mod hash;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod sigstore;
 pub mod verify;
 pub mod walk;
 

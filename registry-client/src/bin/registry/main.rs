@@ -55,6 +55,8 @@ enum Cmd {
     Keys(cmd::keys::KeysCmd),
     /// List (and download) a version's attestations.
     Attestations(cmd::keys::AttestationsArgs),
+    /// Verify a third-party Sigstore bundle offline against a trust root.
+    VerifyBundle(cmd::keys::VerifyBundleArgs),
 }
 
 /// How a command ended, beyond success.
@@ -109,6 +111,7 @@ async fn main() -> ExitCode {
         Cmd::Attest(a) => cmd::keys::attest(&ctx, a).await,
         Cmd::Keys(k) => cmd::keys::keys(&ctx, k).await,
         Cmd::Attestations(a) => cmd::keys::attestations(&ctx, a).await,
+        Cmd::VerifyBundle(a) => cmd::keys::verify_bundle(&ctx, a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

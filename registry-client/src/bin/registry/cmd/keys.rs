@@ -219,3 +219,47 @@ pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct VerifyBundleArgs {
+    /// The Sigstore bundle (JSON).
+    bundle: PathBuf,
+    /// The artifact it signs.
+    #[arg(long)]
+    artifact: PathBuf,
+    /// The trust root (trusted_root.json) to verify against, offline.
+    #[arg(long)]
+    trusted_root: PathBuf,
+    /// Keyless: the exact certificate identity (email or URI, e.g. a workflow).
+    #[arg(long, requires = "issuer", conflicts_with = "key")]
+    identity: Option<String>,
+    /// Keyless: the exact OIDC issuer.
+    #[arg(long, requires = "identity")]
+    issuer: Option<String>,
+    /// Key-based: the public key (PEM).
+    #[arg(long, required_unless_present = "identity")]
+    key: Option<PathBuf>,
+}
+
+/// Verifies a third-party Sigstore bundle offline (cosign, GitHub attestations, key-based).
+pub async fn verify_bundle(ctx: &Ctx, a: VerifyBundleArgs) -> Result<(), Failure> {
+    use registry_client::sigstore::{Signer, verify_bundle_files};
+    let signer = match (a.identity, a.issuer, &a.key) {
+        (Some(identity), Some(issuer), None) => Signer::Identity { identity, issuer },
+        (None, None, Some(k)) => {
+            Signer::Key(std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?)
+        }
+        _ => return Err(anyhow::anyhow!("give --identity and --issuer, or --key").into()),
+    };
+    let r = verify_bundle_files(&a.bundle, &a.artifact, &a.trusted_root, &signer)?;
+    if ctx.json {
+        return Ok(super::print_json(&r)?);
+    }
+    println!(
+        "✓ {} verified{}{}",
+        a.artifact.display(),
+        r.identity.map(|i| format!(", signed by {i}")).unwrap_or_default(),
+        r.integrated_time.map(|t| format!(", logged {t}")).unwrap_or_default()
+    );
+    Ok(())
+}
