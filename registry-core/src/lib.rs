@@ -14,6 +14,7 @@ pub mod lineage;
 pub mod manifest;
 pub mod name;
 mod schema;
+pub mod tlog;
 
 pub use digest::{Digest, DigestError, Hasher};
 pub use lineage::{Lineage, LineageError};

@@ -1,0 +1,51 @@
+//! Log entries: one canonical-JSON record per state change, hashed into the tree.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A model appeared.
+pub const MODEL_CREATED: &str = "model.created";
+/// A version was published.
+pub const VERSION_CREATED: &str = "version.created";
+/// An attestation was added to a version.
+pub const ATTESTATION_ADDED: &str = "attestation.added";
+/// A signer key became trusted.
+pub const KEY_TRUSTED: &str = "key.trusted";
+/// A signer key was revoked.
+pub const KEY_REVOKED: &str = "key.revoked";
+/// A namespace's settings changed.
+pub const NAMESPACE_SET: &str = "namespace.set";
+
+/// One record. `details` holds the type's own fields (digests, predicate type, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// What happened (`version.created`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What it happened to (`NS/NAME@VERSION`, a key id, ...).
+    pub subject: String,
+    /// Who did it.
+    pub actor: String,
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// The type's own fields.
+    #[serde(flatten)]
+    pub details: BTreeMap<String, serde_json::Value>,
+}
+
+impl LogEntry {
+    /// The RFC 8785 bytes that become the leaf.
+    pub fn canonical(&self) -> Vec<u8> {
+        crate::canonical::to_vec(self).expect("an entry is plain JSON")
+    }
+
+    /// Parses an entry's bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// A detail as a string.
+    pub fn detail(&self, key: &str) -> Option<&str> {
+        self.details.get(key).and_then(|v| v.as_str())
+    }
+}

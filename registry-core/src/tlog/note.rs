@@ -1,0 +1,254 @@
+//! C2SP signed notes (<https://c2sp.org/signed-note>) with Ed25519 keys, and transparency-log
+//! checkpoints (<https://c2sp.org/tlog-checkpoint>): `origin\nsize\nbase64(root)\n`, signed.
+//!
+//! A verifier key is written `name+hex(key id)+base64(0x01 || public key)`, the key id being the first
+//! four bytes of SHA-256(name || "\n" || 0x01 || public key). A signature line is
+//! `— name base64(key id || signature)`. Only Ed25519 (algorithm 1) is supported.
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signer, Verifier};
+use sha2::{Digest as _, Sha256};
+
+use super::Hash;
+
+/// Why a note or key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoteError {
+    /// A verifier key that does not parse.
+    #[error("malformed verifier key: {0}")]
+    Key(String),
+    /// A note that does not parse.
+    #[error("malformed signed note: {0}")]
+    Malformed(String),
+    /// No signature by the given key verifies.
+    #[error("no valid signature by {0} on the note")]
+    Unsigned(String),
+    /// A checkpoint body that does not parse.
+    #[error("malformed checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+const ED25519: u8 = 1;
+
+fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n");
+    h.update([ED25519]);
+    h.update(public);
+    let d: [u8; 32] = h.finalize().into();
+    [d[0], d[1], d[2], d[3]]
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['+', ' ', '\n']) && name.chars().all(|c| !c.is_control())
+}
+
+/// A note verifier: name and Ed25519 public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteVerifier {
+    name: String,
+    key: ed25519_dalek::VerifyingKey,
+    id: [u8; 4],
+}
+
+impl NoteVerifier {
+    /// Parses `name+hexid+base64key`.
+    pub fn parse(vkey: &str) -> Result<Self, NoteError> {
+        let bad = |m: &str| NoteError::Key(m.to_owned());
+        let mut parts = vkey.trim().splitn(3, '+');
+        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("expected name+keyid+key"));
+        };
+        if !valid_name(name) {
+            return Err(bad("invalid name"));
+        }
+        let raw = STANDARD.decode(b64).map_err(|_| bad("key is not base64"))?;
+        if raw.len() != 33 || raw[0] != ED25519 {
+            return Err(bad("only Ed25519 keys (algorithm 1) are supported"));
+        }
+        let mut pk = [0u8; 32];
+        pk.copy_from_slice(&raw[1..]);
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&pk).map_err(|_| bad("not an Ed25519 point"))?;
+        let id = key_id(name, &pk);
+        if hexid.len() != 8 || hex::decode(hexid).ok().as_deref() != Some(&id[..]) {
+            return Err(bad("key id does not match the key"));
+        }
+        Ok(Self { name: name.to_owned(), key, id })
+    }
+
+    /// The key's name (a checkpoint's origin, by convention).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `name+hexid+base64key`.
+    pub fn to_vkey(&self) -> String {
+        let mut raw = vec![ED25519];
+        raw.extend_from_slice(self.key.as_bytes());
+        format!("{}+{}+{}", self.name, hex::encode(self.id), STANDARD.encode(raw))
+    }
+}
+
+/// A note signer: name and Ed25519 private key.
+pub struct NoteSigner {
+    verifier: NoteVerifier,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl std::fmt::Debug for NoteSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NoteSigner({})", self.verifier.to_vkey())
+    }
+}
+
+impl NoteSigner {
+    /// A signer from a name and a 32-byte Ed25519 secret (the caller keeps it 0600).
+    pub fn new(name: &str, secret: &[u8; 32]) -> Result<Self, NoteError> {
+        if !valid_name(name) {
+            return Err(NoteError::Key(format!("invalid key name {name:?}")));
+        }
+        let key = ed25519_dalek::SigningKey::from_bytes(secret);
+        let pk = key.verifying_key();
+        let verifier = NoteVerifier { name: name.to_owned(), id: key_id(name, pk.as_bytes()), key: pk };
+        Ok(Self { verifier, key })
+    }
+
+    /// The matching verifier.
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+
+    /// Signs `text` (which must end with a newline): the text, a blank line, one signature line.
+    pub fn sign(&self, text: &str) -> Result<String, NoteError> {
+        if !text.ends_with('\n') || text.contains("\n\n") {
+            return Err(NoteError::Malformed(
+                "note text must end with one newline and have no blank line".into(),
+            ));
+        }
+        let sig = self.key.sign(text.as_bytes());
+        let mut blob = self.verifier.id.to_vec();
+        blob.extend_from_slice(&sig.to_bytes());
+        Ok(format!("{text}\n\u{2014} {} {}\n", self.verifier.name, STANDARD.encode(blob)))
+    }
+}
+
+/// Checks that `note` carries a valid signature by `v`; returns the signed text.
+pub fn open<'a>(note: &'a str, v: &NoteVerifier) -> Result<&'a str, NoteError> {
+    let split = note.rfind("\n\n").ok_or_else(|| NoteError::Malformed("no signature block".into()))?;
+    let (text, sigs) = (&note[..=split], &note[split + 2..]);
+    if !note.ends_with('\n') {
+        return Err(NoteError::Malformed("note must end with a newline".into()));
+    }
+    for line in sigs.lines() {
+        let Some(rest) = line.strip_prefix("\u{2014} ") else {
+            return Err(NoteError::Malformed("signature lines start with an em dash".into()));
+        };
+        let Some((name, b64)) = rest.split_once(' ') else { continue };
+        if name != v.name {
+            continue;
+        }
+        let Ok(blob) = STANDARD.decode(b64) else { continue };
+        if blob.len() != 68 || blob[..4] != v.id {
+            continue;
+        }
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(&blob[4..]) else { continue };
+        if v.key.verify(text.as_bytes(), &sig).is_ok() {
+            return Ok(text);
+        }
+    }
+    Err(NoteError::Unsigned(v.name.clone()))
+}
+
+/// A checkpoint: which log, how many entries, which root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The log's origin line.
+    pub origin: String,
+    /// Tree size.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+}
+
+impl Checkpoint {
+    /// The checkpoint body: `origin\nsize\nbase64(root)\n`.
+    pub fn to_text(&self) -> String {
+        format!("{}\n{}\n{}\n", self.origin, self.size, STANDARD.encode(self.root))
+    }
+
+    /// Parses a checkpoint body (extension lines after the root are allowed and ignored).
+    pub fn parse(text: &str) -> Result<Self, NoteError> {
+        let bad = |m: &str| NoteError::Checkpoint(m.to_owned());
+        let mut lines = text.lines();
+        let origin = lines.next().filter(|o| !o.is_empty()).ok_or_else(|| bad("no origin line"))?;
+        let size =
+            lines.next().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| bad("no tree size line"))?;
+        let root = lines
+            .next()
+            .and_then(|r| STANDARD.decode(r).ok())
+            .and_then(|b| <Hash>::try_from(b.as_slice()).ok())
+            .ok_or_else(|| bad("no root hash line"))?;
+        Ok(Self { origin: origin.to_owned(), size, root })
+    }
+
+    /// Verifies a signed checkpoint with `v` and checks its origin is the key's name.
+    pub fn open(note: &str, v: &NoteVerifier) -> Result<Self, NoteError> {
+        let cp = Self::parse(open(note, v)?)?;
+        if cp.origin != v.name() {
+            return Err(NoteError::Checkpoint(format!(
+                "origin {:?} is not the key's name {:?}",
+                cp.origin,
+                v.name()
+            )));
+        }
+        Ok(cp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_go_note_package_example_verifies() {
+        // From golang.org/x/mod/sumdb/note's documentation.
+        let v = NoteVerifier::parse("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+            .expect("key");
+        let note = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+        let text = open(note, &v).expect("signed");
+        assert!(text.starts_with("If you think"));
+        assert!(open(&note.replace("answer", "Answer"), &v).is_err());
+        assert_eq!(v.to_vkey(), "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW");
+    }
+
+    #[test]
+    fn checkpoints_sign_and_open() {
+        let s = NoteSigner::new("registry.example/log", &[7; 32]).expect("signer");
+        let cp = Checkpoint { origin: "registry.example/log".into(), size: 42, root: [9; 32] };
+        let note = s.sign(&cp.to_text()).expect("signed");
+        let v = NoteVerifier::parse(&s.verifier().to_vkey()).expect("vkey round trip");
+        assert_eq!(Checkpoint::open(&note, &v).expect("opens"), cp);
+        let other = NoteSigner::new("registry.example/log", &[8; 32]).expect("signer");
+        assert!(matches!(Checkpoint::open(&note, other.verifier()), Err(NoteError::Unsigned(_))));
+        let forged = note.replace("\n42\n", "\n43\n");
+        assert!(Checkpoint::open(&forged, &v).is_err());
+        let elsewhere = NoteSigner::new("other/log", &[7; 32]).expect("signer");
+        let wrong_origin = elsewhere.sign(&cp.to_text()).expect("signed");
+        assert!(
+            Checkpoint::open(&wrong_origin, elsewhere.verifier()).is_err(),
+            "origin must be the key name"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(s in "\\PC{0,200}") {
+            let _ = NoteVerifier::parse(&s);
+            let _ = Checkpoint::parse(&s);
+            let v = NoteSigner::new("x", &[1; 32]).expect("signer");
+            let _ = open(&s, v.verifier());
+        }
+    }
+}
