@@ -188,6 +188,9 @@ pub struct AttestationInfo {
     pub created_by: String,
     /// When (RFC 3339).
     pub created_at: String,
+    /// Index of its `attestation.added` entry in the transparency log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// `GET .../attestations`.
@@ -272,6 +275,9 @@ pub struct VersionResponse {
     pub created_by: String,
     /// When (RFC 3339, UTC).
     pub created_at: String,
+    /// Index of its `version.created` entry in the transparency log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }
 
 /// `GET .../versions` page.
@@ -354,4 +360,45 @@ pub struct AuditList {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// Largest page of `GET /v1/log/entries`.
+pub const MAX_LOG_PAGE: u64 = 1000;
+
+/// One log entry: its index and its exact canonical JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LogEntryItem {
+    /// Index in the log.
+    pub index: u64,
+    /// The canonical JSON whose leaf hash is in the tree.
+    pub body: String,
+}
+
+/// `GET /v1/log/entries`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LogEntries {
+    /// In index order.
+    pub entries: Vec<LogEntryItem>,
+}
+
+/// `GET /v1/log/proofs/inclusion`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProof {
+    /// The entry.
+    pub index: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// RFC 9162 proof hashes, base64.
+    pub hashes: Vec<String>,
+}
+
+/// `GET /v1/log/proofs/consistency`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProof {
+    /// The older size.
+    pub from: u64,
+    /// The newer size.
+    pub to: u64,
+    /// RFC 9162 proof hashes, base64.
+    pub hashes: Vec<String>,
 }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod attest;
+pub mod audit_bundle;
 pub mod auth;
 pub mod canonical;
 pub mod digest;

@@ -45,6 +45,13 @@ pub struct ServeArgs {
     /// File holding the admin token to install on a fresh database (instead of generating one).
     #[arg(long, env = "REGISTRY_BOOTSTRAP_TOKEN_FILE")]
     pub bootstrap_token_file: Option<PathBuf>,
+    /// The transparency log's Ed25519 signing key (base64 secret; created 0600 on first start)
+    /// [default: DATA_DIR/log-signing.key]. Replicas must share it.
+    #[arg(long, env = "REGISTRY_LOG_KEY_FILE")]
+    pub log_key_file: Option<PathBuf>,
+    /// The log's origin line (and key name) [default: registry/<8 hex of the key>].
+    #[arg(long, env = "REGISTRY_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
     /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
     #[arg(skip)]
     #[serde(default)]
@@ -76,6 +83,10 @@ pub struct Config {
     pub bootstrap_token: Option<String>,
     /// Trusted OIDC issuers.
     pub oidc: Vec<crate::auth::oidc::OidcIssuer>,
+    /// Log signing key file.
+    pub log_key_file: PathBuf,
+    /// Log origin, if set.
+    pub log_origin: Option<String>,
 }
 
 /// Parses `123`, `64KiB`, `10MiB`, `2GiB`, `1TiB` (also KB/MB/GB/TB as powers of 1000).
@@ -129,6 +140,7 @@ impl Config {
         };
         let data_dir =
             args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("registry-data"));
+        let log_key_default = data_dir.join("log-signing.key");
         let database_url = args
             .database_url
             .clone()
@@ -157,6 +169,12 @@ impl Config {
                 args.bootstrap_token_file.as_ref().or(file.bootstrap_token_file.as_ref()),
             )?,
             oidc: if args.oidc.is_empty() { file.oidc } else { args.oidc.clone() },
+            log_key_file: args
+                .log_key_file
+                .clone()
+                .or(file.log_key_file)
+                .unwrap_or_else(|| log_key_default.clone()),
+            log_origin: args.log_origin.clone().or(file.log_origin),
         })
     }
 
@@ -178,6 +196,8 @@ log_format = "text"                                         # or "json"
 shutdown_grace = 30
 anonymous_read = false                                      # true: reads need no credential
 # bootstrap_token_file = "/run/secrets/registry-admin"      # else a token is generated on first start
+# log_key_file = "registry-data/log-signing.key"            # shared by every replica
+# log_origin = "registry.example.com/log"                   # default: registry/<8 hex of the key>
 
 # OIDC workload identity: trust ID tokens of an issuer, map claims to scopes and a namespace.
 # [[oidc]]

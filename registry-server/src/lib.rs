@@ -103,7 +103,8 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         anonymous_read: config.anonymous_read,
         oidc: Arc::new(oidc),
     };
-    Ok(AppState { db, blobs, settings: Arc::new(settings) })
+    let log = service::log::LogKey::load_or_create(&config.log_key_file, config.log_origin.as_deref())?;
+    Ok(AppState { db, blobs, settings: Arc::new(settings), log: Arc::new(log) })
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

@@ -31,6 +31,8 @@ enum Cmd {
     /// Namespace settings.
     #[command(subcommand)]
     Namespace(NamespaceCmd),
+    /// Print the transparency log's verifier key (creating the signing key on first use).
+    LogKey,
 }
 
 #[derive(Subcommand)]
@@ -112,7 +114,7 @@ async fn keys_cmd(config: &Config, cmd: KeysCmd) -> anyhow::Result<()> {
             }
             KeysCmd::Revoke { key_id, namespace } => {
                 let id = registry_core::Digest::parse(&key_id)?;
-                let n = attest::revoke_key(&db, &id, namespace.as_ref()).await.map_err(err)?;
+                let n = attest::revoke_key(&db, "local-admin", &id, namespace.as_ref()).await.map_err(err)?;
                 println!("revoked {id} ({n} pattern(s))");
             }
         }
@@ -127,7 +129,9 @@ async fn namespace_cmd(config: &Config, cmd: NamespaceCmd) -> anyhow::Result<()>
     let db = registry_server::db::Db::open(&config.database_url, config.migrate).await?;
     let NamespaceCmd::Set { namespace, require_provenance } = cmd;
     let ns = registry_core::name::parse_namespace(&namespace)?;
-    db.set_require_provenance(&ns, require_provenance, "local-admin", registry_server::db::now_ms()).await?;
+    registry_server::service::attest::set_namespace(&db, "local-admin", &ns, require_provenance)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{ns}: require_provenance = {require_provenance}");
     db.close().await;
     Ok(())
@@ -312,6 +316,11 @@ async fn main() -> std::process::ExitCode {
         Cmd::Token(t) => token_cmd(&config, t).await,
         Cmd::Keys(k) => keys_cmd(&config, k).await,
         Cmd::Namespace(n) => namespace_cmd(&config, n).await,
+        Cmd::LogKey => registry_server::service::log::LogKey::load_or_create(
+            &config.log_key_file,
+            config.log_origin.as_deref(),
+        )
+        .map(|k| println!("{}", k.vkey())),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

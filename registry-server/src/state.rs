@@ -31,4 +31,6 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// Limits.
     pub settings: Arc<Settings>,
+    /// The transparency log's signing key.
+    pub log: Arc<crate::service::log::LogKey>,
 }

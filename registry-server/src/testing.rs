@@ -145,7 +145,12 @@ impl TestServer {
             anonymous_read: opts.anonymous_read,
             oidc: Arc::new(oidc),
         };
-        let state = AppState { db, blobs, settings: Arc::new(settings) };
+        let log = crate::service::log::LogKey::load_or_create(
+            &dir.path().join("log-signing.key"),
+            Some("registry.test/log"),
+        )
+        .expect("log key");
+        let state = AppState { db, blobs, settings: Arc::new(settings), log: Arc::new(log) };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();

@@ -99,6 +99,18 @@ fn request(op: &str, n: usize) -> Option<Request> {
         ),
         "DELETE /v1/keys/{key_id}" => (Method::DELETE, format!("/v1/keys/{hello}"), None, None),
         "GET /v1/namespaces/{namespace}" => (Method::GET, "/v1/namespaces/fraud".into(), None, None),
+        "GET /v1/log/key" => (Method::GET, "/v1/log/key".into(), None, None),
+        "GET /v1/log/checkpoint" => (Method::GET, "/v1/log/checkpoint".into(), None, None),
+        "GET /v1/log/entries" => (Method::GET, "/v1/log/entries?start=0&end=10".into(), None, None),
+        "GET /v1/log/proofs/inclusion" => {
+            (Method::GET, "/v1/log/proofs/inclusion?index=0&tree_size=1".into(), None, None)
+        }
+        "GET /v1/log/proofs/consistency" => {
+            (Method::GET, "/v1/log/proofs/consistency?from=1&to=2".into(), None, None)
+        }
+        "GET /v1/models/{namespace}/{name}/versions/{version}/bundle" => {
+            (Method::GET, format!("{v}/bundle"), None, None)
+        }
         "PUT /v1/namespaces/{namespace}" => {
             (Method::PUT, "/v1/namespaces/fraud".into(), Some(json!({"require_provenance": false})), None)
         }
@@ -121,6 +133,9 @@ fn expected(op: &str, required: Option<Option<Scope>>, c: &Caller) -> Result<(),
     {
         return Err(403);
     }
+    if op == "GET /v1/log/entries" && !scopes.contains(&Scope::Admin) {
+        return Err(403); // the whole log needs a credential covering every namespace
+    }
     if c.other_namespace {
         // Outside its pattern: fraud/* reads look absent, writes are forbidden.
         return match op {
@@ -130,6 +145,7 @@ fn expected(op: &str, required: Option<Option<Scope>>, c: &Caller) -> Result<(),
             | "GET /v1/models/{namespace}/{name}/versions/{version}/manifest"
             | "GET /v1/models/{namespace}/{name}/versions/{version}/attestations"
             | "GET /v1/models/{namespace}/{name}/versions/{version}/attestations/{id}"
+            | "GET /v1/models/{namespace}/{name}/versions/{version}/bundle"
             | "GET /v1/blobs/{digest}"
             | "HEAD /v1/blobs/{digest}" => Err(404),
             "PUT /v1/models/{namespace}/{name}/versions/{version}"

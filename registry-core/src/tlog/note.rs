@@ -114,6 +114,11 @@ impl NoteSigner {
         Ok(Self { verifier, key })
     }
 
+    /// The Ed25519 public key of a secret (to derive a name from it before building the signer).
+    pub fn public_key(secret: &[u8; 32]) -> [u8; 32] {
+        ed25519_dalek::SigningKey::from_bytes(secret).verifying_key().to_bytes()
+    }
+
     /// The matching verifier.
     pub fn verifier(&self) -> &NoteVerifier {
         &self.verifier

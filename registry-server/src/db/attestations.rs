@@ -29,6 +29,8 @@ pub struct AttestationRow {
     pub created_by: String,
     /// Unix ms.
     pub created_at: i64,
+    /// Index of its `attestation.added` log entry.
+    pub log_index: Option<i64>,
 }
 
 /// A trusted key row.
@@ -51,15 +53,16 @@ pub struct KeyRow {
 }
 
 const ATT: &str = "id, version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, binding, \
-                   created_by, created_at";
+                   created_by, created_at, log_index";
 const KEY: &str = "key_id, namespace, public_key, predicate_types, added_by, added_at, revoked_at";
 
-/// Stores an attestation of a version (inside the caller's transaction); false if it was there.
-pub async fn insert(conn: &mut AnyConnection, a: &AttestationRow) -> Result<bool, DbError> {
-    let r = sqlx::query(
+/// Stores an attestation of a version (inside the caller's transaction); its id, or `None` if the
+/// same bytes were already stored.
+pub async fn insert(conn: &mut AnyConnection, a: &AttestationRow) -> Result<Option<i64>, DbError> {
+    let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO attestations (version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, \
          binding, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (version_id, digest) DO NOTHING",
+         ON CONFLICT (version_id, digest) DO NOTHING RETURNING id",
     )
     .bind(a.version_id)
     .bind(&a.digest)
@@ -71,9 +74,19 @@ pub async fn insert(conn: &mut AnyConnection, a: &AttestationRow) -> Result<bool
     .bind(&a.binding)
     .bind(&a.created_by)
     .bind(a.created_at)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(id)
+}
+
+/// Records the log index of an attestation's entry.
+pub async fn set_log_index(conn: &mut AnyConnection, id: i64, idx: u64) -> Result<(), DbError> {
+    sqlx::query("UPDATE attestations SET log_index = $1 WHERE id = $2")
+        .bind(idx as i64)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 impl Db {
@@ -104,9 +117,12 @@ impl Db {
         let sql = format!("SELECT {KEY} FROM trusted_keys ORDER BY added_at, key_id, namespace");
         Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(self.pool()).await?)
     }
+}
 
-    /// Trusts a key for a namespace pattern; a revoked row is reinstated. `Conflict` if already trusted.
-    pub async fn key_add(&self, k: &KeyRow) -> Result<(), DbError> {
+/// Trusts a key for a namespace pattern (in the caller's transaction); a revoked row is reinstated.
+/// `Conflict` if already trusted.
+pub async fn key_add(conn: &mut AnyConnection, k: &KeyRow) -> Result<(), DbError> {
+    {
         let reinstated = sqlx::query(
             "UPDATE trusted_keys SET revoked_at = NULL, predicate_types = $3, added_by = $4, added_at = $5 \
              WHERE key_id = $1 AND namespace = $2 AND revoked_at IS NOT NULL",
@@ -116,7 +132,7 @@ impl Db {
         .bind(&k.predicate_types)
         .bind(&k.added_by)
         .bind(k.added_at)
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
         if reinstated.rows_affected() == 1 {
             return Ok(());
@@ -131,13 +147,20 @@ impl Db {
         .bind(&k.predicate_types)
         .bind(&k.added_by)
         .bind(k.added_at)
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
+}
 
-    /// Revokes a key (for one pattern, or all); returns how many rows changed.
-    pub async fn key_revoke(&self, key_id: &str, namespace: Option<&str>, now: i64) -> Result<u64, DbError> {
+/// Revokes a key (for one pattern, or all) in the caller's transaction; returns how many rows changed.
+pub async fn key_revoke(
+    conn: &mut AnyConnection,
+    key_id: &str,
+    namespace: Option<&str>,
+    now: i64,
+) -> Result<u64, DbError> {
+    {
         let r = sqlx::query(
             "UPDATE trusted_keys SET revoked_at = $1 WHERE key_id = $2 AND ($3 IS NULL OR namespace = $3) \
              AND revoked_at IS NULL",
@@ -145,11 +168,13 @@ impl Db {
         .bind(now)
         .bind(key_id)
         .bind(namespace.map(str::to_owned))
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
         Ok(r.rows_affected())
     }
+}
 
+impl Db {
     /// Whether a namespace requires signed provenance.
     pub async fn require_provenance(&self, namespace: &str) -> Result<bool, DbError> {
         let v: Option<i64> =
@@ -159,15 +184,17 @@ impl Db {
                 .await?;
         Ok(v.unwrap_or(0) != 0)
     }
+}
 
-    /// Sets a namespace's settings.
-    pub async fn set_require_provenance(
-        &self,
-        namespace: &str,
-        on: bool,
-        by: &str,
-        now: i64,
-    ) -> Result<(), DbError> {
+/// Sets a namespace's settings in the caller's transaction.
+pub async fn set_require_provenance(
+    conn: &mut AnyConnection,
+    namespace: &str,
+    on: bool,
+    by: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    {
         sqlx::query(
             "INSERT INTO namespace_settings (namespace, require_provenance, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (namespace) DO UPDATE SET require_provenance = $2, updated_by = $3, updated_at = $4",
@@ -176,7 +203,7 @@ impl Db {
         .bind(i64::from(on))
         .bind(by)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }

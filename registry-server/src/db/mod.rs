@@ -12,6 +12,7 @@ use sqlx::{Any, AnyPool, Executor};
 pub mod attestations;
 pub mod audit;
 pub mod blobs;
+pub mod log;
 pub mod models;
 pub mod tokens;
 pub mod versions;

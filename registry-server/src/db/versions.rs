@@ -36,11 +36,13 @@ pub struct VersionRow {
     pub created_by: String,
     /// Unix ms.
     pub created_at: i64,
+    /// Index of its `version.created` log entry.
+    pub log_index: Option<i64>,
 }
 
 const SELECT: &str = "SELECT v.id, v.model_id, m.namespace, m.name, v.version, v.manifest_digest, \
      v.oms_root_digest, v.manifest, v.lineage, v.metadata, v.file_count, v.total_size, v.created_by, \
-     v.created_at FROM versions v JOIN models m ON m.id = v.model_id";
+     v.created_at, v.log_index FROM versions v JOIN models m ON m.id = v.model_id";
 
 /// A version to insert.
 #[derive(Debug)]
@@ -121,6 +123,16 @@ pub async fn find(
 ) -> Result<Option<VersionRow>, DbError> {
     let sql = format!("{SELECT} WHERE v.model_id = $1 AND v.version = $2");
     Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(model_id).bind(version).fetch_optional(&mut *conn).await?)
+}
+
+/// Records the log index of a version's creation entry.
+pub async fn set_log_index(conn: &mut AnyConnection, version_id: i64, idx: u64) -> Result<(), DbError> {
+    sqlx::query("UPDATE versions SET log_index = $1 WHERE id = $2")
+        .bind(idx as i64)
+        .bind(version_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Resolves `(model, label)` pairs to version ids; `None` for each that does not exist.

@@ -226,7 +226,7 @@ pub struct KeyQuery {
 )]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    _actor: Auth<need::Admin>,
+    actor: Auth<need::Admin>,
     ApiPath(KeyPath { key_id }): ApiPath<KeyPath>,
     ApiQuery(q): ApiQuery<KeyQuery>,
 ) -> Result<StatusCode, ApiError> {
@@ -238,7 +238,7 @@ pub async fn revoke_key(
         .map(NamePattern::parse)
         .transpose()
         .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, e))?;
-    attest::revoke_key(&state.db, &id, ns.as_ref()).await?;
+    attest::revoke_key(&state.db, &actor.id, &id, ns.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -291,6 +291,6 @@ pub async fn put_namespace(
 ) -> Result<Json<NamespaceSettings>, ApiError> {
     let ns = registry_core::name::parse_namespace(&namespace)
         .map_err(|e| ApiError::bad_request(codes::INVALID_NAME, e.to_string()))?;
-    state.db.set_require_provenance(&ns, req.require_provenance, &actor.id, crate::db::now_ms()).await?;
+    attest::set_namespace(&state.db, &actor.id, &ns, req.require_provenance).await?;
     Ok(Json(req))
 }

@@ -11,6 +11,7 @@ pub mod attestations;
 pub mod audit;
 pub mod blobs;
 pub mod health;
+pub mod log;
 pub mod models;
 pub mod params;
 pub mod tokens;
@@ -27,6 +28,7 @@ pub mod tokens;
         (name = "models", description = "Models and their immutable versions"),
         (name = "auth", description = "Identity, tokens and the access audit"),
         (name = "attestations", description = "Signed evidence, trusted keys, namespace settings"),
+        (name = "log", description = "The transparency log and auditor bundles"),
         (name = "meta", description = "Health and API description")
     ),
     modifiers(&BearerScheme)
@@ -73,6 +75,12 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(attestations::list_keys, attestations::add_key))
         .routes(routes!(attestations::revoke_key))
         .routes(routes!(attestations::get_namespace, attestations::put_namespace))
+        .routes(routes!(log::log_key))
+        .routes(routes!(log::checkpoint))
+        .routes(routes!(log::entries))
+        .routes(routes!(log::inclusion))
+        .routes(routes!(log::consistency))
+        .routes(routes!(log::bundle))
         .split_for_parts()
 }
 

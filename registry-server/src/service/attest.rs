@@ -97,7 +97,42 @@ pub fn row(
         binding: binding_str(v.binding).into(),
         created_by: actor.into(),
         created_at: now,
+        log_index: None,
     })
+}
+
+/// Stores verified attestations of `subject` (`NS/NAME@VERSION`, row `version_id`) inside `tx`, each
+/// with its `attestation.added` log entry. Returns the ids of those newly stored.
+pub async fn store(
+    tx: &mut crate::db::Tx,
+    version_id: i64,
+    subject: &str,
+    evidence: &[(Vec<u8>, Verified)],
+    actor: &str,
+    now: i64,
+) -> Result<Vec<i64>, ApiError> {
+    use registry_core::tlog::entry::ATTESTATION_ADDED;
+    use serde_json::json;
+    let mut ids = Vec::new();
+    for (raw, v) in evidence {
+        let r = row(version_id, raw, v, actor, now)?;
+        let Some(id) = crate::db::attestations::insert(tx, &r).await? else { continue };
+        let e = crate::service::log::entry(
+            ATTESTATION_ADDED,
+            subject,
+            actor,
+            &[
+                ("digest", json!(format!("sha256:{}", r.digest))),
+                ("predicate_type", json!(r.predicate_type)),
+                ("signer_key_id", json!(format!("sha256:{}", r.signer_key_id))),
+                ("binding", json!(r.binding)),
+            ],
+        );
+        let idx = crate::db::log::append(tx, &e).await?;
+        crate::db::attestations::set_log_index(tx, id, idx).await?;
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
@@ -139,6 +174,7 @@ pub fn info(
         status: status.into(),
         created_by: r.created_by.clone(),
         created_at: rfc3339(r.created_at),
+        log_index: r.log_index.map(|i| i.max(0) as u64),
     })
 }
 
@@ -182,7 +218,8 @@ pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<Trusted
         added_at: now_ms(),
         revoked_at: None,
     };
-    db.key_add(&row).await.map_err(|e| match e {
+    let mut tx = db.begin_write().await?;
+    crate::db::attestations::key_add(&mut tx, &row).await.map_err(|e| match e {
         DbError::Conflict => ApiError::new(
             StatusCode::CONFLICT,
             "key_exists",
@@ -190,13 +227,41 @@ pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<Trusted
         ),
         e => e.into(),
     })?;
+    let e = crate::service::log::entry(
+        registry_core::tlog::entry::KEY_TRUSTED,
+        &key.key_id().to_string(),
+        actor,
+        &[
+            ("namespace", serde_json::json!(req.namespace.to_string())),
+            ("predicate_types", serde_json::json!(req.predicate_types)),
+            ("public_key", serde_json::json!(key.to_pem())),
+        ],
+    );
+    crate::db::log::append(&mut tx, &e).await?;
+    tx.commit().await.map_err(DbError::from)?;
     key_info(&row)
 }
 
 /// Revokes a key for one pattern or all; 404 if nothing was trusted.
-pub async fn revoke_key(db: &Db, key_id: &Digest, namespace: Option<&NamePattern>) -> Result<u64, ApiError> {
+pub async fn revoke_key(
+    db: &Db,
+    actor: &str,
+    key_id: &Digest,
+    namespace: Option<&NamePattern>,
+) -> Result<u64, ApiError> {
     let ns = namespace.map(ToString::to_string);
-    let n = db.key_revoke(&key_id.hex(), ns.as_deref(), now_ms()).await?;
+    let mut tx = db.begin_write().await?;
+    let n = crate::db::attestations::key_revoke(&mut tx, &key_id.hex(), ns.as_deref(), now_ms()).await?;
+    if n > 0 {
+        let e = crate::service::log::entry(
+            registry_core::tlog::entry::KEY_REVOKED,
+            &key_id.to_string(),
+            actor,
+            &[("namespace", serde_json::json!(ns.clone().unwrap_or_else(|| "*".into())))],
+        );
+        crate::db::log::append(&mut tx, &e).await?;
+        tx.commit().await.map_err(DbError::from)?;
+    }
     if n == 0 {
         return Err(ApiError::not_found(format!(
             "key {key_id} is not trusted{}",
@@ -218,12 +283,13 @@ pub async fn add(
     let manifest: Manifest = serde_json::from_str(&version.manifest).map_err(|e| corrupt("manifest", e))?;
     let trusted = trusted_for(&state.db, model).await?;
     let v = verify_all(&[raw.to_vec()], &trusted, model, &manifest)?.remove(0);
-    let row = row(version.id, raw, &v, actor, now_ms())?;
+    let subject = format!("{model}@{}", version.version);
+    let digest = Digest::of(raw).hex();
     let mut tx = state.db.begin_write().await?;
-    let created = crate::db::attestations::insert(&mut tx, &row).await?;
+    let created = store(&mut tx, version.id, &subject, &[(raw.to_vec(), v)], actor, now_ms()).await?;
     tx.commit().await.map_err(DbError::from)?;
-    let stored = state.db.attestation_by_digest(version.id, &row.digest).await?;
-    Ok((info(&stored, &trusted, &[])?, created))
+    let stored = state.db.attestation_by_digest(version.id, &digest).await?;
+    Ok((info(&stored, &trusted, &[])?, !created.is_empty()))
 }
 
 /// A version's attestations with their status against today's trust.
@@ -254,4 +320,25 @@ pub async fn raw(
         ));
     }
     Ok((r.format, r.body))
+}
+
+/// Sets a namespace's `require_provenance`, logged.
+pub async fn set_namespace(
+    db: &Db,
+    actor: &str,
+    namespace: &str,
+    require_provenance: bool,
+) -> Result<(), ApiError> {
+    let mut tx = db.begin_write().await?;
+    crate::db::attestations::set_require_provenance(&mut tx, namespace, require_provenance, actor, now_ms())
+        .await?;
+    let e = crate::service::log::entry(
+        registry_core::tlog::entry::NAMESPACE_SET,
+        namespace,
+        actor,
+        &[("require_provenance", serde_json::json!(require_provenance))],
+    );
+    crate::db::log::append(&mut tx, &e).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(())
 }

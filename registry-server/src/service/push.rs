@@ -12,9 +12,10 @@ use crate::auth::Actor;
 use crate::db::versions::{self, NewVersion, VersionRow};
 use crate::db::{DbError, models, now_ms, to_i64};
 use crate::error::ApiError;
-use crate::service::attest;
 use crate::service::read::version_response;
+use crate::service::{attest, log};
 use crate::state::AppState;
+use registry_core::tlog::entry;
 
 /// Most missing digests listed in a `missing_blobs` answer.
 const MAX_LISTED: usize = 1000;
@@ -175,7 +176,8 @@ pub async fn publish_version(
     // An identical retry may bring attestations the first attempt did not store.
     if !evidence.is_empty() {
         let mut tx = state.db.begin_write().await?;
-        store_evidence(&mut tx, version_id, &evidence, &actor.id, now_ms()).await?;
+        attest::store(&mut tx, version_id, &format!("{model}@{label}"), &evidence, &actor.id, now_ms())
+            .await?;
         tx.commit().await.map_err(DbError::from)?;
     }
     Ok(published)
@@ -222,20 +224,6 @@ async fn verify_evidence(
     Ok(raws.into_iter().zip(verified).collect())
 }
 
-/// Stores verified attestations of a version inside `tx`.
-async fn store_evidence(
-    tx: &mut crate::db::Tx,
-    version_id: i64,
-    evidence: &Evidence,
-    actor: &str,
-    now: i64,
-) -> Result<(), ApiError> {
-    for (raw, v) in evidence {
-        crate::db::attestations::insert(tx, &attest::row(version_id, raw, v, actor, now)?).await?;
-    }
-    Ok(())
-}
-
 enum InsertError {
     Exists(Box<VersionRow>),
     Api(ApiError),
@@ -260,7 +248,11 @@ async fn insert_version(
 ) -> Result<VersionRow, InsertError> {
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
-    let (model_id, _) = models::get_or_create(&mut tx, model, &actor.id, now).await?;
+    let (model_id, model_created) = models::get_or_create(&mut tx, model, &actor.id, now).await?;
+    if model_created {
+        let e = log::entry(entry::MODEL_CREATED, &model.to_string(), &actor.id, &[]);
+        crate::db::log::append(&mut tx, &e).await?;
+    }
     if let Some(row) = versions::find(&mut tx, model_id, label.as_str()).await? {
         return Err(InsertError::Exists(Box::new(row)));
     }
@@ -315,7 +307,21 @@ async fn insert_version(
         created_at: now,
     };
     let version_id = versions::insert(&mut tx, &new, &m.blob_digests(), &datasets, &parents).await?;
-    store_evidence(&mut tx, version_id, evidence, &actor.id, now).await.map_err(InsertError::Api)?;
+    let subject = format!("{model}@{label}");
+    let e = log::entry(
+        entry::VERSION_CREATED,
+        &subject,
+        &actor.id,
+        &[
+            ("manifest_digest", json!(digest)),
+            ("oms_root_digest", json!(m.oms_root_digest())),
+            ("lineage_digest", json!(Digest::of(texts.lineage.as_bytes()))),
+            ("metadata_digest", json!(Digest::of(texts.metadata.as_bytes()))),
+        ],
+    );
+    let idx = crate::db::log::append(&mut tx, &e).await?;
+    versions::set_log_index(&mut tx, version_id, idx).await?;
+    attest::store(&mut tx, version_id, &subject, evidence, &actor.id, now).await.map_err(InsertError::Api)?;
     let row = versions::find(&mut tx, model_id, label.as_str()).await?.ok_or(DbError::NotFound)?;
     tx.commit().await.map_err(DbError::from)?;
     Ok(row)

@@ -27,6 +27,7 @@ pub fn version_response(r: VersionRow) -> Result<VersionResponse, ApiError> {
         total_size: r.total_size.max(0) as u64,
         created_by: r.created_by,
         created_at: rfc3339(r.created_at),
+        log_index: r.log_index.map(|i| i.max(0) as u64),
     })
 }
 

@@ -1,0 +1,138 @@
+//! The transparency log's storage: entries, complete-subtree nodes, the head, signed checkpoints.
+//!
+//! `append` runs inside the caller's write transaction, so a change and its entry commit together.
+//! The head row is bumped with `UPDATE ... RETURNING`, which takes a row lock on PostgreSQL (and SQLite
+//! writers are already serialized), so indexes are contiguous with any number of replicas.
+use std::collections::HashMap;
+
+use registry_core::tlog::entry::LogEntry;
+use registry_core::tlog::{Hash, NodeId, completed_by, leaf_hash, node_hash};
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use super::{Db, DbError, now_ms};
+
+fn parse_hash(hex: &str) -> Result<Hash, DbError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex, &mut out).map_err(|e| DbError::Corrupt(format!("log hash {hex:?}: {e}")))?;
+    Ok(out)
+}
+
+async fn node(conn: &mut AnyConnection, id: NodeId) -> Result<Hash, DbError> {
+    let h: String = sqlx::query_scalar("SELECT hash FROM log_nodes WHERE level = $1 AND idx = $2")
+        .bind(i64::from(id.0))
+        .bind(id.1 as i64)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| DbError::Corrupt(format!("log node {id:?} is missing")))?;
+    parse_hash(&h)
+}
+
+async fn put_node(conn: &mut AnyConnection, id: NodeId, h: &Hash) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO log_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+        .bind(i64::from(id.0))
+        .bind(id.1 as i64)
+        .bind(hex::encode(h))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Appends `entry` (inside the caller's transaction) and stores every node it completes; returns its
+/// index.
+pub async fn append(conn: &mut AnyConnection, entry: &LogEntry) -> Result<u64, DbError> {
+    let idx: i64 = sqlx::query_scalar("UPDATE log_head SET size = size + 1 WHERE id = 1 RETURNING size - 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    let idx = u64::try_from(idx).map_err(|_| DbError::Corrupt("negative log size".into()))?;
+    let body = String::from_utf8(entry.canonical()).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    sqlx::query("INSERT INTO log_entries (idx, kind, subject, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(idx as i64)
+        .bind(&entry.kind)
+        .bind(&entry.subject)
+        .bind(&body)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
+    let mut cur = leaf_hash(body.as_bytes());
+    put_node(conn, (0, idx), &cur).await?;
+    for (parent, left, _right) in completed_by(idx) {
+        cur = node_hash(&node(conn, left).await?, &cur);
+        put_node(conn, parent, &cur).await?;
+    }
+    Ok(idx)
+}
+
+/// One stored entry.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EntryRow {
+    /// Index.
+    pub idx: i64,
+    /// Canonical JSON.
+    pub body: String,
+}
+
+impl Db {
+    /// Entries committed so far.
+    pub async fn log_size(&self) -> Result<u64, DbError> {
+        let s: i64 =
+            sqlx::query_scalar("SELECT size FROM log_head WHERE id = 1").fetch_one(self.pool()).await?;
+        u64::try_from(s).map_err(|_| DbError::Corrupt("negative log size".into()))
+    }
+
+    /// The stored nodes `ids`, fetched in one query per 200.
+    pub async fn log_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, DbError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(200) {
+            let cond: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!("SELECT level, idx, hash FROM log_nodes WHERE {}", cond.join(" OR "));
+            let mut q = sqlx::query_as::<_, (i64, i64, String)>(AssertSqlSafe(sql));
+            for (l, i) in chunk {
+                q = q.bind(i64::from(*l)).bind(*i as i64);
+            }
+            for (l, i, h) in q.fetch_all(self.pool()).await? {
+                let level = u8::try_from(l).map_err(|_| DbError::Corrupt("log node level".into()))?;
+                out.insert((level, i as u64), parse_hash(&h)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Entries `[start, end)`.
+    pub async fn log_entries(&self, start: u64, end: u64) -> Result<Vec<EntryRow>, DbError> {
+        Ok(sqlx::query_as("SELECT idx, body FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+            .bind(start as i64)
+            .bind(end as i64)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// One entry.
+    pub async fn log_entry(&self, idx: u64) -> Result<EntryRow, DbError> {
+        Ok(sqlx::query_as("SELECT idx, body FROM log_entries WHERE idx = $1")
+            .bind(idx as i64)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// The checkpoint signed for `size`, if any: (root hex, note).
+    pub async fn checkpoint_get(&self, size: u64) -> Result<Option<(String, String)>, DbError> {
+        Ok(sqlx::query_as("SELECT root, note FROM log_checkpoints WHERE size = $1")
+            .bind(size as i64)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Records a signed checkpoint unless one exists for that size (the first one stays).
+    pub async fn checkpoint_put(&self, size: u64, root: &Hash, note: &str) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO log_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING")
+            .bind(size as i64)
+            .bind(hex::encode(root))
+            .bind(note)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! The transparency log: key, checkpoint, entries, proofs; and a version's auditor bundle.
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use registry_core::api::{
+    ConsistencyProof, ErrorBody, InclusionProof, LogEntries, LogEntryItem, MAX_LOG_PAGE,
+};
+use registry_core::audit_bundle::AuditBundle;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::{Auth, need};
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::routes::params::VersionPath;
+use crate::service::log;
+use crate::state::AppState;
+
+fn b64(hashes: Vec<registry_core::tlog::Hash>) -> Vec<String> {
+    hashes.iter().map(|h| base64::engine::general_purpose::STANDARD.encode(h)).collect()
+}
+
+/// The log's verifier key, `origin+keyid+base64key` (C2SP signed-note format). Pin it.
+#[utoipa::path(get, path = "/v1/log/key", tag = "log",
+    responses((status = 200, description = "The verifier key", body = String, content_type = "text/plain")))]
+pub async fn log_key(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", state.log.vkey())).into_response()
+}
+
+/// The latest signed checkpoint (C2SP signed note: origin, size, base64 root).
+#[utoipa::path(get, path = "/v1/log/checkpoint", tag = "log", security(("token" = ["read"])),
+    responses(
+        (status = 200, description = "Signed checkpoint", body = String, content_type = "text/plain"),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody)
+    )
+)]
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    _actor: Auth<need::Read>,
+) -> Result<Response, ApiError> {
+    let (_, note) = log::checkpoint(&state.db, &state.log).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
+}
+
+/// `?start=&end=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EntriesQuery {
+    /// First index.
+    #[param(minimum = 0)]
+    start: u64,
+    /// One past the last index (at most start + 1000).
+    #[param(minimum = 0)]
+    end: u64,
+}
+
+/// Entries `[start, end)` with their exact bodies. The log names every model, so this needs a
+/// credential that covers every namespace (`*`).
+#[utoipa::path(get, path = "/v1/log/entries", tag = "log", security(("token" = ["read"])),
+    params(EntriesQuery),
+    responses(
+        (status = 200, description = "Entries in index order (fewer at the end of the log)", body = LogEntries),
+        (status = 400, description = "Bad range", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks read on *", body = ErrorBody)
+    )
+)]
+pub async fn entries(
+    State(state): State<AppState>,
+    actor: Auth<need::Read>,
+    ApiQuery(q): ApiQuery<EntriesQuery>,
+) -> Result<Json<LogEntries>, ApiError> {
+    if !actor.pattern.is_any() {
+        return Err(ApiError::forbidden(
+            "reading the whole log needs a credential that covers every namespace (*)",
+        ));
+    }
+    if q.end < q.start || q.end - q.start > MAX_LOG_PAGE {
+        return Err(ApiError::bad_request(
+            registry_core::api::codes::BAD_REQUEST,
+            format!("need start <= end <= start + {MAX_LOG_PAGE}"),
+        ));
+    }
+    let rows = state.db.log_entries(q.start, q.end).await?;
+    Ok(Json(LogEntries {
+        entries: rows
+            .into_iter()
+            .map(|r| LogEntryItem { index: r.idx.max(0) as u64, body: r.body })
+            .collect(),
+    }))
+}
+
+/// `?index=&tree_size=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    /// The entry.
+    #[param(minimum = 0)]
+    index: u64,
+    /// The tree size (at most the current size).
+    #[param(minimum = 1)]
+    tree_size: u64,
+}
+
+/// RFC 9162 inclusion proof of an entry in the tree of `tree_size` entries.
+#[utoipa::path(get, path = "/v1/log/proofs/inclusion", tag = "log", security(("token" = ["read"])),
+    params(InclusionQuery),
+    responses(
+        (status = 200, description = "The proof", body = InclusionProof),
+        (status = 400, description = "index >= tree_size, or tree_size beyond the log", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody)
+    )
+)]
+pub async fn inclusion(
+    State(state): State<AppState>,
+    _actor: Auth<need::Read>,
+    ApiQuery(q): ApiQuery<InclusionQuery>,
+) -> Result<Json<InclusionProof>, ApiError> {
+    let hashes = log::inclusion(&state.db, q.index, q.tree_size).await?;
+    Ok(Json(InclusionProof { index: q.index, tree_size: q.tree_size, hashes: b64(hashes) }))
+}
+
+/// `?from=&to=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The older size.
+    #[param(minimum = 0)]
+    from: u64,
+    /// The newer size (at most the current size).
+    #[param(minimum = 0)]
+    to: u64,
+}
+
+/// RFC 9162 consistency proof that the tree of `from` entries is a prefix of the tree of `to`.
+#[utoipa::path(get, path = "/v1/log/proofs/consistency", tag = "log", security(("token" = ["read"])),
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyProof),
+        (status = 400, description = "from > to, or to beyond the log", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody)
+    )
+)]
+pub async fn consistency(
+    State(state): State<AppState>,
+    _actor: Auth<need::Read>,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
+) -> Result<Json<ConsistencyProof>, ApiError> {
+    let hashes = log::consistency(&state.db, q.from, q.to).await?;
+    Ok(Json(ConsistencyProof { from: q.from, to: q.to, hashes: b64(hashes) }))
+}
+
+/// The auditor's bundle of a version: record, manifest, every attestation's exact bytes, their log
+/// entries with inclusion proofs, the checkpoint and the log key. Downloads are audited.
+#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}/bundle", tag = "log",
+    security(("token" = ["read"])), params(VersionPath),
+    responses(
+        (status = 200, description = "The bundle", body = AuditBundle),
+        (status = 400, description = "Bad name or reference", body = ErrorBody),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
+        (status = 404, description = "No such version (or not covered by the credential)", body = ErrorBody),
+        (status = 503, description = "The access audit could not be written; retry", body = ErrorBody)
+    )
+)]
+pub async fn bundle(
+    State(state): State<AppState>,
+    actor: Auth<need::Read>,
+    ApiPath(p): ApiPath<VersionPath>,
+) -> Result<Json<AuditBundle>, ApiError> {
+    let m = registry_core::ModelName::new(&p.namespace, &p.name)
+        .map_err(|e| ApiError::bad_request(registry_core::api::codes::INVALID_NAME, e.to_string()))?;
+    let r = crate::routes::models::reference(&p.version)?;
+    actor.check_read(&m, format_args!("version {m}@{r}"))?;
+    let b = crate::service::bundle::build(&state, &m, &r).await?;
+    state
+        .db
+        .audit_insert(
+            crate::db::now_ms(),
+            &actor.id,
+            "bundle.download",
+            &format!("{m}@{}", b.version.version),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable(format!("access audit write failed: {e}")))?;
+    Ok(Json(b))
+}

@@ -1,0 +1,148 @@
+//! The transparency log as a service: the signing key, checkpoints (one root per size, ever), proofs,
+//! and the entries every state change appends in its own transaction.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine;
+use registry_core::tlog::entry::LogEntry;
+use registry_core::tlog::note::{Checkpoint, NoteSigner};
+use registry_core::tlog::{self, Hash};
+use serde_json::Value;
+
+use crate::db::{Db, DbError, rfc3339};
+use crate::error::ApiError;
+
+/// The log's signer and origin.
+#[derive(Debug)]
+pub struct LogKey {
+    signer: NoteSigner,
+}
+
+impl LogKey {
+    /// Loads the Ed25519 secret from `path` (base64 of 32 bytes), creating it (mode 0600) on first
+    /// start. The origin is `origin` if given, else `registry/<8 hex of the public key's hash>`.
+    pub fn load_or_create(path: &Path, origin: Option<&str>) -> anyhow::Result<Self> {
+        let secret: [u8; 32] = match std::fs::read_to_string(path) {
+            Ok(text) => base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| anyhow::anyhow!("{}: not a base64 32-byte Ed25519 secret", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut s = [0u8; 32];
+                getrandom::fill(&mut s).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let text = base64::engine::general_purpose::STANDARD.encode(s) + "\n";
+                crate::service::tokens::write_private(path, text.as_bytes())?;
+                tracing::warn!(file = %path.display(), "created the transparency log's signing key");
+                s
+            }
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+        };
+        let origin = match origin {
+            Some(o) => o.to_owned(),
+            None => {
+                let pk = NoteSigner::public_key(&secret);
+                format!("registry/{}", &registry_core::Digest::of(&pk).hex()[..8])
+            }
+        };
+        Ok(Self { signer: NoteSigner::new(&origin, &secret)? })
+    }
+
+    /// The verifier key text clients pin: `origin+keyid+key`.
+    pub fn vkey(&self) -> String {
+        self.signer.verifier().to_vkey()
+    }
+
+    /// The origin line of checkpoints.
+    pub fn origin(&self) -> &str {
+        self.signer.verifier().name()
+    }
+}
+
+/// A log entry of `kind` about `subject` by `actor`, now.
+pub fn entry(kind: &str, subject: &str, actor: &str, details: &[(&str, Value)]) -> LogEntry {
+    LogEntry {
+        kind: kind.into(),
+        subject: subject.into(),
+        actor: actor.into(),
+        time: rfc3339(crate::db::now_ms()),
+        details: details.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<BTreeMap<_, _>>(),
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(DbError::Corrupt(e.to_string()))
+}
+
+/// The root of the first `size` entries, from O(log size) stored nodes.
+pub async fn root_at(db: &Db, size: u64) -> Result<Hash, ApiError> {
+    if size == 0 {
+        return Ok(tlog::empty_root());
+    }
+    let ids = tlog::range_nodes(0, size);
+    let nodes = db.log_nodes(&ids).await?;
+    let hashes = ids
+        .iter()
+        .map(|id| nodes.get(id).copied().ok_or_else(|| corrupt(format!("log node {id:?} missing"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    tlog::fold(&hashes).ok_or_else(|| corrupt("empty fold"))
+}
+
+/// The signed checkpoint of the log as it is now. A size is signed once: if the stored checkpoint
+/// of this size names another root, the tree was changed behind the server's back and nothing is
+/// signed (500, logged).
+pub async fn checkpoint(db: &Db, key: &LogKey) -> Result<(Checkpoint, String), ApiError> {
+    let size = db.log_size().await?;
+    let root = root_at(db, size).await?;
+    if let Some((stored_root, note)) = db.checkpoint_get(size).await? {
+        if stored_root != hex::encode(root) {
+            return Err(corrupt(format!(
+                "log root at size {size} differs from the root signed before: refusing to sign"
+            )));
+        }
+        return Ok((Checkpoint { origin: key.origin().into(), size, root }, note));
+    }
+    let cp = Checkpoint { origin: key.origin().into(), size, root };
+    let note = key.signer.sign(&cp.to_text()).map_err(corrupt)?;
+    db.checkpoint_put(size, &root, &note).await?;
+    // Another replica may have signed this size first; serve what is stored.
+    let (stored_root, stored) =
+        db.checkpoint_get(size).await?.ok_or_else(|| corrupt("checkpoint vanished"))?;
+    if stored_root != hex::encode(root) {
+        return Err(corrupt(format!("log root at size {size} differs between replicas")));
+    }
+    Ok((cp, stored))
+}
+
+fn bad(m: String) -> ApiError {
+    ApiError::bad_request(registry_core::api::codes::BAD_REQUEST, m)
+}
+
+/// Proof hashes for `ranges`, from one batched node read.
+async fn proof(db: &Db, ranges: &[(u64, u64)]) -> Result<Vec<Hash>, ApiError> {
+    let nodes = db.log_nodes(&tlog::nodes_needed(ranges)).await?;
+    tlog::proof_from(ranges, |id| {
+        nodes.get(&id).copied().ok_or_else(|| corrupt(format!("log node {id:?} missing")))
+    })
+}
+
+/// Inclusion proof of entry `index` in the tree of `size` (which must exist already).
+pub async fn inclusion(db: &Db, index: u64, size: u64) -> Result<Vec<Hash>, ApiError> {
+    let now = db.log_size().await?;
+    if size > now || index >= size {
+        return Err(bad(format!("need index < tree_size <= {now} (got index {index}, tree_size {size})")));
+    }
+    proof(db, &tlog::inclusion_ranges(index, size)).await
+}
+
+/// Consistency proof from the tree of `from` entries to the tree of `to`.
+pub async fn consistency(db: &Db, from: u64, to: u64) -> Result<Vec<Hash>, ApiError> {
+    let now = db.log_size().await?;
+    if from > to || to > now {
+        return Err(bad(format!("need from <= to <= {now} (got from {from}, to {to})")));
+    }
+    proof(db, &tlog::consistency_ranges(from, to)).await
+}
