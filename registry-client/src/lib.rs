@@ -21,6 +21,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod sigstore;
+pub mod tlog;
 pub mod verify;
 pub mod walk;
 
@@ -290,6 +291,45 @@ impl Client {
         req: &registry_core::api::AddKeyRequest,
     ) -> Result<registry_core::api::TrustedKeyInfo, ClientError> {
         self.json(self.request(Method::POST, "/v1/keys").json(req)).await
+    }
+
+    /// `GET /v1/log/key`: the log's verifier key text.
+    pub async fn log_key(&self) -> Result<String, ClientError> {
+        Ok(self.send(self.request(Method::GET, "/v1/log/key")).await?.text().await?.trim().to_owned())
+    }
+
+    /// `GET /v1/log/checkpoint`: the signed note (unverified).
+    pub async fn log_checkpoint(&self) -> Result<String, ClientError> {
+        Ok(self.send(self.request(Method::GET, "/v1/log/checkpoint")).await?.text().await?)
+    }
+
+    /// `GET /v1/log/proofs/consistency`.
+    pub async fn log_consistency(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<registry_core::api::ConsistencyProof, ClientError> {
+        let q = [("from", from.to_string()), ("to", to.to_string())];
+        self.json(self.request(Method::GET, "/v1/log/proofs/consistency").query(&q)).await
+    }
+
+    /// `GET /v1/log/entries`, one page.
+    pub async fn log_entries(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<registry_core::api::LogEntries, ClientError> {
+        let q = [("start", start.to_string()), ("end", end.to_string())];
+        self.json(self.request(Method::GET, "/v1/log/entries").query(&q)).await
+    }
+
+    /// `GET .../versions/{v}/bundle`.
+    pub async fn bundle(
+        &self,
+        model: &ModelName,
+        reference: &str,
+    ) -> Result<registry_core::audit_bundle::AuditBundle, ClientError> {
+        self.json(self.request(Method::GET, &format!("{}/bundle", paths::version(model, reference)))).await
     }
 
     /// `GET /v1/whoami`.

@@ -57,6 +57,11 @@ enum Cmd {
     Attestations(cmd::keys::AttestationsArgs),
     /// Verify a third-party Sigstore bundle offline against a trust root.
     VerifyBundle(cmd::keys::VerifyBundleArgs),
+    /// Download a version's auditor bundle (for `registry verify --offline`).
+    Bundle(cmd::keys::BundleArgs),
+    /// The transparency log: checkpoint, full replay.
+    #[command(subcommand)]
+    Log(cmd::log::LogCmd),
 }
 
 /// How a command ended, beyond success.
@@ -112,6 +117,8 @@ async fn main() -> ExitCode {
         Cmd::Keys(k) => cmd::keys::keys(&ctx, k).await,
         Cmd::Attestations(a) => cmd::keys::attestations(&ctx, a).await,
         Cmd::VerifyBundle(a) => cmd::keys::verify_bundle(&ctx, a).await,
+        Cmd::Bundle(a) => cmd::keys::bundle(&ctx, a).await,
+        Cmd::Log(c) => cmd::log::run(&ctx, c).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

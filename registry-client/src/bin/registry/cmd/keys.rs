@@ -263,3 +263,42 @@ pub async fn verify_bundle(ctx: &Ctx, a: VerifyBundleArgs) -> Result<(), Failure
     );
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct BundleArgs {
+    /// NAMESPACE/NAME@VERSION.
+    reference: String,
+    /// Where to write the bundle.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+/// Downloads a version's auditor bundle after checking its checkpoint against the pinned log.
+pub async fn bundle(ctx: &Ctx, a: BundleArgs) -> Result<(), Failure> {
+    let (model, reference) = super::parse_ref(&a.reference)?;
+    let client = ctx.client()?;
+    let c = registry_client::tlog::check_version(&client, &model, &reference, &[], &[], None).await?;
+    if !c.report.ok() {
+        for f in c.report.findings.iter().filter(|f| !f.ok) {
+            eprintln!("✗ {}", f.what);
+        }
+        return Err(Failure::Verification(format!("the bundle of {model}@{reference} does not check out")));
+    }
+    std::fs::write(&a.output, serde_json::to_vec_pretty(&c.bundle)?)
+        .with_context(|| format!("writing {}", a.output.display()))?;
+    if ctx.json {
+        return Ok(super::print_json(
+            &serde_json::json!({"bundle": a.output, "log_key": c.log.key.to_vkey()}),
+        )?);
+    }
+    println!("{}", a.output.display());
+    eprintln!(
+        "bundle of {model}@{} ({} attestations, {} log entries, checkpoint size {}); verify offline with --log-key '{}'",
+        c.bundle.version.version,
+        c.bundle.attestations.len(),
+        c.bundle.log.entries.len(),
+        c.log.checkpoint.size,
+        c.log.key.to_vkey()
+    );
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with `Args` and `run()`.
 pub mod auth;
 pub mod keys;
+pub mod log;
 pub mod ls;
 pub mod pull;
 pub mod push;

@@ -1,8 +1,9 @@
 //! `registry pull NS/NAME@V -o DIR [--force]`.
 use std::path::PathBuf;
 
-use registry_client::attest::{Status, read_public_key, verify_attestations};
+use registry_client::attest::read_public_key;
 use registry_client::pull::pull;
+use registry_client::tlog::check_version;
 
 use crate::progress::Bars;
 use crate::{Ctx, Failure};
@@ -35,22 +36,26 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let (model, reference) = super::parse_ref(&a.reference)?;
     let client = ctx.client()?;
-    if !a.verify_with.is_empty() {
-        let keys = a.verify_with.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
-        let v = client.get_version(&model, &reference).await?;
-        let manifest = client.get_manifest(&v).await?;
-        let r =
-            verify_attestations(&client, &model, &v.version, &manifest, &keys, &a.require_predicate).await?;
-        if !r.ok {
-            for c in r.checks.iter().filter(|c| c.status == Status::Failed) {
-                eprintln!("✗ {}", c.what);
-            }
-            return Err(Failure::Verification(format!(
-                "attestations of {model}@{} do not verify; nothing was written",
-                v.version
-            )));
-        }
+    // Before any byte is written: the version must be in the pinned log, and its attestations must
+    // verify with the --verify-with keys (at least one, or every --require-predicate).
+    let keys = a.verify_with.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
+    let c = check_version(&client, &model, &reference, &keys, &a.require_predicate, None).await?;
+    if c.log.first_use {
+        eprintln!(
+            "registry: trusting the log key {} of {} from now on (first use)",
+            c.log.key.to_vkey(),
+            ctx.registry
+        );
     }
+    if !c.report.ok() {
+        for f in c.report.findings.iter().filter(|f| !f.ok) {
+            eprintln!("✗ {}", f.what);
+        }
+        return Err(Failure::Verification(format!(
+            "{model}@{reference} does not check out; nothing was written"
+        )));
+    }
+    let reference = c.bundle.version.manifest_digest.to_string(); // exactly the version just checked
     let r = pull(&client, &model, &reference, &a.output, a.force, Bars::new(ctx.json), a.jobs).await?;
     if let Some(path) = &a.signature_out {
         let list = client.list_attestations(&model, &r.version.version).await?;

@@ -144,6 +144,22 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let spec =
         PushSpec { dir: &a.dir, model: &model, version: &version, lineage, metadata, sign, attestations };
     let r = push(&client, spec, Bars::new(ctx.json), &opts).await?;
+    // Read the version back through the pinned log: the push must be in it.
+    match registry_client::tlog::check_version(&client, &model, version.as_str(), &[], &[], None).await {
+        Ok(c) if !c.report.ok() => {
+            for f in c.report.findings.iter().filter(|f| !f.ok) {
+                eprintln!("✗ {}", f.what);
+            }
+            return Err(Failure::Verification(format!(
+                "{model}@{version} was pushed but the log does not show it"
+            )));
+        }
+        Ok(_) => {}
+        Err(registry_client::ClientError::Api { status: 403 | 404, .. }) => {
+            eprintln!("registry: this credential cannot read {model}, so the log entry was not checked");
+        }
+        Err(e) => return Err(e.into()),
+    }
     if let (Some(path), Some(bundle)) = (&a.signature_out, &r.oms_bundle) {
         std::fs::write(path, bundle).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -1,18 +1,24 @@
-//! `registry verify NS/NAME@V [--dir DIR] [--trusted-key PUB]... [--require-predicate URI]...`:
-//! checks the version's attestations with the given keys (never the registry's verdict) and, with
-//! `--dir`, re-hashes the directory against the manifest. One line per check; exit 3 on any failure.
+//! `registry verify NS/NAME@V [--dir DIR] [--trusted-key PUB]... [--require-predicate URI]...` checks a
+//! version against the pinned transparency log through its auditor bundle: the checkpoint is signed by
+//! the log key and extends the one seen before, the version and every attestation are in the log, the
+//! attestations verify with the keys given (never the registry's verdict), and `--dir` matches the
+//! manifest. `--offline --bundle FILE --log-key KEY` does the same with no network at all.
 use std::path::PathBuf;
 
-use registry_client::attest::{Status, read_public_key, verify_attestations};
+use registry_client::attest::read_public_key;
+use registry_client::tlog::{check_version, read_log_key};
 use registry_client::verify::verify_dir;
+use registry_core::attest::TrustedKey;
+use registry_core::audit_bundle::{AuditBundle, Finding, verify_offline};
 
 use crate::progress::Bars;
 use crate::{Ctx, Failure};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// NAMESPACE/NAME@VERSION (or @sha256:<manifest digest>).
-    reference: String,
+    /// NAMESPACE/NAME@VERSION (or @sha256:<manifest digest>). Not with --offline.
+    #[arg(required_unless_present = "offline")]
+    reference: Option<String>,
     /// The directory to check against the manifest.
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -22,66 +28,76 @@ pub struct Args {
     /// Fail unless an attestation of this predicate type verifies. Repeatable.
     #[arg(long, value_name = "URI")]
     require_predicate: Vec<String>,
+    /// Verify a bundle file with no network (needs --bundle and --log-key).
+    #[arg(long, requires_all = ["bundle", "log_key"], conflicts_with = "reference")]
+    offline: bool,
+    /// The auditor bundle (from `registry bundle`).
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<PathBuf>,
+    /// The log's verifier key (text or a file with it, as `GET /v1/log/key` serves it). Online, it must
+    /// match the key pinned for this registry; by default the pinned key (first use: the registry's).
+    #[arg(long, value_name = "KEY")]
+    log_key: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
-    let (model, reference) = super::parse_ref(&a.reference)?;
     let keys = a.trusted_key.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
-    let client = ctx.client()?;
-    let v = client.get_version(&model, &reference).await?;
-    let manifest = client.get_manifest(&v).await?;
-    let mut lines: Vec<(Status, String)> = vec![(
-        Status::Ok,
-        format!(
-            "manifest {} of {model}@{} ({} files) is the one recorded",
-            v.manifest_digest, v.version, v.file_count
-        ),
-    )];
-    if !keys.is_empty() || !a.require_predicate.is_empty() {
-        let r =
-            verify_attestations(&client, &model, &v.version, &manifest, &keys, &a.require_predicate).await?;
-        lines.extend(r.checks.into_iter().map(|c| (c.status, c.what)));
-    }
-    if let Some(dir) = a.dir.clone() {
+    let given = a.log_key.as_deref().map(read_log_key).transpose()?;
+    let (bundle, mut findings, manifest) = if a.offline {
+        let path = a.bundle.clone().unwrap_or_default();
+        let text = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let bundle: AuditBundle = serde_json::from_slice(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not a bundle: {e}", path.display()))?;
+        let trusted: Vec<TrustedKey> = keys.into_iter().map(TrustedKey::any).collect();
+        let key = given.ok_or_else(|| anyhow::anyhow!("--offline needs --log-key"))?;
+        let r = verify_offline(&bundle, &trusted, &key, &a.require_predicate);
+        let manifest = r.manifest.clone();
+        (bundle, r.findings, manifest)
+    } else {
+        let (model, reference) = super::parse_ref(a.reference.as_deref().unwrap_or_default())?;
+        let client = ctx.client()?;
+        let c =
+            check_version(&client, &model, &reference, &keys, &a.require_predicate, given.as_ref()).await?;
+        if c.log.first_use {
+            eprintln!(
+                "registry: trusting the log key {} of {} from now on (first use)",
+                c.log.key.to_vkey(),
+                ctx.registry
+            );
+        }
+        let manifest = c.report.manifest.clone();
+        (c.bundle, c.report.findings, manifest)
+    };
+    let v = &bundle.version;
+    if let (Some(dir), Some(manifest)) = (a.dir.clone(), manifest) {
         let bars = Bars::new(ctx.json);
         let report = tokio::task::spawn_blocking(move || {
             verify_dir(&dir, &manifest, bars, registry_client::hash::default_threads())
         })
         .await??;
-        lines.push((
-            if report.is_clean() { Status::Ok } else { Status::Failed },
-            format!(
-                "files: {} of {} match in {}",
-                report.ok,
-                v.file_count,
-                a.dir.as_deref().unwrap_or(std::path::Path::new(".")).display()
-            ),
-        ));
-        lines.extend(report.missing.iter().map(|p| (Status::Failed, format!("missing: {p}"))));
-        lines.extend(report.changed.iter().map(|p| (Status::Failed, format!("changed: {p}"))));
-        lines.extend(report.extra.iter().map(|p| (Status::Failed, format!("extra:   {p}"))));
+        let shown = a.dir.as_deref().unwrap_or(std::path::Path::new(".")).display().to_string();
+        findings.push(Finding {
+            ok: report.is_clean(),
+            what: format!("files: {} of {} match in {shown}", report.ok, v.file_count),
+        });
+        findings.extend(report.missing.iter().map(|p| Finding { ok: false, what: format!("missing: {p}") }));
+        findings.extend(report.changed.iter().map(|p| Finding { ok: false, what: format!("changed: {p}") }));
+        findings.extend(report.extra.iter().map(|p| Finding { ok: false, what: format!("extra:   {p}") }));
     }
-    let failed = lines.iter().filter(|(s, _)| *s == Status::Failed).count();
+    let failed = findings.iter().filter(|f| !f.ok).count();
+    let name = format!("{}/{}@{}", v.namespace, v.name, v.version);
     if ctx.json {
         super::print_json(&serde_json::json!({
-            "version": format!("{model}@{}", v.version),
-            "manifest_digest": v.manifest_digest,
-            "ok": failed == 0,
-            "checks": lines.iter().map(|(s, w)| serde_json::json!({"status": s, "what": w})).collect::<Vec<_>>(),
+            "version": name, "manifest_digest": v.manifest_digest, "ok": failed == 0, "checks": findings,
         }))?;
     } else {
-        for (s, w) in &lines {
-            let mark = match s {
-                Status::Ok => "✓",
-                Status::Skipped => "·",
-                Status::Failed => "✗",
-            };
-            println!("{mark} {w}");
+        for f in &findings {
+            println!("{} {}", if f.ok { "✓" } else { "✗" }, f.what);
         }
     }
     if failed == 0 {
         Ok(())
     } else {
-        Err(Failure::Verification(format!("{failed} check(s) failed for {model}@{}", v.version)))
+        Err(Failure::Verification(format!("{failed} check(s) failed for {name}")))
     }
 }
