@@ -61,6 +61,11 @@ pub async fn fresh_postgres_db(base: &str) -> String {
 
 /// Opens a store of the given kind over `dir` (SQLite) or a fresh PostgreSQL database.
 pub async fn open_db(kind: TestDb, dir: &std::path::Path) -> Db {
+    open_db_url(kind, dir).await.1
+}
+
+/// [`open_db`], also returning the database URL.
+pub async fn open_db_url(kind: TestDb, dir: &std::path::Path) -> (String, Db) {
     let url = match kind {
         TestDb::Sqlite => format!("sqlite:{}", dir.join("registry.db").display()),
         TestDb::Postgres => {
@@ -69,7 +74,8 @@ pub async fn open_db(kind: TestDb, dir: &std::path::Path) -> Db {
             fresh_postgres_db(&base).await
         }
     };
-    Db::open(&url, true).await.expect("open test database")
+    let db = Db::open(&url, true).await.expect("open test database");
+    (url, db)
 }
 
 /// Options of [`TestServer::start_with`].
@@ -110,6 +116,9 @@ pub struct TestServer {
     handle: Option<JoinHandle<std::io::Result<()>>>,
     /// Keeps the temp dir alive while the server runs.
     pub dir: tempfile::TempDir,
+    /// The database URL.
+    pub db_url: String,
+    opts: TestOptions,
 }
 
 /// Shows server logs when `TEST_LOG=1`.
@@ -132,13 +141,23 @@ impl TestServer {
     pub async fn start_with(opts: TestOptions) -> Self {
         init_test_logging();
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = open_db(opts.db, dir.path()).await;
-        let blob_dir = dir.path().join("blobs");
-        let blobs = BlobStore::from_url(&blob_dir.display().to_string()).expect("blob store");
+        let (db_url, db) = open_db_url(opts.db, dir.path()).await;
         let admin_token = crate::auth::token::generate().expect("random").text;
         crate::service::tokens::bootstrap(&db, dir.path(), Some(admin_token.clone()))
             .await
             .expect("bootstrap token");
+        Self::launch(dir, db_url, db, admin_token, opts).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        db_url: String,
+        db: Db,
+        admin_token: String,
+        opts: TestOptions,
+    ) -> Self {
+        let blob_dir = dir.path().join("blobs");
+        let blobs = BlobStore::from_url(&blob_dir.display().to_string()).expect("blob store");
         let oidc = crate::auth::oidc::Oidc::load(&opts.oidc).expect("OIDC issuers load");
         let settings = Settings {
             max_blob_size: opts.max_blob_size,
@@ -158,7 +177,55 @@ impl TestServer {
         let handle = tokio::spawn(crate::serve(listener, router, async move {
             let _ = rx.await;
         }));
-        Self { url, state, blob_dir, admin_token, shutdown: Some(tx), handle: Some(handle), dir }
+        Self {
+            url,
+            state,
+            blob_dir,
+            admin_token,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            dir,
+            db_url,
+            opts,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same database, blobs and log key.
+    pub async fn restart(mut self) -> Self {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+        self.state.db.close().await;
+        let db = Db::open(&self.db_url, true).await.expect("reopen database");
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        let (url, token, opts) = (self.db_url.clone(), self.admin_token.clone(), self.opts.clone());
+        Self::launch(dir, url, db, token, opts).await
+    }
+
+    /// A second server on a copy of this one's data (SQLite only): same log key, same history so far,
+    /// free to diverge — a forked registry.
+    pub async fn fork(&self) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let copy = dir.path().join("registry.db");
+        sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM INTO '{}'", copy.display())))
+            .execute(self.state.db.pool())
+            .await
+            .expect("VACUUM INTO (SQLite only)");
+        std::fs::copy(self.dir.path().join("log-signing.key"), dir.path().join("log-signing.key"))
+            .expect("copy key");
+        let blobs = dir.path().join("blobs").join("sha256");
+        std::fs::create_dir_all(&blobs).expect("mkdir");
+        if let Ok(rd) = std::fs::read_dir(self.blob_dir.join("sha256")) {
+            for e in rd.flatten() {
+                std::fs::copy(e.path(), blobs.join(e.file_name())).expect("copy blob");
+            }
+        }
+        let url = format!("sqlite:{}", copy.display());
+        let db = Db::open(&url, true).await.expect("open copy");
+        Self::launch(dir, url, db, self.admin_token.clone(), self.opts.clone()).await
     }
 
     /// Asks for a graceful shutdown and waits until in-flight requests are done.
