@@ -175,7 +175,8 @@ async fn the_auditor_bundle_verifies_offline_and_any_alteration_fails() {
     assert_eq!(bundle.log.entries.len(), 3, "the version and its two attestations");
 
     let original = serde_json::to_value(&bundle).unwrap();
-    let alterations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Alter = Box<dyn Fn(&mut Value)>;
+    let alterations: Vec<(&str, Alter)> = vec![
         (
             "manifest text",
             Box::new(|b| b["manifest"] = json!(b["manifest"].as_str().unwrap().replace("w.bin", "x.bin"))),
