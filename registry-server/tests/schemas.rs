@@ -12,6 +12,8 @@ const SCHEMAS: &[(&str, &str)] = &[
     ("put-version-request.schema.json", "PutVersionRequest"),
     ("version.schema.json", "VersionResponse"),
     ("error.schema.json", "ErrorBody"),
+    ("bundle.schema.json", "AuditBundle"),
+    ("attestation.schema.json", "AttestationInfo"),
 ];
 
 /// Rewrites OpenAPI component refs into `$defs` refs and collects the names referenced.
