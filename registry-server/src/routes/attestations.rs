@@ -62,8 +62,8 @@ pub async fn list_attestations(
 /// version. It is verified against the keys trusted for the model before anything is stored.
 #[utoipa::path(post, path = "/v1/models/{namespace}/{name}/versions/{version}/attestations", tag = "attestations",
     security(("token" = ["attest"])), params(VersionPath),
-    request_body(content = serde_json::Value, content_type = "application/json",
-        description = "A DSSE envelope or a Sigstore bundle, as the exact bytes to store"),
+    request_body(content = Object, content_type = "application/json",
+        description = "A DSSE envelope or a Sigstore bundle (a JSON object), as the exact bytes to store"),
     responses(
         (status = 201, description = "Stored", body = AttestationInfo),
         (status = 200, description = "The same bytes were already stored", body = AttestationInfo),

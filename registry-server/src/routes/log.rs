@@ -53,7 +53,8 @@ pub struct EntriesQuery {
     /// First index.
     #[param(minimum = 0)]
     start: u64,
-    /// One past the last index (at most start + 1000).
+    /// One past the last index; pages hold at most 1000 entries, so a longer range is cut to
+    /// `start + 1000` (and to the log's size).
     #[param(minimum = 0)]
     end: u64,
 }
@@ -63,8 +64,8 @@ pub struct EntriesQuery {
 #[utoipa::path(get, path = "/v1/log/entries", tag = "log", security(("token" = ["read"])),
     params(EntriesQuery),
     responses(
-        (status = 200, description = "Entries in index order (fewer at the end of the log)", body = LogEntries),
-        (status = 400, description = "Bad range", body = ErrorBody),
+        (status = 200, description = "Entries in index order: at most 1000, fewer at the end of the log, none when end <= start", body = LogEntries),
+        (status = 400, description = "Malformed query", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Credential lacks read on *", body = ErrorBody)
     )
@@ -79,19 +80,28 @@ pub async fn entries(
             "reading the whole log needs a credential that covers every namespace (*)",
         ));
     }
-    if q.end < q.start || q.end - q.start > MAX_LOG_PAGE {
-        return Err(ApiError::bad_request(
-            registry_core::api::codes::BAD_REQUEST,
-            format!("need start <= end <= start + {MAX_LOG_PAGE}"),
-        ));
-    }
-    let rows = state.db.log_entries(q.start, q.end).await?;
+    // A page is at most MAX_LOG_PAGE entries; a longer (or empty) range is clamped, not refused,
+    // so a reader simply continues from the last index it got.
+    let (start, end) = (int64(q.start, "start")?, int64(q.end, "end")?);
+    let end = end.min(start.saturating_add(MAX_LOG_PAGE));
+    let rows = if end <= start { Vec::new() } else { state.db.log_entries(start, end).await? };
     Ok(Json(LogEntries {
         entries: rows
             .into_iter()
             .map(|r| LogEntryItem { index: r.idx.max(0) as u64, body: r.body })
             .collect(),
     }))
+}
+
+/// Log positions are int64 in the API (and the database); larger numbers are refused, not wrapped.
+fn int64(v: u64, name: &str) -> Result<u64, ApiError> {
+    if v > i64::MAX as u64 {
+        return Err(ApiError::bad_request(
+            registry_core::api::codes::BAD_REQUEST,
+            format!("{name} is larger than the int64 maximum"),
+        ));
+    }
+    Ok(v)
 }
 
 /// `?index=&tree_size=`.
@@ -122,7 +132,8 @@ pub async fn inclusion(
     _actor: Auth<need::Read>,
     ApiQuery(q): ApiQuery<InclusionQuery>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    let hashes = log::inclusion(&state.db, q.index, q.tree_size).await?;
+    let hashes =
+        log::inclusion(&state.db, int64(q.index, "index")?, int64(q.tree_size, "tree_size")?).await?;
     Ok(Json(InclusionProof { index: q.index, tree_size: q.tree_size, hashes: b64(hashes) }))
 }
 
@@ -154,7 +165,7 @@ pub async fn consistency(
     _actor: Auth<need::Read>,
     ApiQuery(q): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    let hashes = log::consistency(&state.db, q.from, q.to).await?;
+    let hashes = log::consistency(&state.db, int64(q.from, "from")?, int64(q.to, "to")?).await?;
     Ok(Json(ConsistencyProof { from: q.from, to: q.to, hashes: b64(hashes) }))
 }
 
