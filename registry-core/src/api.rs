@@ -67,6 +67,16 @@ pub mod codes {
     pub const PROVENANCE_REQUIRED: &str = "provenance_required";
     /// A public key that does not parse.
     pub const INVALID_KEY: &str = "invalid_key";
+    /// A promotion policy denied the move (403; `details.reasons` says why).
+    pub const POLICY_DENIED: &str = "policy_denied";
+    /// Compare-and-swap failed: the alias no longer points where the caller expected (409).
+    pub const ALIAS_MOVED: &str = "alias_moved";
+    /// A rollback found no earlier target that passes (409).
+    pub const NO_ROLLBACK_TARGET: &str = "no_rollback_target";
+    /// A Rego module that does not compile or is not `package registry.promote` (400).
+    pub const INVALID_POLICY: &str = "invalid_policy";
+    /// A name is taken: an alias cannot shadow a version label, nor a label an alias (409).
+    pub const NAME_CONFLICT: &str = "name_conflict";
 }
 
 /// Every error response: a stable code for programs, a message for people.
@@ -278,6 +288,9 @@ pub struct VersionResponse {
     /// Index of its `version.created` entry in the transparency log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_index: Option<u64>,
+    /// Quarantined: pulls refuse it unless forced, promotion policies see it.
+    #[serde(default)]
+    pub quarantined: bool,
 }
 
 /// `GET .../versions` page.
@@ -334,6 +347,10 @@ pub mod paths {
     /// `/v1/models/{ns}/{name}/versions/{reference}`.
     pub fn version(m: &ModelName, reference: &str) -> String {
         format!("{}/versions/{reference}", model(m))
+    }
+    /// `/v1/models/{ns}/{name}/aliases/{alias}`.
+    pub fn alias(m: &ModelName, alias: &str) -> String {
+        format!("{}/aliases/{alias}", model(m))
     }
 }
 

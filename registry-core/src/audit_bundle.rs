@@ -196,6 +196,23 @@ pub fn verify_offline(
             }
         }
     }
+    // Promotion decisions recorded for this version (their inclusion was checked above).
+    for (idx, e) in entries.iter().filter(|(_, e)| {
+        e.subject == name
+            && (e.kind == crate::tlog::entry::ALIAS_MOVED || e.kind == crate::tlog::entry::ALIAS_DENIED)
+    }) {
+        r.push(
+            true,
+            format!(
+                "log entry {idx}: {} alias {} ({}) by {} at {}",
+                e.kind,
+                e.detail("alias").unwrap_or("?"),
+                e.detail("decision").unwrap_or("?"),
+                e.actor,
+                e.time
+            ),
+        );
+    }
     for p in required {
         r.push(verified.iter().any(|(t, _)| t == p), format!("required predicate {p}"));
     }

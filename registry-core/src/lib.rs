@@ -14,6 +14,7 @@ pub mod digest;
 pub mod lineage;
 pub mod manifest;
 pub mod name;
+pub mod promote;
 mod schema;
 pub mod tlog;
 

@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// The log's origin line (and key name) [default: registry/<8 hex of the key>].
     #[arg(long, env = "REGISTRY_LOG_ORIGIN")]
     pub log_origin: Option<String>,
+    /// The key (PEM PKCS#8) the server signs promotion decisions (SLSA VSAs) with; created 0600 on
+    /// first start [default: DATA_DIR/attestation-signing.key]. Replicas must share it.
+    #[arg(long, env = "REGISTRY_ATTESTATION_KEY_FILE")]
+    pub attestation_key_file: Option<PathBuf>,
     /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
     #[arg(skip)]
     #[serde(default)]
@@ -87,6 +91,8 @@ pub struct Config {
     pub log_key_file: PathBuf,
     /// Log origin, if set.
     pub log_origin: Option<String>,
+    /// VSA signing key file.
+    pub attestation_key_file: PathBuf,
 }
 
 /// Parses `123`, `64KiB`, `10MiB`, `2GiB`, `1TiB` (also KB/MB/GB/TB as powers of 1000).
@@ -141,6 +147,7 @@ impl Config {
         let data_dir =
             args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("registry-data"));
         let log_key_default = data_dir.join("log-signing.key");
+        let att_key_default = data_dir.join("attestation-signing.key");
         let database_url = args
             .database_url
             .clone()
@@ -175,6 +182,11 @@ impl Config {
                 .or(file.log_key_file)
                 .unwrap_or_else(|| log_key_default.clone()),
             log_origin: args.log_origin.clone().or(file.log_origin),
+            attestation_key_file: args
+                .attestation_key_file
+                .clone()
+                .or(file.attestation_key_file)
+                .unwrap_or_else(|| att_key_default.clone()),
         })
     }
 

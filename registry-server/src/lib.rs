@@ -104,7 +104,14 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         oidc: Arc::new(oidc),
     };
     let log = service::log::LogKey::load_or_create(&config.log_key_file, config.log_origin.as_deref())?;
-    Ok(AppState { db, blobs, settings: Arc::new(settings), log: Arc::new(log) })
+    let attestation_key = service::promote::load_or_create_key(&config.attestation_key_file)?;
+    Ok(AppState {
+        db,
+        blobs,
+        settings: Arc::new(settings),
+        log: Arc::new(log),
+        attestation_key: Arc::new(attestation_key),
+    })
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

@@ -33,6 +33,8 @@ enum Cmd {
     Namespace(NamespaceCmd),
     /// Print the transparency log's verifier key (creating the signing key on first use).
     LogKey,
+    /// Print the public key (PEM) that signs promotion decisions (VSAs), creating it on first use.
+    AttestationKey,
 }
 
 #[derive(Subcommand)]
@@ -321,6 +323,10 @@ async fn main() -> std::process::ExitCode {
             config.log_origin.as_deref(),
         )
         .map(|k| println!("{}", k.vkey())),
+        Cmd::AttestationKey => {
+            registry_server::service::promote::load_or_create_key(&config.attestation_key_file)
+                .map(|k| print!("{}", k.public().to_pem()))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -33,4 +33,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The transparency log's signing key.
     pub log: Arc<crate::service::log::LogKey>,
+    /// The key the server signs its own attestations (promotion decisions) with.
+    pub attestation_key: Arc<registry_core::attest::keys::SigningKey>,
 }

@@ -169,7 +169,16 @@ impl TestServer {
             Some("registry.test/log"),
         )
         .expect("log key");
-        let state = AppState { db, blobs, settings: Arc::new(settings), log: Arc::new(log) };
+        let attestation_key =
+            crate::service::promote::load_or_create_key(&dir.path().join("attestation-signing.key"))
+                .expect("key");
+        let state = AppState {
+            db,
+            blobs,
+            settings: Arc::new(settings),
+            log: Arc::new(log),
+            attestation_key: Arc::new(attestation_key),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();

@@ -14,6 +14,8 @@ const SCHEMAS: &[(&str, &str)] = &[
     ("error.schema.json", "ErrorBody"),
     ("bundle.schema.json", "AuditBundle"),
     ("attestation.schema.json", "AttestationInfo"),
+    ("policy-input.schema.json", "PolicyInput"),
+    ("promote-response.schema.json", "PromoteResponse"),
 ];
 
 /// Rewrites OpenAPI component refs into `$defs` refs and collects the names referenced.

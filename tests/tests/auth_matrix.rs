@@ -114,6 +114,43 @@ fn request(op: &str, n: usize) -> Option<Request> {
         "PUT /v1/namespaces/{namespace}" => {
             (Method::PUT, "/v1/namespaces/fraud".into(), Some(json!({"require_provenance": false})), None)
         }
+        "GET /v1/attestation-key" => (Method::GET, "/v1/attestation-key".into(), None, None),
+        "GET /v1/models/{namespace}/{name}/aliases" => {
+            (Method::GET, "/v1/models/fraud/detector/aliases".into(), None, None)
+        }
+        "GET /v1/models/{namespace}/{name}/aliases/{alias}" => {
+            (Method::GET, "/v1/models/fraud/detector/aliases/staging".into(), None, None)
+        }
+        "PUT /v1/models/{namespace}/{name}/aliases/{alias}" => (
+            Method::PUT,
+            format!("/v1/models/fraud/detector/aliases/a{n}"),
+            Some(json!({"version": "1.4.0", "reason": "matrix"})),
+            None,
+        ),
+        "POST /v1/models/{namespace}/{name}/aliases/{alias}:rollback" => (
+            Method::POST,
+            "/v1/models/fraud/detector/aliases/staging:rollback".into(),
+            Some(json!({"reason": "matrix"})),
+            None,
+        ),
+        "GET /v1/models/{namespace}/{name}/aliases/{alias}/history" => {
+            (Method::GET, "/v1/models/fraud/detector/aliases/staging/history".into(), None, None)
+        }
+        "POST /v1/policies" => (
+            Method::POST,
+            "/v1/policies".into(),
+            Some(json!({"namespace": "fraud/*", "alias": format!("p{n}"),
+                        "rego": "package registry.promote\n\nallow := true\n"})),
+            None,
+        ),
+        "GET /v1/policies" => (Method::GET, "/v1/policies".into(), None, None),
+        "GET /v1/policies/{id}" => (Method::GET, "/v1/policies/1".into(), None, None),
+        "POST /v1/policies:test" => (
+            Method::POST,
+            "/v1/policies:test".into(),
+            Some(json!({"version": "fraud/detector@1.4.0", "alias": "production"})),
+            None,
+        ),
         _ => return None,
     })
 }
@@ -146,10 +183,16 @@ fn expected(op: &str, required: Option<Option<Scope>>, c: &Caller) -> Result<(),
             | "GET /v1/models/{namespace}/{name}/versions/{version}/attestations"
             | "GET /v1/models/{namespace}/{name}/versions/{version}/attestations/{id}"
             | "GET /v1/models/{namespace}/{name}/versions/{version}/bundle"
+            | "GET /v1/models/{namespace}/{name}/aliases"
+            | "GET /v1/models/{namespace}/{name}/aliases/{alias}"
+            | "GET /v1/models/{namespace}/{name}/aliases/{alias}/history"
             | "GET /v1/blobs/{digest}"
             | "HEAD /v1/blobs/{digest}" => Err(404),
             "PUT /v1/models/{namespace}/{name}/versions/{version}"
-            | "POST /v1/models/{namespace}/{name}/versions/{version}/attestations" => Err(403),
+            | "POST /v1/models/{namespace}/{name}/versions/{version}/attestations"
+            | "PUT /v1/models/{namespace}/{name}/aliases/{alias}"
+            | "POST /v1/models/{namespace}/{name}/aliases/{alias}:rollback"
+            | "POST /v1/policies:test" => Err(403),
             _ => Ok(()),
         };
     }

@@ -15,6 +15,12 @@ pub const KEY_TRUSTED: &str = "key.trusted";
 pub const KEY_REVOKED: &str = "key.revoked";
 /// A namespace's settings changed.
 pub const NAMESPACE_SET: &str = "namespace.set";
+/// An alias moved (a promotion passed policy).
+pub const ALIAS_MOVED: &str = "alias.moved";
+/// A promotion was refused by policy.
+pub const ALIAS_DENIED: &str = "alias.denied";
+/// A promotion policy was set.
+pub const POLICY_CHANGED: &str = "policy.changed";
 
 /// One record. `details` holds the type's own fields (digests, predicate type, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -38,11 +38,13 @@ pub struct VersionRow {
     pub created_at: i64,
     /// Index of its `version.created` log entry.
     pub log_index: Option<i64>,
+    /// Non-zero when quarantined.
+    pub quarantined: i64,
 }
 
 const SELECT: &str = "SELECT v.id, v.model_id, m.namespace, m.name, v.version, v.manifest_digest, \
      v.oms_root_digest, v.manifest, v.lineage, v.metadata, v.file_count, v.total_size, v.created_by, \
-     v.created_at, v.log_index FROM versions v JOIN models m ON m.id = v.model_id";
+     v.created_at, v.log_index, v.quarantined FROM versions v JOIN models m ON m.id = v.model_id";
 
 /// A version to insert.
 #[derive(Debug)]
@@ -96,6 +98,12 @@ impl Db {
             .bind(d.hex())
             .fetch_one(self.pool())
             .await?)
+    }
+
+    /// A version by internal id.
+    pub async fn version_by_id(&self, id: i64) -> Result<VersionRow, DbError> {
+        let sql = format!("{SELECT} WHERE v.id = $1");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_one(self.pool()).await?)
     }
 
     /// Versions of a model, newest first, with ids below `before` when given.

@@ -29,6 +29,15 @@ pub async fn log_key(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", state.log.vkey())).into_response()
 }
 
+/// The public key (PEM SubjectPublicKeyInfo) that signs the server's promotion decisions (SLSA
+/// VSAs). Pin it beside the log key to verify decisions offline.
+#[utoipa::path(get, path = "/v1/attestation-key", tag = "promotion",
+    responses((status = 200, description = "PEM public key", body = String, content_type = "application/x-pem-file")))]
+pub async fn attestation_key(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], state.attestation_key.public().to_pem())
+        .into_response()
+}
+
 /// The latest signed checkpoint (C2SP signed note: origin, size, base64 root).
 #[utoipa::path(get, path = "/v1/log/checkpoint", tag = "log", security(("token" = ["read"])),
     responses(

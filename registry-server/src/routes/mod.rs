@@ -7,6 +7,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod aliases;
 pub mod attestations;
 pub mod audit;
 pub mod blobs;
@@ -29,8 +30,12 @@ pub mod tokens;
         (name = "auth", description = "Identity, tokens and the access audit"),
         (name = "attestations", description = "Signed evidence, trusted keys, namespace settings"),
         (name = "log", description = "The transparency log and auditor bundles"),
+        (name = "promotion", description = "Aliases moved under Rego policies, signed decisions, rollback"),
         (name = "meta", description = "Health and API description")
     ),
+    paths(aliases::rollback_alias),
+    // Not a request or response body, but documented with a schema: what every policy sees.
+    components(schemas(registry_core::promote::PolicyInput)),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
@@ -76,11 +81,21 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(attestations::revoke_key))
         .routes(routes!(attestations::get_namespace, attestations::put_namespace))
         .routes(routes!(log::log_key))
+        .routes(routes!(log::attestation_key))
         .routes(routes!(log::checkpoint))
         .routes(routes!(log::entries))
         .routes(routes!(log::inclusion))
         .routes(routes!(log::consistency))
         .routes(routes!(log::bundle))
+        .routes(routes!(aliases::list_aliases))
+        .routes(routes!(aliases::get_alias, aliases::put_alias))
+        // `POST .../aliases/{alias}:rollback`: matchit has no suffixes, so the handler takes the
+        // whole last segment (documented above through `paths(...)`).
+        .route("/v1/models/{namespace}/{name}/aliases/{alias}", axum::routing::post(aliases::rollback_alias))
+        .routes(routes!(aliases::alias_history))
+        .routes(routes!(aliases::set_policy, aliases::list_policies))
+        .routes(routes!(aliases::get_policy))
+        .routes(routes!(aliases::test_policy))
         .split_for_parts()
 }
 

@@ -11,11 +11,16 @@ use registry_core::{Digest, Manifest, ModelName};
 use crate::db::attestations::{AttestationRow, KeyRow};
 use crate::db::{Db, DbError, now_ms, rfc3339};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The keys trusted now for attestations of `model`, with the predicate types each may sign.
-pub async fn trusted_for(db: &Db, model: &ModelName) -> Result<Vec<TrustedKey>, ApiError> {
-    let mut out = Vec::new();
-    for row in db.keys_list().await? {
+pub async fn trusted_for(state: &AppState, model: &ModelName) -> Result<Vec<TrustedKey>, ApiError> {
+    // The server's own attestation key vouches for its promotion decisions (VSAs) and nothing else.
+    let mut out = vec![TrustedKey {
+        key: state.attestation_key.public().clone(),
+        predicate_types: vec![registry_core::attest::predicates::SLSA_VSA_V1.into()],
+    }];
+    for row in state.db.keys_list().await? {
         if row.revoked_at.is_some() {
             continue;
         }
@@ -281,7 +286,7 @@ pub async fn add(
     raw: &[u8],
 ) -> Result<(AttestationInfo, bool), ApiError> {
     let manifest: Manifest = serde_json::from_str(&version.manifest).map_err(|e| corrupt("manifest", e))?;
-    let trusted = trusted_for(&state.db, model).await?;
+    let trusted = trusted_for(state, model).await?;
     let v = verify_all(&[raw.to_vec()], &trusted, model, &manifest)?.remove(0);
     let subject = format!("{model}@{}", version.version);
     let digest = Digest::of(raw).hex();
@@ -298,7 +303,7 @@ pub async fn list(
     model: &ModelName,
     version_id: i64,
 ) -> Result<Vec<AttestationInfo>, ApiError> {
-    let trusted = trusted_for(&state.db, model).await?;
+    let trusted = trusted_for(state, model).await?;
     let revoked = revoked_key_ids(&state.db).await?;
     state.db.attestations_of(version_id).await?.iter().map(|r| info(r, &trusted, &revoked)).collect()
 }

@@ -34,6 +34,10 @@ pub async fn build(
     let (cp, note) = log::checkpoint(&state.db, &state.log).await?;
     let mut indexes: Vec<u64> = version.log_index.into_iter().collect();
     indexes.extend(attestations.iter().filter_map(|a| a.info.log_index));
+    // Every promotion decision about this version (moves and denials).
+    indexes.extend(state.db.alias_log_indexes_of(version_id).await?.into_iter().map(|i| i.max(0) as u64));
+    indexes.sort_unstable();
+    indexes.dedup();
     let mut entries = Vec::with_capacity(indexes.len());
     for idx in indexes.into_iter().filter(|i| *i < cp.size) {
         let e = state.db.log_entry(idx).await?;

@@ -2,6 +2,7 @@
 pub mod attest;
 pub mod bundle;
 pub mod log;
+pub mod promote;
 pub mod push;
 pub mod read;
 pub mod tokens;

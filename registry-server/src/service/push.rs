@@ -212,7 +212,7 @@ async fn verify_evidence(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let trusted = if raws.is_empty() { vec![] } else { attest::trusted_for(&state.db, model).await? };
+    let trusted = if raws.is_empty() { vec![] } else { attest::trusted_for(state, model).await? };
     let verified = attest::verify_all(&raws, &trusted, model, &req.manifest)?;
     if state.db.require_provenance(model.namespace()).await? && !attest::has_provenance(&verified) {
         return Err(ApiError::forbidden(format!(
@@ -255,6 +255,13 @@ async fn insert_version(
     }
     if let Some(row) = versions::find(&mut tx, model_id, label.as_str()).await? {
         return Err(InsertError::Exists(Box::new(row)));
+    }
+    if crate::db::aliases::current(&mut tx, model_id, label.as_str()).await?.is_some() {
+        return Err(InsertError::Api(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::NAME_CONFLICT,
+            format!("{model}@{label} is an alias; a version label cannot shadow it"),
+        )));
     }
     let parent_refs: Vec<(ModelName, String)> = req
         .lineage

@@ -28,6 +28,7 @@ pub fn version_response(r: VersionRow) -> Result<VersionResponse, ApiError> {
         created_by: r.created_by,
         created_at: rfc3339(r.created_at),
         log_index: r.log_index.map(|i| i.max(0) as u64),
+        quarantined: r.quarantined != 0,
     })
 }
 
@@ -80,8 +81,21 @@ pub async fn list_versions(
     Ok(VersionList { versions, next_cursor })
 }
 
-/// The stored row a reference names.
+/// The stored row a reference names: an alias (if one of that name exists), else a version label, or a
+/// manifest digest.
 pub async fn resolve(state: &AppState, m: &ModelName, r: &Reference) -> Result<VersionRow, ApiError> {
+    if let Reference::Label(l) = r
+        && let Ok(alias) = registry_core::promote::AliasName::parse(l.as_str())
+        && let Ok(model) = state.db.model_get(m).await
+        && let Some(a) = state.db.alias_get(model.id, alias.as_str()).await?
+    {
+        return Ok(state.db.version_by_id(a.version_id).await?);
+    }
+    resolve_version(state, m, r).await
+}
+
+/// The stored row a version label or manifest digest names (aliases not followed).
+pub async fn resolve_version(state: &AppState, m: &ModelName, r: &Reference) -> Result<VersionRow, ApiError> {
     let found = match r {
         Reference::Label(l) => state.db.version_get(m, l.as_str()).await,
         Reference::Digest(d) => state.db.version_by_manifest(m, d).await,

@@ -1,4 +1,5 @@
-//! `registry`: the command-line client. Exit codes: 0 ok, 1 error, 2 usage, 3 verification failed.
+//! `registry`: the command-line client. Exit codes: 0 ok, 1 error, 2 usage, 3 verification failed or
+//! promotion denied by policy.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -62,6 +63,16 @@ enum Cmd {
     /// The transparency log: checkpoint, full replay.
     #[command(subcommand)]
     Log(cmd::log::LogCmd),
+    /// Move an alias to a version, if the policies allow it (exit 3 when denied).
+    Promote(cmd::promote::PromoteArgs),
+    /// Move an alias back to its newest earlier target that still passes policy.
+    Rollback(cmd::promote::RollbackArgs),
+    /// Where aliases point, and their history.
+    #[command(subcommand)]
+    Alias(cmd::promote::AliasCmd),
+    /// Promotion policies (Rego): set, get, list, dry-run test.
+    #[command(subcommand)]
+    Policy(cmd::promote::PolicyCmd),
 }
 
 /// How a command ended, beyond success.
@@ -70,6 +81,8 @@ pub enum Failure {
     Error(anyhow::Error),
     /// Exit 3 (the message was printed).
     Verification(String),
+    /// Exit 3: a policy said no.
+    Denied(String),
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
@@ -119,11 +132,19 @@ async fn main() -> ExitCode {
         Cmd::VerifyBundle(a) => cmd::keys::verify_bundle(&ctx, a).await,
         Cmd::Bundle(a) => cmd::keys::bundle(&ctx, a).await,
         Cmd::Log(c) => cmd::log::run(&ctx, c).await,
+        Cmd::Promote(a) => cmd::promote::promote(&ctx, a).await,
+        Cmd::Rollback(a) => cmd::promote::rollback(&ctx, a).await,
+        Cmd::Alias(c) => cmd::promote::alias(&ctx, c).await,
+        Cmd::Policy(c) => cmd::promote::policy(&ctx, c).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Verification(msg)) => {
             eprintln!("registry: verification failed: {msg}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Denied(msg)) => {
+            eprintln!("registry: {msg}");
             ExitCode::from(3)
         }
         Err(Failure::Error(e)) => {

@@ -3,6 +3,7 @@ pub mod auth;
 pub mod keys;
 pub mod log;
 pub mod ls;
+pub mod promote;
 pub mod pull;
 pub mod push;
 pub mod show;
