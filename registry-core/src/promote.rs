@@ -96,8 +96,8 @@ impl AliasPattern {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromoteRequest {
-    /// The version label to point at.
-    #[schema(example = "1.4.0")]
+    /// The version label (or `sha256:` manifest digest) to point at.
+    #[schema(example = "1.4.0", pattern = r"^([A-Za-z0-9][A-Za-z0-9._+-]{0,127}|sha256:[0-9a-f]{64})$")]
     pub version: String,
     /// Why (recorded in the history and the log).
     #[serde(default)]
@@ -222,7 +222,7 @@ pub struct SetPolicyRequest {
     /// Namespace pattern: `*`, `NS/*` or `NS/NAME`.
     pub namespace: NamePattern,
     /// Alias pattern: `*`, an alias, or a prefix ending in `*`.
-    #[schema(example = "production")]
+    #[schema(example = "production", pattern = r"^(\*|[a-z][a-z0-9_-]{0,63}\*?)$")]
     pub alias: String,
     /// A Rego module in `package registry.promote` defining `allow` and `deny`.
     pub rego: String,
@@ -266,7 +266,7 @@ pub struct PolicyTestRequest {
     /// `NS/NAME@VERSION`.
     pub version: crate::name::ModelRef,
     /// The alias it would be promoted to.
-    #[schema(example = "production")]
+    #[schema(example = "production", pattern = r"^[a-z][a-z0-9_-]{0,63}$")]
     pub alias: String,
 }
 

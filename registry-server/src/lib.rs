@@ -49,8 +49,16 @@ pub fn build_router(state: AppState) -> Router {
         }),
     )
     .fallback(routes::fallback)
-    .method_not_allowed_fallback(|| async {
-        ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+    .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+        let e = ApiError::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        );
+        match routes::aliases::allow_of(uri.path()) {
+            Some(allow) => ([(axum::http::header::ALLOW, allow)], e).into_response(),
+            None => e.into_response(), // the router fills in Allow
+        }
     })
     .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
     .layer(middleware::from_fn(log_request))

@@ -295,14 +295,24 @@ async fn bad_promotions_and_policies_are_refused_with_clear_codes() {
     let (st, code, _) = err(c.rollback(&model, "champion", "nothing before").await.unwrap_err());
     assert_eq!((st, code.as_str()), (409, "no_rollback_target"));
     assert_eq!(err(c.rollback(&model, "unknown", "").await.unwrap_err()).0, 404);
-    // POST on an alias without an action is not a route.
+    // POST on an alias needs the action; the action takes only POST. Allow says what does work.
     let r = http(&s)
         .post(format!("{}/v1/models/fraud/detector/aliases/champion", s.url))
         .json(&json!({}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "GET, HEAD, PUT"));
+    let r = http(&s)
+        .put(format!("{}/v1/models/fraud/detector/aliases/champion:rollback", s.url))
+        .json(&json!({"version": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "POST"));
+    let r =
+        http(&s).delete(format!("{}/v1/models/fraud/detector/aliases/champion", s.url)).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "GET, HEAD, PUT"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

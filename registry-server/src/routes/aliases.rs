@@ -44,6 +44,39 @@ pub struct AliasPath {
     pub alias: String,
 }
 
+/// The alias segment's action, checked before anything else is read: `.../aliases/{alias}` takes
+/// GET and PUT, `.../aliases/{alias}:rollback` only POST (both share one router path).
+pub struct Action<const ROLLBACK: bool>;
+
+impl<const ROLLBACK: bool, S: Send + Sync> axum::extract::FromRequestParts<S> for Action<ROLLBACK> {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Response> {
+        let rollback = parts.uri.path().ends_with(":rollback");
+        if rollback == ROLLBACK {
+            return Ok(Self);
+        }
+        let allow = if rollback { "POST" } else { "GET, HEAD, PUT" };
+        let e = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        );
+        Err(([(axum::http::header::ALLOW, allow)], e).into_response())
+    }
+}
+
+/// `Allow` for the one router path that serves two documented resources (`{alias}` and
+/// `{alias}:rollback`); `None` for every other path.
+pub fn allow_of(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("/v1/models/")?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    match segments.as_slice() {
+        [_, _, "aliases", alias] if alias.ends_with(":rollback") => Some("POST"),
+        [_, _, "aliases", _] => Some("GET, HEAD, PUT"),
+        _ => None,
+    }
+}
+
 fn model_of(namespace: &str, name: &str) -> Result<ModelName, ApiError> {
     ModelName::new(namespace, name).map_err(|e| ApiError::bad_request(codes::INVALID_NAME, e.to_string()))
 }
@@ -58,7 +91,7 @@ fn target(p: &AliasPath) -> Result<(ModelName, AliasName), ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct AtQuery {
     /// RFC 3339 time: where the alias pointed then.
-    #[param(example = "2026-11-01T12:00:00Z")]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-01T12:00:00Z")]
     at: Option<String>,
 }
 
@@ -74,6 +107,7 @@ pub struct AtQuery {
     )
 )]
 pub async fn get_alias(
+    _: Action<false>,
     State(state): State<AppState>,
     actor: Auth<need::Read>,
     ApiPath(p): ApiPath<AliasPath>,
@@ -107,6 +141,7 @@ pub async fn get_alias(
     )
 )]
 pub async fn put_alias(
+    _: Action<false>,
     State(state): State<AppState>,
     actor: Auth<need::Promote>,
     ApiPath(p): ApiPath<AliasPath>,
@@ -151,8 +186,8 @@ pub async fn list_aliases(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    /// At most this many events (1..=1000, default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    /// At most this many events (1..=500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -196,6 +231,7 @@ pub async fn alias_history(
     )
 )]
 pub async fn rollback_alias(
+    _: Action<true>,
     State(state): State<AppState>,
     actor: Auth<need::Promote>,
     ApiPath(mut p): ApiPath<AliasPath>,
