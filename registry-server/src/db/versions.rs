@@ -100,6 +100,23 @@ impl Db {
             .await?)
     }
 
+    /// The version a label or an alias of `m` names.
+    pub async fn version_or_alias(&self, m: &ModelName, label: &str) -> Result<VersionRow, DbError> {
+        // Labels and aliases never share a name within a model, so at most one lookup hits; both are
+        // primary/unique-key probes, in one round trip.
+        let sql = format!(
+            "{SELECT} WHERE m.namespace = $1 AND m.name = $2 AND v.id = COALESCE( \
+             (SELECT a.version_id FROM aliases a WHERE a.model_id = m.id AND a.name = $3), \
+             (SELECT w.id FROM versions w WHERE w.model_id = m.id AND w.version = $3))"
+        );
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(m.namespace())
+            .bind(m.name())
+            .bind(label)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
     /// A version by internal id.
     pub async fn version_by_id(&self, id: i64) -> Result<VersionRow, DbError> {
         let sql = format!("{SELECT} WHERE v.id = $1");

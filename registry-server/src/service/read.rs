@@ -84,14 +84,13 @@ pub async fn list_versions(
 /// The stored row a reference names: an alias (if one of that name exists), else a version label, or a
 /// manifest digest.
 pub async fn resolve(state: &AppState, m: &ModelName, r: &Reference) -> Result<VersionRow, ApiError> {
-    if let Reference::Label(l) = r
-        && let Ok(alias) = registry_core::promote::AliasName::parse(l.as_str())
-        && let Ok(model) = state.db.model_get(m).await
-        && let Some(a) = state.db.alias_get(model.id, alias.as_str()).await?
-    {
-        return Ok(state.db.version_by_id(a.version_id).await?);
+    match r {
+        Reference::Label(l) => state.db.version_or_alias(m, l.as_str()).await.map_err(|e| match e {
+            DbError::NotFound => ApiError::not_found(format!("version {m}@{r} not found")),
+            e => e.into(),
+        }),
+        Reference::Digest(_) => resolve_version(state, m, r).await,
     }
-    resolve_version(state, m, r).await
 }
 
 /// The stored row a version label or manifest digest names (aliases not followed).
