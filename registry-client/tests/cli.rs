@@ -227,3 +227,79 @@ async fn login_stores_a_private_token_and_tokens_are_managed_by_admins() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_pull_by_alias_policy_denials_and_rollback_through_the_cli() {
+    let server = TestServer::start().await;
+    let url = server.url.clone();
+    let token = server.admin_token.clone();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().to_path_buf();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/policies/metrics.rego");
+    blocking(move || {
+        for (v, auc) in [("1", "0.95"), ("2", "0.5")] {
+            let model = root.join(format!("m{v}"));
+            write(&model, &[("w.bin", v)]);
+            registry(&url, &token)
+                .args([
+                    "push",
+                    model.to_str().unwrap(),
+                    "--model",
+                    "fraud/detector",
+                    "--version",
+                    v,
+                    "--metric",
+                ])
+                .arg(format!("auc={auc}"))
+                .assert()
+                .success();
+        }
+        registry(&url, &token)
+            .args(["policy", "set", "fraud/*", "production", policy.to_str().unwrap()])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("revision 1"));
+        // Dry run and a real denial both exit 3 and print the reason; nothing moves.
+        registry(&url, &token)
+            .args(["policy", "test", "fraud/detector@2", "--to", "production"])
+            .assert()
+            .code(3)
+            .stdout(predicate::str::contains("auc 0.5 is below 0.9"));
+        registry(&url, &token)
+            .args(["promote", "fraud/detector@2", "--to", "production"])
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains("auc 0.5 is below 0.9"));
+        registry(&url, &token)
+            .args(["promote", "fraud/detector@1", "--to", "production", "--reason", "eval ok"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("fraud/detector@production -> 1"));
+        // @alias works for pull (with the bundle check against the log) and show.
+        let out = root.join("out");
+        registry(&url, &token)
+            .args(["pull", "fraud/detector@production", "-o", out.to_str().unwrap()])
+            .assert()
+            .success();
+        assert_eq!(std::fs::read_to_string(out.join("w.bin")).unwrap(), "1");
+        let json = registry(&url, &token)
+            .args(["--json", "alias", "history", "fraud/detector", "production"])
+            .output()
+            .unwrap();
+        let h: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        let decisions: Vec<&str> =
+            h["events"].as_array().unwrap().iter().map(|e| e["decision"].as_str().unwrap()).collect();
+        assert_eq!(decisions, ["passed", "failed"]);
+        registry(&url, &token)
+            .args(["rollback", "fraud/detector", "production"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("no_rollback_target"));
+        registry(&url, &token)
+            .args(["alias", "get", "fraud/detector", "production", "--at", "2000-01-01T00:00:00Z"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("not found"));
+    })
+    .await;
+}
