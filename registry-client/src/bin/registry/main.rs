@@ -112,6 +112,14 @@ impl Ctx {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `registry ls | head`: a closed stdout ends the program quietly (as `cat` does), not with a panic.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload_as_str().is_some_and(|m| m.contains("Broken pipe")) {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     let ctx = Ctx { registry: cli.registry, json: cli.json };
     let r = match cli.cmd {
