@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 pub mod attest;
 pub mod credentials;
 pub mod hash;
+pub mod incident;
 pub mod progress;
 pub mod promote;
 pub mod pull;

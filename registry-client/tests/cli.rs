@@ -300,6 +300,41 @@ async fn promote_pull_by_alias_policy_denials_and_rollback_through_the_cli() {
             .assert()
             .failure()
             .stderr(predicate::str::contains("not found"));
+        // Quarantined: pull and verify refuse (exit 3) unless --allow-quarantined.
+        registry(&url, &token)
+            .args(["quarantine", "--version", "fraud/detector@1", "--reason", "bad batch"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("fraud/detector@1"));
+        registry(&url, &token)
+            .args(["affected", "--version", "fraud/detector@1"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("[quarantined]"));
+        let q = root.join("q");
+        registry(&url, &token)
+            .args(["pull", "fraud/detector@1", "-o", q.to_str().unwrap()])
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains("quarantined"));
+        assert!(!q.join("w.bin").exists(), "nothing written");
+        registry(&url, &token)
+            .args(["pull", "fraud/detector@1", "-o", q.to_str().unwrap(), "--allow-quarantined"])
+            .assert()
+            .success();
+        registry(&url, &token)
+            .args(["verify", "fraud/detector@1", "--dir", q.to_str().unwrap()])
+            .assert()
+            .code(3)
+            .stdout(predicate::str::contains("QUARANTINED"));
+        registry(&url, &token)
+            .args(["quarantine", "--lift", "1", "--reason", "false alarm"])
+            .assert()
+            .success();
+        registry(&url, &token)
+            .args(["verify", "fraud/detector@1", "--dir", q.to_str().unwrap()])
+            .assert()
+            .success();
     })
     .await;
 }

@@ -77,6 +77,8 @@ pub mod codes {
     pub const INVALID_POLICY: &str = "invalid_policy";
     /// A name is taken: an alias cannot shadow a version label, nor a label an alias (409).
     pub const NAME_CONFLICT: &str = "name_conflict";
+    /// The quarantine was lifted already (409).
+    pub const ALREADY_LIFTED: &str = "already_lifted";
 }
 
 /// Every error response: a stable code for programs, a message for people.

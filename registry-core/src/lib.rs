@@ -11,6 +11,7 @@ pub mod audit_bundle;
 pub mod auth;
 pub mod canonical;
 pub mod digest;
+pub mod incident;
 pub mod lineage;
 pub mod manifest;
 pub mod name;

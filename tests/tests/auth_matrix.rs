@@ -151,6 +151,20 @@ fn request(op: &str, n: usize) -> Option<Request> {
             Some(json!({"version": "fraud/detector@1.4.0", "alias": "production"})),
             None,
         ),
+        "GET /v1/lineage/affected" => {
+            (Method::GET, format!("/v1/lineage/affected?dataset={hello}"), None, None)
+        }
+        "POST /v1/quarantines" => (
+            Method::POST,
+            "/v1/quarantines".into(),
+            Some(json!({"dataset": Digest::of(format!("nothing {n}").as_bytes()), "reason": "matrix"})),
+            None,
+        ),
+        "GET /v1/quarantines" => (Method::GET, "/v1/quarantines".into(), None, None),
+        "GET /v1/quarantines/{id}" => (Method::GET, "/v1/quarantines/1".into(), None, None),
+        "POST /v1/quarantines/{id}/lift" => {
+            (Method::POST, "/v1/quarantines/1/lift".into(), Some(json!({"reason": "matrix"})), None)
+        }
         _ => return None,
     })
 }

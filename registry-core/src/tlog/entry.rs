@@ -21,6 +21,14 @@ pub const ALIAS_MOVED: &str = "alias.moved";
 pub const ALIAS_DENIED: &str = "alias.denied";
 /// A promotion policy was set.
 pub const POLICY_CHANGED: &str = "policy.changed";
+/// A quarantine was declared (subject: its seed).
+pub const QUARANTINE_SET: &str = "quarantine.set";
+/// A version was quarantined by one.
+pub const VERSION_QUARANTINED: &str = "version.quarantined";
+/// A quarantine was lifted (subject: its seed).
+pub const QUARANTINE_LIFTED: &str = "quarantine.lifted";
+/// A version left quarantine (no active quarantine covers it any more).
+pub const VERSION_RELEASED: &str = "version.released";
 
 /// One record. `details` holds the type's own fields (digests, predicate type, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

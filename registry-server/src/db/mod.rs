@@ -13,6 +13,7 @@ pub mod aliases;
 pub mod attestations;
 pub mod audit;
 pub mod blobs;
+pub mod incident;
 pub mod log;
 pub mod models;
 pub mod tokens;

@@ -117,6 +117,21 @@ impl Db {
             .await?)
     }
 
+    /// Versions by internal id (any order; missing ids are left out).
+    pub async fn versions_by_ids(&self, ids: &[i64]) -> Result<Vec<VersionRow>, DbError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("{SELECT} WHERE v.id IN ({marks})");
+            let mut q = sqlx::query_as::<_, VersionRow>(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            out.extend(q.fetch_all(self.pool()).await?);
+        }
+        Ok(out)
+    }
+
     /// A version by internal id.
     pub async fn version_by_id(&self, id: i64) -> Result<VersionRow, DbError> {
         let sql = format!("{SELECT} WHERE v.id = $1");

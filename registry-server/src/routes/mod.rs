@@ -12,6 +12,7 @@ pub mod attestations;
 pub mod audit;
 pub mod blobs;
 pub mod health;
+pub mod incident;
 pub mod log;
 pub mod models;
 pub mod params;
@@ -31,6 +32,7 @@ pub mod tokens;
         (name = "attestations", description = "Signed evidence, trusted keys, namespace settings"),
         (name = "log", description = "The transparency log and auditor bundles"),
         (name = "promotion", description = "Aliases moved under Rego policies, signed decisions, rollback"),
+        (name = "incident", description = "Blast radius of a dataset, commit, key or version; quarantines"),
         (name = "meta", description = "Health and API description")
     ),
     paths(aliases::rollback_alias),
@@ -96,6 +98,10 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(aliases::set_policy, aliases::list_policies))
         .routes(routes!(aliases::get_policy))
         .routes(routes!(aliases::test_policy))
+        .routes(routes!(incident::affected))
+        .routes(routes!(incident::quarantine, incident::list))
+        .routes(routes!(incident::get))
+        .routes(routes!(incident::lift))
         .split_for_parts()
 }
 

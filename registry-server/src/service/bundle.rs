@@ -36,6 +36,9 @@ pub async fn build(
     indexes.extend(attestations.iter().filter_map(|a| a.info.log_index));
     // Every promotion decision about this version (moves and denials).
     indexes.extend(state.db.alias_log_indexes_of(version_id).await?.into_iter().map(|i| i.max(0) as u64));
+    // And every quarantine of it.
+    indexes
+        .extend(state.db.quarantine_log_indexes_of(version_id).await?.into_iter().map(|i| i.max(0) as u64));
     indexes.sort_unstable();
     indexes.dedup();
     let mut entries = Vec::with_capacity(indexes.len());

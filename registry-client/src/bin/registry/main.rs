@@ -73,6 +73,10 @@ enum Cmd {
     /// Promotion policies (Rego): set, get, list, dry-run test.
     #[command(subcommand)]
     Policy(cmd::promote::PolicyCmd),
+    /// Every version a dataset, commit, signer key or version reached (through parents too).
+    Affected(cmd::incident::AffectedArgs),
+    /// Quarantine everything a seed reached (admin; --rollback moves aliases back); --lift, --list.
+    Quarantine(cmd::incident::QuarantineArgs),
 }
 
 /// How a command ended, beyond success.
@@ -144,6 +148,8 @@ async fn main() -> ExitCode {
         Cmd::Rollback(a) => cmd::promote::rollback(&ctx, a).await,
         Cmd::Alias(c) => cmd::promote::alias(&ctx, c).await,
         Cmd::Policy(c) => cmd::promote::policy(&ctx, c).await,
+        Cmd::Affected(a) => cmd::incident::affected(&ctx, a).await,
+        Cmd::Quarantine(a) => cmd::incident::quarantine(&ctx, a).await,
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with `Args` and `run()`.
 pub mod auth;
+pub mod incident;
 pub mod keys;
 pub mod log;
 pub mod ls;

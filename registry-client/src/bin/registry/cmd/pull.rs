@@ -31,6 +31,9 @@ pub struct Args {
     /// Blobs downloaded at once.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
+    /// Pull even a quarantined version (forensics).
+    #[arg(long)]
+    allow_quarantined: bool,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
@@ -54,6 +57,14 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         return Err(Failure::Verification(format!(
             "{model}@{reference} does not check out; nothing was written"
         )));
+    }
+    if c.bundle.version.quarantined {
+        if !a.allow_quarantined {
+            return Err(Failure::Verification(format!(
+                "{model}@{reference} is quarantined; nothing was written (--allow-quarantined for forensics)"
+            )));
+        }
+        eprintln!("registry: warning: {model}@{reference} is QUARANTINED (pulling for forensics)");
     }
     let reference = c.bundle.version.manifest_digest.to_string(); // exactly the version just checked
     let r = pull(&client, &model, &reference, &a.output, a.force, Bars::new(ctx.json), a.jobs).await?;

@@ -38,6 +38,9 @@ pub struct Args {
     /// match the key pinned for this registry; by default the pinned key (first use: the registry's).
     #[arg(long, value_name = "KEY")]
     log_key: Option<String>,
+    /// Do not fail because the version is quarantined (forensics); it is still reported.
+    #[arg(long)]
+    allow_quarantined: bool,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
@@ -69,6 +72,12 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         (c.bundle, c.report.findings, manifest)
     };
     let v = &bundle.version;
+    if v.quarantined {
+        findings.push(Finding {
+            ok: a.allow_quarantined,
+            what: "the version is QUARANTINED (see `registry quarantine --list`)".into(),
+        });
+    }
     if let (Some(dir), Some(manifest)) = (a.dir.clone(), manifest) {
         let bars = Bars::new(ctx.json);
         let report = tokio::task::spawn_blocking(move || {
