@@ -2,8 +2,9 @@
 # Promotion latency and get-by-alias throughput, side by side with MLflow's get-by-alias in one run.
 #  1. A release registry-server on embedded defaults (SQLite + local dir). Two versions pushed with
 #     --sign-key (SLSA provenance + OMS signature), each given 18 more signed attestations (20 in all).
-#     A realistic policy on fraud/* production: docs/policies/{provenance,metrics,not-quarantined,
-#     separation-of-duties}.rego, all four attached (the promoter is a promote-only token).
+#     A realistic policy set for fraud/detector@production: docs/policies/{provenance,metrics,
+#     not-quarantined,separation-of-duties}.rego, attached to four pattern pairs that all match (the
+#     promoter is a promote-only token).
 #  2. Promotion latency: N sequential promotions alternating between the two versions (each evaluates four
 #     policies over 20 attestations, signs a VSA, appends two log entries), client-side p50/p99.
 #  3. get-by-alias: GET /v1/models/fraud/detector/versions/production with an API token, wrk -t2 -c8.
@@ -32,19 +33,21 @@ export REGISTRY_TOKEN=$(cat "$work/data/bootstrap-admin.token")
 # Setup: key, trust, two signed versions with 20 attestations each, four policies.
 $R keygen --out "$work/train" > /dev/null
 $R keys add --namespace 'fraud/*' --public-key "$work/train.pub" > /dev/null
-echo '{"suite": "holdout-2026-11", "auc": 0.95, "passed": true}' > "$work/eval.json"
 for v in 1 2; do
   mkdir -p "$work/m$v"; head -c 1048576 /dev/urandom > "$work/m$v/weights.bin"; echo "{\"v\": $v}" > "$work/m$v/config.json"
   $R push "$work/m$v" --model fraud/detector --version $v --sign-key "$work/train.key" --metric auc=0.9$v \
     --dataset "s3://data/fraud-$v.parquet=sha256:$(printf %064d $v)" > /dev/null 2>&1
   for i in $(seq 18); do
+    echo "{\"suite\": \"holdout-$i\", \"auc\": 0.95, \"passed\": true}" > "$work/eval.json"
     $R attest fraud/detector@$v --predicate-type "https://in-toto.io/attestation/test-result/v0.1" \
       --predicate "$work/eval.json" --sign-key "$work/train.key" > /dev/null
   done
 done
-for p in provenance metrics not-quarantined separation-of-duties; do
-  $R policy set 'fraud/*' production "docs/policies/$p.rego" > /dev/null
-done
+# Policies are per (namespace pattern, alias pattern) pair; four pairs that all cover fraud/detector@production.
+$R policy set 'fraud/*' production docs/policies/provenance.rego > /dev/null
+$R policy set 'fraud/detector' production docs/policies/metrics.rego > /dev/null
+$R policy set '*' production docs/policies/not-quarantined.rego > /dev/null
+$R policy set 'fraud/*' 'prod*' docs/policies/separation-of-duties.rego > /dev/null
 promoter=$($R token create --name releaser --scopes read,promote --namespace 'fraud/*' --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 natt=$($R attestations fraud/detector@1 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 

@@ -338,3 +338,56 @@ async fn promote_pull_by_alias_policy_denials_and_rollback_through_the_cli() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lineage_prints_the_upstream_tree_and_affected_the_downstream_one() {
+    let server = TestServer::start().await;
+    let url = server.url.clone();
+    let token = server.admin_token.clone();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().to_path_buf();
+    blocking(move || {
+        let data = registry_core::Digest::of(b"november");
+        let commit = "a".repeat(40);
+        let base = root.join("base");
+        write(&base, &[("w.bin", "base")]);
+        registry(&url, &token)
+            .args(["push", base.to_str().unwrap(), "--model", "fraud/base", "--version", "1"])
+            .args(["--dataset", &format!("s3://data/nov={data}")])
+            .args(["--commit", &commit, "--repo", "https://github.com/acme/fraud"])
+            .assert()
+            .success();
+        let ft = root.join("ft");
+        write(&ft, &[("w.bin", "ft")]);
+        registry(&url, &token)
+            .args([
+                "push",
+                ft.to_str().unwrap(),
+                "--model",
+                "fraud/ft",
+                "--version",
+                "1",
+                "--parent",
+                "fraud/base@1",
+            ])
+            .assert()
+            .success();
+        let out = registry(&url, &token).args(["lineage", "fraud/ft@1"]).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success());
+        for want in ["fraud/ft@1", "parent:", "fraud/base@1", "s3://data/nov", &data.to_string(), &commit] {
+            assert!(text.contains(want), "{want} missing from:\n{text}");
+        }
+        let out = registry(&url, &token).args(["--json", "lineage", "fraud/ft@1"]).output().unwrap();
+        let tree: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(tree["parents"][0]["version"], "fraud/base@1");
+        registry(&url, &token)
+            .args(["affected", "--dataset", &data.to_string()])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("2 version(s) reached"))
+            .stdout(predicate::str::contains("fraud/base@1 -> fraud/ft@1"));
+        registry(&url, &token).args(["affected"]).assert().failure();
+    })
+    .await;
+}

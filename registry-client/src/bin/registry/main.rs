@@ -75,6 +75,8 @@ enum Cmd {
     Policy(cmd::promote::PolicyCmd),
     /// Every version a dataset, commit, signer key or version reached (through parents too).
     Affected(cmd::incident::AffectedArgs),
+    /// What went into a version: datasets, code, signers, and its parents' the same way (a tree).
+    Lineage(cmd::lineage::Args),
     /// Quarantine everything a seed reached (admin; --rollback moves aliases back); --lift, --list.
     Quarantine(cmd::incident::QuarantineArgs),
 }
@@ -149,6 +151,7 @@ async fn main() -> ExitCode {
         Cmd::Alias(c) => cmd::promote::alias(&ctx, c).await,
         Cmd::Policy(c) => cmd::promote::policy(&ctx, c).await,
         Cmd::Affected(a) => cmd::incident::affected(&ctx, a).await,
+        Cmd::Lineage(a) => cmd::lineage::run(&ctx, a).await,
         Cmd::Quarantine(a) => cmd::incident::quarantine(&ctx, a).await,
     };
     match r {

@@ -2,6 +2,7 @@
 pub mod auth;
 pub mod incident;
 pub mod keys;
+pub mod lineage;
 pub mod log;
 pub mod ls;
 pub mod promote;
