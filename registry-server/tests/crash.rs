@@ -156,16 +156,34 @@ async fn sigkill_during_concurrent_pushes_loses_nothing_acknowledged() {
     };
     let mut server = start(&data, &db_url).await;
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    // Promotions acknowledged: (model, version, log index of the move).
+    let promoted: Arc<Mutex<Vec<(String, String, u64)>>> = Arc::default();
     let c = http();
     let mut workers = Vec::new();
     for w in 0..12u64 {
-        let (c, url, acked) = (c.clone(), server.url.clone(), acked.clone());
+        let (c, url, acked, promoted) = (c.clone(), server.url.clone(), acked.clone(), promoted.clone());
         workers.push(tokio::spawn(async move {
             for i in 0..1000u64 {
                 let (model, version) = (format!("crash/m{w}"), format!("1.{i}"));
                 match push(&c, &url, &model, &version, w * 1000 + i).await {
-                    Ok(()) => acked.lock().unwrap().push((model, version)),
+                    Ok(()) => acked.lock().unwrap().push((model.clone(), version.clone())),
                     Err(_) => return, // the server died under us
+                }
+                // Every other push is also promoted (a signed decision, two log entries, one transaction).
+                if i % 2 == 0 {
+                    let r = c
+                        .put(format!("{url}/v1/models/{model}/aliases/production"))
+                        .json(&serde_json::json!({"version": version, "reason": "crash test"}))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 200 => {
+                            let Ok(body) = r.json::<Value>().await else { return };
+                            let idx = body["log_index"].as_u64().unwrap();
+                            promoted.lock().unwrap().push((model, version, idx));
+                        }
+                        _ => return,
+                    }
                 }
             }
         }));
@@ -225,6 +243,60 @@ async fn sigkill_during_concurrent_pushes_loses_nothing_acknowledged() {
         }
     }
     assert!(listed >= acked.len());
+    // Every acknowledged promotion is in its alias history (once) and in the log as that move; each
+    // alias points where its newest recorded move says.
+    let promoted = promoted.lock().unwrap().clone();
+    assert!(!promoted.is_empty(), "no promotion went through before the kill");
+    for w in 0..12u64 {
+        let model = format!("crash/m{w}");
+        let mine: Vec<_> = promoted.iter().filter(|(m, _, _)| *m == model).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let h: Value = c
+            .get(format!("{}/v1/models/{model}/aliases/production/history?limit=500", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let events = h["events"].as_array().unwrap();
+        for (_, version, idx) in &mine {
+            let n = events
+                .iter()
+                .filter(|e| e["version"] == version.as_str() && e["log_index"].as_u64() == Some(*idx))
+                .count();
+            assert_eq!(n, 1, "{model}@{version} promotion recorded once");
+        }
+        let current: Value = c
+            .get(format!("{}/v1/models/{model}/aliases/production", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(current["version"], events[0]["version"], "{model}: alias matches its newest move");
+    }
+    let size = {
+        let note =
+            c.get(format!("{}/v1/log/checkpoint", server.url)).send().await.unwrap().text().await.unwrap();
+        note.lines().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    for (model, version, idx) in &promoted {
+        assert!(*idx < size);
+        let e: Value = c
+            .get(format!("{}/v1/log/entries?start={idx}&end={}", server.url, idx + 1))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let body = e["entries"][0]["body"].as_str().unwrap();
+        assert!(body.contains("\"alias.moved\"") && body.contains(&format!("{model}@{version}")), "{body}");
+    }
     // And it keeps serving writes.
     push(&c, &server.url, "crash/after", "1", 424242).await.unwrap();
     server.child.kill().unwrap();
