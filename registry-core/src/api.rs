@@ -293,6 +293,9 @@ pub struct VersionResponse {
     /// Quarantined: pulls refuse it unless forced, promotion policies see it.
     #[serde(default)]
     pub quarantined: bool,
+    /// The scrubber found its stored bytes, an attestation or a log entry altered.
+    #[serde(default)]
+    pub corrupted: bool,
 }
 
 /// `GET .../versions` page.

@@ -56,6 +56,13 @@ pub struct ServeArgs {
     /// first start [default: DATA_DIR/attestation-signing.key]. Replicas must share it.
     #[arg(long, env = "REGISTRY_ATTESTATION_KEY_FILE")]
     pub attestation_key_file: Option<PathBuf>,
+    /// Scrubber: seconds between passes that re-hash every blob and re-check attestations and log
+    /// entries (0: off) [default: 60].
+    #[arg(long, env = "REGISTRY_SCRUB_INTERVAL")]
+    pub scrub_interval: Option<u64>,
+    /// Scrubber: read at most this many bytes per second [default: 64MiB].
+    #[arg(long, env = "REGISTRY_SCRUB_RATE")]
+    pub scrub_rate: Option<String>,
     /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
     #[arg(skip)]
     #[serde(default)]
@@ -93,6 +100,10 @@ pub struct Config {
     pub log_origin: Option<String>,
     /// VSA signing key file.
     pub attestation_key_file: PathBuf,
+    /// Seconds between scrub passes (0: off).
+    pub scrub_interval: u64,
+    /// Scrub read rate, bytes per second.
+    pub scrub_rate: u64,
 }
 
 /// Parses `123`, `64KiB`, `10MiB`, `2GiB`, `1TiB` (also KB/MB/GB/TB as powers of 1000).
@@ -187,6 +198,11 @@ impl Config {
                 .clone()
                 .or(file.attestation_key_file)
                 .unwrap_or_else(|| att_key_default.clone()),
+            scrub_interval: args.scrub_interval.or(file.scrub_interval).unwrap_or(60),
+            scrub_rate: match args.scrub_rate.clone().or(file.scrub_rate) {
+                Some(s) => parse_size(&s).map_err(anyhow::Error::msg)?.max(1),
+                None => 64 << 20,
+            },
         })
     }
 
@@ -210,6 +226,8 @@ anonymous_read = false                                      # true: reads need n
 # bootstrap_token_file = "/run/secrets/registry-admin"      # else a token is generated on first start
 # log_key_file = "registry-data/log-signing.key"            # shared by every replica
 # log_origin = "registry.example.com/log"                   # default: registry/<8 hex of the key>
+scrub_interval = 60                                         # seconds between scrub passes; 0 = off
+scrub_rate = "64MiB"                                        # scrub read rate per second
 
 # OIDC workload identity: trust ID tokens of an issuer, map claims to scopes and a namespace.
 # [[oidc]]

@@ -119,6 +119,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         settings: Arc::new(settings),
         log: Arc::new(log),
         attestation_key: Arc::new(attestation_key),
+        scrub: Arc::default(),
     })
 }
 

@@ -35,6 +35,9 @@ enum Cmd {
     LogKey,
     /// Print the public key (PEM) that signs promotion decisions (VSAs), creating it on first use.
     AttestationKey,
+    /// Run one scrub pass now (every blob re-hashed, attestations and log entries re-checked) and
+    /// print what it found as JSON; exit 1 if anything was.
+    Scrub,
 }
 
 #[derive(Subcommand)]
@@ -266,6 +269,16 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+async fn scrub_cmd(config: &Config) -> anyhow::Result<()> {
+    let state = registry_server::open_state(config).await?;
+    let r = registry_server::service::scrub::pass(&state, config.scrub_rate, &state.scrub)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", serde_json::to_string_pretty(&r)?);
+    state.db.close().await;
+    if r.findings.is_empty() { Ok(()) } else { Err(anyhow::anyhow!("{} finding(s)", r.findings.len())) }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let state = registry_server::open_state(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -278,6 +291,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "registry-server ready"
     );
     let db = state.db.clone();
+    if config.scrub_interval > 0 {
+        let interval = Duration::from_secs(config.scrub_interval);
+        tokio::spawn(registry_server::service::scrub::run(
+            state.clone(),
+            interval,
+            config.scrub_rate,
+            state.scrub.clone(),
+        ));
+    }
     let router = registry_server::build_router(state);
     let grace = Duration::from_secs(config.shutdown_grace);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -323,6 +345,7 @@ async fn main() -> std::process::ExitCode {
             config.log_origin.as_deref(),
         )
         .map(|k| println!("{}", k.vkey())),
+        Cmd::Scrub => scrub_cmd(&config).await,
         Cmd::AttestationKey => {
             registry_server::service::promote::load_or_create_key(&config.attestation_key_file)
                 .map(|k| print!("{}", k.public().to_pem()))

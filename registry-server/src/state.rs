@@ -35,4 +35,6 @@ pub struct AppState {
     pub log: Arc<crate::service::log::LogKey>,
     /// The key the server signs its own attestations (promotion decisions) with.
     pub attestation_key: Arc<registry_core::attest::keys::SigningKey>,
+    /// The scrubber's running totals.
+    pub scrub: Arc<crate::service::scrub::ScrubStats>,
 }

@@ -27,6 +27,8 @@ pub const QUARANTINE_SET: &str = "quarantine.set";
 pub const VERSION_QUARANTINED: &str = "version.quarantined";
 /// A quarantine was lifted (subject: its seed).
 pub const QUARANTINE_LIFTED: &str = "quarantine.lifted";
+/// The scrubber found a version's stored bytes, an attestation or a log entry altered.
+pub const VERSION_CORRUPTED: &str = "version.corrupted";
 /// A version left quarantine (no active quarantine covers it any more).
 pub const VERSION_RELEASED: &str = "version.released";
 

@@ -40,11 +40,13 @@ pub struct VersionRow {
     pub log_index: Option<i64>,
     /// Non-zero when quarantined.
     pub quarantined: i64,
+    /// Non-zero when the scrubber found its bytes, attestations or log entries altered.
+    pub corrupted: i64,
 }
 
 const SELECT: &str = "SELECT v.id, v.model_id, m.namespace, m.name, v.version, v.manifest_digest, \
      v.oms_root_digest, v.manifest, v.lineage, v.metadata, v.file_count, v.total_size, v.created_by, \
-     v.created_at, v.log_index, v.quarantined FROM versions v JOIN models m ON m.id = v.model_id";
+     v.created_at, v.log_index, v.quarantined, v.corrupted FROM versions v JOIN models m ON m.id = v.model_id";
 
 /// A version to insert.
 #[derive(Debug)]

@@ -6,4 +6,5 @@ pub mod log;
 pub mod promote;
 pub mod push;
 pub mod read;
+pub mod scrub;
 pub mod tokens;

@@ -29,6 +29,7 @@ pub fn version_response(r: VersionRow) -> Result<VersionResponse, ApiError> {
         created_at: rfc3339(r.created_at),
         log_index: r.log_index.map(|i| i.max(0) as u64),
         quarantined: r.quarantined != 0,
+        corrupted: r.corrupted != 0,
     })
 }
 

@@ -72,6 +72,12 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         (c.bundle, c.report.findings, manifest)
     };
     let v = &bundle.version;
+    if v.corrupted {
+        findings.push(Finding {
+            ok: false,
+            what: "the registry's scrubber found this version's stored bytes, an attestation or a log entry altered".into(),
+        });
+    }
     if v.quarantined {
         findings.push(Finding {
             ok: a.allow_quarantined,
