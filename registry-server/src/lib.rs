@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod routes;
 pub mod service;
 pub mod state;
@@ -61,18 +62,43 @@ pub fn build_router(state: AppState) -> Router {
         }
     })
     .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
-    .layer(middleware::from_fn(log_request))
+    .route(
+        "/metrics",
+        get(|State(state): State<AppState>| async move {
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&state).await)
+        }),
+    )
+    .layer(middleware::from_fn_with_state(state.clone(), log_request))
     .with_state(state)
 }
 
 /// One log line per request; a 5xx carries its hidden cause. Query strings are not logged.
-async fn log_request(req: Request, next: Next) -> Response {
+async fn log_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let length = |h: &axum::http::HeaderMap| {
+        h.get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let bytes_in = length(req.headers()).unwrap_or(0);
     let start = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let secs = start.elapsed().as_secs_f64();
+    state.metrics.observe(
+        method.as_str(),
+        &route,
+        status,
+        secs,
+        bytes_in,
+        length(resp.headers()).unwrap_or(0),
+    );
+    let ms = secs * 1000.0;
     if let Some(InternalCause(cause)) = resp.extensions().get::<InternalCause>() {
         tracing::error!(%method, %path, status, ms, cause = %cause, "request failed");
     } else if status >= 500 {
@@ -120,6 +146,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         log: Arc::new(log),
         attestation_key: Arc::new(attestation_key),
         scrub: Arc::default(),
+        metrics: Arc::default(),
     })
 }
 

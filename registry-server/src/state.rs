@@ -37,4 +37,6 @@ pub struct AppState {
     pub attestation_key: Arc<registry_core::attest::keys::SigningKey>,
     /// The scrubber's running totals.
     pub scrub: Arc<crate::service::scrub::ScrubStats>,
+    /// Request metrics for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

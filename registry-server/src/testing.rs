@@ -179,6 +179,7 @@ impl TestServer {
             log: Arc::new(log),
             attestation_key: Arc::new(attestation_key),
             scrub: Arc::default(),
+            metrics: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));

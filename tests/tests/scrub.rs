@@ -103,6 +103,25 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
         .count();
     assert_eq!(marked, 2);
 
+    // /metrics (public, like /v1/health): per route template, never per model; gauges and scrub counters.
+    let text = reqwest::get(format!("{}/metrics", s.url)).await.unwrap().text().await.unwrap();
+    for want in [
+        "registry_http_requests_total{method=\"GET\",route=\"/v1/models/{namespace}/{name}/versions/{version}\",status=\"200\"}",
+        "registry_http_request_duration_seconds_bucket{route=\"/v1/blobs/{digest}\",le=\"+Inf\"}",
+        "registry_versions 2\n",
+        "registry_versions_corrupted 2\n",
+        "registry_versions_quarantined 0\n",
+        "registry_scrub_findings_total 5\n",
+        "registry_scrub_passes_total 4\n",
+    ] {
+        assert!(text.contains(want), "{want} missing from\n{text}");
+    }
+    assert!(!text.contains("fraud/detector"), "model names never appear in metrics");
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (_, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+
     // A blob deleted from storage is a finding too.
     std::fs::remove_file(&path).unwrap();
     let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();

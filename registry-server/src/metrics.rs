@@ -1,0 +1,191 @@
+//! Prometheus metrics at `GET /metrics` (text exposition format 0.0.4): request counts and latency per
+//! route template (never per model name), bytes in and out, and gauges read from the database at scrape
+//! time (versions, quarantined, corrupted, log size) plus the scrubber's counters.
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use crate::state::AppState;
+
+/// Latency histogram bounds, seconds.
+const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+    bytes_in: BTreeMap<String, u64>,
+    bytes_out: BTreeMap<String, u64>,
+}
+
+/// Request metrics, updated by the request middleware.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    /// Records one request to `route` (a template such as `/v1/blobs/{digest}`).
+    pub fn observe(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        seconds: f64,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        let Ok(mut m) = self.inner.lock() else { return };
+        *m.requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        let h = m.latency.entry(route.to_owned()).or_default();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += seconds;
+        *m.bytes_in.entry(route.to_owned()).or_default() += bytes_in;
+        *m.bytes_out.entry(route.to_owned()).or_default() += bytes_out;
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The exposition text.
+pub async fn render(state: &AppState) -> String {
+    let mut out = String::new();
+    {
+        let m = state.metrics.inner.lock().map(|g| {
+            // Copy out so the lock is not held while formatting.
+            (
+                g.requests.clone(),
+                g.latency.iter().map(|(k, h)| (k.clone(), h.counts, h.count, h.sum)).collect::<Vec<_>>(),
+                g.bytes_in.clone(),
+                g.bytes_out.clone(),
+            )
+        });
+        if let Ok((requests, latency, bytes_in, bytes_out)) = m {
+            out.push_str(
+                "# HELP registry_http_requests_total HTTP requests by method, route template and status.\n",
+            );
+            out.push_str("# TYPE registry_http_requests_total counter\n");
+            for ((method, route, status), n) in &requests {
+                let _ = writeln!(
+                    out,
+                    "registry_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                    esc(method),
+                    esc(route)
+                );
+            }
+            out.push_str(
+                "# HELP registry_http_request_duration_seconds Request latency by route template.\n",
+            );
+            out.push_str("# TYPE registry_http_request_duration_seconds histogram\n");
+            for (route, counts, count, sum) in &latency {
+                let r = esc(route);
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "registry_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
+                        counts[i]
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "registry_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {count}"
+                );
+                let _ = writeln!(out, "registry_http_request_duration_seconds_sum{{route=\"{r}\"}} {sum}");
+                let _ =
+                    writeln!(out, "registry_http_request_duration_seconds_count{{route=\"{r}\"}} {count}");
+            }
+            for (name, help, map) in [
+                (
+                    "registry_http_request_bytes_total",
+                    "Request body bytes (Content-Length) by route.",
+                    &bytes_in,
+                ),
+                (
+                    "registry_http_response_bytes_total",
+                    "Response body bytes (Content-Length) by route.",
+                    &bytes_out,
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                for (route, n) in map {
+                    let _ = writeln!(out, "{name}{{route=\"{}\"}} {n}", esc(route));
+                }
+            }
+        }
+    }
+    let gauges: [(&str, &str, &str); 4] = [
+        ("registry_versions", "Versions stored.", "SELECT COUNT(*) FROM versions"),
+        (
+            "registry_versions_quarantined",
+            "Versions quarantined now.",
+            "SELECT COUNT(*) FROM versions WHERE quarantined <> 0",
+        ),
+        (
+            "registry_versions_corrupted",
+            "Versions the scrubber found altered.",
+            "SELECT COUNT(*) FROM versions WHERE corrupted <> 0",
+        ),
+        ("registry_log_size", "Entries in the transparency log.", "SELECT size FROM log_head WHERE id = 1"),
+    ];
+    for (name, help, sql) in gauges {
+        let v: Result<i64, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(state.db.pool()).await;
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        match v {
+            Ok(v) => {
+                let _ = writeln!(out, "{name} {v}");
+            }
+            Err(e) => tracing::warn!(metric = name, error = %e, "metric query failed"),
+        }
+    }
+    let s = &state.scrub;
+    for (name, help, kind, v) in [
+        (
+            "registry_scrub_passes_total",
+            "Scrub passes completed.",
+            "counter",
+            s.passes.load(Ordering::Relaxed),
+        ),
+        (
+            "registry_scrub_blobs_total",
+            "Blobs re-hashed by the scrubber.",
+            "counter",
+            s.blobs.load(Ordering::Relaxed),
+        ),
+        (
+            "registry_scrub_bytes_total",
+            "Bytes re-hashed by the scrubber.",
+            "counter",
+            s.bytes.load(Ordering::Relaxed),
+        ),
+        (
+            "registry_scrub_findings_total",
+            "Mismatches the scrubber found.",
+            "counter",
+            s.findings.load(Ordering::Relaxed),
+        ),
+        (
+            "registry_scrub_last_pass_timestamp_seconds",
+            "When the last scrub pass ended (unix seconds; 0: none yet).",
+            "gauge",
+            s.last_pass_ms.load(Ordering::Relaxed) / 1000,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+    }
+    out
+}
