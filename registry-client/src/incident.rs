@@ -41,6 +41,11 @@ impl Client {
         self.json(self.request(Method::GET, "/v1/quarantines")).await
     }
 
+    /// `GET /v1/reports/compliance`.
+    pub async fn compliance(&self) -> Result<registry_core::incident::ComplianceReport, ClientError> {
+        self.json(self.request(Method::GET, "/v1/reports/compliance")).await
+    }
+
     /// `POST /v1/quarantines/{id}/lift` (admin).
     pub async fn lift_quarantine(&self, id: i64, reason: &str) -> Result<QuarantineInfo, ClientError> {
         let req = LiftRequest { reason: reason.to_owned() };

@@ -388,6 +388,11 @@ async fn lineage_prints_the_upstream_tree_and_affected_the_downstream_one() {
             .stdout(predicate::str::contains("2 version(s) reached"))
             .stdout(predicate::str::contains("fraud/base@1 -> fraud/ft@1"));
         registry(&url, &token).args(["affected"]).assert().failure();
+        registry(&url, &token)
+            .args(["report"])
+            .assert()
+            .success()
+            .stdout(predicate::str::is_match(r"fraud\s+2\s+0\.0%\s+50\.0%").unwrap());
     })
     .await;
 }

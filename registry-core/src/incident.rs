@@ -112,3 +112,43 @@ pub struct LiftRequest {
     /// Why (recorded and logged).
     pub reason: String,
 }
+
+/// Provenance coverage of one namespace (the versions the caller can see).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NamespaceCompliance {
+    /// Namespace.
+    pub namespace: String,
+    /// Versions.
+    pub versions: u64,
+    /// With SLSA provenance bound to the manifest, signed by a key trusted now.
+    pub signed_provenance: u64,
+    /// Recording at least one dataset (every dataset carries a digest: the format requires it).
+    pub with_datasets: u64,
+    /// With an OpenSSF Model Signing signature by a key trusted now.
+    pub oms_signature: u64,
+    /// Ever promoted (an alias moved to it).
+    pub promoted: u64,
+    /// Promoted and carrying a PASSED VSA signed by this registry.
+    pub promoted_with_vsa: u64,
+    /// Quarantined now.
+    pub quarantined: u64,
+    /// Marked corrupted by the scrubber.
+    pub corrupted: u64,
+    /// `signed_provenance / versions`, percent.
+    pub signed_provenance_pct: f64,
+    /// `with_datasets / versions`, percent.
+    pub with_datasets_pct: f64,
+    /// `oms_signature / versions`, percent.
+    pub oms_signature_pct: f64,
+    /// `promoted_with_vsa / promoted`, percent (100 when nothing was promoted).
+    pub promoted_with_vsa_pct: f64,
+}
+
+/// `GET /v1/reports/compliance`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ComplianceReport {
+    /// When (RFC 3339).
+    pub generated_at: String,
+    /// Per namespace, by name.
+    pub namespaces: Vec<NamespaceCompliance>,
+}

@@ -161,6 +161,7 @@ fn request(op: &str, n: usize) -> Option<Request> {
             None,
         ),
         "GET /v1/quarantines" => (Method::GET, "/v1/quarantines".into(), None, None),
+        "GET /v1/reports/compliance" => (Method::GET, "/v1/reports/compliance".into(), None, None),
         "GET /v1/quarantines/{id}" => (Method::GET, "/v1/quarantines/1".into(), None, None),
         "POST /v1/quarantines/{id}/lift" => {
             (Method::POST, "/v1/quarantines/1/lift".into(), Some(json!({"reason": "matrix"})), None)

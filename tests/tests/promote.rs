@@ -498,4 +498,25 @@ async fn the_documented_example_policies_allow_and_deny_what_they_say() {
     assert_eq!(data_policy.digest, Digest::of(poisoned.as_bytes()));
     let first = admin.get_policy(data_policy.id - 1).await;
     assert!(first.is_ok());
+
+    // The compliance report over what this test stored: five versions, three signed (provenance +
+    // OMS), four recording datasets, three promoted (each with this registry's VSA), one quarantined.
+    let r = admin.compliance().await.unwrap();
+    assert_eq!(r.namespaces.len(), 1);
+    let n = &r.namespaces[0];
+    assert_eq!(
+        (n.namespace.as_str(), n.versions, n.signed_provenance, n.with_datasets, n.oms_signature),
+        ("fraud", 5, 3, 4, 3)
+    );
+    assert_eq!((n.promoted, n.promoted_with_vsa, n.quarantined, n.corrupted), (3, 3, 1, 0));
+    assert_eq!((n.signed_provenance_pct, n.promoted_with_vsa_pct), (60.0, 100.0));
+    // Revoking the training key drops signed coverage to zero: judged against the keys trusted now.
+    let key_id = training.public().key_id();
+    let r = http(&s).delete(format!("{}/v1/keys/{key_id}", s.url)).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let n = admin.compliance().await.unwrap().namespaces[0].clone();
+    assert_eq!((n.signed_provenance, n.oms_signature), (0, 0));
+    // A reader of another namespace sees nothing of fraud.
+    let other = client(&s).with_token(Some(s.token("other", &[Scope::Read], "vision/*").await));
+    assert!(other.compliance().await.unwrap().namespaces.is_empty());
 }

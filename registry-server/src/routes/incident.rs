@@ -208,3 +208,20 @@ pub async fn lift(
 ) -> Result<Json<QuarantineInfo>, ApiError> {
     Ok(Json(incident::lift(&state, &actor, p.id, &req.reason).await?))
 }
+
+/// Provenance coverage per namespace (over the versions the credential covers): % with signed SLSA
+/// provenance, % recording datasets, % with an OMS signature, % of promoted versions carrying this
+/// registry's PASSED VSA, quarantined and corrupted counts.
+#[utoipa::path(get, path = "/v1/reports/compliance", tag = "incident", security(("token" = ["read"])),
+    responses(
+        (status = 200, description = "The report", body = registry_core::incident::ComplianceReport),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the read scope", body = ErrorBody)
+    )
+)]
+pub async fn compliance(
+    State(state): State<AppState>,
+    actor: Auth<need::Read>,
+) -> Result<Json<registry_core::incident::ComplianceReport>, ApiError> {
+    Ok(Json(crate::service::report::compliance(&state, &actor).await?))
+}

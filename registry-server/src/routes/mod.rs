@@ -102,6 +102,7 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(incident::quarantine, incident::list))
         .routes(routes!(incident::get))
         .routes(routes!(incident::lift))
+        .routes(routes!(incident::compliance))
         .split_for_parts()
 }
 

@@ -6,5 +6,6 @@ pub mod log;
 pub mod promote;
 pub mod push;
 pub mod read;
+pub mod report;
 pub mod scrub;
 pub mod tokens;

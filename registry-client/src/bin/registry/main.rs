@@ -77,6 +77,8 @@ enum Cmd {
     Affected(cmd::incident::AffectedArgs),
     /// What went into a version: datasets, code, signers, and its parents' the same way (a tree).
     Lineage(cmd::lineage::Args),
+    /// Provenance coverage per namespace (signed provenance, datasets, OMS signatures, VSAs, quarantines).
+    Report,
     /// Quarantine everything a seed reached (admin; --rollback moves aliases back); --lift, --list.
     Quarantine(cmd::incident::QuarantineArgs),
 }
@@ -151,6 +153,7 @@ async fn main() -> ExitCode {
         Cmd::Alias(c) => cmd::promote::alias(&ctx, c).await,
         Cmd::Policy(c) => cmd::promote::policy(&ctx, c).await,
         Cmd::Affected(a) => cmd::incident::affected(&ctx, a).await,
+        Cmd::Report => cmd::incident::report(&ctx).await,
         Cmd::Lineage(a) => cmd::lineage::run(&ctx, a).await,
         Cmd::Quarantine(a) => cmd::incident::quarantine(&ctx, a).await,
     };

@@ -150,3 +150,36 @@ pub async fn quarantine(ctx: &Ctx, a: QuarantineArgs) -> Result<(), Failure> {
     print_quarantine(&q);
     Ok(())
 }
+
+pub async fn report(ctx: &Ctx) -> Result<(), Failure> {
+    let r = ctx.client()?.compliance().await?;
+    if ctx.json {
+        return Ok(super::print_json(&r)?);
+    }
+    println!("provenance coverage, {}", r.generated_at);
+    println!(
+        "{:<24} {:>8} {:>11} {:>9} {:>9} {:>13} {:>11} {:>9}",
+        "namespace",
+        "versions",
+        "slsa-signed",
+        "datasets",
+        "oms-sig",
+        "promoted+vsa",
+        "quarantined",
+        "corrupted"
+    );
+    for n in &r.namespaces {
+        println!(
+            "{:<24} {:>8} {:>10.1}% {:>8.1}% {:>8.1}% {:>12.1}% {:>11} {:>9}",
+            n.namespace,
+            n.versions,
+            n.signed_provenance_pct,
+            n.with_datasets_pct,
+            n.oms_signature_pct,
+            n.promoted_with_vsa_pct,
+            n.quarantined,
+            n.corrupted
+        );
+    }
+    Ok(())
+}

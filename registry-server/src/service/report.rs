@@ -1,0 +1,109 @@
+//! The compliance report: per namespace, how much of what is stored carries the evidence auditors ask
+//! for, judged against the keys trusted now.
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use registry_core::ModelName;
+use registry_core::attest::TrustedKey;
+use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
+use registry_core::incident::{ComplianceReport, NamespaceCompliance};
+
+use crate::auth::Actor;
+use crate::db::{DbError, now_ms, rfc3339};
+use crate::error::ApiError;
+use crate::service::attest;
+use crate::state::AppState;
+
+fn pct(n: u64, of: u64) -> f64 {
+    if of == 0 { 100.0 } else { (n as f64 * 10000.0 / of as f64).round() / 100.0 }
+}
+
+/// The report over every version `actor` can see.
+pub async fn compliance(state: &AppState, actor: &Actor) -> Result<ComplianceReport, ApiError> {
+    let versions: Vec<(i64, String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT v.id, m.namespace, m.name, v.quarantined, v.corrupted, \
+         (SELECT COUNT(*) FROM version_datasets d WHERE d.version_id = v.id) \
+         FROM versions v JOIN models m ON m.id = v.model_id ORDER BY v.id",
+    )
+    .fetch_all(state.db.pool())
+    .await
+    .map_err(DbError::from)?;
+    let attestations: Vec<(i64, String, String, String)> =
+        sqlx::query_as("SELECT version_id, predicate_type, signer_key_id, binding FROM attestations")
+            .fetch_all(state.db.pool())
+            .await
+            .map_err(DbError::from)?;
+    let promoted: HashSet<i64> =
+        sqlx::query_scalar("SELECT DISTINCT version_id FROM alias_history WHERE decision = 'passed'")
+            .fetch_all(state.db.pool())
+            .await
+            .map_err(DbError::from)?
+            .into_iter()
+            .collect();
+    let mut by_version: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
+    for (v, pt, signer, binding) in attestations {
+        by_version.entry(v).or_default().push((pt, signer, binding));
+    }
+    let own = state.attestation_key.public().key_id().hex();
+    let mut trust: HashMap<String, Vec<TrustedKey>> = HashMap::new();
+    let mut out: BTreeMap<String, NamespaceCompliance> = BTreeMap::new();
+    for (id, ns, name, quarantined, corrupted, datasets) in versions {
+        let Ok(model) = ModelName::new(&ns, &name) else { continue };
+        if !actor.covers(&model) {
+            continue;
+        }
+        let key = model.to_string();
+        if !trust.contains_key(&key) {
+            trust.insert(key.clone(), attest::trusted_for(state, &model).await?);
+        }
+        let trusted = &trust[&key];
+        let ok = |pt: &str, signer: &str| {
+            trusted.iter().any(|t| {
+                t.key.key_id().hex() == signer
+                    && (t.predicate_types.is_empty() || t.predicate_types.iter().any(|p| p == pt))
+            })
+        };
+        let atts = by_version.get(&id).map(Vec::as_slice).unwrap_or_default();
+        let has = |want: &str, bound: Option<&str>| {
+            atts.iter().any(|(pt, signer, binding)| {
+                pt == want && ok(pt, signer) && bound.is_none_or(|b| b == binding)
+            })
+        };
+        let n = out.entry(ns.clone()).or_insert_with(|| NamespaceCompliance {
+            namespace: ns.clone(),
+            versions: 0,
+            signed_provenance: 0,
+            with_datasets: 0,
+            oms_signature: 0,
+            promoted: 0,
+            promoted_with_vsa: 0,
+            quarantined: 0,
+            corrupted: 0,
+            signed_provenance_pct: 0.0,
+            with_datasets_pct: 0.0,
+            oms_signature_pct: 0.0,
+            promoted_with_vsa_pct: 0.0,
+        });
+        n.versions += 1;
+        n.signed_provenance += u64::from(has(SLSA_PROVENANCE_V1, Some("manifest")));
+        n.with_datasets += u64::from(datasets > 0);
+        n.oms_signature += u64::from(has(OMS_V1, None));
+        if promoted.contains(&id) {
+            n.promoted += 1;
+            n.promoted_with_vsa +=
+                u64::from(atts.iter().any(|(pt, signer, _)| pt == SLSA_VSA_V1 && *signer == own));
+        }
+        n.quarantined += u64::from(quarantined != 0);
+        n.corrupted += u64::from(corrupted != 0);
+    }
+    let namespaces = out
+        .into_values()
+        .map(|mut n| {
+            n.signed_provenance_pct = pct(n.signed_provenance, n.versions);
+            n.with_datasets_pct = pct(n.with_datasets, n.versions);
+            n.oms_signature_pct = pct(n.oms_signature, n.versions);
+            n.promoted_with_vsa_pct = pct(n.promoted_with_vsa, n.promoted);
+            n
+        })
+        .collect();
+    Ok(ComplianceReport { generated_at: rfc3339(now_ms()), namespaces })
+}
