@@ -28,6 +28,9 @@ impl Rng {
     }
 }
 
+/// Makes a random seed of one kind.
+type SeedMaker = Box<dyn Fn(&mut Rng) -> Seed>;
+
 fn pct(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[((v.len() - 1) as f64 * q) as usize]
@@ -100,7 +103,7 @@ async fn main() {
 
     println!("| seed (200 each, {n} versions) | p50 ms | p99 ms | max ms | versions reached p50 / max |");
     println!("|---|---|---|---|---|");
-    let kinds: [(&str, Box<dyn Fn(&mut Rng) -> Seed>); 3] = [
+    let kinds: [(&str, SeedMaker); 3] = [
         ("dataset", Box::new(|r: &mut Rng| Seed::Dataset(dataset(r.below(5000))))),
         ("commit", Box::new(move |r: &mut Rng| Seed::Commit(commit(r.below(n / 50))))),
         (
