@@ -383,59 +383,37 @@ async fn commit_decision(
     let subject = format!("{}@{}", mv.model, version.version);
     let policies = serde_json::to_string(&decision.policies).map_err(ApiError::internal)?;
     let reasons = serde_json::to_string(&decision.reasons).map_err(ApiError::internal)?;
-    let common = [
+    let mut details = vec![
         ("alias", json!(mv.alias.as_str())),
         ("previous", json!(current.map(|c| c.version.clone()))),
         ("policies", serde_json::to_value(&decision.policies).map_err(ApiError::internal)?),
         ("reason", json!(mv.reason)),
     ];
-    if !decision.allowed {
-        let mut details = common.to_vec();
+    let (kind, verdict, vsa_info) = if decision.allowed {
+        // The signed decision: checked like any attestation before it is stored.
+        let raw = vsa(state, mv.model, version, mv.alias, decision, input)?;
+        let manifest: Manifest = serde_json::from_str(&version.manifest).map_err(corrupt)?;
+        let own = [registry_core::attest::TrustedKey {
+            key: state.attestation_key.public().clone(),
+            predicate_types: vec![SLSA_VSA_V1.into()],
+        }];
+        let verified =
+            registry_core::attest::verify(&raw, &own, Target { model: mv.model, manifest: &manifest })
+                .map_err(ApiError::internal)?;
+        details.push(("decision", json!("PASSED")));
+        details.push(("vsa_digest", json!(Digest::of(&raw))));
+        let vsa_info = attest::store(&mut tx, version.id, &subject, &[(raw, verified)], &actor.id, now)
+            .await?
+            .first()
+            .copied();
+        aliases::set(&mut tx, model_id, mv.alias.as_str(), version.id, &actor.id, now).await?;
+        (entry::ALIAS_MOVED, "passed", vsa_info)
+    } else {
         details.push(("decision", json!("FAILED")));
         details.push(("reasons", json!(decision.reasons)));
-        let idx =
-            crate::db::log::append(&mut tx, &log::entry(entry::ALIAS_DENIED, &subject, &actor.id, &details))
-                .await?;
-        aliases::record(
-            &mut tx,
-            model_id,
-            mv.alias.as_str(),
-            version.id,
-            current.map(|c| c.version_id),
-            mv.kind,
-            "failed",
-            &reasons,
-            &policies,
-            &actor.id,
-            mv.reason,
-            None,
-            idx,
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(DbError::from)?;
-        return Ok(None);
-    }
-    // The signed decision: checked like any attestation before it is stored.
-    let raw = vsa(state, mv.model, version, mv.alias, decision, input)?;
-    let manifest: Manifest = serde_json::from_str(&version.manifest).map_err(corrupt)?;
-    let own = [registry_core::attest::TrustedKey {
-        key: state.attestation_key.public().clone(),
-        predicate_types: vec![SLSA_VSA_V1.into()],
-    }];
-    let verified = registry_core::attest::verify(&raw, &own, Target { model: mv.model, manifest: &manifest })
-        .map_err(ApiError::internal)?;
-    let vsa_digest = Some(Digest::of(&raw));
-    let vsa_info = attest::store(&mut tx, version.id, &subject, &[(raw, verified)], &actor.id, now)
-        .await?
-        .first()
-        .copied();
-    aliases::set(&mut tx, model_id, mv.alias.as_str(), version.id, &actor.id, now).await?;
-    let mut details = common.to_vec();
-    details.push(("decision", json!("PASSED")));
-    details.push(("vsa_digest", json!(vsa_digest)));
-    let idx = crate::db::log::append(&mut tx, &log::entry(entry::ALIAS_MOVED, &subject, &actor.id, &details))
-        .await?;
+        (entry::ALIAS_DENIED, "failed", None)
+    };
+    let idx = crate::db::log::append(&mut tx, &log::entry(kind, &subject, &actor.id, &details)).await?;
     aliases::record(
         &mut tx,
         model_id,
@@ -443,7 +421,7 @@ async fn commit_decision(
         version.id,
         current.map(|c| c.version_id),
         mv.kind,
-        "passed",
+        verdict,
         &reasons,
         &policies,
         &actor.id,
@@ -453,6 +431,10 @@ async fn commit_decision(
         now,
     )
     .await?;
+    if !decision.allowed {
+        tx.commit().await.map_err(DbError::from)?;
+        return Ok(None);
+    }
     tx.commit().await.map_err(DbError::from)?;
     let alias = AliasRow {
         name: mv.alias.to_string(),
