@@ -2,7 +2,7 @@
 use sqlx::AnyConnection;
 use sqlx::AssertSqlSafe;
 
-use super::{Db, DbError};
+use super::{Db, DbError, placeholders};
 
 /// A quarantine row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -28,11 +28,6 @@ pub struct QuarantineRow {
 }
 
 const Q: &str = "id, seed, reason, created_by, created_at, rollbacks, log_index, lifted_by, lifted_at";
-
-/// `$first, $first+1, ...` for `n` binds.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
 
 impl Db {
     /// Versions trained on a dataset digest (hex).

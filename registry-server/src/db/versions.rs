@@ -123,8 +123,7 @@ impl Db {
     pub async fn versions_by_ids(&self, ids: &[i64]) -> Result<Vec<VersionRow>, DbError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-            let sql = format!("{SELECT} WHERE v.id IN ({marks})");
+            let sql = format!("{SELECT} WHERE v.id IN ({})", super::placeholders(1, chunk.len()));
             let mut q = sqlx::query_as::<_, VersionRow>(AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(*id);

@@ -59,6 +59,14 @@ fn corrupt(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(DbError::Corrupt(e.to_string()))
 }
 
+/// The model's row: 404 when it does not exist, any other database failure as itself.
+async fn model_row(state: &AppState, model: &ModelName) -> Result<crate::db::models::ModelRow, ApiError> {
+    state.db.model_get(model).await.map_err(|e| match e {
+        DbError::NotFound => ApiError::not_found(format!("model {model} not found")),
+        e => e.into(),
+    })
+}
+
 fn parse_alias(s: &str) -> Result<AliasName, ApiError> {
     AliasName::parse(s).map_err(|e| ApiError::bad_request(codes::INVALID_NAME, e.to_string()))
 }
@@ -276,11 +284,7 @@ pub async fn promote(
     mv: &Move<'_>,
     target: &Reference,
 ) -> Result<PromoteResponse, ApiError> {
-    let model_row = state
-        .db
-        .model_get(mv.model)
-        .await
-        .map_err(|_| ApiError::not_found(format!("model {} not found", mv.model)))?;
+    let model_row = model_row(state, mv.model).await?;
     let version = read::resolve_version(state, mv.model, target).await?;
     if state.db.version_get(mv.model, mv.alias.as_str()).await.is_ok() {
         return Err(ApiError::new(
@@ -469,11 +473,7 @@ pub async fn rollback(
     alias: &AliasName,
     reason: &str,
 ) -> Result<PromoteResponse, ApiError> {
-    let model_row = state
-        .db
-        .model_get(model)
-        .await
-        .map_err(|_| ApiError::not_found(format!("model {model} not found")))?;
+    let model_row = model_row(state, model).await?;
     let why = format!("rollback: {reason}");
     let mv = Move { model, alias, reason: &why, expected_current: None, kind: "rollback" };
     'attempt: for _ in 0..MAX_ATTEMPTS {
@@ -533,11 +533,7 @@ pub async fn get(
     alias: &AliasName,
     at: Option<i64>,
 ) -> Result<AliasResponse, ApiError> {
-    let model_row = state
-        .db
-        .model_get(model)
-        .await
-        .map_err(|_| ApiError::not_found(format!("model {model} not found")))?;
+    let model_row = model_row(state, model).await?;
     let missing = || ApiError::not_found(format!("alias {model}@{alias} not found"));
     match at {
         None => alias_response(&state.db.alias_get(model_row.id, alias.as_str()).await?.ok_or_else(missing)?),
@@ -564,11 +560,7 @@ pub async fn dry_run(
     version: &Reference,
     alias: &AliasName,
 ) -> Result<Decision, ApiError> {
-    let model_row = state
-        .db
-        .model_get(model)
-        .await
-        .map_err(|_| ApiError::not_found(format!("model {model} not found")))?;
+    let model_row = model_row(state, model).await?;
     let v = read::resolve_version(state, model, version).await?;
     let all = state.db.aliases_of(model_row.id).await?;
     let input = policy_input(state, model, &v, alias, &all, actor).await?;
@@ -645,11 +637,7 @@ pub async fn history(
     alias: &AliasName,
     limit: u32,
 ) -> Result<AliasHistory, ApiError> {
-    let model_row = state
-        .db
-        .model_get(model)
-        .await
-        .map_err(|_| ApiError::not_found(format!("model {model} not found")))?;
+    let model_row = model_row(state, model).await?;
     let rows = state.db.alias_history(model_row.id, alias.as_str(), false, limit).await?;
     let events = rows
         .into_iter()
@@ -674,11 +662,7 @@ pub async fn history(
 
 /// Every alias of a model.
 pub async fn list(state: &AppState, model: &ModelName) -> Result<AliasList, ApiError> {
-    let model_row = state
-        .db
-        .model_get(model)
-        .await
-        .map_err(|_| ApiError::not_found(format!("model {model} not found")))?;
+    let model_row = model_row(state, model).await?;
     let aliases =
         state.db.aliases_of(model_row.id).await?.iter().map(alias_response).collect::<Result<_, _>>()?;
     Ok(AliasList { aliases })
