@@ -35,7 +35,8 @@ async fn push_pull_verify_and_their_exit_codes() {
     let token = server.admin_token.clone();
     let work = tempfile::tempdir().unwrap();
     let root = work.path().to_path_buf();
-    let blob_dir = server.blob_dir.clone();
+    let blobs = server.state.blobs.clone();
+    let rt = tokio::runtime::Handle::current();
     blocking(move || {
         let model = root.join("model");
         write(&model, &[("config.json", "{}"), ("weights/w.bin", "weights"), ("tokenizer/vocab.txt", "v")]);
@@ -75,8 +76,11 @@ async fn push_pull_verify_and_their_exit_codes() {
             .stdout(predicate::str::contains("changed: config.json"));
 
         // Tampered bytes on the server: pull exits 3 naming the file and leaves nothing behind.
-        let key = blob_dir.join("sha256").join(registry_core::Digest::of(b"weights").hex());
-        std::fs::write(key, "WEIGHTS").unwrap();
+        rt.block_on(registry_server::testing::tamper_blob(
+            &blobs,
+            &registry_core::Digest::of(b"weights"),
+            b"WEIGHTS",
+        ));
         let out2 = root.join("out2");
         registry(&url, &token)
             .args(["pull", "fraud/detector@1.4.0", "-o", out2.to_str().unwrap()])

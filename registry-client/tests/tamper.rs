@@ -136,8 +136,7 @@ async fn replaced_attestation_bytes_are_detected() {
 async fn swapped_blob_bytes_are_detected() {
     let work = tempfile::tempdir().unwrap();
     let (s, cli) = setup(work.path()).await;
-    let key = s.blob_dir.join("sha256").join(registry_core::Digest::of(b"original weights").hex());
-    std::fs::write(key, b"poisoned weights").unwrap();
+    s.tamper_blob(&registry_core::Digest::of(b"original weights"), b"poisoned weights").await;
     let out = work.path().join("out");
     blocking(move || {
         cli.cmd()

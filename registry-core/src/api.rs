@@ -79,6 +79,15 @@ pub mod codes {
     pub const NAME_CONFLICT: &str = "name_conflict";
     /// The quarantine was lifted already (409).
     pub const ALREADY_LIFTED: &str = "already_lifted";
+    /// An upload part arrived before the part it follows did, and waiting for it ran out (409):
+    /// send parts in order, a few at a time.
+    pub const PART_OUT_OF_ORDER: &str = "part_out_of_order";
+    /// A part already confirmed was sent again with different bytes (409).
+    pub const PART_CONFLICT: &str = "part_conflict";
+    /// Completing an upload whose parts have not all been confirmed (409; `details.missing`).
+    pub const UPLOAD_INCOMPLETE: &str = "upload_incomplete";
+    /// The upload session expired or was completed or aborted (404 is used for unknown ids).
+    pub const UPLOAD_GONE: &str = "upload_gone";
 }
 
 /// Every error response: a stable code for programs, a message for people.
@@ -127,6 +136,37 @@ pub struct BlobResponse {
     pub size: u64,
     /// False when the blob was already stored (the upload was not needed).
     pub created: bool,
+}
+
+/// `POST /v1/uploads`: open (or resume) a resumable upload of one blob.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUploadRequest {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// Its size in bytes (at least 1).
+    #[schema(minimum = 1)]
+    pub size: u64,
+}
+
+/// A resumable upload session: send every part not yet `confirmed` (`PUT .../parts/{n}`, in order,
+/// a few at a time), then `POST .../complete`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UploadSession {
+    /// Session id (a uuid).
+    pub id: String,
+    /// The blob being uploaded.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Bytes per part; the last part holds the rest.
+    pub part_size: u64,
+    /// Number of parts.
+    pub parts: u64,
+    /// Parts the server has hashed in order and stored (indexes from 0).
+    pub confirmed: Vec<u64>,
+    /// When the session expires unless used (RFC 3339).
+    pub expires_at: String,
 }
 
 /// Free-form description of a version.

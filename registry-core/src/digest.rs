@@ -153,6 +153,24 @@ impl Hasher {
     pub fn finalize(self) -> Digest {
         Digest(self.inner.finalize().into())
     }
+
+    /// The hashing state so far, as bytes to store and [`Hasher::restore`] later: how a resumable
+    /// upload keeps hashing in order across requests, processes and restarts.
+    pub fn save(&self) -> Vec<u8> {
+        use sha2::digest::common::hazmat::SerializableState;
+        let mut out = self.len.to_be_bytes().to_vec();
+        out.extend_from_slice(&self.inner.serialize());
+        out
+    }
+
+    /// A hasher from [`Hasher::save`]'s bytes; `None` if they are not such a state.
+    pub fn restore(bytes: &[u8]) -> Option<Self> {
+        use sha2::digest::common::hazmat::SerializableState;
+        let (len, state) = bytes.split_first_chunk::<8>()?;
+        let state = state.try_into().ok()?;
+        let inner = Sha256::deserialize(state).ok()?;
+        Some(Self { inner, len: u64::from_be_bytes(*len) })
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +192,21 @@ mod tests {
         h.update(b"lo");
         assert_eq!(h.len(), 5);
         assert_eq!(h.finalize(), Digest::of(b"hello"));
+    }
+
+    #[test]
+    fn a_saved_state_resumes_where_it_stopped() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        for cut in [0, 1, 63, 64, 65, 4096, 9_999] {
+            let mut h = Hasher::new();
+            h.update(&data[..cut]);
+            let mut r = Hasher::restore(&h.save()).expect("restores");
+            assert_eq!(r.len(), cut as u64);
+            r.update(&data[cut..]);
+            assert_eq!(r.finalize(), Digest::of(&data), "cut at {cut}");
+        }
+        assert!(Hasher::restore(b"short").is_none());
+        assert!(Hasher::restore(&[0u8; 300]).is_none());
     }
 
     #[test]

@@ -1,18 +1,31 @@
-//! Blob storage: content-addressed bytes in an object store (local directory, memory; S3 later).
+//! Blob storage: content-addressed bytes in an object store (local directory, S3-compatible, GCS,
+//! Azure, memory).
 //!
 //! Invariant: an object exists under `sha256/<hex>` only if its bytes hash to `<hex>`. Uploads stream
 //! into a multipart upload at the final key and are completed only after the digest and size check;
-//! otherwise they are aborted, so a wrong or partial blob is never visible under a digest key.
+//! otherwise they are aborted, so a wrong or partial blob is never visible under a digest key. A
+//! resumable upload session (see `service::uploads`) writes its parts into the same kind of pending
+//! multipart upload (a staging file on a local directory) and completes it only once the parts,
+//! hashed in order, give the digest. Nothing is ever copied server-side, so no 5 GB copy limit applies.
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::prefix::PrefixStore;
+use object_store::signer::Signer;
+use object_store::{
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
+};
 use registry_core::{Digest, Hasher};
 
 /// Part size of multipart uploads (S3's minimum is 5 MiB).
@@ -54,8 +67,14 @@ pub enum BlobError {
         size: u64,
     },
     /// The URL names no supported store.
-    #[error("unsupported blobs url {0:?}: use file:///PATH, a plain directory path, or memory://")]
+    #[error(
+        "unsupported blobs url {0:?}: use file:///PATH, a plain directory path, s3://BUCKET[/PREFIX], \
+         gs://BUCKET[/PREFIX], az://CONTAINER[/PREFIX] or memory://"
+    )]
     Url(String),
+    /// The store cannot do what was asked (e.g. presign on a local directory).
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The object store failed.
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
@@ -75,8 +94,21 @@ pub struct BlobRead {
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
+    /// Low-level multipart uploads (remote stores and memory), for resumable upload sessions.
+    multipart: Option<Arc<dyn MultipartStore>>,
+    /// Presigned URLs (remote stores), for direct downloads.
+    signer: Option<Arc<dyn Signer>>,
     local_root: Option<PathBuf>,
     description: String,
+}
+
+/// Parts of a remote store behind one prefix: the object, multipart and signing views.
+fn remote<T>(store: T, prefix: &str) -> (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>, Arc<dyn Signer>)
+where
+    T: ObjectStore + MultipartStore + Signer,
+{
+    let p = Arc::new(PrefixStore::new(store, prefix));
+    (p.clone(), p.clone(), p)
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -91,13 +123,58 @@ pub fn key(d: &Digest) -> ObjectPath {
 }
 
 impl BlobStore {
-    /// Opens the store named by `url`: `file:///abs/dir`, a plain directory path, or `memory://`.
-    pub fn from_url(url: &str) -> Result<Self, BlobError> {
+    /// Opens the store named by `url`: `file:///abs/dir`, a plain directory path, `memory://`, or
+    /// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` configured by the
+    /// standard environment variables (`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ALLOW_HTTP`, keys...) and
+    /// then `options` (object_store configuration keys such as `aws_endpoint`, from the config file).
+    pub fn from_url_with(url: &str, options: &[(String, String)]) -> Result<Self, BlobError> {
         if url == "memory://" || url == "memory:" {
+            let m = Arc::new(InMemory::new());
             return Ok(Self {
-                store: Arc::new(InMemory::new()),
+                store: m.clone(),
+                multipart: Some(m),
+                signer: None,
                 local_root: None,
                 description: "memory://".into(),
+            });
+        }
+        if let Some((scheme @ ("s3" | "gs" | "az"), rest)) = url.split_once("://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let prefix = prefix.trim_matches('/');
+            if bucket.is_empty() {
+                return Err(BlobError::Url(url.into()));
+            }
+            let bucket_url = format!("{scheme}://{bucket}");
+            let bad_option = |k: &str| BlobError::Url(format!("{url}: unknown store option {k:?}"));
+            let (store, multipart, signer) = match scheme {
+                "s3" => {
+                    let mut b = AmazonS3Builder::from_env().with_url(&bucket_url);
+                    for (k, v) in options {
+                        b = b.with_config(k.parse().map_err(|_| bad_option(k))?, v);
+                    }
+                    remote(b.build()?, prefix)
+                }
+                "gs" => {
+                    let mut b = GoogleCloudStorageBuilder::from_env().with_url(&bucket_url);
+                    for (k, v) in options {
+                        b = b.with_config(k.parse().map_err(|_| bad_option(k))?, v);
+                    }
+                    remote(b.build()?, prefix)
+                }
+                _ => {
+                    let mut b = MicrosoftAzureBuilder::from_env().with_url(&bucket_url);
+                    for (k, v) in options {
+                        b = b.with_config(k.parse().map_err(|_| bad_option(k))?, v);
+                    }
+                    remote(b.build()?, prefix)
+                }
+            };
+            return Ok(Self {
+                store,
+                multipart: Some(multipart),
+                signer: Some(signer),
+                local_root: None,
+                description: format!("{bucket_url}/{prefix}"),
             });
         }
         let dir = match url.split_once("://") {
@@ -117,9 +194,154 @@ impl BlobStore {
         let store = LocalFileSystem::new_with_prefix(&dir)?.with_fsync(true);
         Ok(Self {
             store: Arc::new(store),
+            multipart: None,
+            signer: None,
             description: format!("file://{}", dir.display()),
             local_root: Some(dir),
         })
+    }
+
+    /// [`BlobStore::from_url_with`] without extra options.
+    pub fn from_url(url: &str) -> Result<Self, BlobError> {
+        Self::from_url_with(url, &[])
+    }
+
+    /// Whether downloads can be handed out as presigned URLs.
+    pub fn can_presign(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// A presigned GET URL for the blob, valid for `expires_in`.
+    pub async fn presign_get(&self, d: &Digest, expires_in: Duration) -> Result<url::Url, BlobError> {
+        let signer = self.signer.as_ref().ok_or(BlobError::Unsupported("this store cannot presign URLs"))?;
+        Ok(signer.signed_url(http::Method::GET, &key(d), expires_in).await?)
+    }
+
+    /// Deletes a blob's object (a missing one is not an error).
+    pub async fn delete(&self, d: &Digest) -> Result<(), BlobError> {
+        match self.store.delete(&key(d)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts the pending upload of a session's parts; returns the store's upload id (empty for a
+    /// local directory, whose staging file is named after the session).
+    pub async fn session_begin(&self, d: &Digest, session: &str) -> Result<String, BlobError> {
+        if let Some(mp) = &self.multipart {
+            return Ok(mp.create_multipart(&key(d)).await?);
+        }
+        let path = self.staging_file(session)?;
+        blocking(move || {
+            std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
+            std::fs::File::create(&path)?;
+            Ok(())
+        })
+        .await?;
+        Ok(String::new())
+    }
+
+    /// Writes part `idx` (at byte `offset`) of a session; returns the store's part id.
+    pub async fn session_put_part(
+        &self,
+        d: &Digest,
+        session: &str,
+        upload_id: &str,
+        idx: usize,
+        offset: u64,
+        chunks: Vec<Bytes>,
+    ) -> Result<String, BlobError> {
+        if let Some(mp) = &self.multipart {
+            let payload: PutPayload = chunks.into_iter().collect();
+            return Ok(mp.put_part(&key(d), &upload_id.to_owned(), idx, payload).await?.content_id);
+        }
+        let path = self.staging_file(session)?;
+        blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+            let mut at = offset;
+            for c in &chunks {
+                f.write_all_at(c, at)?;
+                at += c.len() as u64;
+            }
+            f.sync_data()?;
+            Ok(())
+        })
+        .await?;
+        Ok(String::new())
+    }
+
+    /// Makes a session's parts visible as the blob. Only call once they hashed to `d`.
+    pub async fn session_complete(
+        &self,
+        d: &Digest,
+        session: &str,
+        upload_id: &str,
+        part_ids: Vec<String>,
+    ) -> Result<(), BlobError> {
+        if let Some(mp) = &self.multipart {
+            let parts = part_ids.into_iter().map(|content_id| PartId { content_id }).collect();
+            mp.complete_multipart(&key(d), &upload_id.to_owned(), parts).await?;
+            return Ok(());
+        }
+        let from = self.staging_file(session)?;
+        let root = self.local_root.clone().ok_or(BlobError::Unsupported("no local root"))?;
+        let to = root.join("sha256").join(d.hex());
+        blocking(move || {
+            std::fs::File::open(&from)?.sync_all()?;
+            std::fs::create_dir_all(to.parent().unwrap_or(&to))?;
+            std::fs::rename(&from, &to)?;
+            if let Some(dir) = to.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Discards a session's pending upload (already gone is fine).
+    pub async fn session_abort(&self, d: &Digest, session: &str, upload_id: &str) -> Result<(), BlobError> {
+        if let Some(mp) = &self.multipart {
+            return match mp.abort_multipart(&key(d), &upload_id.to_owned()).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                // Stores report an unknown upload id in their own words.
+                Err(e) if ["UploadNotFound", "NoSuchUpload"].iter().any(|w| format!("{e:?}").contains(w)) => {
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
+        let path = self.staging_file(session)?;
+        blocking(move || match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    /// The staging file of a session on a local directory. Session ids are server-made uuids; anything
+    /// else is refused before it can name a path.
+    fn staging_file(&self, session: &str) -> Result<PathBuf, BlobError> {
+        let root = self.local_root.as_ref().ok_or(BlobError::Unsupported("no local root"))?;
+        if session.is_empty() || !session.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(BlobError::Unsupported("malformed upload session id"));
+        }
+        Ok(root.join("uploads").join(session))
+    }
+
+    /// Digests (and sizes, modification times) of every object under `sha256/`, for garbage collection.
+    pub async fn list(&self) -> Result<Vec<(Digest, u64, i64)>, BlobError> {
+        let prefix = ObjectPath::from("sha256");
+        let mut out = vec![];
+        let mut s = self.store.list(Some(&prefix));
+        while let Some(meta) = s.next().await {
+            let meta = meta?;
+            let Some(name) = meta.location.filename() else { continue };
+            if let Ok(d) = Digest::from_hex(name) {
+                out.push((d, meta.size, meta.last_modified.timestamp_millis()));
+            }
+        }
+        Ok(out)
     }
 
     /// Where the blobs live, for logs.
@@ -200,7 +422,8 @@ impl BlobStore {
     /// Removes staged uploads a crash left behind (local directories only); returns how many.
     ///
     /// The local store stages an upload as `<key>#<n>` and renames it on completion, so these files
-    /// were never visible as blobs. Only call this when no upload is in flight (at startup).
+    /// were never visible as blobs. Only call this when no upload is in flight (at startup; a local
+    /// directory belongs to one server — replicas share an object store instead).
     pub async fn cleanup_staged(&self) -> Result<usize, BlobError> {
         let Some(root) = self.local_root.clone() else { return Ok(0) };
         tokio::task::spawn_blocking(move || {
@@ -225,6 +448,18 @@ impl BlobStore {
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
+}
+
+/// Runs file work on the blocking pool.
+async fn blocking<T, F>(f: F) -> Result<T, BlobError>
+where
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BlobError::Body(e.to_string()))?
+        .map_err(|e| BlobError::Store(object_store::Error::Generic { store: "local", source: e.into() }))
 }
 
 /// Streams a byte range of a local file in large reads on the blocking pool (object_store's own

@@ -63,10 +63,38 @@ pub struct ServeArgs {
     /// Scrubber: read at most this many bytes per second [default: 64MiB].
     #[arg(long, env = "REGISTRY_SCRUB_RATE")]
     pub scrub_rate: Option<String>,
+    /// Answer blob downloads with a redirect to a short-lived presigned URL of the object store, so
+    /// the bytes do not flow through the server (s3://, gs://, az:// only).
+    #[arg(long, env = "REGISTRY_DIRECT_DOWNLOADS")]
+    #[serde(default)]
+    pub direct_downloads: bool,
+    /// Seconds a presigned download URL stays valid [default: 300].
+    #[arg(long, env = "REGISTRY_PRESIGN_TTL")]
+    pub presign_ttl: Option<u64>,
+    /// Part size of resumable upload sessions (5MiB..5GiB) [default: 32MiB].
+    #[arg(long, env = "REGISTRY_UPLOAD_PART_SIZE")]
+    pub upload_part_size: Option<String>,
+    /// Seconds an untouched upload session lives before it expires [default: 86400].
+    #[arg(long, env = "REGISTRY_UPLOAD_EXPIRY")]
+    pub upload_expiry: Option<u64>,
+    /// Garbage collection: seconds between background passes (0: off; `registry-server gc` runs one)
+    /// [default: 0].
+    #[arg(long, env = "REGISTRY_GC_INTERVAL")]
+    pub gc_interval: Option<u64>,
+    /// Garbage collection: only blobs no version references and nobody touched for this many
+    /// seconds are removed [default: 86400].
+    #[arg(long, env = "REGISTRY_GC_GRACE")]
+    pub gc_grace: Option<u64>,
     /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
     #[arg(skip)]
     #[serde(default)]
     pub oidc: Vec<crate::auth::oidc::OidcIssuer>,
+    /// Object store options (config file only: a `[blob_options]` table of object_store keys such as
+    /// `aws_endpoint`, `aws_region`, `aws_allow_http`; the `AWS_*`/`GOOGLE_*`/`AZURE_*` variables
+    /// are read first).
+    #[arg(skip)]
+    #[serde(default)]
+    pub blob_options: std::collections::BTreeMap<String, String>,
 }
 
 /// The resolved configuration.
@@ -104,7 +132,26 @@ pub struct Config {
     pub scrub_interval: u64,
     /// Scrub read rate, bytes per second.
     pub scrub_rate: u64,
+    /// Object store options.
+    pub blob_options: Vec<(String, String)>,
+    /// Redirect downloads to presigned URLs.
+    pub direct_downloads: bool,
+    /// Presigned URL lifetime, seconds.
+    pub presign_ttl: u64,
+    /// Upload session part size, bytes.
+    pub upload_part_size: u64,
+    /// Upload session expiry, seconds.
+    pub upload_expiry: u64,
+    /// Seconds between GC passes (0: off).
+    pub gc_interval: u64,
+    /// GC grace period, seconds.
+    pub gc_grace: u64,
 }
+
+/// Smallest part of a resumable upload (S3's minimum for every part but the last).
+pub const MIN_PART: u64 = 5 << 20;
+/// Largest part (S3's maximum).
+pub const MAX_PART: u64 = 5 << 30;
 
 /// Parses `123`, `64KiB`, `10MiB`, `2GiB`, `1TiB` (also KB/MB/GB/TB as powers of 1000).
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -203,6 +250,29 @@ impl Config {
                 Some(s) => parse_size(&s).map_err(anyhow::Error::msg)?.max(1),
                 None => 64 << 20,
             },
+            blob_options: if args.blob_options.is_empty() {
+                file.blob_options
+            } else {
+                args.blob_options.clone()
+            }
+            .into_iter()
+            .collect(),
+            direct_downloads: args.direct_downloads || file.direct_downloads,
+            presign_ttl: args.presign_ttl.or(file.presign_ttl).unwrap_or(300).clamp(1, 7 * 86_400),
+            upload_part_size: match args.upload_part_size.clone().or(file.upload_part_size) {
+                Some(s) => {
+                    let n = parse_size(&s).map_err(anyhow::Error::msg)?;
+                    anyhow::ensure!(
+                        (MIN_PART..=MAX_PART).contains(&n),
+                        "upload_part_size {s} is outside 5MiB..5GiB (the S3 multipart limits)"
+                    );
+                    n
+                }
+                None => 32 << 20,
+            },
+            upload_expiry: args.upload_expiry.or(file.upload_expiry).unwrap_or(86_400).max(60),
+            gc_interval: args.gc_interval.or(file.gc_interval).unwrap_or(0),
+            gc_grace: args.gc_grace.or(file.gc_grace).unwrap_or(86_400),
         })
     }
 
@@ -228,6 +298,20 @@ anonymous_read = false                                      # true: reads need n
 # log_origin = "registry.example.com/log"                   # default: registry/<8 hex of the key>
 scrub_interval = 60                                         # seconds between scrub passes; 0 = off
 scrub_rate = "64MiB"                                        # scrub read rate per second
+upload_part_size = "32MiB"                                  # resumable upload parts (5MiB..5GiB)
+upload_expiry = 86400                                       # seconds an abandoned upload session lives
+gc_interval = 0                                             # seconds between GC passes; 0 = off
+gc_grace = 86400                                            # GC keeps blobs touched this recently
+direct_downloads = false                                    # true: redirect GETs to presigned URLs
+presign_ttl = 300                                           # seconds a presigned URL is valid
+
+# S3-compatible store: blobs_url = "s3://models/registry"; endpoint, region and keys come from
+# AWS_ENDPOINT, AWS_REGION, AWS_ALLOW_HTTP, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, or from here
+# (object_store configuration keys; keep secrets in the environment, not in this file).
+# [blob_options]
+# aws_endpoint = "http://127.0.0.1:8333"
+# aws_region = "us-east-1"
+# aws_allow_http = "true"
 
 # OIDC workload identity: trust ID tokens of an issuer, map claims to scopes and a namespace.
 # [[oidc]]

@@ -113,7 +113,12 @@ async fn log_request(State(state): State<AppState>, req: Request, next: Next) ->
 /// half-written.
 pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let db = db::Db::open(&config.database_url, config.migrate).await?;
-    let blobs = blob::BlobStore::from_url(&config.blobs_url)?;
+    let blobs = blob::BlobStore::from_url_with(&config.blobs_url, &config.blob_options)?;
+    anyhow::ensure!(
+        !config.direct_downloads || blobs.can_presign(),
+        "direct_downloads needs a store that can presign URLs (s3://, gs://, az://), not {}",
+        blobs.describe()
+    );
     let staged = blobs.cleanup_staged().await?;
     if staged > 0 {
         tracing::warn!(staged, "removed uploads left unfinished by an earlier stop");
@@ -136,6 +141,10 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         max_blob_size: config.max_blob_size,
         anonymous_read: config.anonymous_read,
         oidc: Arc::new(oidc),
+        direct_downloads: config.direct_downloads,
+        presign_ttl: std::time::Duration::from_secs(config.presign_ttl),
+        upload_part_size: config.upload_part_size,
+        upload_expiry: std::time::Duration::from_secs(config.upload_expiry),
     };
     let log = service::log::LogKey::load_or_create(&config.log_key_file, config.log_origin.as_deref())?;
     let attestation_key = service::promote::load_or_create_key(&config.attestation_key_file)?;

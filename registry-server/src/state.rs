@@ -14,11 +14,27 @@ pub struct Settings {
     pub anonymous_read: bool,
     /// Trusted OIDC issuers.
     pub oidc: Arc<Oidc>,
+    /// Answer blob downloads with a redirect to a presigned URL (remote stores only).
+    pub direct_downloads: bool,
+    /// How long a presigned download URL stays valid.
+    pub presign_ttl: std::time::Duration,
+    /// Part size of resumable upload sessions, bytes.
+    pub upload_part_size: u64,
+    /// An upload session untouched this long expires.
+    pub upload_expiry: std::time::Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { max_blob_size: 100 * 1024 * 1024 * 1024, anonymous_read: false, oidc: Arc::default() }
+        Self {
+            max_blob_size: 100 * 1024 * 1024 * 1024,
+            anonymous_read: false,
+            oidc: Arc::default(),
+            direct_downloads: false,
+            presign_ttl: std::time::Duration::from_secs(300),
+            upload_part_size: 32 * 1024 * 1024,
+            upload_expiry: std::time::Duration::from_secs(24 * 3600),
+        }
     }
 }
 

@@ -46,6 +46,32 @@ pub fn postgres_base_url() -> Option<String> {
     }
 }
 
+/// The S3 bucket URL for tests (`s3://bucket`), if configured by `REGISTRY_TEST_S3_URL` (endpoint and
+/// keys come from the usual `AWS_*` variables). With `REGISTRY_REQUIRE_S3=1` (set by `scripts/test.sh`)
+/// a missing URL is a failure, so CI never skips the S3 half silently.
+pub fn s3_base_url() -> Option<String> {
+    match std::env::var("REGISTRY_TEST_S3_URL") {
+        Ok(u) if !u.is_empty() => Some(u.trim_end_matches('/').to_owned()),
+        _ => {
+            assert!(
+                std::env::var("REGISTRY_REQUIRE_S3").as_deref() != Ok("1"),
+                "REGISTRY_REQUIRE_S3=1 but REGISTRY_TEST_S3_URL is not set"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh, empty prefix of the test bucket: `s3://bucket/t-<uuid>`.
+pub fn fresh_s3_url(base: &str) -> String {
+    format!("{base}/t-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Whether `REGISTRY_TEST_BLOBS=s3` asks test servers to keep blobs in the S3 test bucket.
+pub fn blobs_on_s3() -> bool {
+    std::env::var("REGISTRY_TEST_BLOBS").as_deref() == Ok("s3")
+}
+
 /// Creates an empty database named after a fresh uuid on the server at `base`; returns its URL.
 pub async fn fresh_postgres_db(base: &str) -> String {
     use sqlx::Connection;
@@ -89,6 +115,13 @@ pub struct TestOptions {
     pub anonymous_read: bool,
     /// Trusted OIDC issuers.
     pub oidc: Vec<crate::auth::oidc::OidcIssuer>,
+    /// The blob store [default: a local directory in the temp dir, or a fresh S3 prefix when
+    /// `REGISTRY_TEST_BLOBS=s3`].
+    pub blobs_url: Option<String>,
+    /// Answer blob downloads with redirects to presigned URLs (remote stores only).
+    pub direct_downloads: bool,
+    /// Part size of resumable upload sessions.
+    pub upload_part_size: u64,
 }
 
 impl Default for TestOptions {
@@ -98,6 +131,9 @@ impl Default for TestOptions {
             db: TestDb::from_env(),
             anonymous_read: false,
             oidc: vec![],
+            blobs_url: None,
+            direct_downloads: false,
+            upload_part_size: Settings::default().upload_part_size,
         }
     }
 }
@@ -118,6 +154,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The database URL.
     pub db_url: String,
+    /// The blob store URL.
+    pub blobs_url: String,
     opts: TestOptions,
 }
 
@@ -157,12 +195,22 @@ impl TestServer {
         opts: TestOptions,
     ) -> Self {
         let blob_dir = dir.path().join("blobs");
-        let blobs = BlobStore::from_url(&blob_dir.display().to_string()).expect("blob store");
+        let blobs_url = match (&opts.blobs_url, blobs_on_s3()) {
+            (Some(u), _) => u.clone(),
+            (None, true) => {
+                fresh_s3_url(&s3_base_url().expect("REGISTRY_TEST_BLOBS=s3 needs REGISTRY_TEST_S3_URL"))
+            }
+            (None, false) => blob_dir.display().to_string(),
+        };
+        let blobs = BlobStore::from_url(&blobs_url).expect("blob store");
         let oidc = crate::auth::oidc::Oidc::load(&opts.oidc).expect("OIDC issuers load");
         let settings = Settings {
             max_blob_size: opts.max_blob_size,
             anonymous_read: opts.anonymous_read,
             oidc: Arc::new(oidc),
+            direct_downloads: opts.direct_downloads,
+            upload_part_size: opts.upload_part_size,
+            ..Settings::default()
         };
         let log = crate::service::log::LogKey::load_or_create(
             &dir.path().join("log-signing.key"),
@@ -197,6 +245,7 @@ impl TestServer {
             handle: Some(handle),
             dir,
             db_url,
+            blobs_url,
             opts,
         }
     }
@@ -212,7 +261,8 @@ impl TestServer {
         self.state.db.close().await;
         let db = Db::open(&self.db_url, true).await.expect("reopen database");
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        let (url, token, opts) = (self.db_url.clone(), self.admin_token.clone(), self.opts.clone());
+        let (url, token) = (self.db_url.clone(), self.admin_token.clone());
+        let opts = TestOptions { blobs_url: Some(self.blobs_url.clone()), ..self.opts.clone() };
         Self::launch(dir, url, db, token, opts).await
     }
 
@@ -236,7 +286,10 @@ impl TestServer {
         }
         let url = format!("sqlite:{}", copy.display());
         let db = Db::open(&url, true).await.expect("open copy");
-        Self::launch(dir, url, db, self.admin_token.clone(), self.opts.clone()).await
+        // A remote store is shared: content addressing makes the copy's blobs the same objects.
+        let remote = (!self.blobs_url.starts_with('/')).then(|| self.blobs_url.clone());
+        let opts = TestOptions { blobs_url: remote, ..self.opts.clone() };
+        Self::launch(dir, url, db, self.admin_token.clone(), opts).await
     }
 
     /// Asks for a graceful shutdown and waits until in-flight requests are done.
@@ -271,6 +324,11 @@ impl TestServer {
             .token
     }
 
+    /// Replaces a stored blob's bytes behind the server's back (tamper tests), on any store.
+    pub async fn tamper_blob(&self, d: &registry_core::Digest, bytes: &[u8]) {
+        tamper_blob(&self.state.blobs, d, bytes).await;
+    }
+
     /// Digests of the blobs in the object store (listed behind the server's back).
     pub async fn stored_blobs(&self) -> Vec<String> {
         use futures::TryStreamExt;
@@ -287,6 +345,18 @@ impl TestServer {
         keys.sort();
         keys
     }
+}
+
+/// Replaces a stored blob's bytes behind the store's back (tamper tests), on any store.
+pub async fn tamper_blob(blobs: &BlobStore, d: &registry_core::Digest, bytes: &[u8]) {
+    let key = crate::blob::key(d);
+    object_store::ObjectStoreExt::put(
+        blobs.object_store().as_ref(),
+        &key,
+        bytes::Bytes::copy_from_slice(bytes).into(),
+    )
+    .await
+    .expect("overwrite blob");
 }
 
 impl Drop for TestServer {

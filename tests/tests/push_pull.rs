@@ -357,8 +357,7 @@ async fn pull_of_a_tampered_blob_fails_naming_the_file_and_leaves_nothing() {
     .await
     .unwrap();
     // Swap the bytes behind the server's back (same length).
-    let key = server.blob_dir.join("sha256").join(Digest::of(b"original weights").hex());
-    std::fs::write(&key, b"poisoned weights").unwrap();
+    server.tamper_blob(&Digest::of(b"original weights"), b"poisoned weights").await;
 
     let parent = tempfile::tempdir().unwrap();
     let target = parent.path().join("model");

@@ -54,8 +54,7 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
 
     // Tamper: version 2's weights on disk (same length), so only version 2 is touched.
     let d = registry_core::Digest::of(b"weights two");
-    let path = s.blob_dir.join("sha256").join(d.hex());
-    std::fs::write(&path, b"weights tw0").unwrap();
+    s.tamper_blob(&d, b"weights tw0").await;
     let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
     assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
     assert_eq!(r.findings[0].0, "blob");
@@ -123,7 +122,7 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
     }
 
     // A blob deleted from storage is a finding too.
-    std::fs::remove_file(&path).unwrap();
+    s.state.blobs.delete(&d).await.unwrap();
     let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
     assert!(r.findings.iter().any(|f| f.2.contains("missing")), "{:?}", r.findings);
 }

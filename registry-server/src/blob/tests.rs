@@ -5,12 +5,18 @@ use registry_core::Digest;
 
 use super::{BlobError, BlobStore};
 
+/// Memory, a local directory, and (when `REGISTRY_TEST_S3_URL` is set, as in CI) a fresh prefix of
+/// an S3-compatible bucket.
 fn stores() -> Vec<(BlobStore, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().expect("tempdir");
-    vec![
+    let mut v = vec![
         (BlobStore::from_url("memory://").expect("memory"), None),
         (BlobStore::from_url(&dir.path().display().to_string()).expect("local"), Some(dir)),
-    ]
+    ];
+    if let Some(base) = crate::testing::s3_base_url() {
+        v.push((BlobStore::from_url(&crate::testing::fresh_s3_url(&base)).expect("s3"), None));
+    }
+    v
 }
 
 fn body(chunks: Vec<Vec<u8>>) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
@@ -97,4 +103,93 @@ async fn staged_uploads_left_by_a_crash_are_cleaned_at_start() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, [d.hex()]);
+}
+
+#[tokio::test]
+async fn session_parts_written_in_any_order_complete_into_the_blob() {
+    for (s, guard) in stores() {
+        let part = 5 * 1024 * 1024;
+        let data: Vec<u8> = (0..(2 * part + 1234)).map(|i| (i % 253) as u8).collect();
+        let d = Digest::of(&data);
+        let session = uuid::Uuid::new_v4().to_string();
+        let id = s.session_begin(&d, &session).await.expect("begin");
+        let mut ids = vec![String::new(); 3];
+        for idx in [2usize, 0, 1] {
+            let range = idx * part..((idx + 1) * part).min(data.len());
+            let bytes = Bytes::copy_from_slice(&data[range.clone()]);
+            ids[idx] = s
+                .session_put_part(&d, &session, &id, idx, range.start as u64, vec![bytes])
+                .await
+                .expect("part");
+        }
+        assert_eq!(s.size(&d).await.expect("size"), None, "{s:?}: nothing visible before completion");
+        s.session_complete(&d, &session, &id, ids).await.expect("complete");
+        assert_eq!(read_all(&s, &d, None).await, data, "{s:?}");
+        if let Some(dir) = guard {
+            assert_eq!(std::fs::read_dir(dir.path().join("uploads")).expect("dir").count(), 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_aborted_session_leaves_nothing() {
+    for (s, guard) in stores() {
+        let d = Digest::of(b"never completed");
+        let session = uuid::Uuid::new_v4().to_string();
+        let id = s.session_begin(&d, &session).await.expect("begin");
+        s.session_put_part(&d, &session, &id, 0, 0, vec![Bytes::from_static(b"never")]).await.expect("part");
+        s.session_abort(&d, &session, &id).await.expect("abort");
+        s.session_abort(&d, &session, &id).await.expect("abort twice is fine");
+        assert_eq!(s.size(&d).await.expect("size"), None);
+        if let Some(dir) = guard {
+            assert_eq!(std::fs::read_dir(dir.path().join("uploads")).expect("dir").count(), 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn listing_and_deleting_blobs() {
+    for (s, _guard) in stores() {
+        let d = Digest::of(b"listed");
+        s.put_stream(&d, body(vec![b"listed".to_vec()]), u64::MAX).await.expect("put");
+        let listed = s.list().await.expect("list");
+        assert_eq!(listed.iter().map(|(d, n, _)| (*d, *n)).collect::<Vec<_>>(), vec![(d, 6)], "{s:?}");
+        s.delete(&d).await.expect("delete");
+        s.delete(&d).await.expect("deleting a missing blob is fine");
+        assert!(s.list().await.expect("list").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn session_ids_cannot_name_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = BlobStore::from_url(&dir.path().display().to_string()).expect("local");
+    let d = Digest::of(b"x");
+    for bad in ["../../etc/passwd", "", "a/b", "sess ion"] {
+        assert!(matches!(s.session_begin(&d, bad).await, Err(BlobError::Unsupported(_))), "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn presigning_needs_a_remote_store() {
+    let s = BlobStore::from_url("memory://").expect("memory");
+    assert!(!s.can_presign());
+    assert!(s.presign_get(&Digest::of(b"x"), std::time::Duration::from_secs(60)).await.is_err());
+    if let Some(base) = crate::testing::s3_base_url() {
+        let s = BlobStore::from_url(&crate::testing::fresh_s3_url(&base)).expect("s3");
+        let d = Digest::of(b"presigned");
+        s.put_stream(&d, body(vec![b"presigned".to_vec()]), u64::MAX).await.expect("put");
+        let url = s.presign_get(&d, std::time::Duration::from_secs(60)).await.expect("presign");
+        let got = reqwest::get(url).await.expect("GET").bytes().await.expect("body");
+        assert_eq!(&got[..], b"presigned", "the presigned URL serves the blob without credentials");
+    }
+}
+
+#[test]
+fn bad_store_urls_and_options_are_refused() {
+    for url in ["s3://", "ftp://x/y", "file://relative"] {
+        assert!(BlobStore::from_url(url).is_err(), "{url}");
+    }
+    let opts = vec![("no_such_option".to_owned(), "1".to_owned())];
+    assert!(matches!(BlobStore::from_url_with("s3://b/p", &opts), Err(BlobError::Url(_))));
 }

@@ -10,17 +10,54 @@ use super::{Db, DbError, now_ms, placeholders, to_i64};
 const CHUNK: usize = 500;
 
 impl Db {
-    /// Records a stored blob. Returns false when it was already recorded.
-    pub async fn blob_insert(&self, digest: &Digest, size: u64) -> Result<bool, DbError> {
-        let r = sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+    /// Records a stored blob (or refreshes when it was last seen, which keeps GC away from it).
+    pub async fn blob_insert(&self, digest: &Digest, size: u64) -> Result<(), DbError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, created_at, last_seen) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen",
         )
         .bind(digest.hex())
         .bind(to_i64(size))
-        .bind(now_ms())
+        .bind(now)
         .execute(self.pool())
         .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(())
+    }
+
+    /// Marks blobs as just seen (a push is about to reference them); returns those that are recorded.
+    /// A blob GC is deleting right now is not returned: the update waits for GC's lock and then finds
+    /// no row, so the caller uploads it again instead of referencing bytes that are going away.
+    pub async fn blob_touch(&self, digests: &[Digest]) -> Result<HashMap<Digest, u64>, DbError> {
+        let mut out = HashMap::with_capacity(digests.len());
+        let now = now_ms();
+        for chunk in digests.chunks(CHUNK) {
+            let sql = format!(
+                "UPDATE blobs SET last_seen = $1 WHERE digest IN ({}) RETURNING digest, size",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql)).bind(now);
+            for d in chunk {
+                q = q.bind(d.hex());
+            }
+            for (hex, size) in q.fetch_all(self.pool()).await? {
+                let d = Digest::from_hex(&hex).map_err(|e| DbError::Corrupt(format!("blobs.digest: {e}")))?;
+                out.insert(d, size.max(0) as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets a blob row unless a version references it (after its object turned out missing).
+    pub async fn blob_forget_unreferenced(&self, digest: &Digest) -> Result<(), DbError> {
+        sqlx::query(
+            "DELETE FROM blobs WHERE digest = $1 \
+             AND NOT EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.digest = blobs.digest)",
+        )
+        .bind(digest.hex())
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// The recorded size of one blob.

@@ -17,6 +17,7 @@ pub mod incident;
 pub mod log;
 pub mod models;
 pub mod tokens;
+pub mod uploads;
 pub mod versions;
 
 #[cfg(test)]

@@ -226,10 +226,15 @@ pub async fn check_blobs(
     let unique: Vec<Digest> = req.digests.into_iter().filter(|d| seen.insert(*d)).collect();
     // Blobs only other namespaces use are reported missing: dedup must not become an oracle for what
     // others store. Re-uploading one costs bandwidth, not storage (the server verifies and keeps one).
+    // Present blobs are touched: the push that asked is about to reference them, and garbage
+    // collection leaves recently touched blobs alone.
     let present: HashSet<Digest> = if actor.pattern.is_any() {
-        state.db.blob_sizes(&unique).await?.into_keys().collect()
+        state.db.blob_touch(&unique).await?.into_keys().collect()
     } else {
-        state.db.blobs_visible(&unique, actor.pattern.namespace(), actor.pattern.name(), true).await?
+        let visible =
+            state.db.blobs_visible(&unique, actor.pattern.namespace(), actor.pattern.name(), true).await?;
+        let visible: Vec<Digest> = visible.into_iter().collect();
+        state.db.blob_touch(&visible).await?.into_keys().collect()
     };
     Ok(Json(BlobCheckResponse { missing: unique.into_iter().filter(|d| !present.contains(d)).collect() }))
 }

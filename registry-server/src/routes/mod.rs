@@ -17,6 +17,7 @@ pub mod log;
 pub mod models;
 pub mod params;
 pub mod tokens;
+pub mod uploads;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -68,6 +69,10 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::health))
         .routes(routes!(blobs::head_blob, blobs::get_blob, blobs::put_blob))
         .routes(routes!(blobs::check_blobs))
+        .routes(routes!(uploads::create_upload))
+        .routes(routes!(uploads::get_upload, uploads::abort_upload))
+        .routes(routes!(uploads::put_part))
+        .routes(routes!(uploads::complete_upload))
         .routes(routes!(models::list_models))
         .routes(routes!(models::get_model))
         .routes(routes!(models::list_versions))

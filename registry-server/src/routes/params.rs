@@ -56,3 +56,24 @@ pub struct DigestPath {
     )]
     pub digest: String,
 }
+
+/// `{id}` of an upload session.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UploadPath {
+    /// Upload session id (a uuid).
+    #[param(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    pub id: String,
+}
+
+/// `{id}/parts/{part}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UploadPartPath {
+    /// Upload session id (a uuid).
+    #[param(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    pub id: String,
+    /// Part index, from 0.
+    #[param(minimum = 0, maximum = 9999)]
+    pub part: u64,
+}

@@ -9,3 +9,4 @@ pub mod read;
 pub mod report;
 pub mod scrub;
 pub mod tokens;
+pub mod uploads;

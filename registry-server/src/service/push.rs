@@ -41,7 +41,9 @@ where
             format!("blob of {len} bytes is over the limit of {limit} bytes"),
         ));
     }
-    if let Some(size) = state.db.blob_size(&digest).await?
+    // Touching the row (rather than reading it) keeps GC off this blob: if GC is deleting it right
+    // now, the touch finds no row and the bytes are stored again below.
+    if let Some(size) = state.db.blob_touch(&[digest]).await?.get(&digest).copied()
         && state.blobs.size(&digest).await? == Some(size)
     {
         // Already stored: nothing to write, but the body is still checked, so the answer means the
@@ -67,8 +69,22 @@ where
         return Ok(BlobResponse { digest, size, created: false });
     }
     let size = state.blobs.put_stream(&digest, body, limit).await?;
-    state.db.blob_insert(&digest, size).await?;
+    record_blob(state, &digest, size).await?;
     Ok(BlobResponse { digest, size, created: true })
+}
+
+/// Records a blob whose bytes were just stored and verified. If garbage collection removed the
+/// object between the write and the record (it had an old, unreferenced row for the same digest),
+/// the record is withdrawn and the client told to send the bytes again.
+pub async fn record_blob(state: &AppState, digest: &Digest, size: u64) -> Result<(), ApiError> {
+    state.db.blob_insert(digest, size).await?;
+    if state.blobs.size(digest).await? != Some(size) {
+        state.db.blob_forget_unreferenced(digest).await?;
+        return Err(ApiError::unavailable(format!(
+            "blob {digest} was removed by garbage collection while it was stored; send it again"
+        )));
+    }
+    Ok(())
 }
 
 /// The outcome of a publish.

@@ -1,0 +1,305 @@
+//! Resumable uploads: a blob sent in parts over many requests (and processes, and restarts).
+//!
+//! The server hashes parts in order as they arrive, keeping the SHA-256 state after the last
+//! confirmed part in the database, so completing needs no second read of the bytes and no copy in the
+//! store. A part that arrives before its predecessor waits (briefly) for it; a part the server already
+//! hashed may be sent again only with the same bytes. Parts go into a pending multipart upload (a
+//! staging file on a local directory) that becomes visible under the digest only after the digest
+//! checked out.
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use registry_core::api::{BlobResponse, CreateUploadRequest, UploadSession, codes};
+use registry_core::{Digest, Hasher};
+use serde_json::json;
+
+use crate::auth::Actor;
+use crate::db::uploads::{PartRow, SessionRow};
+use crate::db::{now_ms, rfc3339, to_i64};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Most parts in a session (S3's limit); larger blobs get larger parts.
+pub const MAX_PARTS: u64 = 10_000;
+/// How long a part waits for the part before it to be hashed.
+const WAIT_FOR_PREDECESSOR: Duration = Duration::from_secs(60);
+
+fn gone(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        codes::UPLOAD_GONE,
+        format!("upload {id} expired, completed or aborted"),
+    )
+}
+
+fn expires(state: &AppState) -> i64 {
+    now_ms().saturating_add(i64::try_from(state.settings.upload_expiry.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn parts_of(size: u64, part_size: u64) -> u64 {
+    size.div_ceil(part_size)
+}
+
+async fn view(state: &AppState, s: &SessionRow) -> Result<UploadSession, ApiError> {
+    let parts = state.db.upload_parts(&s.id).await?;
+    let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
+    let (size, part_size) = (s.size.max(0) as u64, s.part_size.max(1) as u64);
+    Ok(UploadSession {
+        id: s.id.clone(),
+        digest,
+        size,
+        part_size,
+        parts: parts_of(size, part_size),
+        confirmed: parts.iter().filter(|p| p.store_part_id.is_some()).map(|p| p.part.max(0) as u64).collect(),
+        expires_at: rfc3339(s.expires_at),
+    })
+}
+
+/// Opens a session for `req.digest`, or returns the caller's live session for it (a rerun after a
+/// crash resumes where it stopped). The bool is true when a new session was made.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    req: CreateUploadRequest,
+) -> Result<(UploadSession, bool), ApiError> {
+    let limit = state.settings.max_blob_size;
+    if req.size > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::PAYLOAD_TOO_LARGE,
+            format!("blob of {} bytes is over the limit of {limit} bytes", req.size),
+        ));
+    }
+    if req.size == 0 {
+        return Err(ApiError::bad_request(codes::BAD_REQUEST, "an empty blob needs no session: PUT it"));
+    }
+    if let Some(s) = state.db.upload_find(&req.digest, req.size, &actor.id).await? {
+        return Ok((view(state, &s).await?, false));
+    }
+    // Parts of at least the configured size, and few enough for S3 (whole MiBs, so every part but the
+    // last is a multiple of SHA-256's 64-byte block).
+    let min_for_count = req.size.div_ceil(MAX_PARTS).div_ceil(1 << 20) << 20;
+    let part_size = state.settings.upload_part_size.max(min_for_count);
+    let id = uuid::Uuid::new_v4().to_string();
+    let store_upload_id = state.blobs.session_begin(&req.digest, &id).await?;
+    let now = now_ms();
+    let row = SessionRow {
+        id,
+        digest: req.digest.hex(),
+        size: to_i64(req.size),
+        part_size: to_i64(part_size),
+        actor: actor.id.clone(),
+        store_upload_id,
+        chained: 0,
+        hash_state: hex::encode(Hasher::new().save()),
+        created_at: now,
+        expires_at: expires(state),
+    };
+    state.db.upload_insert(&row).await?;
+    Ok((view(state, &row).await?, true))
+}
+
+/// The caller's live session `id`.
+async fn load(state: &AppState, actor: &Actor, id: &str) -> Result<SessionRow, ApiError> {
+    let not_found = || ApiError::not_found(format!("no upload {id}"));
+    let s = state.db.upload_get(id).await?.ok_or_else(not_found)?;
+    if s.actor != actor.id {
+        return Err(not_found());
+    }
+    if s.expires_at <= now_ms() {
+        return Err(gone(id));
+    }
+    Ok(s)
+}
+
+/// A session's state.
+pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<UploadSession, ApiError> {
+    let s = load(state, actor, id).await?;
+    view(state, &s).await
+}
+
+/// Reads a part body of exactly `expected` bytes (kept as the transport's chunks: no copy).
+async fn read_part<S, E>(body: S, expected: u64) -> Result<Vec<Bytes>, ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let (mut chunks, mut got) = (Vec::new(), 0u64);
+    while let Some(c) = body.next().await {
+        let c =
+            c.map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, format!("upload body failed: {e}")))?;
+        got += c.len() as u64;
+        if got > expected {
+            break;
+        }
+        chunks.push(c);
+    }
+    if got != expected {
+        return Err(ApiError::bad_request(
+            codes::DIGEST_MISMATCH,
+            format!(
+                "this part must be exactly {expected} bytes, got {}",
+                if got > expected { "more".into() } else { got.to_string() }
+            ),
+        ));
+    }
+    Ok(chunks)
+}
+
+/// Feeds a part to `h` on the blocking pool (a fresh hasher: the part's own digest; a session's
+/// saved state: the state after the part).
+async fn feed(chunks: &[Bytes], mut h: Hasher) -> Result<Hasher, ApiError> {
+    let chunks = chunks.to_vec(); // reference counts, not bytes
+    tokio::task::spawn_blocking(move || {
+        for c in &chunks {
+            h.update(c);
+        }
+        h
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
+fn restore(hex_state: &str) -> Result<Hasher, ApiError> {
+    hex::decode(hex_state)
+        .ok()
+        .and_then(|b| Hasher::restore(&b))
+        .ok_or_else(|| ApiError::internal("corrupt upload hash state"))
+}
+
+/// Stores part `n` of session `id`. Returns the session's state after it.
+pub async fn put_part<S, E>(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    n: u64,
+    body: S,
+) -> Result<UploadSession, ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let s = load(state, actor, id).await?;
+    let (size, part_size) = (s.size.max(0) as u64, s.part_size.max(1) as u64);
+    let parts = parts_of(size, part_size);
+    if n >= parts {
+        return Err(ApiError::bad_request(
+            codes::BAD_REQUEST,
+            format!("part {n} is out of range: this upload has {parts} parts (0..{})", parts - 1),
+        ));
+    }
+    let offset = n * part_size;
+    let expected = part_size.min(size - offset);
+    let chunks = read_part(body, expected).await?;
+    let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
+    let idx = to_i64(n);
+    let own = feed(&chunks, Hasher::new()).await?.finalize();
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_PREDECESSOR;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let now = state.db.upload_get(id).await?.ok_or_else(|| gone(id))?;
+        if idx < now.chained {
+            // Hashed already: only the very same bytes may be sent again (to store them if a crash
+            // came between hashing and storing, or as a harmless retry).
+            let known = state.db.upload_parts(id).await?.into_iter().find(|p| p.part == idx);
+            let Some(known) = known else { return Err(ApiError::internal("hashed part without a row")) };
+            if known.sha256 != own.hex() {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    codes::PART_CONFLICT,
+                    format!("part {n} was confirmed with other bytes"),
+                ));
+            }
+            if known.store_part_id.is_none() {
+                store_part(state, &s, &digest, n, offset, chunks).await?;
+            }
+            break;
+        }
+        if idx == now.chained {
+            let new_state = hex::encode(feed(&chunks, restore(&now.hash_state)?).await?.save());
+            let row = PartRow { part: idx, size: to_i64(expected), sha256: own.hex(), store_part_id: None };
+            if state.db.upload_chain(id, idx, &new_state, &row, expires(state)).await? {
+                store_part(state, &s, &digest, n, offset, chunks).await?;
+                break;
+            }
+            continue; // someone else chained this part meanwhile: compare with theirs
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                codes::PART_OUT_OF_ORDER,
+                format!(
+                    "part {n} waited for part {} which has not arrived; send parts in order",
+                    now.chained
+                ),
+            )
+            .with_details(json!({ "next_part": now.chained })));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+    get(state, actor, id).await
+}
+
+async fn store_part(
+    state: &AppState,
+    s: &SessionRow,
+    digest: &Digest,
+    n: u64,
+    offset: u64,
+    chunks: Vec<Bytes>,
+) -> Result<(), ApiError> {
+    let idx = usize::try_from(n).map_err(ApiError::internal)?;
+    let pid = state
+        .blobs
+        .session_put_part(digest, &s.id, &s.store_upload_id, idx, offset, chunks)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("storing part {n} failed; send it again: {e}")))?;
+    state.db.upload_part_stored(&s.id, to_i64(n), &pid).await?;
+    Ok(())
+}
+
+/// Completes session `id`: the parts hashed to the digest, so the blob becomes visible.
+pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobResponse, ApiError> {
+    let s = load(state, actor, id).await?;
+    let (size, part_size) = (s.size.max(0) as u64, s.part_size.max(1) as u64);
+    let parts = state.db.upload_parts(id).await?;
+    let total = parts_of(size, part_size);
+    let missing: Vec<u64> = (0..total)
+        .filter(|i| !parts.iter().any(|p| p.part == to_i64(*i) && p.store_part_id.is_some()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::UPLOAD_INCOMPLETE,
+            format!("{} of {total} parts are not confirmed yet", missing.len()),
+        )
+        .with_details(json!({ "missing": missing.into_iter().take(1000).collect::<Vec<_>>() })));
+    }
+    let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
+    let hasher = restore(&s.hash_state)?;
+    let got = hasher.len();
+    let actual = hasher.finalize();
+    if actual != digest || got != size {
+        let _ = state.blobs.session_abort(&digest, id, &s.store_upload_id).await;
+        state.db.upload_delete(id).await?;
+        return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
+    }
+    let ids = parts.into_iter().filter_map(|p| p.store_part_id).collect();
+    state.blobs.session_complete(&digest, id, &s.store_upload_id, ids).await?;
+    crate::service::push::record_blob(state, &digest, size).await?;
+    state.db.upload_delete(id).await?;
+    Ok(BlobResponse { digest, size, created: true })
+}
+
+/// Aborts session `id`: its parts are discarded.
+pub async fn abort(state: &AppState, actor: &Actor, id: &str) -> Result<(), ApiError> {
+    let s = load(state, actor, id).await?;
+    let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
+    state.blobs.session_abort(&digest, id, &s.store_upload_id).await?;
+    state.db.upload_delete(id).await?;
+    Ok(())
+}
