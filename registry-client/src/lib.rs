@@ -184,6 +184,37 @@ impl Client {
         self.json(rb).await
     }
 
+    /// `POST /v1/uploads`: a new resumable upload, or the caller's live one for this blob.
+    pub async fn create_upload(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<registry_core::api::UploadSession, ClientError> {
+        let body = registry_core::api::CreateUploadRequest { digest: *digest, size };
+        self.json(self.request(Method::POST, "/v1/uploads").json(&body)).await
+    }
+
+    /// `PUT /v1/uploads/{id}/parts/{part}` with a streamed body of `len` bytes.
+    pub async fn put_upload_part(
+        &self,
+        id: &str,
+        part: u64,
+        len: u64,
+        body: reqwest::Body,
+    ) -> Result<registry_core::api::UploadSession, ClientError> {
+        let rb = self
+            .request(Method::PUT, &paths::upload_part(id, part))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(body);
+        self.json(rb).await
+    }
+
+    /// `POST /v1/uploads/{id}/complete`.
+    pub async fn complete_upload(&self, id: &str) -> Result<BlobResponse, ClientError> {
+        self.json(self.request(Method::POST, &format!("{}/complete", paths::upload(id)))).await
+    }
+
     /// `GET /v1/blobs/{digest}`, from byte `offset` on. The caller must hash what it reads.
     pub async fn get_blob(&self, digest: &Digest, offset: u64) -> Result<Response, ClientError> {
         let mut rb = self.request(Method::GET, &paths::blob(digest));

@@ -87,24 +87,103 @@ pub struct PushReport {
     pub oms_bundle: Option<Vec<u8>>,
 }
 
+/// Files at least this large go up in a resumable upload session (in parts, several in flight,
+/// resumed from the last confirmed part when a push is rerun after a crash or a network cut).
+pub const RESUMABLE_MIN: u64 = 64 * 1024 * 1024;
+/// Parts of one file in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+/// Attempts per part before the push gives up (the session survives for a rerun).
+const PART_ATTEMPTS: u32 = 5;
+
 async fn upload(
     client: Client,
     digest: Digest,
     file: LocalFile,
     progress: Arc<dyn Progress>,
 ) -> Result<u64, ClientError> {
-    let f = tokio::fs::File::open(&file.abs).await.map_err(ClientError::io(&file.abs))?;
-    let stream =
-        ReaderStream::with_capacity(f, 256 * 1024).inspect_ok(move |chunk| progress.inc(chunk.len() as u64));
-    match client.put_blob(&digest, file.size, reqwest::Body::wrap_stream(stream)).await {
-        Ok(r) => Ok(r.size),
+    let result = if file.size >= RESUMABLE_MIN {
+        upload_resumable(&client, digest, &file, &progress).await
+    } else {
+        let f = tokio::fs::File::open(&file.abs).await.map_err(ClientError::io(&file.abs))?;
+        let stream = ReaderStream::with_capacity(f, 256 * 1024)
+            .inspect_ok(move |chunk| progress.inc(chunk.len() as u64));
+        client.put_blob(&digest, file.size, reqwest::Body::wrap_stream(stream)).await.map(|r| r.size)
+    };
+    match result {
         Err(ClientError::Api { code, .. }) if code == registry_core::api::codes::DIGEST_MISMATCH => {
             Err(ClientError::Input(format!(
                 "{}: contents changed after hashing; is something still writing it?",
                 file.abs.display()
             )))
         }
-        Err(e) => Err(e),
+        r => r,
+    }
+}
+
+/// Uploads a large file in parts through a session; parts the server confirmed earlier (a previous,
+/// interrupted run) are not sent again.
+async fn upload_resumable(
+    client: &Client,
+    digest: Digest,
+    file: &LocalFile,
+    progress: &Arc<dyn Progress>,
+) -> Result<u64, ClientError> {
+    use futures::StreamExt;
+    let s = client.create_upload(&digest, file.size).await?;
+    let part_len = |p: u64| s.part_size.min(s.size - p * s.part_size);
+    let done: HashSet<u64> = s.confirmed.iter().copied().collect();
+    for p in &done {
+        progress.inc(part_len(*p));
+    }
+    let todo: Vec<u64> = (0..s.parts).filter(|p| !done.contains(p)).collect();
+    let mut sends = futures::stream::iter(todo)
+        .map(|p| {
+            let (id, path, len) = (s.id.clone(), file.abs.clone(), part_len(p));
+            async move {
+                send_part(client, &id, &path, p, p * s.part_size, len).await?;
+                progress.inc(len);
+                Ok::<_, ClientError>(())
+            }
+        })
+        .buffered(PARTS_IN_FLIGHT);
+    while let Some(r) = sends.next().await {
+        r?;
+    }
+    Ok(client.complete_upload(&s.id).await?.size)
+}
+
+/// Sends one part, streamed from the file, retrying what a retry can fix (a dropped connection, a
+/// store hiccup, a predecessor that has not arrived yet).
+async fn send_part(
+    client: &Client,
+    id: &str,
+    path: &Path,
+    part: u64,
+    offset: u64,
+    len: u64,
+) -> Result<(), ClientError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut f = tokio::fs::File::open(path).await.map_err(ClientError::io(path))?;
+        f.seek(std::io::SeekFrom::Start(offset)).await.map_err(ClientError::io(path))?;
+        let body = reqwest::Body::wrap_stream(ReaderStream::with_capacity(f.take(len), 256 * 1024));
+        let err = match client.put_upload_part(id, part, len, body).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let retryable = match &err {
+            ClientError::Transport(_) => true,
+            ClientError::Api { status, code, .. } => {
+                *status >= 500 || code == registry_core::api::codes::PART_OUT_OF_ORDER
+            }
+            _ => false,
+        };
+        if !retryable || attempt >= PART_ATTEMPTS {
+            return Err(err);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
     }
 }
 

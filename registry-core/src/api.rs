@@ -381,6 +381,16 @@ pub mod paths {
     use crate::digest::Digest;
     use crate::name::ModelName;
 
+    /// `/v1/uploads/{id}`.
+    pub fn upload(id: &str) -> String {
+        format!("/v1/uploads/{id}")
+    }
+
+    /// `/v1/uploads/{id}/parts/{part}`.
+    pub fn upload_part(id: &str, part: u64) -> String {
+        format!("/v1/uploads/{id}/parts/{part}")
+    }
+
     /// `/v1/blobs/{digest}`.
     pub fn blob(d: &Digest) -> String {
         format!("/v1/blobs/{d}")

@@ -38,6 +38,16 @@ enum Cmd {
     /// Run one scrub pass now (every blob re-hashed, attestations and log entries re-checked) and
     /// print what it found as JSON; exit 1 if anything was.
     Scrub,
+    /// Run one garbage collection pass now: remove blobs no version references and nobody touched
+    /// within the grace period, expired upload sessions, and unknown objects; print what was reclaimed.
+    Gc {
+        /// Grace period in seconds [default: the gc_grace setting].
+        #[arg(long)]
+        grace: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -279,6 +289,27 @@ async fn scrub_cmd(config: &Config) -> anyhow::Result<()> {
     if r.findings.is_empty() { Ok(()) } else { Err(anyhow::anyhow!("{} finding(s)", r.findings.len())) }
 }
 
+async fn gc_cmd(config: &Config, grace: Option<u64>, json: bool) -> anyhow::Result<()> {
+    let state = registry_server::open_state(config).await?;
+    let grace = Duration::from_secs(grace.unwrap_or(config.gc_grace));
+    let r = registry_server::service::gc::pass(&state, grace).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    state.db.close().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "removed {} unreferenced blob(s), {} byte(s) reclaimed; {} expired upload(s); {} orphaned object(s), {} byte(s) ({:.1} s)",
+            r.blobs_removed,
+            r.bytes_reclaimed,
+            r.uploads_expired,
+            r.orphans_removed,
+            r.orphan_bytes,
+            r.seconds
+        );
+    }
+    Ok(())
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let state = registry_server::open_state(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -298,6 +329,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             interval,
             config.scrub_rate,
             state.scrub.clone(),
+        ));
+    }
+    if config.gc_interval > 0 {
+        tokio::spawn(registry_server::service::gc::run(
+            state.clone(),
+            Duration::from_secs(config.gc_interval),
+            Duration::from_secs(config.gc_grace),
         ));
     }
     let router = registry_server::build_router(state);
@@ -346,6 +384,7 @@ async fn main() -> std::process::ExitCode {
         )
         .map(|k| println!("{}", k.vkey())),
         Cmd::Scrub => scrub_cmd(&config).await,
+        Cmd::Gc { grace, json } => gc_cmd(&config, grace, json).await,
         Cmd::AttestationKey => {
             registry_server::service::promote::load_or_create_key(&config.attestation_key_file)
                 .map(|k| print!("{}", k.public().to_pem()))

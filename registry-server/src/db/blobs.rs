@@ -124,3 +124,17 @@ impl Db {
         Ok(out)
     }
 }
+
+/// How many of `digests` (distinct) have a blob row, inside a transaction.
+pub async fn count_in(tx: &mut super::Tx, digests: &[Digest]) -> Result<usize, DbError> {
+    let mut n = 0;
+    for chunk in digests.chunks(CHUNK) {
+        let sql = format!("SELECT COUNT(*) FROM blobs WHERE digest IN ({})", placeholders(1, chunk.len()));
+        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+        for d in chunk {
+            q = q.bind(d.hex());
+        }
+        n += q.fetch_one(&mut **tx).await?.max(0) as usize;
+    }
+    Ok(n)
+}

@@ -118,6 +118,7 @@ fn parse_range(h: &str, size: u64) -> Result<Option<Range<u64>>, BlobError> {
     responses(
         (status = 200, description = "The blob", body = Binary, content_type = "application/octet-stream"),
         (status = 206, description = "The requested range", body = Binary, content_type = "application/octet-stream"),
+        (status = 307, description = "Direct downloads are on: `Location` is a short-lived presigned URL of the bytes (verify them as always)"),
         (status = 400, description = "Malformed digest", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
@@ -134,6 +135,9 @@ pub async fn get_blob(
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
     check_visible(&state, &actor, &d).await?;
+    if state.settings.direct_downloads {
+        return redirect_to_store(&state, &actor, &d).await;
+    }
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let range = match range_header {
         Some(h) => {
@@ -169,6 +173,27 @@ pub async fn get_blob(
     h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
     h.insert(header::CONTENT_LENGTH, len.into());
     h.insert(header::ACCEPT_RANGES, header::HeaderValue::from_static("bytes"));
+    Ok(resp)
+}
+
+/// Direct download: a redirect to a short-lived presigned URL of the object, after the same
+/// visibility check and access audit record as a proxied download. The client follows it (a `Range`
+/// header travels with it) and hashes every byte as always; the credential is not sent to the store.
+async fn redirect_to_store(state: &AppState, actor: &Actor, d: &Digest) -> Result<Response, ApiError> {
+    if state.db.blob_size(d).await?.is_none() {
+        return Err(ApiError::not_found(format!("blob {d} not stored")));
+    }
+    let url = state.blobs.presign_get(d, state.settings.presign_ttl).await?;
+    state
+        .db
+        .audit_insert(crate::db::now_ms(), &actor.id, "blob.download", &d.to_string())
+        .await
+        .map_err(|e| ApiError::unavailable(format!("access audit write failed: {e}")))?;
+    let location = header::HeaderValue::try_from(url.as_str()).map_err(ApiError::internal)?;
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    resp.headers_mut().insert(header::LOCATION, location);
+    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(resp)
 }
 

@@ -1,6 +1,7 @@
 //! Use cases, free of HTTP: they take `&AppState` and domain types and return API types or `ApiError`.
 pub mod attest;
 pub mod bundle;
+pub mod gc;
 pub mod incident;
 pub mod log;
 pub mod promote;

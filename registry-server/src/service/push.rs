@@ -264,6 +264,17 @@ async fn insert_version(
 ) -> Result<VersionRow, InsertError> {
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
+    // The lock every log writer and garbage collection take first; under it, the blobs checked
+    // before are checked again, so GC cannot remove one between the check and the reference.
+    crate::db::aliases::lock(&mut tx).await?;
+    let digests = req.manifest.blob_digests();
+    let present = crate::db::blobs::count_in(&mut tx, &digests).await?;
+    if present != digests.len() {
+        return Err(InsertError::Api(ApiError::bad_request(
+            codes::MISSING_BLOBS,
+            "a blob named by the manifest was garbage-collected while this push ran; upload it again",
+        )));
+    }
     let (model_id, model_created) = models::get_or_create(&mut tx, model, &actor.id, now).await?;
     if model_created {
         let e = log::entry(entry::MODEL_CREATED, &model.to_string(), &actor.id, &[]);

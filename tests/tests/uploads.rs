@@ -1,0 +1,154 @@
+//! Resumable upload sessions through the HTTP API: parts in and out of order, resends, wrong bytes,
+//! other callers, completion, abort. (The kill-and-rerun story is in registry-client/tests/resume.rs.)
+#![allow(clippy::unwrap_used)]
+
+use registry_core::Digest;
+use registry_core::api::UploadSession;
+use registry_core::auth::Scope;
+use registry_e2e::*;
+use serde_json::json;
+
+const PART: usize = 5 * 1024 * 1024;
+
+async fn server() -> TestServer {
+    TestServer::start_with(TestOptions { upload_part_size: PART as u64, ..Default::default() }).await
+}
+
+async fn put_part(h: &reqwest::Client, url: &str, id: &str, n: usize, bytes: Vec<u8>) -> reqwest::Response {
+    h.put(format!("{url}/v1/uploads/{id}/parts/{n}"))
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parts_are_hashed_in_order_and_the_blob_appears_only_when_complete() {
+    let s = server().await;
+    let h = http(&s);
+    let data = noise(2 * PART + 777, 7);
+    let d = Digest::of(&data);
+    let r = h
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": d, "size": data.len()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sess: UploadSession = r.json().await.unwrap();
+    assert_eq!((sess.parts, sess.part_size, sess.confirmed.len()), (3, PART as u64, 0));
+
+    // Part 1 arrives first and waits for part 0.
+    let early = tokio::spawn({
+        let (h, url, id, bytes) = (h.clone(), s.url.clone(), sess.id.clone(), data[PART..2 * PART].to_vec());
+        async move { put_part(&h, &url, &id, 1, bytes).await.status() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!early.is_finished(), "part 1 waits for part 0");
+    assert_eq!(put_part(&h, &s.url, &sess.id, 0, data[..PART].to_vec()).await.status(), 200);
+    assert_eq!(early.await.unwrap(), 200);
+
+    // Completing early names what is missing.
+    let r = h.post(format!("{}/v1/uploads/{}/complete", s.url, sess.id)).send().await.unwrap();
+    let (status, code, body) = error_of(r).await;
+    assert_eq!((status, code.as_str()), (409, "upload_incomplete"));
+    assert_eq!(body["details"]["missing"], json!([2]));
+    assert!(s.stored_blobs().await.is_empty(), "nothing visible before completion");
+
+    // A resend of a confirmed part with the same bytes is fine; with other bytes it is refused.
+    assert_eq!(put_part(&h, &s.url, &sess.id, 0, data[..PART].to_vec()).await.status(), 200);
+    let (status, code, _) = error_of(put_part(&h, &s.url, &sess.id, 0, vec![0u8; PART]).await).await;
+    assert_eq!((status, code.as_str()), (409, "part_conflict"));
+    // Wrong length, out of range.
+    let (status, code, _) = error_of(put_part(&h, &s.url, &sess.id, 2, vec![1u8; 10]).await).await;
+    assert_eq!((status, code.as_str()), (400, "digest_mismatch"));
+    let (status, _, _) = error_of(put_part(&h, &s.url, &sess.id, 3, vec![1u8; 10]).await).await;
+    assert_eq!(status, 400);
+
+    // Opening the same upload again resumes it.
+    let r = h
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": d, "size": data.len()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let again: UploadSession = r.json().await.unwrap();
+    assert_eq!((again.id.as_str(), again.confirmed.clone()), (sess.id.as_str(), vec![0, 1]));
+
+    // Another caller sees no such session.
+    let other = http_with(&s.token("other", &[Scope::Push], "*").await);
+    let (status, _, _) =
+        error_of(put_part(&other, &s.url, &sess.id, 2, data[2 * PART..].to_vec()).await).await;
+    assert_eq!(status, 404);
+
+    assert_eq!(put_part(&h, &s.url, &sess.id, 2, data[2 * PART..].to_vec()).await.status(), 200);
+    let r = h.post(format!("{}/v1/uploads/{}/complete", s.url, sess.id)).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let got = h.get(format!("{}/v1/blobs/{d}", s.url)).send().await.unwrap().bytes().await.unwrap();
+    assert!(got.as_ref() == data.as_slice());
+    let (status, code, _) =
+        error_of(h.get(format!("{}/v1/uploads/{}", s.url, sess.id)).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (404, "not_found"), "a completed session is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_that_do_not_hash_to_the_digest_store_nothing() {
+    let s = server().await;
+    let h = http(&s);
+    let claimed = Digest::of(b"what the client claimed");
+    let r = h
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": claimed, "size": PART + 1}))
+        .send()
+        .await
+        .unwrap();
+    let sess: UploadSession = r.json().await.unwrap();
+    assert_eq!(put_part(&h, &s.url, &sess.id, 0, vec![3u8; PART]).await.status(), 200);
+    assert_eq!(put_part(&h, &s.url, &sess.id, 1, vec![4u8]).await.status(), 200);
+    let r = h.post(format!("{}/v1/uploads/{}/complete", s.url, sess.id)).send().await.unwrap();
+    let (status, code, _) = error_of(r).await;
+    assert_eq!((status, code.as_str()), (400, "digest_mismatch"));
+    assert!(s.stored_blobs().await.is_empty());
+    let missing = registry_e2e::client(&s).missing_blobs(&[claimed]).await.unwrap();
+    assert_eq!(missing, vec![claimed]);
+
+    // Abort: the session and its parts are gone.
+    let d = Digest::of(b"x");
+    let r =
+        h.post(format!("{}/v1/uploads", s.url)).json(&json!({"digest": d, "size": 1})).send().await.unwrap();
+    let sess: UploadSession = r.json().await.unwrap();
+    assert_eq!(h.delete(format!("{}/v1/uploads/{}", s.url, sess.id)).send().await.unwrap().status(), 204);
+    assert_eq!(h.get(format!("{}/v1/uploads/{}", s.url, sess.id)).send().await.unwrap().status(), 404);
+
+    // Bad input: empty, over the limit, malformed.
+    let r =
+        h.post(format!("{}/v1/uploads", s.url)).json(&json!({"digest": d, "size": 0})).send().await.unwrap();
+    assert_eq!(error_of(r).await.0, 400);
+    let r = h
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": "sha256:nope", "size": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.1, "invalid_digest");
+    let r = h
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": d, "size": u64::MAX}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 413);
+    let r = h.put(format!("{}/v1/uploads/..%2F..%2Fetc/parts/0", s.url)).body("x").send().await.unwrap();
+    assert_eq!(error_of(r).await.0, 404, "an id that is no session's is unknown, never a path");
+    // Read-only credentials cannot upload.
+    let reader = http_with(&s.token("reader", &[Scope::Read], "*").await);
+    let r = reader
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": d, "size": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 403);
+}
