@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh machine: installs and starts what the tests need, then runs
 #   1. cargo fmt --check and cargo clippy -D warnings
 #   2. every test (unit, store conformance on SQLite AND PostgreSQL, end-to-end, CLI) on SQLite
-#   3. the end-to-end suite again with PostgreSQL as the metadata store
+#   3. the end-to-end suite again on the scale-out stack: PostgreSQL + S3 (SeaweedFS)
+# Blob-store conformance runs on memory, a local directory AND S3 in step 2.
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ work="$root/target/test-services"
 mkdir -p "$work"
 
 pg_port=${REGISTRY_TEST_PG_PORT:-55433}
-cleanup() { scripts/pg.sh stop "$work/pg" || true; }
+cleanup() { scripts/pg.sh stop "$work/pg" || true; scripts/s3.sh stop "$work/s3" || true; }
 trap cleanup EXIT
 
 step() { printf '\n=== %s (%ss)\n' "$*" "$SECONDS"; }
@@ -19,6 +20,10 @@ step() { printf '\n=== %s (%ss)\n' "$*" "$SECONDS"; }
 step "PostgreSQL"
 pg_url=$(scripts/pg.sh start "$work/pg" "$pg_port")
 export REGISTRY_TEST_POSTGRES_URL="$pg_url" REGISTRY_REQUIRE_POSTGRES=1
+
+step "S3-compatible store (SeaweedFS)"
+eval "$(scripts/s3.sh start "$work/s3" "${REGISTRY_TEST_S3_PORT:-8333}")"
+export REGISTRY_REQUIRE_S3=1
 
 step "format and lint"
 cargo fmt --all -- --check
@@ -43,7 +48,7 @@ scripts/interop.sh
 step "fuzz smoke (every cargo-fuzz target, 10 s each)"
 nice -n 5 scripts/fuzz.sh 10
 
-step "end-to-end tests on PostgreSQL"
-REGISTRY_TEST_DB=postgres run_tests -p registry-e2e -p registry-client -p registry-server
+step "end-to-end tests on PostgreSQL + S3"
+REGISTRY_TEST_DB=postgres REGISTRY_TEST_BLOBS=s3 run_tests -p registry-e2e -p registry-client -p registry-server
 
 step "all green"

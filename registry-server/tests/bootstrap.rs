@@ -67,3 +67,32 @@ async fn a_fresh_data_dir_gets_one_private_admin_token() {
     let stderr = stop(child);
     assert!(!stderr.contains("bootstrap admin token was created"), "{stderr}");
 }
+
+#[test]
+fn settings_a_store_cannot_honour_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_registry-server"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env("REGISTRY_LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--direct-downloads"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("direct_downloads needs a store that can presign"), "{err}");
+    let out = run(&["--upload-part-size", "1MiB"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside 5MiB..5GiB"));
+    let out = run(&["--blobs-url", "ftp://somewhere/x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported blobs url"));
+    // `gc` on a fresh registry: nothing to reclaim, said as JSON for scripts.
+    let out = run(&["gc", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r["blobs_removed"].as_u64(), r["bytes_reclaimed"].as_u64()), (Some(0), Some(0)));
+}
