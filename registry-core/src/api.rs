@@ -145,8 +145,22 @@ pub struct CreateUploadRequest {
     /// The blob's digest.
     pub digest: Digest,
     /// Its size in bytes (at least 1).
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
+    #[serde(deserialize_with = "whole_number")]
     pub size: u64,
+}
+
+/// A byte count written as a JSON integer, or as a number with a zero fraction (`49047.0`), which
+/// JSON Schema also calls an integer; anything else is refused.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    use serde::de::Error;
+    match serde_json::Number::deserialize(d)? {
+        n if n.is_u64() => n.as_u64().ok_or_else(|| D::Error::custom("not a byte count")),
+        n => match n.as_f64() {
+            Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => Ok(f as u64),
+            _ => Err(D::Error::custom(format!("{n} is not a whole, non-negative byte count"))),
+        },
+    }
 }
 
 /// A resumable upload session: send every part not yet `confirmed` (`PUT .../parts/{n}`, in order,

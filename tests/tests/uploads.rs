@@ -133,13 +133,13 @@ async fn parts_that_do_not_hash_to_the_digest_store_nothing() {
         .await
         .unwrap();
     assert_eq!(error_of(r).await.1, "invalid_digest");
-    let r = h
-        .post(format!("{}/v1/uploads", s.url))
-        .json(&json!({"digest": d, "size": u64::MAX}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(r).await.0, 413);
+    let open = |size: serde_json::Value| {
+        h.post(format!("{}/v1/uploads", s.url)).json(&json!({"digest": d, "size": size})).send()
+    };
+    assert_eq!(error_of(open(json!(i64::MAX)).await.unwrap()).await.0, 413, "over the server's limit");
+    assert_eq!(error_of(open(json!(u64::MAX)).await.unwrap()).await.0, 400, "beyond any blob");
+    assert_eq!(error_of(open(json!(1.5)).await.unwrap()).await.1, "invalid_json");
+    assert_eq!(open(json!(3.0)).await.unwrap().status(), 201, "3.0 is a whole number");
     let r = h.put(format!("{}/v1/uploads/..%2F..%2Fetc/parts/0", s.url)).body("x").send().await.unwrap();
     assert_eq!(error_of(r).await.0, 404, "an id that is no session's is unknown, never a path");
     // Read-only credentials cannot upload.

@@ -65,6 +65,9 @@ pub async fn create(
     req: CreateUploadRequest,
 ) -> Result<(UploadSession, bool), ApiError> {
     let limit = state.settings.max_blob_size;
+    if i64::try_from(req.size).is_err() {
+        return Err(ApiError::bad_request(codes::BAD_REQUEST, "size is beyond any storable blob"));
+    }
     if req.size > limit {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
