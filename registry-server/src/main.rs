@@ -292,7 +292,10 @@ async fn scrub_cmd(config: &Config) -> anyhow::Result<()> {
 async fn gc_cmd(config: &Config, grace: Option<u64>, json: bool) -> anyhow::Result<()> {
     let state = registry_server::open_state(config).await?;
     let grace = Duration::from_secs(grace.unwrap_or(config.gc_grace));
-    let r = registry_server::service::gc::pass(&state, grace).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let orphans = grace.max(registry_server::service::gc::ORPHAN_MIN_AGE);
+    let r = registry_server::service::gc::pass(&state, grace, orphans)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     state.db.close().await;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);

@@ -56,6 +56,21 @@ fn request(op: &str, n: usize) -> Option<Request> {
         "POST /v1/blobs:check" => {
             (Method::POST, "/v1/blobs:check".into(), Some(json!({"digests": [hello]})), None)
         }
+        // Upload sessions belong to their opener: other callers get 404 for one that exists.
+        "POST /v1/uploads" => (
+            Method::POST,
+            "/v1/uploads".into(),
+            Some(json!({"digest": Digest::of(format!("upload {n}").as_bytes()), "size": 10})),
+            None,
+        ),
+        "GET /v1/uploads/{id}" => (Method::GET, format!("/v1/uploads/{}", uuid(n)), None, None),
+        "DELETE /v1/uploads/{id}" => (Method::DELETE, format!("/v1/uploads/{}", uuid(n)), None, None),
+        "PUT /v1/uploads/{id}/parts/{part}" => {
+            (Method::PUT, format!("/v1/uploads/{}/parts/0", uuid(n)), None, Some(b"0123456789".to_vec()))
+        }
+        "POST /v1/uploads/{id}/complete" => {
+            (Method::POST, format!("/v1/uploads/{}/complete", uuid(n)), None, None)
+        }
         "GET /v1/models" => (Method::GET, "/v1/models".into(), None, None),
         "GET /v1/models/{namespace}/{name}" => (Method::GET, "/v1/models/fraud/detector".into(), None, None),
         "GET /v1/models/{namespace}/{name}/versions" => {
@@ -168,6 +183,11 @@ fn request(op: &str, n: usize) -> Option<Request> {
         }
         _ => return None,
     })
+}
+
+/// A session id no one opened.
+fn uuid(n: usize) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
 }
 
 fn seed_body() -> Value {

@@ -19,6 +19,9 @@ use crate::state::AppState;
 
 /// Blobs removed per transaction (GC holds the write lock while it deletes their objects).
 const BATCH: i64 = 64;
+/// Objects with no row are removed only when at least this old, whatever the grace period: an upload
+/// writes its object a moment before its row, and nothing else tells that moment from an orphan.
+pub const ORPHAN_MIN_AGE: Duration = Duration::from_secs(3600);
 
 /// What a pass removed.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -37,11 +40,17 @@ pub struct GcReport {
     pub seconds: f64,
 }
 
-/// One pass: removes what nobody touched for `grace`.
-pub async fn pass(state: &AppState, grace: Duration) -> Result<GcReport, ApiError> {
+fn ago(d: Duration) -> i64 {
+    now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// One pass: removes blobs nobody touched for `grace`, and objects without a row older than
+/// `orphan_age` (use at least [`ORPHAN_MIN_AGE`] on a live registry).
+pub async fn pass(state: &AppState, grace: Duration, orphan_age: Duration) -> Result<GcReport, ApiError> {
     let started = std::time::Instant::now();
     let mut r = GcReport::default();
-    let cutoff = now_ms().saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
+    let cutoff = ago(grace);
+    let orphan_cutoff = ago(orphan_age);
     // Abandoned upload sessions (their expiry is the grace period).
     loop {
         let expired = state.db.uploads_expired(now_ms(), BATCH).await?;
@@ -72,13 +81,13 @@ pub async fn pass(state: &AppState, grace: Duration) -> Result<GcReport, ApiErro
         r.blobs_removed += batch.len() as u64;
         r.bytes_reclaimed += batch.iter().map(|(_, n)| n).sum::<u64>();
     }
-    // Objects without a row, older than the grace period (an upload in flight has a fresh object).
+    // Objects without a row, old enough that no upload in flight can be about to record them.
     let listed = state.blobs.list().await?;
     for chunk in listed.chunks(500) {
         let digests: Vec<Digest> = chunk.iter().map(|(d, _, _)| *d).collect();
         let known = state.db.blob_sizes(&digests).await?;
         for (d, size, modified) in chunk {
-            if !known.contains_key(d) && *modified < cutoff {
+            if !known.contains_key(d) && *modified < orphan_cutoff {
                 state.blobs.delete(d).await?;
                 r.orphans_removed += 1;
                 r.orphan_bytes += size;
@@ -93,7 +102,7 @@ pub async fn pass(state: &AppState, grace: Duration) -> Result<GcReport, ApiErro
 pub async fn run(state: AppState, interval: Duration, grace: Duration) {
     loop {
         tokio::time::sleep(interval).await;
-        match pass(&state, grace).await {
+        match pass(&state, grace, grace.max(ORPHAN_MIN_AGE)).await {
             Ok(r) => tracing::info!(
                 blobs_removed = r.blobs_removed,
                 bytes_reclaimed = r.bytes_reclaimed,
