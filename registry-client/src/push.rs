@@ -29,12 +29,29 @@ pub struct PushOptions {
     pub jobs: usize,
     /// Hashing threads.
     pub hash_threads: usize,
+    /// Files at least this large go up through a resumable upload session.
+    pub resumable_min: u64,
 }
 
 impl Default for PushOptions {
     fn default() -> Self {
-        Self { jobs: 4, hash_threads: crate::hash::default_threads() }
+        Self { jobs: 4, hash_threads: crate::hash::default_threads(), resumable_min: resumable_min() }
     }
+}
+
+/// `REGISTRY_RESUMABLE_MIN` (bytes, or with a KiB/MiB/GiB suffix), else [`RESUMABLE_MIN`].
+fn resumable_min() -> u64 {
+    let Ok(v) = std::env::var("REGISTRY_RESUMABLE_MIN") else { return RESUMABLE_MIN };
+    let v = v.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let unit = match v[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => return RESUMABLE_MIN,
+    };
+    v[..digits].parse::<u64>().ok().and_then(|n| n.checked_mul(unit)).unwrap_or(RESUMABLE_MIN)
 }
 
 /// What to push: a directory as `model@version`, with its lineage and metadata.
@@ -88,8 +105,10 @@ pub struct PushReport {
 }
 
 /// Files at least this large go up in a resumable upload session (in parts, several in flight,
-/// resumed from the last confirmed part when a push is rerun after a crash or a network cut).
-pub const RESUMABLE_MIN: u64 = 64 * 1024 * 1024;
+/// resumed from the last confirmed part when a push is rerun after a crash or a network cut) unless
+/// `REGISTRY_RESUMABLE_MIN` says otherwise. Smaller files stream in one PUT, which is faster today
+/// (docs/benchmarks.md): a flaky network is better served by a lower threshold.
+pub const RESUMABLE_MIN: u64 = 512 * 1024 * 1024;
 /// Parts of one file in flight at once.
 const PARTS_IN_FLIGHT: usize = 4;
 /// Attempts per part before the push gives up (the session survives for a rerun).
@@ -100,8 +119,9 @@ async fn upload(
     digest: Digest,
     file: LocalFile,
     progress: Arc<dyn Progress>,
+    resumable_min: u64,
 ) -> Result<u64, ClientError> {
-    let result = if file.size >= RESUMABLE_MIN {
+    let result = if file.size >= resumable_min {
         upload_resumable(&client, digest, &file, &progress).await
     } else {
         let f = tokio::fs::File::open(&file.abs).await.map_err(ClientError::io(&file.abs))?;
@@ -193,14 +213,16 @@ struct Uploads {
     permits: Arc<Semaphore>,
     scheduled: HashSet<Digest>,
     sizes: Vec<u64>,
+    resumable_min: u64,
 }
 
 impl Uploads {
     fn spawn(&mut self, client: &Client, digest: Digest, file: LocalFile, progress: &Arc<dyn Progress>) {
         let (client, progress, permits) = (client.clone(), progress.clone(), self.permits.clone());
+        let resumable_min = self.resumable_min;
         self.set.spawn(async move {
             let _permit = permits.acquire_owned().await.map_err(|e| ClientError::Input(e.to_string()))?;
-            upload(client, digest, file, progress).await
+            upload(client, digest, file, progress, resumable_min).await
         });
     }
 
@@ -244,6 +266,7 @@ async fn hash_and_upload(
         permits: Arc::new(Semaphore::new(opts.jobs.max(1))),
         scheduled: HashSet::new(),
         sizes: Vec::new(),
+        resumable_min: opts.resumable_min,
     };
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];

@@ -81,6 +81,7 @@ async fn a_killed_push_resumes_and_sends_only_the_missing_parts() {
         c.env("REGISTRY_URL", url)
             .env("REGISTRY_TOKEN", &s.admin_token)
             .env("REGISTRY_CONFIG_DIR", "/nonexistent/registry-test")
+            .env("REGISTRY_RESUMABLE_MIN", "64MiB")
             .arg("push")
             .arg(&model)
             .args(["--model", "fraud/big", "--version", "1"])

@@ -40,7 +40,7 @@ async fn push_one(c: &Client, model: &str, version: &str, seed: u64) -> Result<(
         sign: None,
         attestations: vec![],
     };
-    let opts = PushOptions { jobs: 2, hash_threads: 1 };
+    let opts = PushOptions { jobs: 2, hash_threads: 1, ..Default::default() };
     push(c, spec, Arc::new(NoProgress), &opts).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
