@@ -69,7 +69,7 @@ export REGISTRY_URL=http://127.0.0.1:18191 REGISTRY_TOKEN=$(cat "$work/data/boot
 "$shared/rss_sampler.sh" $spid "$work/rss.push" 0.1 & rp=$!
 t0=$(now); "$cli" push "$work/model" --model bench/model --version 1 > /dev/null 2>&1; t1=$(now)
 touch "$work/rss.push.stop"; wait $rp || true
-row "registry push (hash + resumable upload + publish)" "$(rate "$t0" "$t1")"
+row "registry push (hash + upload + publish)" "$(rate "$t0" "$t1")"
 push_rss=$(( $(cut -d= -f2 "$work/rss.push") / 1024 ))
 "$shared/rss_sampler.sh" $spid "$work/rss.pull" 0.1 & rp=$!
 t0=$(now); "$cli" pull bench/model@1 -o "$work/pulled" > /dev/null 2>&1; t1=$(now)
