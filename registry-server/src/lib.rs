@@ -156,6 +156,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         attestation_key: Arc::new(attestation_key),
         scrub: Arc::default(),
         metrics: Arc::default(),
+        pauses: Arc::default(),
     })
 }
 

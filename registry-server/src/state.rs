@@ -55,4 +55,45 @@ pub struct AppState {
     pub scrub: Arc<crate::service::scrub::ScrubStats>,
     /// Request metrics for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Points where tests hold a request (none armed in production).
+    pub pauses: Arc<Pauses>,
+}
+
+/// Named points where a test can hold one request (e.g. a promotion between its decision and its
+/// commit) to land a concurrent change exactly there. Nothing is armed in production, where a point
+/// costs one uncontended lock.
+#[derive(Debug, Default)]
+pub struct Pauses(std::sync::Mutex<Vec<(&'static str, Pause)>>);
+
+#[derive(Debug)]
+struct Pause {
+    reached: tokio::sync::oneshot::Sender<()>,
+    release: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Pauses {
+    /// Holds the first request that reaches `name` after [`Pauses::arm`] until it is released.
+    pub async fn point(&self, name: &'static str) {
+        let armed = {
+            let mut v = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            v.iter().position(|(n, _)| *n == name).map(|i| v.swap_remove(i).1)
+        };
+        if let Some(p) = armed {
+            let _ = p.reached.send(());
+            let _ = p.release.await;
+        }
+    }
+
+    /// Arms `name`: the receiver fires when a request reaches it; sending (or dropping) the sender
+    /// lets that request go on.
+    pub fn arm(
+        &self,
+        name: &'static str,
+    ) -> (tokio::sync::oneshot::Receiver<()>, tokio::sync::oneshot::Sender<()>) {
+        let (reached_tx, reached_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel();
+        let mut v = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        v.push((name, Pause { reached: reached_tx, release: release_rx }));
+        (reached_rx, release_tx)
+    }
 }

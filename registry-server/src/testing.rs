@@ -228,6 +228,7 @@ impl TestServer {
             attestation_key: Arc::new(attestation_key),
             scrub: Arc::default(),
             metrics: Arc::default(),
+            pauses: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));

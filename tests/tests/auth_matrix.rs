@@ -50,8 +50,11 @@ fn request(op: &str, n: usize) -> Option<Request> {
         "GET /v1/health" => (Method::GET, "/v1/health".into(), None, None),
         "HEAD /v1/blobs/{digest}" => (Method::HEAD, format!("/v1/blobs/{hello}"), None, None),
         "GET /v1/blobs/{digest}" => (Method::GET, format!("/v1/blobs/{hello}"), None, None),
+        // Each caller uploads its own bytes: an upload proves possession, after which the dedup
+        // check rightly reports that blob present to its uploader.
         "PUT /v1/blobs/{digest}" => {
-            (Method::PUT, format!("/v1/blobs/{hello}"), None, Some(b"hello".to_vec()))
+            let bytes = format!("hello {n}").into_bytes();
+            (Method::PUT, format!("/v1/blobs/{}", Digest::of(&bytes)), None, Some(bytes))
         }
         "POST /v1/blobs:check" => {
             (Method::POST, "/v1/blobs:check".into(), Some(json!({"digests": [hello]})), None)

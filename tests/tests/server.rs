@@ -72,11 +72,14 @@ async fn shutdown_lets_an_in_flight_upload_finish() {
         }));
         http_with(&token).put(url).header("content-length", len).body(body).send().await.unwrap().status()
     });
+    // Held inside the server once the upload is in flight: shutdown begins while it is.
+    let (reached, release) = s.state.pauses.arm("blob.upload");
     tx.send(Ok(bytes::Bytes::copy_from_slice(&data[..1_000_000]))).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    reached.await.unwrap();
     let server = s.begin_shutdown().unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::task::yield_now().await;
     assert!(!server.is_finished(), "the server waits for the upload");
+    release.send(()).unwrap();
     tx.send(Ok(bytes::Bytes::copy_from_slice(&data[1_000_000..]))).await.unwrap();
     drop(tx);
     assert_eq!(upload.await.unwrap(), 201);

@@ -312,3 +312,40 @@ pub async fn set_policy_log_index(conn: &mut AnyConnection, id: i64, idx: u64) -
         .await?;
     Ok(())
 }
+
+/// What a promotion decision read about its target besides aliases and policies: the version's
+/// quarantine and corruption flags, its attestations, and every trusted key with its revocation.
+/// Read before the decision and again under the write lock; any difference means the decision may
+/// no longer hold and is taken again.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EvidenceMark {
+    flags: Option<(i64, i64)>,
+    attestations: Vec<i64>,
+    keys: Vec<(String, String, i64, Option<i64>)>,
+}
+
+/// The evidence mark of `version_id` (see [`EvidenceMark`]), inside a transaction or on a connection.
+pub async fn evidence_mark(conn: &mut AnyConnection, version_id: i64) -> Result<EvidenceMark, DbError> {
+    let flags = sqlx::query_as("SELECT quarantined, corrupted FROM versions WHERE id = $1")
+        .bind(version_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let attestations = sqlx::query_scalar("SELECT id FROM attestations WHERE version_id = $1 ORDER BY id")
+        .bind(version_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let keys = sqlx::query_as(
+        "SELECT key_id, namespace, added_at, revoked_at FROM trusted_keys ORDER BY key_id, namespace",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(EvidenceMark { flags, attestations, keys })
+}
+
+impl Db {
+    /// [`evidence_mark`] outside a transaction (what a decision is about to read).
+    pub async fn evidence_mark(&self, version_id: i64) -> Result<EvidenceMark, DbError> {
+        let mut conn = self.pool().acquire().await?;
+        evidence_mark(&mut conn, version_id).await
+    }
+}

@@ -88,40 +88,94 @@ impl Db {
     }
 }
 
+/// Which blobs a caller may see or use: the credential's model pattern, and for uploads its identity.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobViewer<'a> {
+    /// Namespace the credential covers (`None`: every namespace).
+    pub namespace: Option<&'a str>,
+    /// Model name within it (`None`: every model).
+    pub name: Option<&'a str>,
+    /// The caller's identity, as recorded in `blob_uploads.actor`.
+    pub actor: &'a str,
+    /// Uploads at or after this time (unix ms) count as the caller holding the bytes.
+    pub uploaded_since: i64,
+}
+
 impl Db {
-    /// Of `digests`, the stored ones a credential covering `(namespace, name)` may see: referenced by
-    /// a version of a covered model, or (when `unreferenced` is true) referenced by no version at all.
+    /// Of `digests`, the stored ones `viewer` may read: referenced by a version of a covered model.
     pub async fn blobs_visible(
         &self,
         digests: &[Digest],
-        namespace: Option<&str>,
-        name: Option<&str>,
-        unreferenced: bool,
+        viewer: &BlobViewer<'_>,
     ) -> Result<std::collections::HashSet<Digest>, DbError> {
-        let mut out = std::collections::HashSet::new();
+        Ok(self.blobs_where(digests, viewer, false).await?.into_keys().collect())
+    }
+
+    /// Of `digests`, the stored ones `viewer` may reference in a version, with their sizes: readable
+    /// (as in [`Db::blobs_visible`]) or uploaded by the viewer itself since `uploaded_since`.
+    pub async fn blobs_usable(
+        &self,
+        digests: &[Digest],
+        viewer: &BlobViewer<'_>,
+    ) -> Result<HashMap<Digest, u64>, DbError> {
+        self.blobs_where(digests, viewer, true).await
+    }
+
+    async fn blobs_where(
+        &self,
+        digests: &[Digest],
+        viewer: &BlobViewer<'_>,
+        uploads: bool,
+    ) -> Result<HashMap<Digest, u64>, DbError> {
+        let mut out = HashMap::new();
         for chunk in digests.chunks(CHUNK) {
             let sql = format!(
-                "SELECT b.digest FROM blobs b WHERE b.digest IN ({}) AND ( \
-                   ($3 = 1 AND NOT EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.digest = b.digest)) \
+                "SELECT b.digest, b.size FROM blobs b WHERE b.digest IN ({}) AND ( \
+                   ($3 = 1 AND EXISTS (SELECT 1 FROM blob_uploads u WHERE u.digest = b.digest \
+                                       AND u.actor = $4 AND u.uploaded_at >= $5)) \
                    OR EXISTS (SELECT 1 FROM version_blobs vb JOIN versions v ON v.id = vb.version_id \
                               JOIN models m ON m.id = v.model_id WHERE vb.digest = b.digest \
                               AND ($1 IS NULL OR m.namespace = $1) AND ($2 IS NULL OR m.name = $2)))",
-                placeholders(4, chunk.len())
+                placeholders(6, chunk.len())
             );
-            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
-                .bind(namespace.map(str::to_owned))
-                .bind(name.map(str::to_owned))
-                .bind(i64::from(unreferenced));
+            let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql))
+                .bind(viewer.namespace.map(str::to_owned))
+                .bind(viewer.name.map(str::to_owned))
+                .bind(i64::from(uploads))
+                .bind(viewer.actor.to_owned())
+                .bind(viewer.uploaded_since);
             for d in chunk {
                 q = q.bind(d.hex());
             }
-            for hex in q.fetch_all(self.pool()).await? {
-                out.insert(
-                    Digest::from_hex(&hex).map_err(|e| DbError::Corrupt(format!("blobs.digest: {e}")))?,
-                );
+            for (hex, size) in q.fetch_all(self.pool()).await? {
+                let d = Digest::from_hex(&hex).map_err(|e| DbError::Corrupt(format!("blobs.digest: {e}")))?;
+                out.insert(d, size.max(0) as u64);
             }
         }
         Ok(out)
+    }
+
+    /// Records that `actor` uploaded `digest` (its bytes hashed to it): proof that it holds them.
+    pub async fn blob_upload_record(&self, digest: &Digest, actor: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO blob_uploads (digest, actor, uploaded_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (digest, actor) DO UPDATE SET uploaded_at = excluded.uploaded_at",
+        )
+        .bind(digest.hex())
+        .bind(actor)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets upload records older than `before` (unix ms); they no longer prove anything.
+    pub async fn blob_uploads_expire(&self, before: i64) -> Result<u64, DbError> {
+        let r = sqlx::query("DELETE FROM blob_uploads WHERE uploaded_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected())
     }
 }
 

@@ -72,11 +72,11 @@ pub async fn head_blob(
 /// A blob is readable by a credential that covers some model whose versions reference it; others get
 /// the same 404 as for a blob that does not exist.
 async fn check_visible(state: &AppState, actor: &Actor, d: &Digest) -> Result<(), ApiError> {
-    if actor.pattern.is_any() {
-        return Ok(());
+    if service::blobs::visible(state, actor, d).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("blob {d} not stored")))
     }
-    let seen = state.db.blobs_visible(&[*d], actor.pattern.namespace(), actor.pattern.name(), false).await?;
-    if seen.contains(d) { Ok(()) } else { Err(ApiError::not_found(format!("blob {d} not stored"))) }
 }
 
 /// Parses a single `bytes=` range against a blob of `size` bytes. `Ok(None)`: serve it whole (no
@@ -202,8 +202,8 @@ async fn redirect_to_store(state: &AppState, actor: &Actor, d: &Digest) -> Resul
     params(DigestPath),
     request_body(content = Binary, content_type = "application/octet-stream", description = "The blob's bytes"),
     responses(
-        (status = 201, description = "Stored", body = BlobResponse),
-        (status = 200, description = "Already stored", body = BlobResponse),
+        (status = 201, description = "Stored (also when the same bytes were stored for a model the caller cannot read)", body = BlobResponse),
+        (status = 200, description = "Already stored, and readable by the caller", body = BlobResponse),
         (status = 400, description = "Malformed digest, or the body does not hash to it (`digest_mismatch`)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Credential lacks the push scope", body = ErrorBody),
@@ -212,14 +212,14 @@ async fn redirect_to_store(state: &AppState, actor: &Actor, d: &Digest) -> Resul
 )]
 pub async fn put_blob(
     State(state): State<AppState>,
-    _actor: Auth<need::Push>,
+    actor: Auth<need::Push>,
     ApiPath(DigestPath { digest }): ApiPath<DigestPath>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
     let len = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let r = service::push::put_blob(&state, d, len, body.into_data_stream()).await?;
+    let r = service::push::put_blob(&state, &actor, d, len, body.into_data_stream()).await?;
     let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(r)).into_response())
 }
@@ -228,7 +228,7 @@ pub async fn put_blob(
 #[utoipa::path(post, path = "/v1/blobs:check", tag = "blobs", security(("token" = ["push"])),
     request_body = BlobCheckRequest,
     responses(
-        (status = 200, description = "The missing digests", body = BlobCheckResponse),
+        (status = 200, description = "The digests to upload: not stored, or not readable by the caller nor uploaded by it within the upload expiry", body = BlobCheckResponse),
         (status = 400, description = "Malformed body or digest, or too many digests", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Credential lacks the push scope", body = ErrorBody),
@@ -249,19 +249,9 @@ pub async fn check_blobs(
     }
     let mut seen = HashSet::new();
     let unique: Vec<Digest> = req.digests.into_iter().filter(|d| seen.insert(*d)).collect();
-    // Blobs only other namespaces use are reported missing: dedup must not become an oracle for what
-    // others store. Re-uploading one costs bandwidth, not storage (the server verifies and keeps one).
-    // Present blobs are touched: the push that asked is about to reference them, and garbage
-    // collection leaves recently touched blobs alone.
-    let present: HashSet<Digest> = if actor.pattern.is_any() {
-        state.db.blob_touch(&unique).await?.into_keys().collect()
-    } else {
-        let visible =
-            state.db.blobs_visible(&unique, actor.pattern.namespace(), actor.pattern.name(), true).await?;
-        let visible: Vec<Digest> = visible.into_iter().collect();
-        state.db.blob_touch(&visible).await?.into_keys().collect()
-    };
-    Ok(Json(BlobCheckResponse { missing: unique.into_iter().filter(|d| !present.contains(d)).collect() }))
+    // Reported present only if the caller could already read the blob or uploaded it itself: dedup
+    // must not tell anyone what other namespaces store. Re-uploading costs bandwidth, not storage.
+    Ok(Json(BlobCheckResponse { missing: service::blobs::missing(&state, &actor, unique).await? }))
 }
 
 #[cfg(test)]

@@ -102,16 +102,24 @@ pub async fn applicable(
 /// is empty. A policy that fails to load, errors or runs out of time denies.
 pub async fn evaluate(policies: Vec<PolicyRow>, input: &PolicyInput) -> Result<Decision, ApiError> {
     let refs = policies.iter().map(policy_ref).collect::<Result<Vec<_>, _>>()?;
+    // Whatever the policies say, no alias moves onto a version under quarantine or found corrupted.
+    let mut fixed = Vec::new();
+    if input.quarantined {
+        fixed.push("the version is quarantined (lift the quarantine first)".to_owned());
+    }
+    if input.version.corrupted {
+        fixed.push("the version's stored bytes or evidence were found corrupted".to_owned());
+    }
     if policies.is_empty() {
-        return Ok(Decision {
-            allowed: true,
-            reasons: vec!["no policy applies: promotion allowed".into()],
-            policies: refs,
-        });
+        let allowed = fixed.is_empty();
+        if allowed {
+            fixed.push("no policy applies: promotion allowed".into());
+        }
+        return Ok(Decision { allowed, reasons: fixed, policies: refs });
     }
     let input_json = serde_json::to_string(input).map_err(ApiError::internal)?;
     let reasons = tokio::task::spawn_blocking(move || {
-        let mut reasons = Vec::new();
+        let mut reasons = fixed;
         for p in &policies {
             match eval_one(&p.rego, &input_json) {
                 Ok((true, deny)) if deny.is_empty() => {}
@@ -296,11 +304,14 @@ pub async fn promote(
     // Optimistic: evaluate on a snapshot without holding the write lock (policies may take up to
     // EVAL_LIMIT), then take the lock and commit only if the snapshot still holds; else redo.
     for _ in 0..MAX_ATTEMPTS {
-        let snap = Snapshot::read(state, model_row.id).await?;
+        let snap = Snapshot::read(state, model_row.id, version.id).await?;
         let current = snap.current(mv.alias);
         check_expected(mv, current)?;
+        // Read after the snapshot, so a quarantine landing from here on shows as a changed mark.
+        let version = state.db.version_by_id(version.id).await?;
         let input = policy_input(state, mv.model, &version, mv.alias, &snap.aliases, actor).await?;
         let decision = evaluate(applicable(state, mv.model, mv.alias).await?, &input).await?;
+        state.pauses.point("promotion.decided").await;
         let mut tx = state.db.begin_write().await?;
         aliases::lock(&mut tx).await?;
         if !snap.holds(&mut tx, model_row.id).await? {
@@ -329,15 +340,30 @@ pub async fn promote(
 /// How often a promotion re-evaluates when the aliases or policies change under it.
 const MAX_ATTEMPTS: usize = 200;
 
-/// What a decision was made on: the model's aliases and the newest policy id.
+/// What a decision was made on: the model's aliases, the newest policy id, and the target version's
+/// evidence (flags, attestations, trusted keys). Taken before the decision reads anything, compared
+/// again under the write lock, so nothing the decision depended on can change between the two.
 struct Snapshot {
     aliases: Vec<AliasRow>,
     policy_mark: i64,
+    version_id: i64,
+    evidence: aliases::EvidenceMark,
 }
 
 impl Snapshot {
-    async fn read(state: &AppState, model_id: i64) -> Result<Self, ApiError> {
-        Ok(Self { aliases: state.db.aliases_of(model_id).await?, policy_mark: state.db.policy_mark().await? })
+    async fn read(state: &AppState, model_id: i64, version_id: i64) -> Result<Self, ApiError> {
+        let evidence = state.db.evidence_mark(version_id).await?;
+        Ok(Self {
+            aliases: state.db.aliases_of(model_id).await?,
+            policy_mark: state.db.policy_mark().await?,
+            version_id,
+            evidence,
+        })
+    }
+
+    /// The same snapshot about another target (a rollback tries several), read afresh.
+    async fn for_version(self, state: &AppState, version_id: i64) -> Result<Self, ApiError> {
+        Ok(Self { version_id, evidence: state.db.evidence_mark(version_id).await?, ..self })
     }
 
     fn current(&self, alias: &AliasName) -> Option<&AliasRow> {
@@ -348,7 +374,9 @@ impl Snapshot {
     async fn holds(&self, tx: &mut Tx, model_id: i64) -> Result<bool, ApiError> {
         let now = aliases::all_in(tx, model_id).await?;
         let key = |v: &[AliasRow]| v.iter().map(|a| (a.name.clone(), a.version_id)).collect::<Vec<_>>();
-        Ok(key(&now) == key(&self.aliases) && aliases::policy_mark_in(tx).await? == self.policy_mark)
+        Ok(key(&now) == key(&self.aliases)
+            && aliases::policy_mark_in(tx).await? == self.policy_mark
+            && aliases::evidence_mark(tx, self.version_id).await? == self.evidence)
     }
 }
 
@@ -477,9 +505,10 @@ pub async fn rollback(
     let why = format!("rollback: {reason}");
     let mv = Move { model, alias, reason: &why, expected_current: None, kind: "rollback" };
     'attempt: for _ in 0..MAX_ATTEMPTS {
-        let snap = Snapshot::read(state, model_row.id).await?;
+        let mut snap = Snapshot::read(state, model_row.id, 0).await?;
         let current = snap
             .current(alias)
+            .cloned()
             .ok_or_else(|| ApiError::not_found(format!("alias {model}@{alias} not found")))?;
         // Candidates: earlier targets, newest first, never the current one nor one a rollback left.
         let mut seen = vec![current.version_id];
@@ -490,6 +519,7 @@ pub async fn rollback(
                 continue;
             }
             seen.push(h.version_id);
+            snap = snap.for_version(state, h.version_id).await?;
             let v = state.db.version_by_id(h.version_id).await?;
             if v.quarantined != 0 {
                 continue;
@@ -497,6 +527,7 @@ pub async fn rollback(
             let input = policy_input(state, model, &v, alias, &snap.aliases, actor).await?;
             let decision = evaluate(policies.clone(), &input).await?;
             if decision.allowed {
+                state.pauses.point("rollback.decided").await;
                 let mut tx = state.db.begin_write().await?;
                 aliases::lock(&mut tx).await?;
                 if !snap.holds(&mut tx, model_row.id).await? {
@@ -509,7 +540,7 @@ pub async fn rollback(
                     &mv,
                     model_row.id,
                     &v,
-                    Some(current),
+                    Some(&current),
                     &decision,
                     &input,
                 )

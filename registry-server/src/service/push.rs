@@ -13,16 +13,19 @@ use crate::db::versions::{self, NewVersion, VersionRow};
 use crate::db::{DbError, models, now_ms, to_i64};
 use crate::error::ApiError;
 use crate::service::read::version_response;
-use crate::service::{attest, log};
+use crate::service::{attest, blobs, log};
 use crate::state::AppState;
 use registry_core::tlog::entry;
 
 /// Most missing digests listed in a `missing_blobs` answer.
 const MAX_LISTED: usize = 1000;
 
-/// Stores a blob from a streamed body. Returns `created: false` if it was already stored.
+/// Stores a blob from a streamed body. `created` is false only when the caller could already read
+/// the blob: for bytes stored under models it cannot read the answer is the same as for new bytes,
+/// so an upload tells nobody what others store. Either way the caller has now proven it holds them.
 pub async fn put_blob<S, E>(
     state: &AppState,
+    actor: &Actor,
     digest: Digest,
     content_length: Option<u64>,
     body: S,
@@ -35,42 +38,55 @@ where
     if let Some(len) = content_length
         && len > limit
     {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::PAYLOAD_TOO_LARGE,
-            format!("blob of {len} bytes is over the limit of {limit} bytes"),
-        ));
+        return Err(crate::blob::BlobError::TooLarge { limit }.into());
     }
+    state.pauses.point("blob.upload").await;
+    let readable = blobs::visible(state, actor, &digest).await?;
     // Touching the row (rather than reading it) keeps GC off this blob: if GC is deleting it right
     // now, the touch finds no row and the bytes are stored again below.
-    if let Some(size) = state.db.blob_touch(&[digest]).await?.get(&digest).copied()
-        && state.blobs.size(&digest).await? == Some(size)
-    {
-        // Already stored: nothing to write, but the body is still checked, so the answer means the
-        // same as for a fresh upload (and the connection stays usable).
-        let mut body = std::pin::pin!(body);
-        let mut hasher = registry_core::Hasher::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk
-                .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, format!("upload body failed: {e}")))?;
-            if hasher.len() + chunk.len() as u64 > size {
-                return Err(ApiError::bad_request(
-                    codes::DIGEST_MISMATCH,
-                    format!("body is longer than the {size} bytes of the blob {digest} it names"),
-                ));
-            }
-            hasher.update(&chunk);
+    let stored = match state.db.blob_touch(&[digest]).await?.get(&digest).copied() {
+        Some(size) if state.blobs.size(&digest).await? == Some(size) => Some(size),
+        _ => None,
+    };
+    let size = match stored {
+        // Already stored: nothing to write, but the body is checked exactly as a fresh upload's
+        // (same limit, same errors: none of them may depend on the stored blob).
+        Some(size) => {
+            hash_body(body, &digest, limit).await?;
+            size
         }
-        let got = hasher.len();
-        let actual = hasher.finalize();
-        if actual != digest {
-            return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
+        None => {
+            let size = state.blobs.put_stream(&digest, body, limit).await?;
+            record_blob(state, &digest, size).await?;
+            size
         }
-        return Ok(BlobResponse { digest, size, created: false });
+    };
+    blobs::record_upload(state, actor, &digest).await?;
+    Ok(BlobResponse { digest, size, created: !(readable && stored.is_some()) })
+}
+
+/// Hashes an upload body whose bytes are already stored, failing as `put_stream` would.
+async fn hash_body<S, E>(body: S, digest: &Digest, limit: u64) -> Result<(), ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut hasher = registry_core::Hasher::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, format!("upload body failed: {e}")))?;
+        if hasher.len() + chunk.len() as u64 > limit {
+            return Err(crate::blob::BlobError::TooLarge { limit }.into());
+        }
+        hasher.update(&chunk);
     }
-    let size = state.blobs.put_stream(&digest, body, limit).await?;
-    record_blob(state, &digest, size).await?;
-    Ok(BlobResponse { digest, size, created: true })
+    let got = hasher.len();
+    let actual = hasher.finalize();
+    if actual != *digest {
+        return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
+    }
+    Ok(())
 }
 
 /// Records a blob whose bytes were just stored and verified. If garbage collection removed the
@@ -100,10 +116,11 @@ fn invalid_lineage(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(codes::INVALID_LINEAGE, e.to_string())
 }
 
-/// Checks that every file's blob is stored with the size the manifest states.
-async fn check_blobs(state: &AppState, req: &PutVersionRequest) -> Result<(), ApiError> {
+/// Checks that every file's blob is usable by the caller (readable, or uploaded by it) with the size
+/// the manifest states. A blob the caller may not use is reported missing, like one not stored.
+async fn check_blobs(state: &AppState, actor: &Actor, req: &PutVersionRequest) -> Result<(), ApiError> {
     let digests = req.manifest.blob_digests();
-    let sizes = state.db.blob_sizes(&digests).await?;
+    let sizes = blobs::usable(state, actor, &digests).await?;
     let missing: Vec<String> =
         digests.iter().filter(|d| !sizes.contains_key(d)).map(Digest::to_string).collect();
     if !missing.is_empty() {
@@ -167,7 +184,7 @@ pub async fn publish_version(
 ) -> Result<Published, ApiError> {
     req.lineage.validate().map_err(invalid_lineage)?;
     req.metadata.validate().map_err(invalid_lineage)?;
-    check_blobs(state, &req).await?;
+    check_blobs(state, actor, &req).await?;
     let evidence = verify_evidence(state, model, &req).await?;
     let m = &req.manifest;
     let digest = m.digest();
@@ -304,7 +321,13 @@ async fn insert_version(
             )
         })
         .collect();
-    let ids = versions::ids(&mut tx, &parent_refs).await?;
+    // A parent the caller cannot read is answered as one that does not exist (no existence oracle).
+    let ids: Vec<Option<i64>> = versions::ids(&mut tx, &parent_refs)
+        .await?
+        .into_iter()
+        .zip(&req.lineage.parents)
+        .map(|(id, p)| id.filter(|_| actor.pattern.matches(&p.model)))
+        .collect();
     let unknown: Vec<String> = req
         .lineage
         .parents

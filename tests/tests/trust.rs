@@ -1,0 +1,268 @@
+//! Server trust defects (issue 13): what one namespace's credential can learn or borrow from another's,
+//! evidence replayed across models, and decisions committed after what they depended on changed.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use registry_client::push::{PushOptions, PushSpec, Signing, push};
+use registry_client::{Client, ClientError, NoProgress};
+use registry_core::api::{AddKeyRequest, Metadata};
+use registry_core::attest::keys::{KeyKind, SigningKey};
+use registry_core::attest::predicates::{OMS_V1, RunTimes, SLSA_PROVENANCE_V1};
+use registry_core::auth::{NamePattern, Scope};
+use registry_core::incident::QuarantineRequest;
+use registry_core::promote::{PromoteRequest, SetPolicyRequest};
+use registry_core::{Digest, Lineage, ModelName, VersionLabel};
+use registry_e2e::*;
+use serde_json::{Value, json};
+
+const MT: &str = "application/vnd.registry.manifest.v1+json";
+
+fn version_body(files: &[(&str, u64, Digest)], parents: &[&str]) -> Value {
+    let files: Vec<Value> =
+        files.iter().map(|(p, n, d)| json!({"path": p, "size": n, "digest": d.to_string()})).collect();
+    json!({
+        "manifest": {"mediaType": MT, "files": files},
+        "lineage": {"parents": parents},
+    })
+}
+
+async fn put_version(c: &reqwest::Client, s: &TestServer, path: &str, body: &Value) -> reqwest::Response {
+    c.put(format!("{}/v1/models/{path}", s.url)).json(body).send().await.unwrap()
+}
+
+async fn missing(c: &reqwest::Client, s: &TestServer, d: &Digest) -> bool {
+    let r = c.post(format!("{}/v1/blobs:check", s.url)).json(&json!({"digests": [d]})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["missing"].as_array().unwrap().iter().any(|m| m == &json!(d))
+}
+
+/// Defect 1: a token for `b/*` could name a blob only `a/*` holds in its manifest, learn its size from
+/// the 400, retry with it, and then download `a/*`'s bytes. It may reference only blobs it can read or
+/// uploaded itself, and nothing it is told depends on what `a/*` stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_namespaces_blob_cannot_be_referenced_probed_or_read() {
+    let s = TestServer::start().await;
+    let admin = http(&s);
+    let secret = noise(12_345, 7);
+    let d = Digest::of(&secret);
+    let r = admin.put(format!("{}/v1/blobs/{d}", s.url)).body(secret.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let body = version_body(&[("weights.bin", secret.len() as u64, d)], &[]);
+    assert_eq!(put_version(&admin, &s, "a/m/versions/1", &body).await.status(), 201);
+    // An upload by `a/*` that no version references yet is not `b`'s business either.
+    let pending = noise(999, 8);
+    let pd = Digest::of(&pending);
+    assert_eq!(
+        admin.put(format!("{}/v1/blobs/{pd}", s.url)).body(pending.clone()).send().await.unwrap().status(),
+        201
+    );
+
+    let b = http_with(&s.token("b-pusher", &[Scope::Read, Scope::Push], "b/*").await);
+    let b2 = http_with(&s.token("b-other", &[Scope::Read, Scope::Push], "b/*").await);
+    assert!(missing(&b, &s, &d).await, "the dedup check must not reveal another namespace's blob");
+    assert!(missing(&b, &s, &pd).await, "nor an unreferenced upload by someone else");
+    for size in [secret.len() as u64, 1] {
+        let body = version_body(&[("w.bin", size, d)], &[]);
+        let (status, code, err) = error_of(put_version(&b, &s, "b/m/versions/1", &body).await).await;
+        assert_eq!((status, code.as_str()), (400, "missing_blobs"), "size {size}: {err}");
+        assert!(!err.to_string().contains(&secret.len().to_string()), "the real size leaked: {err}");
+    }
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let r = b.request(method.clone(), format!("{}/v1/blobs/{d}", s.url)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{method}");
+    }
+    // A wrong body for that digest is refused without a word about the stored blob.
+    let (status, code, err) =
+        error_of(b.put(format!("{}/v1/blobs/{d}", s.url)).body(noise(50, 1)).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "digest_mismatch"));
+    assert!(!err.to_string().contains(&secret.len().to_string()), "the real size leaked: {err}");
+
+    // Proof of possession: uploading the bytes answers as for new bytes, then they are usable.
+    let r = b.put(format!("{}/v1/blobs/{d}", s.url)).body(secret.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 201, "the same answer as for bytes nobody stored");
+    assert!(!missing(&b, &s, &d).await);
+    assert!(missing(&b2, &s, &d).await, "another credential has not proven anything yet");
+    let body = version_body(&[("w.bin", secret.len() as u64, d)], &[]);
+    assert_eq!(put_version(&b, &s, "b/m/versions/1", &body).await.status(), 201);
+    let got = b.get(format!("{}/v1/blobs/{d}", s.url)).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), secret.as_slice());
+    // Now readable through b/m@1: a second upload by the same credential says "already stored".
+    let r = b.put(format!("{}/v1/blobs/{d}", s.url)).body(secret).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.stored_blobs().await.len(), 2, "the bytes are stored once");
+}
+
+/// Defect 1, parents: a pusher learned whether a named parent existed in a namespace it cannot read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_the_pusher_cannot_read_answers_as_one_that_does_not_exist() {
+    let s = TestServer::start().await;
+    let admin = http(&s);
+    let bytes = b"weights".to_vec();
+    let d = Digest::of(&bytes);
+    admin.put(format!("{}/v1/blobs/{d}", s.url)).body(bytes.clone()).send().await.unwrap();
+    let files = [("w.bin", bytes.len() as u64, d)];
+    assert_eq!(put_version(&admin, &s, "a/base/versions/1", &version_body(&files, &[])).await.status(), 201);
+
+    let b = http_with(&s.token("b-pusher", &[Scope::Read, Scope::Push], "b/*").await);
+    b.put(format!("{}/v1/blobs/{d}", s.url)).body(bytes).send().await.unwrap();
+    let mut answers = vec![];
+    for parent in ["a/base@1", "a/base@2"] {
+        let body = version_body(&files, &[parent]);
+        let (status, code, err) = error_of(put_version(&b, &s, "b/ft/versions/1", &body).await).await;
+        assert_eq!((status, code.as_str()), (400, "unknown_parent"), "{parent}: {err}");
+        answers.push(err["message"].as_str().unwrap().replace(parent, "PARENT"));
+    }
+    assert_eq!(answers[0], answers[1], "an existing parent must read like a missing one");
+    // Its own namespace's parents still work.
+    assert_eq!(put_version(&b, &s, "b/base/versions/1", &version_body(&files, &[])).await.status(), 201);
+    assert_eq!(
+        put_version(&b, &s, "b/ft/versions/1", &version_body(&files, &["b/base@1"])).await.status(),
+        201
+    );
+}
+
+fn m(s: &str) -> ModelName {
+    ModelName::parse(s).unwrap()
+}
+
+async fn push_signed(c: &Client, model: &str, version: &str, key: Option<&SigningKey>) {
+    let dir = model_dir(&[("weights.bin", format!("weights of {model}@{version}").as_bytes())]);
+    let (mm, v) = (m(model), VersionLabel::parse(version).unwrap());
+    let spec = PushSpec {
+        dir: dir.path(),
+        model: &mm,
+        version: &v,
+        lineage: Lineage::default(),
+        metadata: Metadata::default(),
+        sign: key.map(|key| Signing { key, times: RunTimes::default() }),
+        attestations: vec![],
+    };
+    push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+}
+
+fn promote_req(version: &str) -> PromoteRequest {
+    PromoteRequest { version: version.into(), reason: "test".into(), expected_current: None }
+}
+
+fn refusal(e: ClientError) -> (u16, String, Vec<String>) {
+    match e {
+        ClientError::Api { status, code, details, .. } => {
+            let reasons = details
+                .and_then(|d| d["reasons"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect();
+            (status, code, reasons)
+        }
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+/// Promotes `version` to `alias`, holding the request between its decision and its commit while
+/// `meanwhile` runs; returns the promotion's outcome.
+async fn promote_around<F: std::future::Future<Output = ()>>(
+    s: &TestServer,
+    c: &Client,
+    model: &str,
+    alias: &str,
+    version: &str,
+    meanwhile: F,
+) -> Result<registry_core::promote::PromoteResponse, ClientError> {
+    let (reached, release) = s.state.pauses.arm("promotion.decided");
+    let (c2, mm, alias2, req) = (c.clone(), m(model), alias.to_owned(), promote_req(version));
+    let task = tokio::spawn(async move { c2.promote(&mm, &alias2, &req).await });
+    reached.await.unwrap();
+    meanwhile.await;
+    release.send(()).unwrap();
+    task.await.unwrap()
+}
+
+/// Defect 2: a promotion decided before a `quarantine --rollback` landed used to commit after it,
+/// leaving the alias on a quarantined version with a PASSED signed decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantine_landing_between_decision_and_commit_stops_the_promotion() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    push_signed(&c, "fraud/m", "1", None).await;
+    push_signed(&c, "fraud/m", "2", None).await;
+    c.promote(&m("fraud/m"), "production", &promote_req("1")).await.unwrap();
+    let quarantine = async {
+        let q = QuarantineRequest {
+            version: Some("fraud/m@2".into()),
+            reason: "poisoned".into(),
+            rollback: true,
+            ..Default::default()
+        };
+        c.quarantine(&q).await.unwrap();
+    };
+    let err = promote_around(&s, &c, "fraud/m", "production", "2", quarantine).await.unwrap_err();
+    let (status, code, reasons) = refusal(err);
+    assert_eq!((status, code.as_str()), (403, "policy_denied"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("quarantined")), "{reasons:?}");
+    assert_eq!(c.get_alias(&m("fraud/m"), "production", None).await.unwrap().version, "1");
+    // Without a race too: no alias moves onto a quarantined version, whatever the policies say.
+    let (status, code, _) =
+        refusal(c.promote(&m("fraud/m"), "staging", &promote_req("2")).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (403, "policy_denied"));
+}
+
+/// Defect 2's class: a key revoked between the decision and the commit. The decision counted the
+/// key's provenance as verified; the commit must not stand on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_between_decision_and_commit_stops_the_promotion() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    let key = SigningKey::from_seed(KeyKind::Ed25519, &[7; 32]).unwrap();
+    c.add_key(&AddKeyRequest {
+        namespace: NamePattern::parse("fraud/*").unwrap(),
+        public_key: key.public().to_pem(),
+        predicate_types: vec![SLSA_PROVENANCE_V1.into(), OMS_V1.into()],
+    })
+    .await
+    .unwrap();
+    let rego =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policies/provenance.rego"))
+            .unwrap();
+    c.set_policy(&SetPolicyRequest {
+        namespace: NamePattern::parse("fraud/*").unwrap(),
+        alias: "production".into(),
+        rego,
+    })
+    .await
+    .unwrap();
+    push_signed(&c, "fraud/m", "1", Some(&key)).await;
+    let revoke = async {
+        let r = http(&s).delete(format!("{}/v1/keys/{}", s.url, key.public().key_id())).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    };
+    let err = promote_around(&s, &c, "fraud/m", "production", "1", revoke).await.unwrap_err();
+    let (status, code, reasons) = refusal(err);
+    assert_eq!((status, code.as_str()), (403, "policy_denied"), "{reasons:?}");
+    assert!(c.get_alias(&m("fraud/m"), "production", None).await.is_err(), "the alias must not exist");
+}
+
+/// Defect 2's class, rollback: a rollback picks its target, then a quarantine of that target lands
+/// before the commit. The rollback must not land on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_does_not_land_on_a_target_quarantined_after_it_was_chosen() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    for v in ["1", "2", "3"] {
+        push_signed(&c, "fraud/m", v, None).await;
+        c.promote(&m("fraud/m"), "production", &promote_req(v)).await.unwrap();
+    }
+    let (reached, release) = s.state.pauses.arm("rollback.decided");
+    let c2 = c.clone();
+    let task = tokio::spawn(async move { c2.rollback(&m("fraud/m"), "production", "regression").await });
+    reached.await.unwrap();
+    let q =
+        QuarantineRequest { version: Some("fraud/m@2".into()), reason: "bad".into(), ..Default::default() };
+    c.quarantine(&q).await.unwrap();
+    release.send(()).unwrap();
+    let moved = task.await.unwrap().unwrap();
+    assert_eq!(moved.alias.version, "1", "the rollback skips the target quarantined under it");
+}
