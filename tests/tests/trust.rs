@@ -266,3 +266,143 @@ async fn a_rollback_does_not_land_on_a_target_quarantined_after_it_was_chosen() 
     let moved = task.await.unwrap().unwrap();
     assert_eq!(moved.alias.version, "1", "the rollback skips the target quarantined under it");
 }
+
+fn trust_key(pattern: &str, key: &SigningKey, types: &[&str]) -> AddKeyRequest {
+    AddKeyRequest {
+        namespace: NamePattern::parse(pattern).unwrap(),
+        public_key: key.public().to_pem(),
+        predicate_types: types.iter().map(|t| (*t).to_owned()).collect(),
+    }
+}
+
+async fn attestation_of(c: &Client, model: &str, version: &str, predicate_type: &str) -> Vec<u8> {
+    let list = c.list_attestations(&m(model), version).await.unwrap().attestations;
+    let info = list.iter().find(|a| a.predicate_type == predicate_type).expect("attestation of that type");
+    c.attestation_bytes(&m(model), version, info).await.unwrap()
+}
+
+/// Defect 5a: the server's signed promotion decision for `a/m1@1.0`, posted as an attestation of
+/// `b/m1@1.0` (same files), was accepted as verified; so was our training provenance of one version
+/// posted onto another with the same files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_naming_another_version_is_refused() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    let key = SigningKey::from_seed(KeyKind::Ed25519, &[9; 32]).unwrap();
+    c.add_key(&trust_key("*", &key, &[SLSA_PROVENANCE_V1, OMS_V1])).await.unwrap();
+    // Same files everywhere (push_signed derives them from the model and version, so use one dir).
+    let dir = model_dir(&[("weights.bin", b"shared weights")]);
+    for (model, version, signed) in [("a/m1", "1.0", true), ("b/m1", "1.0", false), ("a/m1", "2.0", false)] {
+        let (mm, v) = (m(model), VersionLabel::parse(version).unwrap());
+        let spec = PushSpec {
+            dir: dir.path(),
+            model: &mm,
+            version: &v,
+            lineage: Lineage::default(),
+            metadata: Metadata::default(),
+            sign: signed.then_some(Signing { key: &key, times: RunTimes::default() }),
+            attestations: vec![],
+        };
+        push(&c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+    }
+    c.promote(&m("a/m1"), "production", &promote_req("1.0")).await.unwrap();
+    let vsa = attestation_of(&c, "a/m1", "1.0", registry_core::attest::predicates::SLSA_VSA_V1).await;
+    let provenance = attestation_of(&c, "a/m1", "1.0", SLSA_PROVENANCE_V1).await;
+    for (raw, model, version) in [
+        (&vsa, "b/m1", "1.0"),
+        (&vsa, "a/m1", "2.0"),
+        (&provenance, "b/m1", "1.0"),
+        (&provenance, "a/m1", "2.0"),
+    ] {
+        let err = c.add_attestation(&m(model), version, raw.clone()).await.unwrap_err();
+        match err {
+            ClientError::Api { status, code, message, .. } => {
+                assert_eq!(
+                    (status, code.as_str()),
+                    (400, "invalid_attestation"),
+                    "{model}@{version}: {message}"
+                );
+                assert!(message.contains("names"), "{message}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+    // The OMS signature names only files: it binds wherever the files are the same.
+    let oms = attestation_of(&c, "a/m1", "1.0", OMS_V1).await;
+    assert_eq!(c.add_attestation(&m("b/m1"), "1.0", oms).await.unwrap().status, "verified");
+}
+
+/// Defect 5b: a push-only token added attestations to an existing version through an idempotent
+/// re-PUT that carried an `attestations` array. Creating a version with attestations needs only
+/// `push`; adding new ones to an existing version needs `attest`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_put_cannot_add_attestations_without_the_attest_scope() {
+    use base64::Engine as _;
+    let s = TestServer::start().await;
+    let admin = client(&s);
+    let key = SigningKey::from_seed(KeyKind::Ed25519, &[3; 32]).unwrap();
+    admin
+        .add_key(&trust_key("fraud/*", &key, &[SLSA_PROVENANCE_V1, OMS_V1, "https://example.com/eval/v1"]))
+        .await
+        .unwrap();
+    let pusher = Client::new(&s.url)
+        .unwrap()
+        .with_token(Some(s.token("trainer", &[Scope::Read, Scope::Push], "fraud/*").await));
+    // A push with signed provenance works with read,push.
+    push_signed(&pusher, "fraud/m", "1", Some(&key)).await;
+    let v = pusher.get_version(&m("fraud/m"), "1").await.unwrap();
+    let manifest = pusher.get_manifest(&v).await.unwrap();
+    let b64 = |raw: &[u8]| base64::engine::general_purpose::STANDARD.encode(raw);
+    let held = attestation_of(&pusher, "fraud/m", "1", SLSA_PROVENANCE_V1).await;
+    let mut req = registry_core::api::PutVersionRequest {
+        manifest: manifest.clone(),
+        lineage: Lineage::default(),
+        metadata: Metadata::default(),
+        attestations: vec![b64(&held)],
+    };
+    // An identical retry carrying what is already stored stays a 200.
+    let (_, created) = pusher.put_version(&m("fraud/m"), "1", &req).await.unwrap();
+    assert!(!created);
+    let eval = registry_core::attest::intoto::Statement::new(
+        vec![registry_core::attest::intoto::Statement::subject("fraud/m", &manifest.digest())],
+        "https://example.com/eval/v1",
+        json!({"auc": 0.99}),
+    );
+    let raw = registry_core::attest::dsse::Envelope::sign(
+        registry_core::attest::dsse::INTOTO_PAYLOAD_TYPE,
+        serde_json::to_vec(&eval).unwrap(),
+        &[&key],
+    )
+    .to_json();
+    req.attestations.push(b64(&raw));
+    let before = pusher.list_attestations(&m("fraud/m"), "1").await.unwrap().attestations.len();
+    match pusher.put_version(&m("fraud/m"), "1", &req).await.unwrap_err() {
+        ClientError::Api { status, code, .. } => assert_eq!((status, code.as_str()), (403, "forbidden")),
+        other => panic!("{other}"),
+    }
+    assert_eq!(pusher.list_attestations(&m("fraud/m"), "1").await.unwrap().attestations.len(), before);
+    // With attest, the same request adds it.
+    let attester = Client::new(&s.url)
+        .unwrap()
+        .with_token(Some(s.token("attester", &[Scope::Read, Scope::Push, Scope::Attest], "fraud/*").await));
+    attester.put_version(&m("fraud/m"), "1", &req).await.unwrap();
+    assert_eq!(pusher.list_attestations(&m("fraud/m"), "1").await.unwrap().attestations.len(), before + 1);
+}
+
+/// Defect 6 (the race): a promotion to alias `x` and a push of version label `x` could both land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_and_a_version_label_cannot_get_the_same_name_under_concurrency() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    push_signed(&c, "fraud/m", "1", None).await;
+    let err = promote_around(&s, &c, "fraud/m", "next", "1", async {
+        push_signed(&c, "fraud/m", "next", None).await;
+    })
+    .await
+    .unwrap_err();
+    match err {
+        ClientError::Api { status, code, .. } => assert_eq!((status, code.as_str()), (409, "name_conflict")),
+        other => panic!("{other}"),
+    }
+    assert!(c.get_alias(&m("fraud/m"), "next", None).await.is_err());
+}

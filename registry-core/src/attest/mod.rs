@@ -62,6 +62,15 @@ pub enum AttestError {
     /// An OMS signature whose file list is not the version's.
     #[error("model signature does not match the version: {0}")]
     OmsMismatch(String),
+    /// The statement's digest matches, but its predicate names another model or version (a promotion
+    /// decision or our training provenance replayed onto another version with the same files).
+    #[error("the predicate's {field} names {named:?}, not this version")]
+    NamesOther {
+        /// Which predicate field.
+        field: &'static str,
+        /// What it names.
+        named: String,
+    },
     /// A keyless Sigstore bundle: needs a trust root and identity policy.
     #[error("keyless Sigstore bundles need a trusted root (not configured here)")]
     Keyless,

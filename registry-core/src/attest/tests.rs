@@ -177,3 +177,24 @@ proptest! {
         let _ = parse(s.as_bytes());
     }
 }
+
+#[test]
+fn predicates_naming_another_version_are_refused() {
+    use super::predicates::{SLSA_PROVENANCE_V1, SLSA_VSA_V1, TRAINING_BUILD_TYPE, check_names};
+    let m = model();
+    let vsa = serde_json::json!({"resourceUri": format!("registry:{m}@1.0")});
+    assert!(check_names(SLSA_VSA_V1, &vsa, &m, "1.0").is_ok());
+    assert!(check_names(SLSA_VSA_V1, &vsa, &m, "2.0").is_err());
+    assert!(check_names(SLSA_VSA_V1, &serde_json::json!({}), &m, "1.0").is_err(), "a VSA must name it");
+    let prov = |model: &str, version: &str| {
+        serde_json::json!({"buildDefinition": {"buildType": TRAINING_BUILD_TYPE,
+            "externalParameters": {"model": model, "version": version}}})
+    };
+    assert!(check_names(SLSA_PROVENANCE_V1, &prov(&m.to_string(), "1.0"), &m, "1.0").is_ok());
+    assert!(check_names(SLSA_PROVENANCE_V1, &prov("other/model", "1.0"), &m, "1.0").is_err());
+    assert!(check_names(SLSA_PROVENANCE_V1, &prov(&m.to_string(), "0.9"), &m, "1.0").is_err());
+    // Provenance of other build types names subjects its own way: not ours to judge.
+    let foreign = serde_json::json!({"buildDefinition": {"buildType": "https://example.com/b",
+        "externalParameters": {"model": "x"}}});
+    assert!(check_names(SLSA_PROVENANCE_V1, &foreign, &m, "1.0").is_ok());
+}

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use registry_core::api::{AddKeyRequest, AttestationInfo, TrustedKeyInfo, codes};
 use registry_core::attest::keys::PublicKey;
-use registry_core::attest::predicates::SLSA_PROVENANCE_V1;
+use registry_core::attest::predicates::{SLSA_PROVENANCE_V1, check_names};
 use registry_core::attest::{self, Binding, Target, TrustedKey, Verified};
 use registry_core::auth::NamePattern;
 use registry_core::{Digest, Manifest, ModelName};
@@ -38,26 +38,35 @@ pub async fn trusted_for(state: &AppState, model: &ModelName) -> Result<Vec<Trus
     Ok(out)
 }
 
-/// Verifies each raw attestation; the first failure answers 400 `invalid_attestation` (or 413).
+/// Verifies each raw attestation of `model@version`; the first failure answers 400
+/// `invalid_attestation` (or 413).
 pub fn verify_all(
     raws: &[Vec<u8>],
     trusted: &[TrustedKey],
     model: &ModelName,
+    version: &str,
     manifest: &Manifest,
 ) -> Result<Vec<Verified>, ApiError> {
     raws.iter()
         .enumerate()
         .map(|(i, raw)| {
-            attest::verify(raw, trusted, Target { model, manifest }).map_err(|e| match e {
-                attest::AttestError::TooLarge => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    codes::PAYLOAD_TOO_LARGE,
-                    format!("attestation #{}: {e}", i + 1),
-                ),
-                e => {
-                    ApiError::bad_request(codes::INVALID_ATTESTATION, format!("attestation #{}: {e}", i + 1))
-                }
-            })
+            attest::verify(raw, trusted, Target { model, manifest })
+                .and_then(|v| {
+                    let st = &v.statement;
+                    check_names(&st.predicate_type, &st.predicate, model, version)?;
+                    Ok(v)
+                })
+                .map_err(|e| match e {
+                    attest::AttestError::TooLarge => ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        codes::PAYLOAD_TOO_LARGE,
+                        format!("attestation #{}: {e}", i + 1),
+                    ),
+                    e => ApiError::bad_request(
+                        codes::INVALID_ATTESTATION,
+                        format!("attestation #{}: {e}", i + 1),
+                    ),
+                })
         })
         .collect()
 }
@@ -287,7 +296,7 @@ pub async fn add(
 ) -> Result<(AttestationInfo, bool), ApiError> {
     let manifest: Manifest = serde_json::from_str(&version.manifest).map_err(|e| corrupt("manifest", e))?;
     let trusted = trusted_for(state, model).await?;
-    let v = verify_all(&[raw.to_vec()], &trusted, model, &manifest)?.remove(0);
+    let v = verify_all(&[raw.to_vec()], &trusted, model, &version.version, &manifest)?.remove(0);
     let subject = format!("{model}@{}", version.version);
     let digest = Digest::of(raw).hex();
     let mut tx = state.db.begin_write().await?;

@@ -295,11 +295,7 @@ pub async fn promote(
     let model_row = model_row(state, mv.model).await?;
     let version = read::resolve_version(state, mv.model, target).await?;
     if state.db.version_get(mv.model, mv.alias.as_str()).await.is_ok() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::NAME_CONFLICT,
-            format!("{} is a version label of {}; an alias cannot shadow it", mv.alias, mv.model),
-        ));
+        return Err(shadows(mv));
     }
     // Optimistic: evaluate on a snapshot without holding the write lock (policies may take up to
     // EVAL_LIMIT), then take the lock and commit only if the snapshot still holds; else redo.
@@ -335,6 +331,14 @@ pub async fn promote(
         "{}@{} kept changing during {MAX_ATTEMPTS} evaluations",
         mv.model, mv.alias
     )))
+}
+
+fn shadows(mv: &Move<'_>) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        codes::NAME_CONFLICT,
+        format!("{} is a version label of {}; an alias cannot shadow it", mv.alias, mv.model),
+    )
 }
 
 /// How often a promotion re-evaluates when the aliases or policies change under it.
@@ -411,6 +415,10 @@ async fn commit_decision(
     decision: &Decision,
     input: &PolicyInput,
 ) -> Result<Option<PromoteResponse>, ApiError> {
+    // Checked again under the lock: a push of that label may have landed since the first check.
+    if crate::db::versions::find(&mut tx, model_id, mv.alias.as_str()).await?.is_some() {
+        return Err(shadows(mv));
+    }
     let now = now_ms();
     let subject = format!("{}@{}", mv.model, version.version);
     let policies = serde_json::to_string(&decision.policies).map_err(ApiError::internal)?;

@@ -185,7 +185,7 @@ pub async fn publish_version(
     req.lineage.validate().map_err(invalid_lineage)?;
     req.metadata.validate().map_err(invalid_lineage)?;
     check_blobs(state, actor, &req).await?;
-    let evidence = verify_evidence(state, model, &req).await?;
+    let evidence = verify_evidence(state, model, label, &req).await?;
     let m = &req.manifest;
     let digest = m.digest();
     let texts = Texts {
@@ -206,8 +206,18 @@ pub async fn publish_version(
     };
     let version_id = existing.id;
     let published = same_or_conflict(existing, &digest, &texts)?;
-    // An identical retry may bring attestations the first attempt did not store.
-    if !evidence.is_empty() {
+    // An identical retry may bring attestations the first attempt did not store. Creating a version
+    // with its attestations needs only `push`; adding new ones to an existing version is what the
+    // `attest` scope is for, whichever route carries them.
+    let held: std::collections::HashSet<String> =
+        state.db.attestations_of(version_id).await?.into_iter().map(|a| a.digest).collect();
+    let new = evidence.iter().filter(|(raw, _)| !held.contains(&Digest::of(raw).hex())).count();
+    if new > 0 && !actor.has(registry_core::auth::Scope::Attest) {
+        return Err(ApiError::forbidden(format!(
+            "{model}@{label} exists; adding {new} attestation(s) to it needs the attest scope"
+        )));
+    }
+    if new > 0 {
         let mut tx = state.db.begin_write().await?;
         attest::store(&mut tx, version_id, &format!("{model}@{label}"), &evidence, &actor.id, now_ms())
             .await?;
@@ -224,6 +234,7 @@ type Evidence = Vec<(Vec<u8>, Verified)>;
 async fn verify_evidence(
     state: &AppState,
     model: &ModelName,
+    label: &VersionLabel,
     req: &PutVersionRequest,
 ) -> Result<Evidence, ApiError> {
     if req.attestations.len() > MAX_PUSH_ATTESTATIONS {
@@ -246,7 +257,7 @@ async fn verify_evidence(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let trusted = if raws.is_empty() { vec![] } else { attest::trusted_for(state, model).await? };
-    let verified = attest::verify_all(&raws, &trusted, model, &req.manifest)?;
+    let verified = attest::verify_all(&raws, &trusted, model, label.as_str(), &req.manifest)?;
     if state.db.require_provenance(model.namespace()).await? && !attest::has_provenance(&verified) {
         return Err(ApiError::forbidden(format!(
             "namespace {} requires signed SLSA provenance bound to the manifest (push with --sign-key)",
