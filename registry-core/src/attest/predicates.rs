@@ -173,6 +173,40 @@ pub fn check_oms(
     Ok(root)
 }
 
+/// Checks the predicates that name their subject beyond its digest against the version they are
+/// attached to: a promotion decision (SLSA VSA) must name `registry:NS/NAME@VERSION` as its
+/// `resourceUri`, and our training provenance (`buildType` [`TRAINING_BUILD_TYPE`]) its model and
+/// version in `externalParameters`. Other predicates (third-party tools name subjects freely) pass.
+pub fn check_names(
+    predicate_type: &str,
+    predicate: &Value,
+    model: &ModelName,
+    version: &str,
+) -> Result<(), AttestError> {
+    let other = |field: &'static str, v: &Value| AttestError::NamesOther {
+        field,
+        named: v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+    };
+    if predicate_type == SLSA_VSA_V1 {
+        let uri = &predicate["resourceUri"];
+        if uri.as_str() != Some(format!("registry:{model}@{version}").as_str()) {
+            return Err(other("resourceUri", uri));
+        }
+    }
+    if predicate_type == SLSA_PROVENANCE_V1
+        && predicate["buildDefinition"]["buildType"].as_str() == Some(TRAINING_BUILD_TYPE)
+    {
+        let ext = &predicate["buildDefinition"]["externalParameters"];
+        if ext["model"].as_str() != Some(model.to_string().as_str()) {
+            return Err(other("externalParameters.model", &ext["model"]));
+        }
+        if ext["version"].as_str() != Some(version) {
+            return Err(other("externalParameters.version", &ext["version"]));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,38 +255,4 @@ mod tests {
             "without ignore_paths .git/HEAD is missing"
         );
     }
-}
-
-/// Checks the predicates that name their subject beyond its digest against the version they are
-/// attached to: a promotion decision (SLSA VSA) must name `registry:NS/NAME@VERSION` as its
-/// `resourceUri`, and our training provenance (`buildType` [`TRAINING_BUILD_TYPE`]) its model and
-/// version in `externalParameters`. Other predicates (third-party tools name subjects freely) pass.
-pub fn check_names(
-    predicate_type: &str,
-    predicate: &Value,
-    model: &ModelName,
-    version: &str,
-) -> Result<(), AttestError> {
-    let other = |field: &'static str, v: &Value| AttestError::NamesOther {
-        field,
-        named: v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-    };
-    if predicate_type == SLSA_VSA_V1 {
-        let uri = &predicate["resourceUri"];
-        if uri.as_str() != Some(format!("registry:{model}@{version}").as_str()) {
-            return Err(other("resourceUri", uri));
-        }
-    }
-    if predicate_type == SLSA_PROVENANCE_V1
-        && predicate["buildDefinition"]["buildType"].as_str() == Some(TRAINING_BUILD_TYPE)
-    {
-        let ext = &predicate["buildDefinition"]["externalParameters"];
-        if ext["model"].as_str() != Some(model.to_string().as_str()) {
-            return Err(other("externalParameters.model", &ext["model"]));
-        }
-        if ext["version"].as_str() != Some(version) {
-            return Err(other("externalParameters.version", &ext["version"]));
-        }
-    }
-    Ok(())
 }
