@@ -406,3 +406,84 @@ async fn an_alias_and_a_version_label_cannot_get_the_same_name_under_concurrency
     }
     assert!(c.get_alias(&m("fraud/m"), "next", None).await.is_err());
 }
+
+async fn push_with_dataset(c: &Client, model: &str, version: &str, data: &[u8]) {
+    let dir = model_dir(&[("weights.bin", format!("weights of {model}@{version}").as_bytes())]);
+    let (mm, v) = (m(model), VersionLabel::parse(version).unwrap());
+    let mut lineage = Lineage::default();
+    lineage.datasets.push(registry_core::lineage::Dataset {
+        uri: "s3://data/train.parquet".into(),
+        digest: Digest::of(data),
+        role: "train".into(),
+    });
+    let spec = PushSpec {
+        dir: dir.path(),
+        model: &mm,
+        version: &v,
+        lineage,
+        metadata: Metadata::default(),
+        sign: None,
+        attestations: vec![],
+    };
+    push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+}
+
+/// Class sweep (decide-then-commit): a quarantine computed its radius, then a version trained on the
+/// poisoned data landed before the quarantine committed, and stayed out of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_pushed_while_a_quarantine_is_decided_is_in_its_radius() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    push_with_dataset(&c, "fraud/m", "1", b"poison").await;
+    let (reached, release) = s.state.pauses.arm("quarantine.decided");
+    let c2 = c.clone();
+    let q = QuarantineRequest {
+        dataset: Some(Digest::of(b"poison")),
+        reason: "poisoned".into(),
+        ..Default::default()
+    };
+    let task = tokio::spawn(async move { c2.quarantine(&q).await });
+    reached.await.unwrap();
+    push_with_dataset(&c, "fraud/m", "2", b"poison").await;
+    release.send(()).unwrap();
+    let info = task.await.unwrap().unwrap();
+    let mut got: Vec<String> = info.versions.iter().map(|v| v.version.clone()).collect();
+    got.sort();
+    assert_eq!(got, ["1", "2"]);
+    assert!(c.get_version(&m("fraud/m"), "2").await.unwrap().quarantined);
+}
+
+/// Class sweep (decide-then-commit): two quarantines cover one version; lifting both at once left it
+/// quarantined on PostgreSQL (each lift saw the other still active). SQLite serialized them already.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lifting_two_quarantines_at_once_releases_what_both_covered() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    push_with_dataset(&c, "fraud/m", "1", b"poison").await;
+    let mut ids = vec![];
+    for reason in ["first", "second"] {
+        let q = QuarantineRequest {
+            version: Some("fraud/m@1".into()),
+            reason: reason.into(),
+            ..Default::default()
+        };
+        ids.push(c.quarantine(&q).await.unwrap().id);
+    }
+    let (reached, release) = s.state.pauses.arm("lift.decided");
+    let (c1, c2) = (c.clone(), c.clone());
+    let (a, b) = (ids[0], ids[1]);
+    let first = tokio::spawn(async move { c1.lift_quarantine(a, "false alarm").await });
+    reached.await.unwrap();
+    // The second lift either completes now (the first holds no lock: the old defect) or waits for the
+    // first; give it a bounded chance to complete before letting the first go on.
+    let mut second = tokio::spawn(async move { c2.lift_quarantine(b, "false alarm").await });
+    let early = tokio::time::timeout(std::time::Duration::from_secs(2), &mut second).await;
+    release.send(()).unwrap();
+    let second = match early {
+        Ok(done) => done,
+        Err(_) => second.await,
+    };
+    second.unwrap().unwrap();
+    first.await.unwrap().unwrap();
+    assert!(!c.get_version(&m("fraud/m"), "1").await.unwrap().quarantined, "both lifted: released");
+}

@@ -223,3 +223,19 @@ pub async fn aliases_at(
     }
     Ok(out)
 }
+
+/// What can widen a quarantine's radius: the newest version and the newest attestation (a version's
+/// lineage and parents never change; a new attestation can add a signer).
+pub async fn radius_mark(conn: &mut AnyConnection) -> Result<(i64, i64), DbError> {
+    let v = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM versions").fetch_one(&mut *conn).await?;
+    let a = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM attestations").fetch_one(&mut *conn).await?;
+    Ok((v, a))
+}
+
+impl super::Db {
+    /// [`radius_mark`] outside a transaction.
+    pub async fn radius_mark(&self) -> Result<(i64, i64), DbError> {
+        let mut conn = self.pool().acquire().await?;
+        radius_mark(&mut conn).await
+    }
+}

@@ -173,14 +173,30 @@ pub async fn quarantine(
     if req.reason.trim().is_empty() {
         return Err(ApiError::bad_request(codes::BAD_REQUEST, "a quarantine needs a reason"));
     }
-    let reached = affected(state, &seed).await?;
-    if reached.is_empty() {
-        return Err(ApiError::not_found(format!("{} reached no version", seed.text())));
-    }
+    // The radius is computed without the lock, then committed only if no version or attestation
+    // (the only things that widen a radius) appeared meanwhile; else computed again.
+    let (reached, mut tx) = 'radius: {
+        for _ in 0..MAX_ATTEMPTS {
+            let mark = state.db.radius_mark().await?;
+            let reached = affected(state, &seed).await?;
+            if reached.is_empty() {
+                return Err(ApiError::not_found(format!("{} reached no version", seed.text())));
+            }
+            state.pauses.point("quarantine.decided").await;
+            let mut tx = state.db.begin_write().await?;
+            crate::db::aliases::lock(&mut tx).await?;
+            if qdb::radius_mark(&mut tx).await? == mark {
+                break 'radius (reached, tx);
+            }
+        }
+        return Err(ApiError::unavailable(format!(
+            "versions kept arriving while the radius of {} was computed; try again",
+            seed.text()
+        )));
+    };
     let now = now_ms();
     let seed_text = seed.text();
     let labels: Vec<String> = reached.iter().map(|r| label(&r.row)).collect();
-    let mut tx = state.db.begin_write().await?;
     let set = log::entry(
         entry::QUARANTINE_SET,
         &seed_text,
@@ -234,6 +250,9 @@ pub async fn quarantine(
     get(state, id).await
 }
 
+/// How often a quarantine recomputes its radius when versions keep arriving.
+const MAX_ATTEMPTS: usize = 50;
+
 /// Lifts a quarantine: versions no other active quarantine covers leave quarantine (each logged).
 pub async fn lift(
     state: &AppState,
@@ -246,6 +265,9 @@ pub async fn lift(
         return Err(ApiError::bad_request(codes::BAD_REQUEST, "lifting a quarantine needs a reason"));
     }
     let mut tx = state.db.begin_write().await?;
+    // Under the registry-wide write lock, so two lifts covering one version cannot each see the other
+    // still active and leave the version quarantined after both.
+    crate::db::aliases::lock(&mut tx).await?;
     if !qdb::lift(&mut tx, id, &actor.id, now_ms(), reason).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -254,6 +276,7 @@ pub async fn lift(
         ));
     }
     let released = qdb::released_by_lift(&mut tx, id).await?;
+    state.pauses.point("lift.decided").await;
     let e = log::entry(
         entry::QUARANTINE_LIFTED,
         &row.seed,
