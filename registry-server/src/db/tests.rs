@@ -36,6 +36,7 @@ conformance!(
     versions_are_unique_per_model_and_listed_newest_first,
     concurrent_writers_all_commit,
     migrations_can_run_twice,
+    blobs_are_visible_through_covered_models_and_usable_by_their_uploader,
 );
 
 fn model(s: &str) -> ModelName {
@@ -177,4 +178,39 @@ async fn migrations_can_run_twice(db: &Db) {
         }
     }
     db.ping().await.expect("ping");
+}
+
+async fn blobs_are_visible_through_covered_models_and_usable_by_their_uploader(db: &Db) {
+    use super::blobs::BlobViewer;
+    // new_version references blobs of b"x" and of the label.
+    let (x, lone) = (Digest::of(b"x"), Digest::of(b"lone"));
+    for d in [x, lone] {
+        db.blob_insert(&d, 1).await.expect("insert");
+    }
+    new_version(db, &model("a/m"), "1").await.expect("version");
+    let viewer = |ns, actor, since| BlobViewer { namespace: ns, name: None, actor, uploaded_since: since };
+    let a = viewer(Some("a"), "token:a", 0);
+    let b = viewer(Some("b"), "token:b", 0);
+    assert!(db.blobs_visible(&[x, lone], &a).await.expect("visible").contains(&x));
+    assert!(
+        db.blobs_visible(&[x, lone], &b).await.expect("visible").is_empty(),
+        "b covers no model using them"
+    );
+    assert!(db.blobs_usable(&[x, lone], &b).await.expect("usable").is_empty());
+    db.blob_upload_record(&lone, "token:b").await.expect("record");
+    db.blob_upload_record(&lone, "token:b").await.expect("record again");
+    assert_eq!(
+        db.blobs_usable(&[x, lone], &b).await.expect("usable").into_iter().collect::<Vec<_>>(),
+        vec![(lone, 1)]
+    );
+    assert!(
+        db.blobs_visible(&[lone], &b).await.expect("visible").is_empty(),
+        "an upload is not a read grant"
+    );
+    let other = viewer(Some("b"), "token:other", 0);
+    assert!(db.blobs_usable(&[lone], &other).await.expect("usable").is_empty(), "proof is per uploader");
+    let later = viewer(Some("b"), "token:b", now_ms() + 60_000);
+    assert!(db.blobs_usable(&[lone], &later).await.expect("usable").is_empty(), "old proofs expire");
+    assert_eq!(db.blob_uploads_expire(now_ms() + 60_000).await.expect("expire"), 1);
+    assert!(db.blobs_usable(&[lone], &b).await.expect("usable").is_empty());
 }

@@ -64,6 +64,9 @@ pub async fn pass(state: &AppState, grace: Duration, orphan_age: Duration) -> Re
             r.uploads_expired += 1;
         }
     }
+    // Proofs of possession older than the upload expiry prove nothing any more (service::blobs).
+    let proof_age = i64::try_from(state.settings.upload_expiry.as_millis()).unwrap_or(i64::MAX);
+    state.db.blob_uploads_expire(now_ms().saturating_sub(proof_age)).await?;
     // Unreferenced blobs, in batches, each under the write lock.
     let postgres = state.db.backend() == Backend::Postgres;
     loop {
