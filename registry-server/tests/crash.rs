@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,58 +11,11 @@ use registry_core::{Digest, Manifest};
 use registry_server::testing::{TestDb, fresh_postgres_db, postgres_base_url};
 use serde_json::{Value, json};
 
-/// The admin token the server installs on its fresh database.
-const TOKEN: &str = "reg_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+mod common;
+use common::{ServerProcess, http, noise};
 
-fn http() -> reqwest::Client {
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().unwrap());
-    reqwest::Client::builder().default_headers(h).build().unwrap()
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start(data: &Path, db_url: &str) -> Server {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data)
-        .args(["--database-url", db_url])
-        .env("REGISTRY_LOG", "warn")
-        .env("REGISTRY_BOOTSTRAP_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{url}/v1/health")).await.is_ok_and(|r| r.status() == 200) {
-            return Server { child, url };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server did not start");
-}
-
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+async fn start(data: &Path, db_url: &str) -> ServerProcess {
+    ServerProcess::start(data, ["--database-url", db_url]).await
 }
 
 /// One push over raw HTTP: blobs, then the version. Ok(()) only if the server acknowledged it.
@@ -195,8 +147,7 @@ async fn sigkill_during_concurrent_pushes_loses_nothing_acknowledged() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
+    server.kill(); // SIGKILL
     for w in workers {
         w.await.unwrap();
     }
@@ -299,8 +250,7 @@ async fn sigkill_during_concurrent_pushes_loses_nothing_acknowledged() {
     }
     // And it keeps serving writes.
     push(&c, &server.url, "crash/after", "1", 424242).await.unwrap();
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
 }
 
 /// Right after the kill, before restart: objects under digest keys are right; staged `#N` files may exist.

@@ -6,9 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use registry_core::Digest;
 use registry_core::tlog::note::{Checkpoint, NoteVerifier};
@@ -16,68 +14,18 @@ use registry_core::tlog::{entry::LogEntry, leaf_hash, root_of};
 use registry_server::testing::{TestDb, fresh_postgres_db, fresh_s3_url, postgres_base_url, s3_base_url};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "reg_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-
-fn http() -> reqwest::Client {
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().unwrap());
-    reqwest::Client::builder().default_headers(h).build().unwrap()
-}
-
-struct Replica {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+mod common;
+use common::{ServerProcess, http, noise};
 
 /// A replica with its own data directory but the shared database, blobs and keys.
-async fn replica(data: &Path, shared: &Path, db_url: &str, blobs_url: &str) -> Replica {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data)
-        .args(["--database-url", db_url, "--blobs-url", blobs_url, "--scrub-interval", "0"])
-        .arg("--log-key-file")
-        .arg(shared.join("log-signing.key"))
-        .arg("--attestation-key-file")
-        .arg(shared.join("attestation-signing.key"))
-        .env("REGISTRY_LOG", "warn")
-        .env("REGISTRY_BOOTSTRAP_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let r = Replica { child, url };
-    for _ in 0..200 {
-        if reqwest::get(format!("{}/v1/health", r.url)).await.is_ok_and(|x| x.status() == 200) {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("replica did not start");
-}
-
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+async fn replica(data: &Path, shared: &Path, db_url: &str, blobs_url: &str) -> ServerProcess {
+    let mut args: Vec<std::ffi::OsString> =
+        ["--database-url", db_url, "--blobs-url", blobs_url, "--scrub-interval", "0"].map(Into::into).into();
+    args.push("--log-key-file".into());
+    args.push(shared.join("log-signing.key").into());
+    args.push("--attestation-key-file".into());
+    args.push(shared.join("attestation-signing.key").into());
+    ServerProcess::start(data, args).await
 }
 
 /// Blobs then the version, over raw HTTP; the status of the version PUT.
