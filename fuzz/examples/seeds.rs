@@ -177,7 +177,7 @@ fn main() {
     let att_body = String::from_utf8(e_prov.to_json()).expect("utf8");
     let att_digest = Digest::of(att_body.as_bytes());
     let lin = lineage();
-    let entries = vec![
+    let entries = [
         entry(MODEL_CREATED, MODEL, json!({})),
         entry(
             VERSION_CREATED,

@@ -77,10 +77,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         9 => {
-            if let Some(r) = round_trip::<QuarantineRequest>(body) {
-                if let Some(v) = &r.version {
-                    let _ = registry_core::ModelRef::parse(v);
-                }
+            if let Some(r) = round_trip::<QuarantineRequest>(body)
+                && let Some(v) = &r.version
+            {
+                let _ = registry_core::ModelRef::parse(v);
             }
         }
         10 => {
