@@ -163,6 +163,28 @@ fn main() {
         include_bytes!("../../tests/fixtures/sigstore/conda-attestation.sigstore.json"),
     );
     write("sigstore_bundle", "invalid-media-type", r#"{"mediaType":"x","verificationMaterial":{}}"#);
+    // The client's verify-bundle: case byte (see sigstore_client.rs), then the bundle.
+    let case = |which: u8, bundle: &[u8]| [&[which][..], bundle].concat();
+    write(
+        "sigstore_client",
+        "valid-cosign-keyless",
+        case(0, include_bytes!("../../tests/fixtures/sigstore/cosign-v3-blob.sigstore.json")),
+    );
+    write(
+        "sigstore_client",
+        "valid-github-attestation",
+        case(1, include_bytes!("../../tests/fixtures/sigstore/conda-attestation.sigstore.json")),
+    );
+    write(
+        "sigstore_client",
+        "valid-managed-key",
+        case(2, include_bytes!("../../tests/fixtures/sigstore/managed-key/bundle.sigstore.json")),
+    );
+    write(
+        "sigstore_client",
+        "invalid-wrong-identity",
+        case(1, include_bytes!("../../tests/fixtures/sigstore/cosign-v3-blob.sigstore.json")),
+    );
 
     // Log entries, a log, a signed checkpoint and the auditor's bundle over them.
     let name = format!("{MODEL}@{VERSION}");
