@@ -185,7 +185,8 @@ impl Checkpoint {
     /// Parses a checkpoint body (extension lines after the root are allowed and ignored).
     pub fn parse(text: &str) -> Result<Self, NoteError> {
         let bad = |m: &str| NoteError::Checkpoint(m.to_owned());
-        let mut lines = text.lines();
+        // Lines end in "\n" alone (C2SP tlog-checkpoint); `lines()` would also eat a "\r".
+        let mut lines = text.split('\n');
         let origin = lines.next().filter(|o| !o.is_empty()).ok_or_else(|| bad("no origin line"))?;
         let size =
             lines.next().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| bad("no tree size line"))?;
@@ -244,6 +245,20 @@ mod tests {
         assert!(
             Checkpoint::open(&wrong_origin, elsewhere.verifier()).is_err(),
             "origin must be the key name"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_body_is_split_at_newlines_only_and_round_trips() {
+        // Found by fuzz/fuzz_targets/signed_note.rs: `lines()` also strips a `\r` before `\n`, so this
+        // origin read as "o\r" but printed and read back as "o" (one checkpoint, two texts).
+        let body = "o\r\r\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        let cp = Checkpoint::parse(body).expect("parses");
+        assert_eq!(cp.origin, "o\r\r");
+        assert_eq!(Checkpoint::parse(&cp.to_text()), Ok(cp));
+        assert!(
+            Checkpoint::parse("o\n1\r\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").is_err(),
+            "size line 1\\r"
         );
     }
 
