@@ -444,6 +444,13 @@ impl BlobStore {
         .map_err(|e| BlobError::Body(e.to_string()))?
     }
 
+    /// The same store with its object store replaced by `f(store)` (fault injection in tests).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn map_store(mut self, f: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> Self {
+        self.store = f(self.store);
+        self
+    }
+
     /// The underlying store (for tests and maintenance tasks).
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
