@@ -144,6 +144,7 @@ impl From<BlobError> for ApiError {
             BlobError::Range { .. } => {
                 ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, codes::RANGE_NOT_SATISFIABLE, e.to_string())
             }
+            BlobError::Timeout { .. } => ApiError::unavailable(e),
             e => ApiError::internal(e),
         }
     }

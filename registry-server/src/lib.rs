@@ -113,7 +113,8 @@ async fn log_request(State(state): State<AppState>, req: Request, next: Next) ->
 /// half-written.
 pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let db = db::Db::open(&config.database_url, config.migrate).await?;
-    let blobs = blob::BlobStore::from_url_with(&config.blobs_url, &config.blob_options)?;
+    let blobs = blob::BlobStore::from_url_with(&config.blobs_url, &config.blob_options)?
+        .with_timeout(std::time::Duration::from_secs(config.store_timeout));
     anyhow::ensure!(
         !config.direct_downloads || blobs.can_presign(),
         "direct_downloads needs a store that can presign URLs (s3://, gs://, az://), not {}",

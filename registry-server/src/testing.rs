@@ -126,6 +126,8 @@ pub struct TestOptions {
     pub upload_part_size: u64,
     /// Faults to inject into the blob store's calls.
     pub faults: Option<Arc<faults::Faults>>,
+    /// Bound on each store call [default: the server's].
+    pub store_timeout: Option<std::time::Duration>,
 }
 
 impl Default for TestOptions {
@@ -139,6 +141,7 @@ impl Default for TestOptions {
             direct_downloads: false,
             upload_part_size: Settings::default().upload_part_size,
             faults: None,
+            store_timeout: None,
         }
     }
 }
@@ -208,6 +211,9 @@ impl TestServer {
             (None, false) => blob_dir.display().to_string(),
         };
         let mut blobs = BlobStore::from_url(&blobs_url).expect("blob store");
+        if let Some(t) = opts.store_timeout {
+            blobs = blobs.with_timeout(t);
+        }
         if let Some(f) = &opts.faults {
             let f = f.clone();
             blobs = blobs.map_store(move |inner| Arc::new(faults::FaultyStore::new(inner, f)));

@@ -193,3 +193,32 @@ fn bad_store_urls_and_options_are_refused() {
     let opts = vec![("no_such_option".to_owned(), "1".to_owned())];
     assert!(matches!(BlobStore::from_url_with("s3://b/p", &opts), Err(BlobError::Url(_))));
 }
+
+#[tokio::test]
+async fn a_store_that_stops_answering_fails_each_call_within_the_timeout() {
+    use crate::testing::faults::{Action, Faults, FaultyStore, Op, Rule};
+    let faults = Faults::new();
+    let f = faults.clone();
+    let s = BlobStore::from_url("memory://")
+        .expect("memory")
+        .map_store(move |inner| std::sync::Arc::new(FaultyStore::new(inner, f)))
+        .with_timeout(std::time::Duration::from_millis(200));
+    let d = Digest::of(b"x");
+    s.put_stream(&d, futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]), 10)
+        .await
+        .expect("put");
+    for op in [Op::Delete, Op::Head, Op::Get, Op::List, Op::Put] {
+        faults.add(Rule::always(op, Action::Hang));
+    }
+    let started = std::time::Instant::now();
+    let timed_out = |e: BlobError| matches!(e, BlobError::Timeout { .. });
+    assert!(timed_out(s.delete(&d).await.expect_err("delete")));
+    assert!(timed_out(s.size(&d).await.expect_err("head")));
+    assert!(s.get(&d, None).await.err().is_some_and(timed_out));
+    assert!(timed_out(s.list().await.expect_err("list")));
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]);
+    assert!(timed_out(s.put_stream(&d, body, 10).await.expect_err("put")));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    let e = s.delete(&d).await.expect_err("delete");
+    assert!(e.to_string().contains("did not answer delete within"), "{e}");
+}

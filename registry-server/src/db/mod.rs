@@ -13,6 +13,7 @@ pub mod aliases;
 pub mod attestations;
 pub mod audit;
 pub mod blobs;
+pub mod gc;
 pub mod incident;
 pub mod log;
 pub mod models;

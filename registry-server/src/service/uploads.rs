@@ -99,6 +99,7 @@ pub async fn create(
         hash_state: hex::encode(Hasher::new().save()),
         created_at: now,
         expires_at: expires(state),
+        touched_at: now,
     };
     state.db.upload_insert(&row).await?;
     Ok((view(state, &row).await?, true))
