@@ -337,8 +337,46 @@ impl BlobStore {
         Ok(String::new())
     }
 
-    /// Makes a session's parts visible as the blob. Only call once they hashed to `d`.
+    /// Makes a session's parts visible as the blob. Only call once they hashed to `d`. Idempotent: if
+    /// an earlier call completed the object and its caller died before recording it (the staging file
+    /// or the store's pending upload is gone), the object in place with the right size and digest is
+    /// success.
     pub async fn session_complete(
+        &self,
+        d: &Digest,
+        size: u64,
+        session: &str,
+        upload_id: &str,
+        part_ids: Vec<String>,
+    ) -> Result<(), BlobError> {
+        match self.session_complete_once(d, session, upload_id, part_ids).await {
+            Ok(()) => Ok(()),
+            Err(e @ BlobError::Timeout { .. }) => Err(e),
+            Err(e) => match self.stored_whole(d, size).await {
+                Ok(true) => Ok(()),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Whether the object under `d` is there with `size` bytes that hash to `d` (reads it all).
+    pub async fn stored_whole(&self, d: &Digest, size: u64) -> Result<bool, BlobError> {
+        if self.size(d).await? != Some(size) {
+            return Ok(false);
+        }
+        let mut read = match self.get(d, None).await {
+            Ok(r) => r,
+            Err(BlobError::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let mut h = Hasher::new();
+        while let Some(chunk) = read.stream.next().await {
+            h.update(&chunk?);
+        }
+        Ok(h.len() == size && h.finalize() == *d)
+    }
+
+    async fn session_complete_once(
         &self,
         d: &Digest,
         session: &str,

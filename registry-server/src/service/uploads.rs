@@ -293,7 +293,7 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobR
         return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
     }
     let ids = parts.into_iter().filter_map(|p| p.store_part_id).collect();
-    state.blobs.session_complete(&digest, id, &s.store_upload_id, ids).await?;
+    state.blobs.session_complete(&digest, size, id, &s.store_upload_id, ids).await?;
     crate::service::push::record_blob(state, &digest, size).await?;
     state.db.upload_delete(id).await?;
     Ok(BlobResponse { digest, size, created: true })
