@@ -286,7 +286,16 @@ async fn scrub_cmd(config: &Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}", serde_json::to_string_pretty(&r)?);
     state.db.close().await;
-    if r.findings.is_empty() { Ok(()) } else { Err(anyhow::anyhow!("{} finding(s)", r.findings.len())) }
+    anyhow::ensure!(r.findings.is_empty(), "{} finding(s)", r.findings.len());
+    // Blobs the store would not serve are no finding, but the pass is not clean either.
+    anyhow::ensure!(
+        r.errors.is_empty(),
+        "{} blob(s) could not be checked (first: {}: {})",
+        r.errors.len(),
+        r.errors[0].0,
+        r.errors[0].1
+    );
+    Ok(())
 }
 
 /// The GC options of `config` (with `grace` overriding its grace period).
