@@ -330,12 +330,17 @@ async fn gc_cmd(config: &Config, grace: Option<u64>, json: bool) -> anyhow::Resu
     for e in &r.errors {
         eprintln!("registry-server: gc: {e}");
     }
-    anyhow::ensure!(r.failures == 0, "{} delete(s) failed; they are retried by the next pass", r.failures);
+    anyhow::ensure!(
+        r.failures == 0,
+        "{} delete(s) failed; those objects stay (no row names them) and a later pass retries",
+        r.failures
+    );
     Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let state = registry_server::open_state(&config).await?;
+    registry_server::clear_staged_uploads(&state).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
