@@ -298,3 +298,35 @@ async fn gc_waiting_on_the_store_does_not_hold_up_pushes() {
     eprintln!("push while GC waited on the store took {took:?}");
     pushed.expect("the push waited for GC's store call").unwrap();
 }
+
+/// Issue 23, defect 7: GC discards upload sessions idle beyond the idle bound (their staged parts
+/// free their space) long before their expiry; a session in use stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_discards_upload_sessions_idle_beyond_the_bound() {
+    let s = TestServer::start().await;
+    let h = http(&s);
+    let open = |what: &'static [u8]| {
+        h.post(format!("{}/v1/uploads", s.url))
+            .json(&serde_json::json!({"digest": Digest::of(what), "size": what.len()}))
+            .send()
+    };
+    let idle: serde_json::Value = open(b"idle upload").await.unwrap().json().await.unwrap();
+    let busy: serde_json::Value = open(b"busy upload").await.unwrap().json().await.unwrap();
+    let two_hours_ago = registry_server::db::now_ms() - 2 * 3600 * 1000;
+    sqlx::query("UPDATE upload_sessions SET touched_at = $1 WHERE id = $2")
+        .bind(two_hours_ago)
+        .bind(idle["id"].as_str().unwrap())
+        .execute(s.state.db.pool())
+        .await
+        .unwrap();
+    let opts = gc::GcOptions {
+        upload_idle: Duration::from_secs(3600),
+        ..gc::GcOptions::new(gc::LEASE, gc::ORPHAN_MIN_AGE)
+    };
+    let r = gc::pass_with(&s.state, &opts).await.unwrap();
+    assert_eq!(r.uploads_expired, 1, "{r:?}");
+    let status =
+        |id: &serde_json::Value| h.get(format!("{}/v1/uploads/{}", s.url, id.as_str().unwrap())).send();
+    assert_eq!(status(&idle["id"]).await.unwrap().status(), 404);
+    assert_eq!(status(&busy["id"]).await.unwrap().status(), 200);
+}

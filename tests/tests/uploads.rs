@@ -218,3 +218,41 @@ async fn completing_again_after_the_record_failed_succeeds() {
     assert_eq!(Digest::of(&got), d);
     assert!(registry_e2e::client(&s).missing_blobs(&[d]).await.unwrap().is_empty());
 }
+
+/// Issue 23, defect 7: a part that hits a full disk ends its session at once (its staged bytes are
+/// freed; the parts can be sent again in a new session) rather than holding the space for a day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_discards_the_session_and_says_so() {
+    let blobs = tempfile::tempdir().unwrap(); // a local directory: its staging files are ours to break
+    let s = TestServer::start_with(TestOptions {
+        upload_part_size: PART as u64,
+        blobs_url: Some(blobs.path().display().to_string()),
+        ..Default::default()
+    })
+    .await;
+    let h = http(&s);
+    let data = noise(PART + 100, 29);
+    let d = Digest::of(&data);
+    let r = h
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": d, "size": data.len()}))
+        .send()
+        .await
+        .unwrap();
+    let sess: UploadSession = r.json().await.unwrap();
+    let staging = blobs.path().join("uploads").join(&sess.id);
+    assert!(staging.exists());
+    // Every write into the staging file now fails with ENOSPC.
+    std::fs::remove_file(&staging).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &staging).unwrap();
+    let r = put_part(&h, &s.url, &sess.id, 0, data[..PART].to_vec()).await;
+    let (status, code, body) = error_of(r).await;
+    assert_eq!((status, code.as_str()), (507, "storage_full"), "{body}");
+    assert!(staging.symlink_metadata().is_err(), "the session's staging file is gone");
+    assert_eq!(h.get(format!("{}/v1/uploads/{}", s.url, sess.id)).send().await.unwrap().status(), 404);
+    // Space freed: the same blob goes up in a new session.
+    let again = upload_parts(&h, &s.url, &data).await;
+    assert_ne!(again.id, sess.id);
+    let r = h.post(format!("{}/v1/uploads/{}/complete", s.url, again.id)).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+}

@@ -97,6 +97,18 @@ impl Db {
         .await?)
     }
 
+    /// The live sessions of `actor`, newest first (at most 1000).
+    pub async fn uploads_of(&self, actor: &str, now: i64) -> Result<Vec<SessionRow>, DbError> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {SESSION_COLS} FROM upload_sessions WHERE actor = $1 AND expires_at > $2 \
+             ORDER BY created_at DESC LIMIT 1000"
+        )))
+        .bind(actor)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The parts hashed into a session, in order.
     pub async fn upload_parts(&self, id: &str) -> Result<Vec<PartRow>, DbError> {
         Ok(sqlx::query_as(
