@@ -442,6 +442,34 @@ impl BlobStore {
         Ok(root.join("uploads").join(session))
     }
 
+    /// Staging files of upload sessions on a local directory: session id, bytes, modification time
+    /// (unix ms). Empty for other stores (their pending uploads are the store's to expire).
+    pub async fn list_staging(&self) -> Result<Vec<(String, u64, i64)>, BlobError> {
+        let Some(root) = self.local_root.clone() else { return Ok(vec![]) };
+        self.blocking("list staging files", move || {
+            let mut out = vec![];
+            let Ok(entries) = std::fs::read_dir(root.join("uploads")) else { return Ok(out) };
+            for e in entries.flatten() {
+                let meta = e.metadata()?;
+                let modified = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let ms = i64::try_from(modified.as_millis()).unwrap_or(i64::MAX);
+                out.push((e.file_name().to_string_lossy().into_owned(), meta.len(), ms));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Removes the staging file of a session that no longer exists (local directories only).
+    pub async fn remove_staging(&self, session: &str) -> Result<(), BlobError> {
+        let path = self.staging_file(session)?;
+        self.blocking("remove staging file", move || match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+    }
+
     /// Digests (and sizes, modification times) of every object under `sha256/`, for garbage collection.
     pub async fn list(&self) -> Result<Vec<(Digest, u64, i64)>, BlobError> {
         let prefix = ObjectPath::from("sha256");

@@ -62,7 +62,8 @@ pub struct GcReport {
     pub bytes_reclaimed: u64,
     /// Expired or idle upload sessions discarded.
     pub uploads_expired: u64,
-    /// Objects in the store that no blob row named (e.g. left by a crash), removed.
+    /// Objects in the store that no blob row named (e.g. left by a crash), and staging files of
+    /// upload sessions that no longer exist, removed.
     pub orphans_removed: u64,
     /// Their bytes.
     pub orphan_bytes: u64,
@@ -263,7 +264,37 @@ impl Collector<'_> {
             }
         }
         let sizes: HashMap<Digest, u64> = listed.into_iter().map(|(d, n, _)| (d, n)).collect();
-        self.mark_lost(&sizes, listed_at, r).await
+        self.mark_lost(&sizes, listed_at, r).await?;
+        self.sweep_staging(orphan_cutoff, r).await
+    }
+
+    /// Removes staging files no session names (a crash between a session's file and its row), older
+    /// than `orphan_cutoff`: nothing else would ever free their space.
+    async fn sweep_staging(&self, orphan_cutoff: i64, r: &mut GcReport) -> Result<(), GcError> {
+        let files = self
+            .state
+            .blobs
+            .list_staging()
+            .await
+            .map_err(|e| GcError::Store { what: "listing upload staging files".into(), source: e })?;
+        for (session, bytes, _) in files.into_iter().filter(|(_, _, m)| *m < orphan_cutoff) {
+            if self.state.db.upload_get(&session).await?.is_some() {
+                continue;
+            }
+            match self.state.blobs.remove_staging(&session).await {
+                Ok(()) => {
+                    tracing::info!(
+                        session,
+                        bytes,
+                        "gc: removed the staging file of an upload session that does not exist"
+                    );
+                    r.orphans_removed += 1;
+                    r.orphan_bytes += bytes;
+                }
+                Err(e) => r.fail(format!("removing staging file of {session}: {e}")),
+            }
+        }
+        Ok(())
     }
 
     /// Marks rows recorded before the listing began whose object it did not show whole.
