@@ -93,6 +93,8 @@ pub struct Rule {
     pub skip: u64,
     /// How many matching calls get the action after that (`None`: all).
     pub times: Option<u64>,
+    /// Only every `every`-th matching call (0 or 1: each).
+    pub every: u64,
     /// What they get.
     pub action: Action,
 }
@@ -100,12 +102,17 @@ pub struct Rule {
 impl Rule {
     /// Every call of `op` gets `action`.
     pub fn always(op: Op, action: Action) -> Self {
-        Self { op, key: None, skip: 0, times: None, action }
+        Self { op, key: None, skip: 0, times: None, every: 0, action }
+    }
+
+    /// Every `n`-th call of `op` gets `action`.
+    pub fn every(op: Op, n: u64, action: Action) -> Self {
+        Self { op, key: None, skip: 0, times: None, every: n, action }
     }
 
     /// The `n`-th call of `op` (from 1) gets `action`, once.
     pub fn nth(op: Op, n: u64, action: Action) -> Self {
-        Self { op, key: None, skip: n.saturating_sub(1), times: Some(1), action }
+        Self { op, key: None, skip: n.saturating_sub(1), times: Some(1), every: 0, action }
     }
 
     /// Only calls on keys containing `key`.
@@ -121,6 +128,7 @@ pub struct Faults {
     rules: Mutex<Vec<(Rule, u64)>>,
     injected: AtomicU64,
     calls: Mutex<Vec<(Op, String)>>,
+    kinds: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Faults {
@@ -144,6 +152,11 @@ impl Faults {
         self.injected.load(Ordering::Relaxed)
     }
 
+    /// Injected faults by kind (`"Io(Other)"`, `"Hang"`, ...).
+    pub fn injected_by_kind(&self) -> std::collections::BTreeMap<String, u64> {
+        self.kinds.lock().expect("faults lock").clone()
+    }
+
     /// How many calls of `op` were made (faulty or not).
     pub fn calls(&self, op: Op) -> usize {
         self.calls.lock().expect("faults lock").iter().filter(|(o, _)| *o == op).count()
@@ -162,7 +175,15 @@ impl Faults {
             if n <= rule.skip || rule.times.is_some_and(|t| n > rule.skip + t) {
                 continue;
             }
+            if rule.every > 1 && (n - rule.skip) % rule.every != 0 {
+                continue;
+            }
             self.injected.fetch_add(1, Ordering::Relaxed);
+            let kind = match &rule.action {
+                Action::Pause(_) => "Pause".to_owned(),
+                a => format!("{a:?}"),
+            };
+            *self.kinds.lock().expect("faults lock").entry(kind).or_default() += 1;
             return Some(rule.action.clone());
         }
         None
