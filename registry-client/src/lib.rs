@@ -210,6 +210,16 @@ impl Client {
         self.json(rb).await
     }
 
+    /// `GET /v1/uploads`: the caller's live upload sessions.
+    pub async fn list_uploads(&self) -> Result<registry_core::api::UploadList, ClientError> {
+        self.json(self.request(Method::GET, "/v1/uploads")).await
+    }
+
+    /// `DELETE /v1/uploads/{id}`: discards a session and its staged parts.
+    pub async fn abort_upload(&self, id: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &paths::upload(id))).await.map(|_| ())
+    }
+
     /// `POST /v1/uploads/{id}/complete`.
     pub async fn complete_upload(&self, id: &str) -> Result<BlobResponse, ClientError> {
         self.json(self.request(Method::POST, &format!("{}/complete", paths::upload(id)))).await

@@ -195,6 +195,8 @@ async fn send_part(
         };
         let retryable = match &err {
             ClientError::Transport(_) => true,
+            // A full store discarded the session: sending again cannot help until space is freed.
+            ClientError::Api { code, .. } if code == registry_core::api::codes::STORAGE_FULL => false,
             ClientError::Api { status, code, .. } => {
                 *status >= 500 || code == registry_core::api::codes::PART_OUT_OF_ORDER
             }
@@ -300,6 +302,58 @@ async fn hash_and_upload(
         .map(|d| d.ok_or_else(|| ClientError::Input("a file was not hashed".into())))
         .collect::<Result<_, _>>()?;
     Ok((digests, sizes))
+}
+
+/// What [`abort_uploads`] discarded.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AbortReport {
+    /// Upload sessions discarded.
+    pub sessions: usize,
+    /// Bytes their confirmed parts held on the server.
+    pub bytes: u64,
+}
+
+/// Discards the caller's unfinished upload sessions for the files of `dir` (e.g. after a push that
+/// failed on a full store): their staged parts free their space, and the next push sends those files
+/// from the start. Only files of a size some session has are hashed.
+pub async fn abort_uploads(
+    client: &Client,
+    dir: &Path,
+    opts: &PushOptions,
+) -> Result<AbortReport, ClientError> {
+    let live = client.list_uploads().await?.uploads;
+    let mut report = AbortReport::default();
+    if live.is_empty() {
+        return Ok(report);
+    }
+    let sizes: HashSet<u64> = live.iter().map(|u| u.size).collect();
+    let files: Vec<LocalFile> = {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || walk(&dir))
+            .await
+            .map_err(|e| ClientError::Input(e.to_string()))??
+    };
+    let files: Vec<LocalFile> = files.into_iter().filter(|f| sizes.contains(&f.size)).collect();
+    let ours = {
+        let threads = opts.hash_threads;
+        tokio::task::spawn_blocking(move || {
+            let found = std::sync::Mutex::new(HashSet::new());
+            hash_each(&files, &crate::progress::NoProgress, threads, &|i, d| {
+                if let Ok(mut f) = found.lock() {
+                    f.insert((d, files[i].size));
+                }
+            })?;
+            Ok::<_, ClientError>(found.into_inner().unwrap_or_default())
+        })
+        .await
+        .map_err(|e| ClientError::Input(e.to_string()))??
+    };
+    for u in live.iter().filter(|u| ours.contains(&(u.digest, u.size))) {
+        client.abort_upload(&u.id).await?;
+        report.sessions += 1;
+        report.bytes += u.confirmed.iter().map(|p| u.part_size.min(u.size - p * u.part_size)).sum::<u64>();
+    }
+    Ok(report)
 }
 
 /// Pushes `spec.dir` as `spec.model@spec.version`.

@@ -122,3 +122,65 @@ async fn a_killed_push_resumes_and_sends_only_the_missing_parts() {
     let bytes = c.get_blob(&d, 0).await.unwrap().bytes().await.unwrap();
     assert!(bytes.as_ref() == data.as_slice(), "stored bytes equal the file");
 }
+
+/// Issue 23, defect 7, through the CLI: a push whose part hits a full store stops at once with a clear
+/// message (no retries: the server discarded the session, freeing its parts), and
+/// `registry push --abort-uploads` discards what an interrupted push left staged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_store_stops_the_push_clearly_and_abort_uploads_frees_staged_parts() {
+    let blobs = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(TestOptions {
+        upload_part_size: PART,
+        blobs_url: Some(blobs.path().display().to_string()),
+        ..Default::default()
+    })
+    .await;
+    let c = registry_client::Client::new(&s.url).unwrap().with_token(Some(s.admin_token.clone()));
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let data: Vec<u8> = (0..PART + 777).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    std::fs::write(model.join("weights.bin"), &data).unwrap();
+    let d = registry_core::Digest::of(&data);
+    // Runs `registry push MODEL --model fraud/full --version 1 ARGS...` off the async runtime.
+    let registry = |args: &'static [&'static str]| {
+        let (url, token, model) = (s.url.clone(), s.admin_token.clone(), model.clone());
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("registry"))
+                .env("REGISTRY_URL", &url)
+                .env("REGISTRY_TOKEN", &token)
+                .env("REGISTRY_CONFIG_DIR", "/nonexistent/registry-test")
+                .env("REGISTRY_RESUMABLE_MIN", "1MiB")
+                .arg("push")
+                .arg(&model)
+                .args(["--model", "fraud/full", "--version", "1"])
+                .args(args)
+                .output()
+                .unwrap();
+            (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        })
+    };
+
+    // The push resumes the caller's session for this file, whose staging file now sits on a full disk.
+    let sess = c.create_upload(&d, data.len() as u64).await.unwrap();
+    let staging = blobs.path().join("uploads").join(&sess.id);
+    std::fs::remove_file(&staging).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &staging).unwrap();
+    let (ok, err) = registry(&[]).await.unwrap();
+    assert!(!ok, "{err}");
+    assert!(err.contains("storage is full"), "{err}");
+    assert!(c.list_uploads().await.unwrap().uploads.is_empty(), "the session was discarded");
+    assert!(staging.symlink_metadata().is_err());
+
+    // An interrupted push left a session with a confirmed part: --abort-uploads frees it.
+    let sess = c.create_upload(&d, data.len() as u64).await.unwrap();
+    c.put_upload_part(&sess.id, 0, PART, data[..PART as usize].to_vec().into()).await.unwrap();
+    let (ok, err) = registry(&["--abort-uploads"]).await.unwrap();
+    assert!(ok, "{err}");
+    assert!(err.contains("discarded 1 unfinished upload(s)"), "{err}");
+    assert!(err.contains(&format!("{PART} bytes staged")), "{err}");
+    assert!(c.list_uploads().await.unwrap().uploads.is_empty());
+    assert_eq!(std::fs::read_dir(blobs.path().join("uploads")).unwrap().count(), 0, "staged parts freed");
+    let m = registry_core::ModelName::parse("fraud/full").unwrap();
+    assert!(c.get_version(&m, "1").await.is_err(), "--abort-uploads pushes nothing");
+}

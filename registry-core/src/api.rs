@@ -88,6 +88,9 @@ pub mod codes {
     pub const UPLOAD_INCOMPLETE: &str = "upload_incomplete";
     /// The upload session expired or was completed or aborted (404 is used for unknown ids).
     pub const UPLOAD_GONE: &str = "upload_gone";
+    /// The registry's storage is full (507): nothing was stored; an upload session hit by it is
+    /// discarded, so its staged parts free their space. Send the bytes again once space is freed.
+    pub const STORAGE_FULL: &str = "storage_full";
 }
 
 /// Every error response: a stable code for programs, a message for people.
@@ -181,6 +184,13 @@ pub struct UploadSession {
     pub confirmed: Vec<u64>,
     /// When the session expires unless used (RFC 3339).
     pub expires_at: String,
+}
+
+/// The caller's live upload sessions (`GET /v1/uploads`), newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UploadList {
+    /// The sessions.
+    pub uploads: Vec<UploadSession>,
 }
 
 /// Free-form description of a version.

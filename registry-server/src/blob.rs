@@ -36,6 +36,9 @@ const REMOTE_PARTS_IN_FLIGHT: usize = 2;
 const LOCAL_PARTS_IN_FLIGHT: usize = 1;
 /// Read size when streaming a local file out.
 const READ_CHUNK: usize = 256 * 1024;
+/// Default bound on one store call (a request with its retries, a part, a chunk of a read), so a
+/// paused or unreachable store turns into an error instead of a caller waiting forever.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a blob operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,36 @@ pub enum BlobError {
     /// The object store failed.
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+    /// The object store did not answer in time.
+    #[error("object store did not answer {op} within {after:?}")]
+    Timeout {
+        /// What was asked.
+        op: &'static str,
+        /// The bound.
+        after: Duration,
+    },
+}
+
+impl BlobError {
+    /// Whether the store said a definite "not found" (as opposed to failing to answer).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, BlobError::NotFound | BlobError::Store(object_store::Error::NotFound { .. }))
+    }
+
+    /// Whether the store is out of space (ENOSPC or a quota), anywhere in the cause chain.
+    pub fn is_storage_full(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && (matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+                    || io.raw_os_error() == Some(28))
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
 }
 
 /// A blob being read: its total size, the byte range served, and the bytes.
@@ -100,6 +133,8 @@ pub struct BlobStore {
     signer: Option<Arc<dyn Signer>>,
     local_root: Option<PathBuf>,
     description: String,
+    /// Bound on each store call.
+    timeout: Duration,
 }
 
 /// Parts of a remote store behind one prefix: the object, multipart and signing views.
@@ -136,6 +171,7 @@ impl BlobStore {
                 signer: None,
                 local_root: None,
                 description: "memory://".into(),
+                timeout: DEFAULT_TIMEOUT,
             });
         }
         if let Some((scheme @ ("s3" | "gs" | "az"), rest)) = url.split_once("://") {
@@ -175,6 +211,7 @@ impl BlobStore {
                 signer: Some(signer),
                 local_root: None,
                 description: format!("{bucket_url}/{prefix}"),
+                timeout: DEFAULT_TIMEOUT,
             });
         }
         let dir = match url.split_once("://") {
@@ -198,12 +235,39 @@ impl BlobStore {
             signer: None,
             description: format!("file://{}", dir.display()),
             local_root: Some(dir),
+            timeout: DEFAULT_TIMEOUT,
         })
     }
 
     /// [`BlobStore::from_url_with`] without extra options.
     pub fn from_url(url: &str) -> Result<Self, BlobError> {
         Self::from_url_with(url, &[])
+    }
+
+    /// The same store with every call bounded by `timeout` instead of [`DEFAULT_TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The bound on one store call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs one store call within the timeout.
+    async fn bounded<T, E>(
+        &self,
+        op: &'static str,
+        f: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, BlobError>
+    where
+        BlobError: From<E>,
+    {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(r) => r.map_err(BlobError::from),
+            Err(_) => Err(BlobError::Timeout { op, after: self.timeout }),
+        }
     }
 
     /// Whether downloads can be handed out as presigned URLs.
@@ -214,14 +278,14 @@ impl BlobStore {
     /// A presigned GET URL for the blob, valid for `expires_in`.
     pub async fn presign_get(&self, d: &Digest, expires_in: Duration) -> Result<url::Url, BlobError> {
         let signer = self.signer.as_ref().ok_or(BlobError::Unsupported("this store cannot presign URLs"))?;
-        Ok(signer.signed_url(http::Method::GET, &key(d), expires_in).await?)
+        self.bounded("presign", signer.signed_url(http::Method::GET, &key(d), expires_in)).await
     }
 
     /// Deletes a blob's object (a missing one is not an error).
     pub async fn delete(&self, d: &Digest) -> Result<(), BlobError> {
-        match self.store.delete(&key(d)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+        match self.bounded("delete", self.store.delete(&key(d))).await {
+            Ok(()) | Err(BlobError::Store(object_store::Error::NotFound { .. })) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -229,10 +293,10 @@ impl BlobStore {
     /// local directory, whose staging file is named after the session).
     pub async fn session_begin(&self, d: &Digest, session: &str) -> Result<String, BlobError> {
         if let Some(mp) = &self.multipart {
-            return Ok(mp.create_multipart(&key(d)).await?);
+            return self.bounded("create multipart upload", mp.create_multipart(&key(d))).await;
         }
         let path = self.staging_file(session)?;
-        blocking(move || {
+        self.blocking("create staging file", move || {
             std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
             std::fs::File::create(&path)?;
             Ok(())
@@ -253,10 +317,12 @@ impl BlobStore {
     ) -> Result<String, BlobError> {
         if let Some(mp) = &self.multipart {
             let payload: PutPayload = chunks.into_iter().collect();
-            return Ok(mp.put_part(&key(d), &upload_id.to_owned(), idx, payload).await?.content_id);
+            let part =
+                self.bounded("put part", mp.put_part(&key(d), &upload_id.to_owned(), idx, payload)).await?;
+            return Ok(part.content_id);
         }
         let path = self.staging_file(session)?;
-        blocking(move || {
+        self.blocking("write part", move || {
             use std::os::unix::fs::FileExt;
             let f = std::fs::OpenOptions::new().write(true).open(&path)?;
             let mut at = offset;
@@ -271,8 +337,46 @@ impl BlobStore {
         Ok(String::new())
     }
 
-    /// Makes a session's parts visible as the blob. Only call once they hashed to `d`.
+    /// Makes a session's parts visible as the blob. Only call once they hashed to `d`. Idempotent: if
+    /// an earlier call completed the object and its caller died before recording it (the staging file
+    /// or the store's pending upload is gone), the object in place with the right size and digest is
+    /// success.
     pub async fn session_complete(
+        &self,
+        d: &Digest,
+        size: u64,
+        session: &str,
+        upload_id: &str,
+        part_ids: Vec<String>,
+    ) -> Result<(), BlobError> {
+        match self.session_complete_once(d, session, upload_id, part_ids).await {
+            Ok(()) => Ok(()),
+            Err(e @ BlobError::Timeout { .. }) => Err(e),
+            Err(e) => match self.stored_whole(d, size).await {
+                Ok(true) => Ok(()),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Whether the object under `d` is there with `size` bytes that hash to `d` (reads it all).
+    pub async fn stored_whole(&self, d: &Digest, size: u64) -> Result<bool, BlobError> {
+        if self.size(d).await? != Some(size) {
+            return Ok(false);
+        }
+        let mut read = match self.get(d, None).await {
+            Ok(r) => r,
+            Err(BlobError::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let mut h = Hasher::new();
+        while let Some(chunk) = read.stream.next().await {
+            h.update(&chunk?);
+        }
+        Ok(h.len() == size && h.finalize() == *d)
+    }
+
+    async fn session_complete_once(
         &self,
         d: &Digest,
         session: &str,
@@ -281,13 +385,17 @@ impl BlobStore {
     ) -> Result<(), BlobError> {
         if let Some(mp) = &self.multipart {
             let parts = part_ids.into_iter().map(|content_id| PartId { content_id }).collect();
-            mp.complete_multipart(&key(d), &upload_id.to_owned(), parts).await?;
+            self.bounded(
+                "complete multipart upload",
+                mp.complete_multipart(&key(d), &upload_id.to_owned(), parts),
+            )
+            .await?;
             return Ok(());
         }
         let from = self.staging_file(session)?;
         let root = self.local_root.clone().ok_or(BlobError::Unsupported("no local root"))?;
         let to = root.join("sha256").join(d.hex());
-        blocking(move || {
+        self.blocking("complete staging file", move || {
             std::fs::File::open(&from)?.sync_all()?;
             std::fs::create_dir_all(to.parent().unwrap_or(&to))?;
             std::fs::rename(&from, &to)?;
@@ -302,17 +410,22 @@ impl BlobStore {
     /// Discards a session's pending upload (already gone is fine).
     pub async fn session_abort(&self, d: &Digest, session: &str, upload_id: &str) -> Result<(), BlobError> {
         if let Some(mp) = &self.multipart {
-            return match mp.abort_multipart(&key(d), &upload_id.to_owned()).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            return match self
+                .bounded("abort multipart upload", mp.abort_multipart(&key(d), &upload_id.to_owned()))
+                .await
+            {
+                Ok(()) | Err(BlobError::Store(object_store::Error::NotFound { .. })) => Ok(()),
                 // Stores report an unknown upload id in their own words.
-                Err(e) if ["UploadNotFound", "NoSuchUpload"].iter().any(|w| format!("{e:?}").contains(w)) => {
+                Err(BlobError::Store(e))
+                    if ["UploadNotFound", "NoSuchUpload"].iter().any(|w| format!("{e:?}").contains(w)) =>
+                {
                     Ok(())
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => Err(e),
             };
         }
         let path = self.staging_file(session)?;
-        blocking(move || match std::fs::remove_file(&path) {
+        self.blocking("remove staging file", move || match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         })
@@ -329,12 +442,44 @@ impl BlobStore {
         Ok(root.join("uploads").join(session))
     }
 
+    /// Staging files of upload sessions on a local directory: session id, bytes, modification time
+    /// (unix ms). Empty for other stores (their pending uploads are the store's to expire).
+    pub async fn list_staging(&self) -> Result<Vec<(String, u64, i64)>, BlobError> {
+        let Some(root) = self.local_root.clone() else { return Ok(vec![]) };
+        self.blocking("list staging files", move || {
+            let mut out = vec![];
+            let Ok(entries) = std::fs::read_dir(root.join("uploads")) else { return Ok(out) };
+            for e in entries.flatten() {
+                let meta = e.metadata()?;
+                let modified = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let ms = i64::try_from(modified.as_millis()).unwrap_or(i64::MAX);
+                out.push((e.file_name().to_string_lossy().into_owned(), meta.len(), ms));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Removes the staging file of a session that no longer exists (local directories only).
+    pub async fn remove_staging(&self, session: &str) -> Result<(), BlobError> {
+        let path = self.staging_file(session)?;
+        self.blocking("remove staging file", move || match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+    }
+
     /// Digests (and sizes, modification times) of every object under `sha256/`, for garbage collection.
     pub async fn list(&self) -> Result<Vec<(Digest, u64, i64)>, BlobError> {
         let prefix = ObjectPath::from("sha256");
         let mut out = vec![];
         let mut s = self.store.list(Some(&prefix));
-        while let Some(meta) = s.next().await {
+        loop {
+            let next = tokio::time::timeout(self.timeout, s.next())
+                .await
+                .map_err(|_| BlobError::Timeout { op: "list", after: self.timeout })?;
+            let Some(meta) = next else { break };
             let meta = meta?;
             let Some(name) = meta.location.filename() else { continue };
             if let Ok(d) = Digest::from_hex(name) {
@@ -351,10 +496,10 @@ impl BlobStore {
 
     /// The size of a stored blob, if present.
     pub async fn size(&self, d: &Digest) -> Result<Option<u64>, BlobError> {
-        match self.store.head(&key(d)).await {
+        match self.bounded("head", self.store.head(&key(d))).await {
             Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(BlobError::Store(object_store::Error::NotFound { .. })) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -365,7 +510,7 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let upload = self.store.put_multipart(&key(d)).await?;
+        let upload = self.bounded("start upload", self.store.put_multipart(&key(d))).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut hasher = Hasher::new();
         let mut body = std::pin::pin!(body);
@@ -381,34 +526,34 @@ impl BlobStore {
             hasher.update(&chunk);
             let in_flight =
                 if self.local_root.is_some() { LOCAL_PARTS_IN_FLIGHT } else { REMOTE_PARTS_IN_FLIGHT };
-            if let Err(e) = writer.wait_for_capacity(in_flight).await {
-                break Some(e.into());
+            if let Err(e) = self.bounded("put part", writer.wait_for_capacity(in_flight)).await {
+                break Some(e);
             }
             // Copy into the part buffer rather than keeping the transport's chunks (and the larger
             // read buffers they may pin) alive until the part is written.
             writer.write(&chunk);
         };
         if let Some(e) = failure {
-            let _ = writer.abort().await;
+            let _ = self.bounded("abort upload", writer.abort()).await;
             return Err(e);
         }
         let size = hasher.len();
         let actual = hasher.finalize();
         if actual != *d {
-            let _ = writer.abort().await;
+            let _ = self.bounded("abort upload", writer.abort()).await;
             return Err(BlobError::Mismatch { actual, size });
         }
-        writer.finish().await?;
+        self.bounded("complete upload", writer.finish()).await?;
         Ok(size)
     }
 
     /// Reads a blob, or the part of it in `range` (end exclusive; the caller checks it against the size).
     pub async fn get(&self, d: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError> {
         let opts = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
-        let res = match self.store.get_opts(&key(d), opts).await {
+        let res = match self.bounded("get", self.store.get_opts(&key(d), opts)).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Err(BlobError::NotFound),
-            Err(e) => return Err(e.into()),
+            Err(BlobError::Store(object_store::Error::NotFound { .. })) => return Err(BlobError::NotFound),
+            Err(e) => return Err(e),
         };
         let size = res.meta.size;
         let range = res.range.clone();
@@ -416,7 +561,7 @@ impl BlobStore {
             GetResultPayload::File(file, _) => file_stream(file, range.clone()),
             GetResultPayload::Stream(s) => s.map_err(BlobError::from).boxed(),
         };
-        Ok(BlobRead { size, range, stream })
+        Ok(BlobRead { size, range, stream: bounded_stream(stream, self.timeout) })
     }
 
     /// Removes staged uploads a crash left behind (local directories only); returns how many.
@@ -444,22 +589,49 @@ impl BlobStore {
         .map_err(|e| BlobError::Body(e.to_string()))?
     }
 
+    /// The same store with its object store replaced by `f(store)` (fault injection in tests).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn map_store(mut self, f: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>) -> Self {
+        self.store = f(self.store);
+        self
+    }
+
     /// The underlying store (for tests and maintenance tasks).
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
 }
 
-/// Runs file work on the blocking pool.
-async fn blocking<T, F>(f: F) -> Result<T, BlobError>
-where
-    F: FnOnce() -> std::io::Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BlobError::Body(e.to_string()))?
-        .map_err(|e| BlobError::Store(object_store::Error::Generic { store: "local", source: e.into() }))
+impl BlobStore {
+    /// Runs file work on the blocking pool, within the timeout (a hung disk or NFS mount).
+    async fn blocking<T, F>(&self, op: &'static str, f: F) -> Result<T, BlobError>
+    where
+        F: FnOnce() -> std::io::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = tokio::task::spawn_blocking(f);
+        tokio::time::timeout(self.timeout, task)
+            .await
+            .map_err(|_| BlobError::Timeout { op, after: self.timeout })?
+            .map_err(|e| BlobError::Body(e.to_string()))?
+            .map_err(|e| BlobError::Store(object_store::Error::Generic { store: "local", source: e.into() }))
+    }
+}
+
+/// Bounds the wait for each chunk of a read (the consumer's own pace is not counted).
+fn bounded_stream(
+    s: BoxStream<'static, Result<Bytes, BlobError>>,
+    after: Duration,
+) -> BoxStream<'static, Result<Bytes, BlobError>> {
+    futures::stream::unfold(Some(s), move |s| async move {
+        let mut s = s?;
+        match tokio::time::timeout(after, s.next()).await {
+            Ok(Some(item)) => Some((item, Some(s))),
+            Ok(None) => None,
+            Err(_) => Some((Err(BlobError::Timeout { op: "read", after }), None)),
+        }
+    })
+    .boxed()
 }
 
 /// Streams a byte range of a local file in large reads on the blocking pool (object_store's own

@@ -85,6 +85,15 @@ pub struct ServeArgs {
     /// seconds are removed [default: 86400].
     #[arg(long, env = "REGISTRY_GC_GRACE")]
     pub gc_grace: Option<u64>,
+    /// Garbage collection: upload sessions that received no part for this many seconds are
+    /// discarded (their staged parts free their space), whatever their expiry [default: 3600].
+    #[arg(long, env = "REGISTRY_GC_UPLOAD_IDLE")]
+    pub gc_upload_idle: Option<u64>,
+    /// Seconds one object store call may take (a request with its retries, one part, one chunk of a
+    /// read) before it fails; a paused or unreachable store then turns into errors, never a wait
+    /// without end [default: 60].
+    #[arg(long, env = "REGISTRY_STORE_TIMEOUT")]
+    pub store_timeout: Option<u64>,
     /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
     #[arg(skip)]
     #[serde(default)]
@@ -146,6 +155,10 @@ pub struct Config {
     pub gc_interval: u64,
     /// GC grace period, seconds.
     pub gc_grace: u64,
+    /// Idle upload sessions GC discards, seconds.
+    pub gc_upload_idle: u64,
+    /// Bound on one object store call, seconds.
+    pub store_timeout: u64,
 }
 
 /// Smallest part of a resumable upload (S3's minimum for every part but the last).
@@ -273,6 +286,8 @@ impl Config {
             upload_expiry: args.upload_expiry.or(file.upload_expiry).unwrap_or(86_400).max(60),
             gc_interval: args.gc_interval.or(file.gc_interval).unwrap_or(0),
             gc_grace: args.gc_grace.or(file.gc_grace).unwrap_or(86_400),
+            gc_upload_idle: args.gc_upload_idle.or(file.gc_upload_idle).unwrap_or(3_600).max(60),
+            store_timeout: args.store_timeout.or(file.store_timeout).unwrap_or(60).max(1),
         })
     }
 
@@ -302,6 +317,8 @@ upload_part_size = "32MiB"                                  # resumable upload p
 upload_expiry = 86400                                       # seconds an abandoned upload session lives
 gc_interval = 0                                             # seconds between GC passes; 0 = off
 gc_grace = 86400                                            # GC keeps blobs touched this recently
+gc_upload_idle = 3600                                       # GC discards upload sessions idle this long
+store_timeout = 60                                          # seconds one object store call may take
 direct_downloads = false                                    # true: redirect GETs to presigned URLs
 presign_ttl = 300                                           # seconds a presigned URL is valid
 

@@ -134,6 +134,15 @@ impl From<DbError> for ApiError {
 
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
+        if e.is_storage_full() {
+            let mut err = ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                codes::STORAGE_FULL,
+                "the registry's storage is full; nothing was stored, send the bytes again once space is freed",
+            );
+            err.source = Some(e.to_string());
+            return err;
+        }
         match e {
             BlobError::Mismatch { .. } => ApiError::bad_request(codes::DIGEST_MISMATCH, e.to_string()),
             BlobError::TooLarge { .. } => {
@@ -144,6 +153,7 @@ impl From<BlobError> for ApiError {
             BlobError::Range { .. } => {
                 ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, codes::RANGE_NOT_SATISFIABLE, e.to_string())
             }
+            BlobError::Timeout { .. } => ApiError::unavailable(e),
             e => ApiError::internal(e),
         }
     }

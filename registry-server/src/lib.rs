@@ -109,20 +109,18 @@ async fn log_request(State(state): State<AppState>, req: Request, next: Next) ->
     resp
 }
 
-/// Opens the database (applying migrations) and the blob store, and clears uploads a crash left
-/// half-written.
+/// Opens the database (applying migrations) and the blob store. Touches nothing in flight: one-off
+/// commands (`gc`, `scrub`) open the same state beside a live server; the serving process alone clears
+/// what a crash left half-written ([`clear_staged_uploads`]).
 pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let db = db::Db::open(&config.database_url, config.migrate).await?;
-    let blobs = blob::BlobStore::from_url_with(&config.blobs_url, &config.blob_options)?;
+    let blobs = blob::BlobStore::from_url_with(&config.blobs_url, &config.blob_options)?
+        .with_timeout(std::time::Duration::from_secs(config.store_timeout));
     anyhow::ensure!(
         !config.direct_downloads || blobs.can_presign(),
         "direct_downloads needs a store that can presign URLs (s3://, gs://, az://), not {}",
         blobs.describe()
     );
-    let staged = blobs.cleanup_staged().await?;
-    if staged > 0 {
-        tracing::warn!(staged, "removed uploads left unfinished by an earlier stop");
-    }
     if let Some(path) =
         service::tokens::bootstrap(&db, &config.data_dir, config.bootstrap_token.clone()).await?
     {
@@ -158,6 +156,17 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         metrics: Arc::default(),
         pauses: Arc::default(),
     })
+}
+
+/// Removes uploads an earlier stop left half-written (local directories only). Only the serving
+/// process calls this, at its start, before it accepts requests: a one-off command beside a live
+/// server would delete that server's uploads in flight.
+pub async fn clear_staged_uploads(state: &AppState) -> anyhow::Result<()> {
+    let staged = state.blobs.cleanup_staged().await?;
+    if staged > 0 {
+        tracing::warn!(staged, "removed uploads left unfinished by an earlier stop");
+    }
+    Ok(())
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

@@ -179,6 +179,12 @@ pub async fn render(state: &AppState) -> String {
             s.findings.load(Ordering::Relaxed),
         ),
         (
+            "registry_scrub_errors_total",
+            "Blobs the scrubber could not check (the store failed or did not answer); not findings.",
+            "counter",
+            s.errors.load(Ordering::Relaxed),
+        ),
+        (
             "registry_scrub_last_pass_timestamp_seconds",
             "When the last scrub pass ended (unix seconds; 0: none yet).",
             "gauge",

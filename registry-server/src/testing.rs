@@ -12,6 +12,8 @@ use crate::blob::BlobStore;
 use crate::db::Db;
 use crate::state::{AppState, Settings};
 
+pub mod faults;
+
 /// Which database a test wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestDb {
@@ -122,6 +124,10 @@ pub struct TestOptions {
     pub direct_downloads: bool,
     /// Part size of resumable upload sessions.
     pub upload_part_size: u64,
+    /// Faults to inject into the blob store's calls.
+    pub faults: Option<Arc<faults::Faults>>,
+    /// Bound on each store call [default: the server's].
+    pub store_timeout: Option<std::time::Duration>,
 }
 
 impl Default for TestOptions {
@@ -134,6 +140,8 @@ impl Default for TestOptions {
             blobs_url: None,
             direct_downloads: false,
             upload_part_size: Settings::default().upload_part_size,
+            faults: None,
+            store_timeout: None,
         }
     }
 }
@@ -202,7 +210,14 @@ impl TestServer {
             }
             (None, false) => blob_dir.display().to_string(),
         };
-        let blobs = BlobStore::from_url(&blobs_url).expect("blob store");
+        let mut blobs = BlobStore::from_url(&blobs_url).expect("blob store");
+        if let Some(t) = opts.store_timeout {
+            blobs = blobs.with_timeout(t);
+        }
+        if let Some(f) = &opts.faults {
+            let f = f.clone();
+            blobs = blobs.map_store(move |inner| Arc::new(faults::FaultyStore::new(inner, f)));
+        }
         let oidc = crate::auth::oidc::Oidc::load(&opts.oidc).expect("OIDC issuers load");
         let settings = Settings {
             max_blob_size: opts.max_blob_size,

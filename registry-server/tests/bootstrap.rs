@@ -96,3 +96,54 @@ fn settings_a_store_cannot_honour_are_refused_at_start() {
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((r["blobs_removed"].as_u64(), r["bytes_reclaimed"].as_u64()), (Some(0), Some(0)));
 }
+
+/// Issue 23, defect 8: a first start that could not write the token file (a crash, a full disk, a
+/// bad directory) must not leave a token nobody holds: the next start makes a usable one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_that_could_not_write_the_token_leaves_the_next_start_one() {
+    use registry_server::service::tokens;
+    let dir = tempfile::tempdir().unwrap();
+    let db = registry_server::db::Db::open(&format!("sqlite:{}", dir.path().join("r.db").display()), true)
+        .await
+        .unwrap();
+    let blocked = dir.path().join("not-a-dir");
+    std::fs::write(&blocked, b"a file where the data directory should be").unwrap();
+    assert!(tokens::bootstrap(&db, &blocked.join("data"), None).await.is_err());
+    // The operator fixes the directory and starts again.
+    let data = dir.path().join("data");
+    let path = tokens::bootstrap(&db, &data, None)
+        .await
+        .unwrap()
+        .expect("the next start creates the admin token and writes it");
+    let token = std::fs::read_to_string(&path).unwrap().trim().to_owned();
+    let hashes: Vec<String> =
+        sqlx::query_scalar("SELECT secret_hash FROM tokens").fetch_all(db.pool()).await.unwrap();
+    assert_eq!(hashes, [registry_server::auth::token::hash(&token)], "exactly the written token is valid");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+/// Issue 23, defect 8: a first start killed after the token's row was committed but before its file
+/// was put in place finishes the job on the next start (the token was written, 0600, before the row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_killed_after_the_row_puts_the_file_in_place_next_time() {
+    use registry_server::service::tokens;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = registry_server::db::Db::open(&format!("sqlite:{}", dir.path().join("r.db").display()), true)
+        .await
+        .unwrap();
+    // What the killed start left: the pending file and the committed row, no token file.
+    let first = tokens::bootstrap(&db, &data, None).await.unwrap().unwrap();
+    let token = std::fs::read_to_string(&first).unwrap();
+    let id = registry_server::auth::token::id_of(token.trim()).unwrap().to_owned();
+    let pending = data.join(format!("{}.{id}.pending", tokens::BOOTSTRAP_FILE));
+    std::fs::rename(&first, &pending).unwrap();
+    // A stale pending file of a start killed before its row (no row): discarded.
+    let stale = data.join(format!("{}.reg_000000000000.pending", tokens::BOOTSTRAP_FILE));
+    std::fs::write(&stale, "reg_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n").unwrap();
+    let path = tokens::bootstrap(&db, &data, None).await.unwrap().expect("the file is put in place");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), token);
+    assert!(!pending.exists() && !stale.exists());
+    assert_eq!(db.tokens_count().await.unwrap(), 1, "no second token");
+    assert_eq!(tokens::bootstrap(&db, &data, None).await.unwrap(), None, "and then nothing more");
+}

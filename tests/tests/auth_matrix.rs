@@ -66,6 +66,7 @@ fn request(op: &str, n: usize) -> Option<Request> {
             Some(json!({"digest": Digest::of(format!("upload {n}").as_bytes()), "size": 10})),
             None,
         ),
+        "GET /v1/uploads" => (Method::GET, "/v1/uploads".into(), None, None),
         "GET /v1/uploads/{id}" => (Method::GET, format!("/v1/uploads/{}", uuid(n)), None, None),
         "DELETE /v1/uploads/{id}" => (Method::DELETE, format!("/v1/uploads/{}", uuid(n)), None, None),
         "PUT /v1/uploads/{id}/parts/{part}" => {

@@ -126,3 +126,73 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
     let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
     assert!(r.findings.iter().any(|f| f.2.contains("missing")), "{:?}", r.findings);
 }
+
+async fn push_one(c: &registry_client::Client, model: &ModelName, v: &str, files: &[(&str, &[u8])]) {
+    let dir = model_dir(files);
+    let spec = registry_client::push::PushSpec {
+        dir: dir.path(),
+        model,
+        version: &registry_core::VersionLabel::parse(v).unwrap(),
+        lineage: Default::default(),
+        metadata: Default::default(),
+        sign: None,
+        attestations: vec![],
+    };
+    registry_client::push::push(
+        c,
+        spec,
+        std::sync::Arc::new(registry_client::NoProgress),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// How many log entries of this type the log holds.
+async fn log_entries_of(s: &TestServer, kind: &str) -> usize {
+    let bodies: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM log_entries").fetch_all(s.state.db.pool()).await.unwrap();
+    bodies.iter().filter(|b| b.contains(&format!("\"type\":\"{kind}\""))).count()
+}
+
+/// Issue 23, defect 4: an unreachable store is an error of the pass, not evidence against the
+/// versions; a flag that a later clean re-check contradicts is cleared, with a log entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_flags_nothing_and_a_clean_recheck_clears_a_flag() {
+    use registry_server::testing::faults::{Action, Faults, Op, Rule};
+    let faults = Faults::new();
+    let s = TestServer::start_with(TestOptions { faults: Some(faults.clone()), ..Default::default() }).await;
+    let c = client(&s);
+    let model = ModelName::parse("fraud/detector").unwrap();
+    push_one(&c, &model, "1", &[("w.bin", b"weights one"), ("config.json", b"{}")]).await;
+
+    // The store times out on every read (S3 throttling, a network partition).
+    faults.add(Rule::always(Op::Get, Action::Io(std::io::ErrorKind::TimedOut)));
+    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await;
+    eprintln!("scrub against an unreachable store: {r:?}");
+    if let Ok(r) = &r {
+        assert!(r.findings.is_empty(), "a timeout is not a finding: {:?}", r.findings);
+    }
+    assert!(!c.get_version(&model, "1").await.unwrap().corrupted, "nothing was found wrong");
+    faults.clear();
+
+    // A real finding flags the version; once the bytes are right again, a clean pass clears the flag.
+    let d = registry_core::Digest::of(b"weights one");
+    s.tamper_blob(&d, b"weights 0ne").await;
+    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    assert_eq!(r.corrupted_versions, ["fraud/detector@1"]);
+    assert!(c.get_version(&model, "1").await.unwrap().corrupted);
+    // The damaged blob no longer counts as present: the next push of the same files uploads it
+    // again, which heals the version.
+    assert_eq!(c.missing_blobs(&[d]).await.unwrap(), vec![d]);
+    push_one(&c, &model, "1", &[("w.bin", b"weights one"), ("config.json", b"{}")]).await;
+    assert!(c.missing_blobs(&[d]).await.unwrap().is_empty());
+    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    assert_eq!(r.cleared_versions, ["fraud/detector@1"]);
+    assert!(!c.get_version(&model, "1").await.unwrap().corrupted, "a clean re-check clears the flag");
+    assert_eq!(log_entries_of(&s, "version.corrupted").await, 1);
+    assert_eq!(log_entries_of(&s, "version.cleared").await, 1, "clearing is logged, never silent");
+    // And it stays cleared.
+    scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    assert_eq!(log_entries_of(&s, "version.cleared").await, 1);
+}

@@ -152,3 +152,107 @@ async fn parts_that_do_not_hash_to_the_digest_store_nothing() {
         .unwrap();
     assert_eq!(error_of(r).await.0, 403);
 }
+
+/// Opens a session for `data` and sends every part; returns the session.
+async fn upload_parts(h: &reqwest::Client, url: &str, data: &[u8]) -> UploadSession {
+    let d = Digest::of(data);
+    let r = h
+        .post(format!("{url}/v1/uploads"))
+        .json(&json!({"digest": d, "size": data.len()}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let sess: UploadSession = r.json().await.unwrap();
+    for (n, part) in data.chunks(PART).enumerate() {
+        assert_eq!(put_part(h, url, &sess.id, n, part.to_vec()).await.status(), 200);
+    }
+    sess
+}
+
+/// Makes every insert into `blobs` fail (a database that fails between the object and its row).
+async fn fail_blob_inserts(s: &TestServer, on: bool) {
+    use registry_server::db::Backend;
+    let pool = s.state.db.pool();
+    let sql: &[&str] = match (s.state.db.backend(), on) {
+        (Backend::Sqlite, true) => &["CREATE TRIGGER fail_blob_insert BEFORE INSERT ON blobs \
+                                      BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+        (Backend::Sqlite, false) => &["DROP TRIGGER fail_blob_insert"],
+        (Backend::Postgres, true) => &[
+            "CREATE FUNCTION fail_blob_insert() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER fail_blob_insert BEFORE INSERT ON blobs FOR EACH ROW EXECUTE FUNCTION fail_blob_insert()",
+        ],
+        (Backend::Postgres, false) => &["DROP TRIGGER fail_blob_insert ON blobs"],
+    };
+    for q in sql {
+        sqlx::query(sqlx::AssertSqlSafe(*q)).execute(pool).await.unwrap();
+    }
+}
+
+/// Issue 23, defect 3: completing is idempotent. The object is in place but its row failed (or the
+/// server died in between): completing again succeeds instead of answering 500 until expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_again_after_the_record_failed_succeeds() {
+    let s = server().await;
+    let h = http(&s);
+    let data = noise(PART + 4321, 23);
+    let d = Digest::of(&data);
+    let sess = upload_parts(&h, &s.url, &data).await;
+    fail_blob_inserts(&s, true).await;
+    let r = h.post(format!("{}/v1/uploads/{}/complete", s.url, sess.id)).send().await.unwrap();
+    assert_eq!(r.status(), 500, "the row could not be written");
+    fail_blob_inserts(&s, false).await;
+    // The client reruns: the session resumes with every part confirmed, and completes.
+    let r = h
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": d, "size": data.len()}))
+        .send()
+        .await
+        .unwrap();
+    let again: UploadSession = r.json().await.unwrap();
+    assert_eq!((again.id.as_str(), again.confirmed.len()), (sess.id.as_str(), 2));
+    let r = h.post(format!("{}/v1/uploads/{}/complete", s.url, sess.id)).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let got = h.get(format!("{}/v1/blobs/{d}", s.url)).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(Digest::of(&got), d);
+    assert!(registry_e2e::client(&s).missing_blobs(&[d]).await.unwrap().is_empty());
+}
+
+/// Issue 23, defect 7: a part that hits a full disk ends its session at once (its staged bytes are
+/// freed; the parts can be sent again in a new session) rather than holding the space for a day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_discards_the_session_and_says_so() {
+    let blobs = tempfile::tempdir().unwrap(); // a local directory: its staging files are ours to break
+    let s = TestServer::start_with(TestOptions {
+        upload_part_size: PART as u64,
+        blobs_url: Some(blobs.path().display().to_string()),
+        ..Default::default()
+    })
+    .await;
+    let h = http(&s);
+    let data = noise(PART + 100, 29);
+    let d = Digest::of(&data);
+    let r = h
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": d, "size": data.len()}))
+        .send()
+        .await
+        .unwrap();
+    let sess: UploadSession = r.json().await.unwrap();
+    let staging = blobs.path().join("uploads").join(&sess.id);
+    assert!(staging.exists());
+    // Every write into the staging file now fails with ENOSPC.
+    std::fs::remove_file(&staging).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &staging).unwrap();
+    let r = put_part(&h, &s.url, &sess.id, 0, data[..PART].to_vec()).await;
+    let (status, code, body) = error_of(r).await;
+    assert_eq!((status, code.as_str()), (507, "storage_full"), "{body}");
+    assert!(staging.symlink_metadata().is_err(), "the session's staging file is gone");
+    assert_eq!(h.get(format!("{}/v1/uploads/{}", s.url, sess.id)).send().await.unwrap().status(), 404);
+    // Space freed: the same blob goes up in a new session.
+    let again = upload_parts(&h, &s.url, &data).await;
+    assert_ne!(again.id, sess.id);
+    let r = h.post(format!("{}/v1/uploads/{}/complete", s.url, again.id)).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+}

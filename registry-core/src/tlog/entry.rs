@@ -31,6 +31,9 @@ pub const QUARANTINE_LIFTED: &str = "quarantine.lifted";
 pub const VERSION_CORRUPTED: &str = "version.corrupted";
 /// A version left quarantine (no active quarantine covers it any more).
 pub const VERSION_RELEASED: &str = "version.released";
+/// A version the scrubber had marked corrupted re-checked clean in a full pass (e.g. its bytes were
+/// restored or uploaded again): the mark is lifted, and that is recorded, never silent.
+pub const VERSION_CLEARED: &str = "version.cleared";
 
 /// One record. `details` holds the type's own fields (digests, predicate type, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,34 +6,102 @@ use registry_core::Digest;
 
 use super::{Db, DbError, now_ms, placeholders, to_i64};
 
+/// A blob row as garbage collection compares it with the store's listing.
+#[derive(Debug, Clone)]
+pub struct BlobRow {
+    /// The digest.
+    pub digest: Digest,
+    /// Recorded size.
+    pub size: u64,
+    /// When a verified upload last wrote the object (unix ms).
+    pub stored_at: i64,
+    /// Whether the object was found missing or damaged.
+    pub lost: bool,
+}
+
 /// Most digests per `IN (...)` query (well under SQLite's and PostgreSQL's parameter limits).
 const CHUNK: usize = 500;
 
 impl Db {
-    /// Records a stored blob (or refreshes when it was last seen, which keeps GC away from it).
-    pub async fn blob_insert(&self, digest: &Digest, size: u64) -> Result<(), DbError> {
+    /// Records a stored blob whose object was just written and verified (or refreshes when it was
+    /// last seen, which keeps GC away from it, and clears a lost mark). Returns false, recording
+    /// nothing, while garbage collection holds a claim on the digest: its delete of the object may
+    /// still land, so the caller must not acknowledge the bytes (they are sent again).
+    pub async fn blob_insert(&self, digest: &Digest, size: u64) -> Result<bool, DbError> {
         let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        // GC claims and deletes rows under the same lock, so the claim check and the insert are one step.
+        super::aliases::lock(&mut tx).await?;
+        if super::gc::claimed(&mut tx, digest).await? {
+            return Ok(false);
+        }
         sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at, last_seen) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen",
+            "INSERT INTO blobs (digest, size, created_at, last_seen, lost_at, stored_at) \
+             VALUES ($1, $2, $3, $3, 0, $3) \
+             ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen, lost_at = 0, \
+             stored_at = excluded.stored_at",
         )
         .bind(digest.hex())
         .bind(to_i64(size))
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Marks a blob's object as missing or damaged (found so by the scrubber, GC or a read): until a
+    /// verified upload or a clean scrub clears the mark, pushes do not count the blob as present.
+    pub async fn blob_mark_lost(&self, digest: &Digest) -> Result<bool, DbError> {
+        let r = sqlx::query("UPDATE blobs SET lost_at = $1 WHERE digest = $2 AND lost_at = 0")
+            .bind(now_ms().max(1))
+            .bind(digest.hex())
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Clears a lost mark (the scrubber found the object whole again).
+    pub async fn blob_mark_found(&self, digest: &Digest) -> Result<bool, DbError> {
+        let r = sqlx::query("UPDATE blobs SET lost_at = 0 WHERE digest = $1 AND lost_at <> 0")
+            .bind(digest.hex())
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// A page of blob rows after `after` (hex) in digest order: digest, size, stored_at, lost_at.
+    pub async fn blob_rows_after(&self, after: &str, limit: i64) -> Result<Vec<BlobRow>, DbError> {
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT digest, size, stored_at, lost_at FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(hex, size, stored_at, lost_at)| {
+                Ok(BlobRow {
+                    digest: Digest::from_hex(&hex)
+                        .map_err(|e| DbError::Corrupt(format!("blobs.digest: {e}")))?,
+                    size: size.max(0) as u64,
+                    stored_at,
+                    lost: lost_at != 0,
+                })
+            })
+            .collect()
     }
 
     /// Marks blobs as just seen (a push is about to reference them); returns those that are recorded.
     /// A blob GC is deleting right now is not returned: the update waits for GC's lock and then finds
-    /// no row, so the caller uploads it again instead of referencing bytes that are going away.
+    /// no row, so the caller uploads it again instead of referencing bytes that are going away. Nor is
+    /// a blob whose object was found lost: the caller uploads it again, which heals it.
     pub async fn blob_touch(&self, digests: &[Digest]) -> Result<HashMap<Digest, u64>, DbError> {
         let mut out = HashMap::with_capacity(digests.len());
         let now = now_ms();
         for chunk in digests.chunks(CHUNK) {
             let sql = format!(
-                "UPDATE blobs SET last_seen = $1 WHERE digest IN ({}) RETURNING digest, size",
+                "UPDATE blobs SET last_seen = $1 WHERE digest IN ({}) AND lost_at = 0 RETURNING digest, size",
                 placeholders(2, chunk.len())
             );
             let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql)).bind(now);
@@ -69,12 +137,14 @@ impl Db {
         Ok(size.map(|s| s.max(0) as u64))
     }
 
-    /// The recorded sizes of those of `digests` that are stored.
+    /// The recorded sizes of those of `digests` that are stored (and not found lost).
     pub async fn blob_sizes(&self, digests: &[Digest]) -> Result<HashMap<Digest, u64>, DbError> {
         let mut out = HashMap::with_capacity(digests.len());
         for chunk in digests.chunks(CHUNK) {
-            let sql =
-                format!("SELECT digest, size FROM blobs WHERE digest IN ({})", placeholders(1, chunk.len()));
+            let sql = format!(
+                "SELECT digest, size FROM blobs WHERE lost_at = 0 AND digest IN ({})",
+                placeholders(1, chunk.len())
+            );
             let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
             for d in chunk {
                 q = q.bind(d.hex());
@@ -179,11 +249,14 @@ impl Db {
     }
 }
 
-/// How many of `digests` (distinct) have a blob row, inside a transaction.
+/// How many of `digests` (distinct) have a blob row not found lost, inside a transaction.
 pub async fn count_in(tx: &mut super::Tx, digests: &[Digest]) -> Result<usize, DbError> {
     let mut n = 0;
     for chunk in digests.chunks(CHUNK) {
-        let sql = format!("SELECT COUNT(*) FROM blobs WHERE digest IN ({})", placeholders(1, chunk.len()));
+        let sql = format!(
+            "SELECT COUNT(*) FROM blobs WHERE lost_at = 0 AND digest IN ({})",
+            placeholders(1, chunk.len())
+        );
         let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
         for d in chunk {
             q = q.bind(d.hex());

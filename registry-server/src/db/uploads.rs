@@ -28,6 +28,8 @@ pub struct SessionRow {
     pub created_at: i64,
     /// Unix ms.
     pub expires_at: i64,
+    /// When a part last arrived (unix ms).
+    pub touched_at: i64,
 }
 
 /// A part the server has hashed into its session.
@@ -44,13 +46,13 @@ pub struct PartRow {
 }
 
 const SESSION_COLS: &str = "id, digest, size, part_size, actor, store_upload_id, chained, hash_state, \
-                            created_at, expires_at";
+                            created_at, expires_at, touched_at";
 
 impl Db {
     /// Records a new session.
     pub async fn upload_insert(&self, s: &SessionRow) -> Result<(), DbError> {
         sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO upload_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO upload_sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )))
         .bind(&s.id)
         .bind(&s.digest)
@@ -62,6 +64,7 @@ impl Db {
         .bind(&s.hash_state)
         .bind(s.created_at)
         .bind(s.expires_at)
+        .bind(s.touched_at)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -94,6 +97,18 @@ impl Db {
         .await?)
     }
 
+    /// The live sessions of `actor`, newest first (at most 1000).
+    pub async fn uploads_of(&self, actor: &str, now: i64) -> Result<Vec<SessionRow>, DbError> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {SESSION_COLS} FROM upload_sessions WHERE actor = $1 AND expires_at > $2 \
+             ORDER BY created_at DESC LIMIT 1000"
+        )))
+        .bind(actor)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The parts hashed into a session, in order.
     pub async fn upload_parts(&self, id: &str) -> Result<Vec<PartRow>, DbError> {
         Ok(sqlx::query_as(
@@ -116,7 +131,7 @@ impl Db {
     ) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
         let r = sqlx::query(
-            "UPDATE upload_sessions SET chained = $1, hash_state = $2, expires_at = $3 \
+            "UPDATE upload_sessions SET chained = $1, hash_state = $2, expires_at = $3, touched_at = $6 \
              WHERE id = $4 AND chained = $5",
         )
         .bind(from + 1)
@@ -124,6 +139,7 @@ impl Db {
         .bind(expires_at)
         .bind(id)
         .bind(from)
+        .bind(now_ms())
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {
@@ -162,12 +178,19 @@ impl Db {
         Ok(())
     }
 
-    /// Sessions that expired before `now`.
-    pub async fn uploads_expired(&self, now: i64, limit: i64) -> Result<Vec<SessionRow>, DbError> {
+    /// Sessions that expired before `now`, or saw no part since `idle_before`.
+    pub async fn uploads_expired(
+        &self,
+        now: i64,
+        idle_before: i64,
+        limit: i64,
+    ) -> Result<Vec<SessionRow>, DbError> {
         Ok(sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {SESSION_COLS} FROM upload_sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2"
+            "SELECT {SESSION_COLS} FROM upload_sessions WHERE expires_at <= $1 OR touched_at < $2 \
+             ORDER BY expires_at LIMIT $3"
         )))
         .bind(now)
+        .bind(idle_before)
         .bind(limit)
         .fetch_all(self.pool())
         .await?)

@@ -141,20 +141,22 @@ pub async fn get_blob(
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let range = match range_header {
         Some(h) => {
-            let size = state
-                .blobs
-                .size(&d)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("blob {d} not stored")))?;
+            let Some(size) = state.blobs.size(&d).await? else {
+                service::read::blob_object_missing(&state, &d).await;
+                return Err(ApiError::not_found(format!("blob {d} not stored")));
+            };
             parse_range(h, size)?
         }
         None => None,
     };
     let partial = range.is_some();
-    let read = state.blobs.get(&d, range).await.map_err(|e| match e {
-        BlobError::NotFound => ApiError::not_found(format!("blob {d} not stored")),
-        e => e.into(),
-    })?;
+    let read = match state.blobs.get(&d, range).await {
+        Err(BlobError::NotFound) => {
+            service::read::blob_object_missing(&state, &d).await;
+            return Err(ApiError::not_found(format!("blob {d} not stored")));
+        }
+        r => r?,
+    };
     // The audit record is written before any byte leaves: no record, no download.
     state
         .db

@@ -69,7 +69,7 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::health))
         .routes(routes!(blobs::head_blob, blobs::get_blob, blobs::put_blob))
         .routes(routes!(blobs::check_blobs))
-        .routes(routes!(uploads::create_upload))
+        .routes(routes!(uploads::create_upload, uploads::list_uploads))
         .routes(routes!(uploads::get_upload, uploads::abort_upload))
         .routes(routes!(uploads::put_part))
         .routes(routes!(uploads::complete_upload))

@@ -1,11 +1,11 @@
-//! Resumable uploads: `POST /v1/uploads`, `PUT /v1/uploads/{id}/parts/{part}`,
+//! Resumable uploads: `GET`/`POST /v1/uploads`, `PUT /v1/uploads/{id}/parts/{part}`,
 //! `POST /v1/uploads/{id}/complete`, `GET`/`DELETE /v1/uploads/{id}`.
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use registry_core::api::{BlobResponse, CreateUploadRequest, ErrorBody, UploadSession, codes};
+use registry_core::api::{BlobResponse, CreateUploadRequest, ErrorBody, UploadList, UploadSession, codes};
 
 use crate::auth::{Auth, need};
 use crate::error::ApiError;
@@ -43,6 +43,21 @@ pub async fn create_upload(
     Ok((status, Json(s)).into_response())
 }
 
+/// The caller's live sessions, newest first (e.g. to abort them: `registry push --abort-uploads`).
+#[utoipa::path(get, path = "/v1/uploads", tag = "blobs", security(("token" = ["push"])),
+    responses(
+        (status = 200, description = "The caller's sessions", body = UploadList),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 403, description = "Credential lacks the push scope", body = ErrorBody)
+    )
+)]
+pub async fn list_uploads(
+    State(state): State<AppState>,
+    actor: Auth<need::Push>,
+) -> Result<Json<UploadList>, ApiError> {
+    Ok(Json(uploads::list(&state, &actor).await?))
+}
+
 /// A session's state: which parts are confirmed.
 #[utoipa::path(get, path = "/v1/uploads/{id}", tag = "blobs", security(("token" = ["push"])),
     params(UploadPath),
@@ -73,7 +88,8 @@ pub async fn get_upload(
         (status = 403, description = "Credential lacks the push scope", body = ErrorBody),
         (status = 404, description = "No such session of this caller, or it expired (`upload_gone`)", body = ErrorBody),
         (status = 409, description = "The part before has not arrived (`part_out_of_order`), or this part was confirmed with other bytes (`part_conflict`)", body = ErrorBody),
-        (status = 503, description = "The store failed; send the part again", body = ErrorBody)
+        (status = 503, description = "The store failed; send the part again", body = ErrorBody),
+        (status = 507, description = "The store is full (`storage_full`): the session was discarded and its staged parts freed", body = ErrorBody)
     )
 )]
 pub async fn put_part(

@@ -89,11 +89,16 @@ where
     Ok(())
 }
 
-/// Records a blob whose bytes were just stored and verified. If garbage collection removed the
-/// object between the write and the record (it had an old, unreferenced row for the same digest),
-/// the record is withdrawn and the client told to send the bytes again.
+/// Records a blob whose bytes were just stored and verified. If garbage collection is deleting the
+/// object right now (it holds a claim on the digest), nothing is recorded; if it removed the object
+/// between the write and the record, the record is withdrawn. Either way the client is told to send
+/// the bytes again, never acknowledged with nothing stored.
 pub async fn record_blob(state: &AppState, digest: &Digest, size: u64) -> Result<(), ApiError> {
-    state.db.blob_insert(digest, size).await?;
+    if !state.db.blob_insert(digest, size).await? {
+        return Err(ApiError::unavailable(format!(
+            "blob {digest} is being removed by garbage collection; send it again"
+        )));
+    }
     if state.blobs.size(digest).await? != Some(size) {
         state.db.blob_forget_unreferenced(digest).await?;
         return Err(ApiError::unavailable(format!(

@@ -129,3 +129,15 @@ pub async fn get_manifest(
     }
     Ok((want, row.manifest))
 }
+
+/// A read found no object where a blob row says one is: the row is marked lost, so the next push of
+/// those bytes uploads them again (and so heals every version that names them).
+pub async fn blob_object_missing(state: &AppState, d: &Digest) {
+    match state.db.blob_mark_lost(d).await {
+        Ok(true) => {
+            tracing::warn!(digest = %d, "a blob's object is missing; marked lost until uploaded again")
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(digest = %d, error = %e, "could not mark a missing blob lost"),
+    }
+}

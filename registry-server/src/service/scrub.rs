@@ -2,7 +2,12 @@
 //! its recorded digest and every log entry against its leaf hash in the tree. A mismatch is recorded as a
 //! finding, marks every version it touches `corrupted` (with a `version.corrupted` log entry) and shows in
 //! the scrub counters. Storage that silently changes under the registry is found within one pass.
-use std::collections::BTreeSet;
+//!
+//! Only evidence is a finding: bytes that hash wrong, or the store's definite "not found". A store that
+//! fails or does not answer is retried and then reported as an error of the pass, never as damage. A
+//! version marked corrupted that a full pass finds intact again (its bytes restored or uploaded anew) is
+//! cleared, with a `version.cleared` log entry: the mark is evidence, so lifting it is recorded too.
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,6 +34,8 @@ pub struct ScrubStats {
     pub bytes: AtomicU64,
     /// Mismatches found.
     pub findings: AtomicU64,
+    /// Blobs that could not be checked (the store failed or did not answer).
+    pub errors: AtomicU64,
     /// When the last pass ended (unix ms).
     pub last_pass_ms: AtomicU64,
 }
@@ -48,75 +55,150 @@ pub struct PassReport {
     pub findings: Vec<(String, String, String)>,
     /// Versions newly marked corrupted.
     pub corrupted_versions: Vec<String>,
+    /// Blobs that could not be checked: `(target, cause)`. Not findings; nothing is marked for them.
+    pub errors: Vec<(String, String)>,
+    /// Versions whose corrupted mark this pass lifted (found intact again).
+    pub cleared_versions: Vec<String>,
 }
 
 const PAGE: i64 = 500;
+/// Reads of one blob before its failure counts as an error of the pass.
+const ATTEMPTS: u32 = 3;
+/// Blobs in a row that cannot be read before the pass gives up (the store is down).
+const MAX_UNREADABLE_IN_A_ROW: u32 = 20;
+
+/// The outcome of checking one blob.
+enum BlobCheck {
+    /// The bytes hash to the digest.
+    Whole,
+    /// Evidence: the bytes hash wrong, or the store says the object does not exist.
+    Bad(String),
+    /// No verdict: the store failed or did not answer.
+    Unreadable(String),
+}
+
+/// The rate limiter of a pass: never ahead of `rate` bytes per second since it began.
+struct Pace {
+    rate: u64,
+    started: Instant,
+    hashed: u64,
+}
+
+impl Pace {
+    async fn account(&mut self, n: u64, stats: &ScrubStats) {
+        self.hashed += n;
+        stats.bytes.fetch_add(n, Ordering::Relaxed);
+        let due = Duration::from_secs_f64(self.hashed as f64 / self.rate as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Reads and hashes one blob once: `Ok(None)` whole, `Ok(Some(why))` evidence of damage, `Err` no verdict.
+async fn read_once(
+    state: &AppState,
+    d: &Digest,
+    size: u64,
+    pace: &mut Pace,
+    stats: &ScrubStats,
+) -> Result<Option<String>, String> {
+    let mut read = match state.blobs.get(d, None).await {
+        Err(BlobError::NotFound) => return Ok(Some("missing from storage".to_owned())),
+        Err(e) => return Err(format!("unreadable: {e}")),
+        Ok(r) => r,
+    };
+    let mut h = Hasher::new();
+    while let Some(chunk) = read.stream.next().await {
+        let c = chunk.map_err(|e| format!("unreadable: {e}"))?;
+        h.update(&c);
+        pace.account(c.len() as u64, stats).await;
+    }
+    let n = h.len();
+    let actual = h.finalize();
+    Ok((actual != *d || n != size)
+        .then(|| format!("stored bytes hash to {actual} ({n} bytes, expected {size})")))
+}
+
+/// Checks one blob, retrying reads that got no verdict.
+async fn check_blob(
+    state: &AppState,
+    d: &Digest,
+    size: u64,
+    pace: &mut Pace,
+    stats: &ScrubStats,
+) -> BlobCheck {
+    let mut wait = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match read_once(state, d, size, pace, stats).await {
+            Ok(None) => return BlobCheck::Whole,
+            Ok(Some(why)) => return BlobCheck::Bad(why),
+            Err(why) if attempt >= ATTEMPTS => return BlobCheck::Unreadable(why),
+            Err(_) => {}
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 2;
+        attempt += 1;
+    }
+}
+
+/// What the blob part of a pass leaves for the end of the pass.
+#[derive(Default)]
+struct Seen {
+    /// Versions a finding touched in this pass.
+    touched: HashSet<i64>,
+    /// Blobs that got no verdict.
+    unreadable: HashSet<String>,
+}
 
 /// One full pass at `rate` bytes per second.
 pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<PassReport, ApiError> {
     let mut report = PassReport::default();
-    let started = Instant::now();
-    let mut hashed: u64 = 0;
+    let mut pace = Pace { rate: rate.max(1), started: Instant::now(), hashed: 0 };
+    let mut seen = Seen::default();
     // Blobs, in digest order.
     let mut after = String::new();
+    let mut unreadable_in_a_row = 0;
     loop {
-        let page: Vec<(String, i64)> =
-            sqlx::query_as("SELECT digest, size FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2")
-                .bind(&after)
-                .bind(PAGE)
-                .fetch_all(state.db.pool())
-                .await
-                .map_err(DbError::from)?;
-        let Some((last, _)) = page.last() else { break };
-        after = last.clone();
-        for (hex, size) in page {
-            let d = Digest::from_hex(&hex).map_err(ApiError::internal)?;
-            let problem = match state.blobs.get(&d, None).await {
-                Err(BlobError::NotFound) => Some("missing from storage".to_owned()),
-                Err(e) => Some(format!("unreadable: {e}")),
-                Ok(mut read) => {
-                    let mut h = Hasher::new();
-                    let mut failed = None;
-                    while let Some(chunk) = read.stream.next().await {
-                        match chunk {
-                            Ok(c) => {
-                                h.update(&c);
-                                hashed += c.len() as u64;
-                                stats.bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
-                                // Rate limit: never ahead of `rate` bytes per second since the pass began.
-                                let due = Duration::from_secs_f64(hashed as f64 / rate as f64);
-                                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                                    tokio::time::sleep(wait).await;
-                                }
-                            }
-                            Err(e) => {
-                                failed = Some(format!("unreadable: {e}"));
-                                break;
-                            }
-                        }
-                    }
-                    let n = h.len();
-                    let actual = h.finalize();
-                    failed.or_else(|| {
-                        (actual != d || n != size.max(0) as u64)
-                            .then(|| format!("stored bytes hash to {actual} ({n} bytes, expected {size})"))
-                    })
-                }
-            };
+        let page = state.db.blob_rows_after(&after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.digest.hex();
+        for row in page {
+            let d = row.digest;
             report.blobs += 1;
             stats.blobs.fetch_add(1, Ordering::Relaxed);
-            if let Some(detail) = problem {
-                let versions: Vec<i64> =
-                    sqlx::query_scalar("SELECT version_id FROM version_blobs WHERE digest = $1")
-                        .bind(&hex)
-                        .fetch_all(state.db.pool())
-                        .await
-                        .map_err(DbError::from)?;
-                finding(state, &mut report, stats, "blob", &d.to_string(), &detail, &versions).await?;
+            match check_blob(state, &d, row.size, &mut pace, stats).await {
+                BlobCheck::Whole => {
+                    unreadable_in_a_row = 0;
+                    if row.lost {
+                        state.db.blob_mark_found(&d).await?;
+                    }
+                }
+                BlobCheck::Bad(detail) => {
+                    unreadable_in_a_row = 0;
+                    // Not present to pushes any more: the next push of these bytes heals the blob.
+                    state.db.blob_mark_lost(&d).await?;
+                    let versions = state.db.versions_with_blob(&d).await?;
+                    seen.touched.extend(&versions);
+                    finding(state, &mut report, stats, "blob", &d.to_string(), &detail, &versions).await?;
+                }
+                BlobCheck::Unreadable(cause) => {
+                    tracing::warn!(digest = %d, cause = %cause, "scrub: a blob could not be checked");
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    report.errors.push((d.to_string(), cause.clone()));
+                    seen.unreadable.insert(d.hex());
+                    unreadable_in_a_row += 1;
+                    if unreadable_in_a_row >= MAX_UNREADABLE_IN_A_ROW {
+                        return Err(ApiError::unavailable(format!(
+                            "the blob store failed {unreadable_in_a_row} reads in a row; pass abandoned: {cause}"
+                        )));
+                    }
+                }
             }
         }
     }
-    report.bytes = hashed;
+    report.bytes = pace.hashed;
     // Attestations: the stored bytes still hash to the recorded digest.
     let mut after = 0i64;
     loop {
@@ -135,6 +217,7 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
             let actual = Digest::of(body.as_bytes());
             if actual.hex() != digest {
                 let detail = format!("bytes hash to {actual}, recorded sha256:{digest}");
+                seen.touched.insert(version_id);
                 finding(
                     state,
                     &mut report,
@@ -176,6 +259,7 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
                         .unwrap_or_default(),
                     None => vec![],
                 };
+                seen.touched.extend(&versions);
                 let detail = format!(
                     "entry hashes to {actual}, the tree holds {}",
                     leaf.as_deref().unwrap_or("nothing")
@@ -193,9 +277,46 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
             }
         }
     }
+    clear_intact(state, &mut report, &seen).await?;
     stats.passes.fetch_add(1, Ordering::Relaxed);
     stats.last_pass_ms.store(now_ms().max(0) as u64, Ordering::Relaxed);
     Ok(report)
+}
+
+/// Lifts the corrupted mark of versions this full pass found intact: no finding touched them and
+/// every blob they name was read and hashed right. Each lift is a `version.cleared` log entry.
+async fn clear_intact(state: &AppState, report: &mut PassReport, seen: &Seen) -> Result<(), ApiError> {
+    for id in state.db.versions_corrupted().await? {
+        if seen.touched.contains(&id) {
+            continue;
+        }
+        let blobs = state.db.version_blob_digests(id).await?;
+        if blobs.iter().any(|d| seen.unreadable.contains(d)) {
+            continue;
+        }
+        let Some(v) = state.db.versions_by_ids(&[id]).await?.into_iter().next() else { continue };
+        let label = format!("{}/{}@{}", v.namespace, v.name, v.version);
+        let mut tx = state.db.begin_write().await?;
+        let r = sqlx::query("UPDATE versions SET corrupted = 0 WHERE id = $1 AND corrupted <> 0")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from)?;
+        if r.rows_affected() == 0 {
+            continue;
+        }
+        let e = log::entry(
+            entry::VERSION_CLEARED,
+            &label,
+            "scrubber",
+            &[("detail", json!("a full scrub pass found its blobs, attestations and log entries intact"))],
+        );
+        crate::db::log::append(&mut tx, &e).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        tracing::info!(version = %label, "scrub: a version marked corrupted is intact again; mark cleared");
+        report.cleared_versions.push(label);
+    }
+    Ok(())
 }
 
 /// Records a finding; marks each version not yet marked, with a log entry.

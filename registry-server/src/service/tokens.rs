@@ -95,13 +95,21 @@ pub async fn revoke(db: &Db, id_or_name: &str) -> Result<TokenInfo, ApiError> {
 /// On a fresh install (no token at all), creates the admin token: `provided` if given (from
 /// `REGISTRY_BOOTSTRAP_TOKEN` or `--bootstrap-token-file`), else a new one written to
 /// `DATA_DIR/bootstrap-admin.token` (0600). Returns the file written, if any.
+///
+/// A generated token is written (0600, under a name of its own) before its row is committed and put
+/// in place after, so a first start stopped anywhere never leaves a valid token nobody holds: either
+/// no row (the next start makes a token) or a pending file the next start puts in place.
 pub async fn bootstrap(
     db: &Db,
     data_dir: &Path,
     provided: Option<String>,
 ) -> anyhow::Result<Option<PathBuf>> {
     if db.tokens_count().await? > 0 {
-        return Ok(None);
+        let finished = finish_pending(db, data_dir).await?;
+        if finished.is_none() && provided.is_none() {
+            warn_if_unheld(db, data_dir).await?;
+        }
+        return Ok(finished);
     }
     let (id, text, generated) = match provided {
         Some(t) => {
@@ -117,6 +125,11 @@ pub async fn bootstrap(
             (n.id, n.text, true)
         }
     };
+    let pending = data_dir.join(format!("{BOOTSTRAP_FILE}.{id}.pending"));
+    if generated {
+        std::fs::create_dir_all(data_dir)?;
+        write_private(&pending, format!("{text}\n").as_bytes())?;
+    }
     let row = TokenRow {
         id,
         name: BOOTSTRAP_NAME.into(),
@@ -128,18 +141,78 @@ pub async fn bootstrap(
         expires_at: None,
         revoked_at: None,
     };
-    match db.token_insert(&row).await {
-        Ok(()) => {}
-        Err(DbError::Conflict) => return Ok(None), // another replica bootstrapped first
-        Err(e) => return Err(e.into()),
-    }
+    let inserted = db.token_insert(&row).await;
     if !generated {
-        return Ok(None);
+        return match inserted {
+            Ok(()) | Err(DbError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        };
+    }
+    match inserted {
+        Ok(()) => {}
+        Err(e) => {
+            let _ = std::fs::remove_file(&pending);
+            return match e {
+                DbError::Conflict => Ok(None), // another replica bootstrapped first
+                e => Err(e.into()),
+            };
+        }
     }
     let path = data_dir.join(BOOTSTRAP_FILE);
-    std::fs::create_dir_all(data_dir)?;
-    write_private(&path, format!("{text}\n").as_bytes())?;
+    put_in_place(&pending, &path)?;
     Ok(Some(path))
+}
+
+fn put_in_place(pending: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::rename(pending, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Puts in place a generated token whose row was committed by a start that stopped before the
+/// file's rename; discards pending files whose token has no row (their start stopped earlier).
+async fn finish_pending(db: &Db, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(data_dir) else { return Ok(None) };
+    let prefix = format!("{BOOTSTRAP_FILE}.");
+    let mut finished = None;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with(&prefix) && name.ends_with(".pending")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path())?;
+        let hash = token::hash(text.trim());
+        let held = db.tokens_list().await?.iter().any(|t| t.secret_hash == hash && t.revoked_at.is_none());
+        let path = data_dir.join(BOOTSTRAP_FILE);
+        if held && finished.is_none() && !path.exists() {
+            put_in_place(&e.path(), &path)?;
+            finished = Some(path);
+        } else {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(finished)
+}
+
+/// Says how to recover when the only token is a generated bootstrap token whose file is missing (a
+/// first start of an older version stopped between the row and the file).
+async fn warn_if_unheld(db: &Db, data_dir: &Path) -> anyhow::Result<()> {
+    let tokens = db.tokens_list().await?;
+    let [only] = tokens.as_slice() else { return Ok(()) };
+    let file = data_dir.join(BOOTSTRAP_FILE);
+    if only.name == BOOTSTRAP_NAME && only.revoked_at.is_none() && !file.exists() {
+        let how = format!(
+            "the only admin token is {BOOTSTRAP_NAME} and {} does not exist; if nobody holds that token (a \
+             first start stopped before writing it), create another with `registry-server token create --name \
+             admin --scopes admin --namespace '*'`, then `registry-server token revoke {BOOTSTRAP_NAME}`",
+            file.display()
+        );
+        tracing::warn!("{how}");
+        eprintln!("registry-server: {how}");
+    }
+    Ok(())
 }
 
 /// Writes a file readable by its owner only (created 0600, never widened).

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use registry_core::api::{BlobResponse, CreateUploadRequest, UploadSession, codes};
+use registry_core::api::{BlobResponse, CreateUploadRequest, UploadList, UploadSession, codes};
 use registry_core::{Digest, Hasher};
 use serde_json::json;
 
@@ -99,6 +99,7 @@ pub async fn create(
         hash_state: hex::encode(Hasher::new().save()),
         created_at: now,
         expires_at: expires(state),
+        touched_at: now,
     };
     state.db.upload_insert(&row).await?;
     Ok((view(state, &row).await?, true))
@@ -256,11 +257,26 @@ async fn store_part(
     chunks: Vec<Bytes>,
 ) -> Result<(), ApiError> {
     let idx = usize::try_from(n).map_err(ApiError::internal)?;
-    let pid = state
-        .blobs
-        .session_put_part(digest, &s.id, &s.store_upload_id, idx, offset, chunks)
-        .await
-        .map_err(|e| ApiError::unavailable(format!("storing part {n} failed; send it again: {e}")))?;
+    let pid = match state.blobs.session_put_part(digest, &s.id, &s.store_upload_id, idx, offset, chunks).await
+    {
+        Ok(pid) => pid,
+        Err(e) if e.is_storage_full() => {
+            // Keeping the staged parts would hold the space until the session expires: discard them
+            // now (the parts can be sent again in a new session once space is freed).
+            let _ = state.blobs.session_abort(digest, &s.id, &s.store_upload_id).await;
+            state.db.upload_delete(&s.id).await?;
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                codes::STORAGE_FULL,
+                format!(
+                    "the registry's storage is full: upload {} was discarded and its staged parts freed; \
+                     push again once space is freed",
+                    s.id
+                ),
+            ));
+        }
+        Err(e) => return Err(ApiError::unavailable(format!("storing part {n} failed; send it again: {e}"))),
+    };
     state.db.upload_part_stored(&s.id, to_i64(n), &pid).await?;
     Ok(())
 }
@@ -292,11 +308,20 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobR
         return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
     }
     let ids = parts.into_iter().filter_map(|p| p.store_part_id).collect();
-    state.blobs.session_complete(&digest, id, &s.store_upload_id, ids).await?;
+    state.blobs.session_complete(&digest, size, id, &s.store_upload_id, ids).await?;
     crate::service::push::record_blob(state, &digest, size).await?;
     crate::service::blobs::record_upload(state, actor, &digest).await?;
     state.db.upload_delete(id).await?;
     Ok(BlobResponse { digest, size, created: true })
+}
+
+/// The caller's live sessions (to resume or abort them).
+pub async fn list(state: &AppState, actor: &Actor) -> Result<UploadList, ApiError> {
+    let mut uploads = vec![];
+    for s in state.db.uploads_of(&actor.id, now_ms()).await? {
+        uploads.push(view(state, &s).await?);
+    }
+    Ok(UploadList { uploads })
 }
 
 /// Aborts session `id`: its parts are discarded.

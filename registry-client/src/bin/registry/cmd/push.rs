@@ -77,6 +77,11 @@ pub struct Args {
     /// Blobs uploaded at once.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
+    /// Push nothing: discard this credential's unfinished resumable uploads of these files on the
+    /// server (e.g. after a push failed on a full store), freeing the space their parts hold. The
+    /// next push sends those files from the start.
+    #[arg(long)]
+    abort_uploads: bool,
 }
 
 /// Parses `URI=sha256:HEX[:ROLE]`; the URI may itself contain `=`.
@@ -114,6 +119,21 @@ fn scalars(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, Scal
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let model = ModelName::parse(&a.model)?;
     let version = VersionLabel::parse(&a.version)?;
+    if a.abort_uploads {
+        let client = ctx.client()?;
+        let r = registry_client::push::abort_uploads(&client, &a.dir, &PushOptions::default()).await?;
+        if ctx.json {
+            crate::cmd::print_json(&r)?;
+        } else {
+            eprintln!(
+                "discarded {} unfinished upload(s) of {} ({} bytes staged); nothing was pushed",
+                r.sessions,
+                a.dir.display(),
+                r.bytes
+            );
+        }
+        return Ok(());
+    }
     let lineage = Lineage {
         datasets: a.dataset.iter().map(|s| parse_dataset(s)).collect::<anyhow::Result<_>>()?,
         code: match (a.repo, a.commit) {
