@@ -38,6 +38,8 @@ pub struct Args {
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let (model, reference) = super::parse_ref(&a.reference)?;
+    // Before any request: a target that is or contains the current directory is refused (exit 1).
+    registry_client::place::check_target(&a.output)?;
     let client = ctx.client()?;
     // Before any byte is written: the version must be in the pinned log, and its attestations must
     // verify with the --verify-with keys (at least one, or every --require-predicate).
