@@ -347,6 +347,17 @@ impl Client {
         self.json(self.request(Method::GET, "/v1/log/proofs/consistency").query(&q)).await
     }
 
+    /// `GET /v1/log/proofs/inclusion`: the proof (unverified) of entry `index` in the tree of
+    /// `tree_size` entries.
+    pub async fn log_inclusion(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<registry_core::api::InclusionProof, ClientError> {
+        let q = [("index", index.to_string()), ("tree_size", tree_size.to_string())];
+        self.json(self.request(Method::GET, "/v1/log/proofs/inclusion").query(&q)).await
+    }
+
     /// `GET /v1/log/entries`, one page.
     pub async fn log_entries(
         &self,

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use base64::Engine;
+use registry_core::audit_bundle::{Finding, Policy, Request, verify_bundle};
+use registry_core::tlog::entry::{ALIAS_MOVED, LogEntry};
 use registry_core::tlog::note::{Checkpoint, NoteVerifier};
-use registry_core::tlog::verify_consistency;
+use registry_core::tlog::{Frontier, leaf_hash, verify_consistency};
 use serde::{Deserialize, Serialize};
 
 use crate::{Client, ClientError};
@@ -174,26 +176,173 @@ pub async fn sync(client: &Client, given: Option<&NoteVerifier>) -> Result<Verif
 pub struct VersionCheck {
     /// The bundle the registry served.
     pub bundle: registry_core::audit_bundle::AuditBundle,
-    /// The offline verification of it against the pinned log.
+    /// The offline verification of it against the pinned log, bound to the request.
     pub report: registry_core::audit_bundle::OfflineReport,
     /// The pinned checkpoint state.
     pub log: Verified,
 }
 
-/// Fetches the version's auditor bundle, pins its checkpoint (consistency with the last one seen) and
-/// verifies it exactly as an offline auditor would, with `keys` trusted for attestations.
+impl VersionCheck {
+    /// The version record as far as the log vouches for it: quarantine and corruption as the log (or
+    /// the registry's flag, if stricter) has them. `created_at` is still the registry's word.
+    pub fn record(&self) -> registry_core::api::VersionResponse {
+        let mut v = self.bundle.version.clone();
+        v.quarantined = self.report.facts.quarantined;
+        v.corrupted = self.report.facts.corrupted;
+        v
+    }
+}
+
+/// What a version check must hold to besides the request: keys trusted for attestations, required
+/// predicate types, and whether files no verified attestation covers are tolerated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expect<'a> {
+    /// Keys trusted for attestations.
+    pub keys: &'a [registry_core::attest::keys::PublicKey],
+    /// Predicate types that must verify.
+    pub required: &'a [String],
+    /// Do not fail on files no verified attestation covers.
+    pub allow_unsigned_files: bool,
+}
+
+/// Fetches the auditor bundle of `model@reference`, pins its checkpoint (consistency with the last one
+/// seen) and verifies it exactly as an offline auditor would, bound to the request: the bundle must be
+/// about `model`, and about the label asked for, the manifest digest asked for, or — for an alias — the
+/// version the alias's newest logged move names. For an alias, when the credential can read the whole
+/// log, every entry after that move up to the checkpoint is read and proved against its root, and a
+/// later move of the alias fails the check; otherwise the report says that was not checked.
 pub async fn check_version(
     client: &Client,
     model: &registry_core::ModelName,
     reference: &str,
-    keys: &[registry_core::attest::keys::PublicKey],
-    required: &[String],
+    expect: &Expect<'_>,
     given: Option<&NoteVerifier>,
 ) -> Result<VersionCheck, ClientError> {
+    let reference_parsed = registry_core::ModelRef::parse(&format!("{model}@{reference}"))
+        .map_err(|e| ClientError::Input(e.to_string()))?
+        .reference;
+    let request = Request { model: model.clone(), reference: reference_parsed };
     let bundle = client.bundle(model, reference).await?;
     let log = accept(client, &bundle.log.checkpoint, given).await?;
     let trusted: Vec<registry_core::attest::TrustedKey> =
-        keys.iter().cloned().map(registry_core::attest::TrustedKey::any).collect();
-    let report = registry_core::audit_bundle::verify_offline(&bundle, &trusted, &log.key, required);
+        expect.keys.iter().cloned().map(registry_core::attest::TrustedKey::any).collect();
+    let policy = Policy {
+        trusted: &trusted,
+        required: expect.required,
+        request: Some(&request),
+        allow_unsigned_files: expect.allow_unsigned_files,
+    };
+    let mut report = verify_bundle(&bundle, &log.key, &policy);
+    if let (Some((alias, idx)), Some(cp)) = (report.facts.alias_move.clone(), report.checkpoint.clone()) {
+        let finding = newest_move(client, model, &alias, idx, &cp).await?;
+        report.findings.push(finding);
+    }
     Ok(VersionCheck { bundle, report, log })
+}
+
+/// Reads entries `(after, cp.size)`, proves them complete against the checkpoint's root, and checks
+/// none moves `model`'s `alias` again. A credential that cannot read the whole log gets a finding that
+/// says the check was not made (not a failure: the bundle's own moves were checked).
+async fn newest_move(
+    client: &Client,
+    model: &registry_core::ModelName,
+    alias: &str,
+    after: u64,
+    cp: &Checkpoint,
+) -> Result<Finding, ClientError> {
+    let unchecked = |why: String| Finding {
+        ok: true,
+        what: format!(
+            "not verified: that no move of alias {alias} follows log entry {after} ({why}; `registry log verify` with read on * checks it)"
+        ),
+    };
+    let prefix = format!("{model}@");
+    let mut later: Option<(u64, String)> = None;
+    let visit = |i: u64, body: &str| {
+        if later.is_some() {
+            return;
+        }
+        if let Ok(e) = LogEntry::parse(body.as_bytes())
+            && e.kind == ALIAS_MOVED
+            && e.subject.starts_with(&prefix)
+            && e.detail("alias") == Some(alias)
+        {
+            later = Some((i, e.subject));
+        }
+    };
+    match verified_range(client, after, cp, visit).await {
+        Ok(()) => {}
+        Err(ClientError::Api { status: 401 | 403, .. }) => {
+            return Ok(unchecked("this credential cannot read the whole log".into()));
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(match later {
+        Some((i, subject)) => Finding {
+            ok: false,
+            what: format!(
+                "alias {model}@{alias} moved again at log entry {i} (to {subject}): the registry answered with an older target"
+            ),
+        },
+        None => Finding {
+            ok: true,
+            what: format!(
+                "no move of alias {alias} follows log entry {after} up to the checkpoint (size {}): every entry read and proved",
+                cp.size
+            ),
+        },
+    })
+}
+
+/// Reads entries `(after, cp.size)` and shows each to `visit`, proving they are exactly the log's: the
+/// frontier after entry `after` (from its inclusion proof in the tree that ends with it) extended by
+/// every entry read must give the checkpoint's root. A verdict drawn from what `visit` saw stands only
+/// when this returns `Ok`.
+pub async fn verified_range(
+    client: &Client,
+    after: u64,
+    cp: &Checkpoint,
+    mut visit: impl FnMut(u64, &str),
+) -> Result<(), ClientError> {
+    let first = client.log_entries(after, after + 1).await?;
+    let leaf = match first.entries.as_slice() {
+        [e] if e.index == after => leaf_hash(e.body.as_bytes()),
+        _ => return Err(ClientError::Verify(format!("the registry did not serve log entry {after}"))),
+    };
+    let proof = decode_hashes(&client.log_inclusion(after, after + 1).await?.hashes)?;
+    let mut frontier = Frontier::from_last_leaf(after, &proof, leaf)
+        .ok_or_else(|| ClientError::Protocol("malformed inclusion proof".into()))?;
+    while frontier.size() < cp.size {
+        let start = frontier.size();
+        let page = client.log_entries(start, cp.size).await?;
+        if page.entries.is_empty() {
+            break;
+        }
+        for (k, e) in page.entries.iter().enumerate() {
+            if e.index != start + k as u64 || frontier.size() >= cp.size {
+                return Err(ClientError::Verify(format!("log entries out of order at {}", start + k as u64)));
+            }
+            frontier.push(leaf_hash(e.body.as_bytes()));
+            visit(e.index, &e.body);
+        }
+    }
+    if frontier.size() != cp.size || frontier.root() != cp.root {
+        return Err(ClientError::Verify(format!(
+            "the log entries served after {after} do not lead to the signed root of size {}",
+            cp.size
+        )));
+    }
+    Ok(())
+}
+
+fn decode_hashes(v: &[String]) -> Result<Vec<[u8; 32]>, ClientError> {
+    v.iter()
+        .map(|h| {
+            base64::engine::general_purpose::STANDARD
+                .decode(h)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| ClientError::Protocol("malformed proof".into()))
 }
