@@ -53,31 +53,66 @@ impl Replay {
     }
 
     /// Differences between the logged aliases and `stored` (`(NS/NAME, alias, version)` as the registry
-    /// has them): one line per alias whose target differs, that the log never moved, or that the
-    /// registry lost.
-    pub fn alias_differences(&self, stored: &[(String, String, String)]) -> Vec<String> {
+    /// has them): every alias whose target differs, that the log never moved, or that the registry lost.
+    pub fn alias_differences(&self, stored: &[(String, String, String)]) -> Vec<AliasDifference> {
         let mut out = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for (model, alias, version) in stored {
             seen.insert((model.clone(), alias.clone()));
-            match self.alias(model, alias) {
-                Some(t) if t.version == *version => {}
-                Some(t) => out.push(format!(
-                    "alias {model}@{alias} points at {version}, but its newest logged move (entry {}) names {}",
-                    t.index, t.version
-                )),
-                None => out.push(format!("alias {model}@{alias} points at {version}, but the log never moved it")),
+            let logged = self.alias(model, alias);
+            if logged.is_none_or(|t| t.version != *version) {
+                out.push(AliasDifference {
+                    model: model.clone(),
+                    alias: alias.clone(),
+                    stored: Some(version.clone()),
+                    logged: logged.cloned(),
+                });
             }
         }
         for ((model, alias), t) in &self.aliases {
             if !seen.contains(&(model.clone(), alias.clone())) {
-                out.push(format!(
-                    "alias {model}@{alias} is gone, but its newest logged move (entry {}) names {}",
-                    t.index, t.version
-                ));
+                out.push(AliasDifference {
+                    model: model.clone(),
+                    alias: alias.clone(),
+                    stored: None,
+                    logged: Some(t.clone()),
+                });
             }
         }
         out
+    }
+}
+
+/// An alias whose stored target is not the one the log leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasDifference {
+    /// `NS/NAME`.
+    pub model: String,
+    /// The alias.
+    pub alias: String,
+    /// The version label the registry has it at (none: the registry has no such alias).
+    pub stored: Option<String>,
+    /// Its newest logged move (none: the log never moved it).
+    pub logged: Option<AliasTarget>,
+}
+
+impl std::fmt::Display for AliasDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (m, a) = (&self.model, &self.alias);
+        match (&self.stored, &self.logged) {
+            (Some(v), Some(t)) => write!(
+                f,
+                "alias {m}@{a} points at {v}, but its newest logged move (entry {}) names {}",
+                t.index, t.version
+            ),
+            (Some(v), None) => write!(f, "alias {m}@{a} points at {v}, but the log never moved it"),
+            (None, Some(t)) => write!(
+                f,
+                "alias {m}@{a} is gone, but its newest logged move (entry {}) names {}",
+                t.index, t.version
+            ),
+            (None, None) => write!(f, "alias {m}@{a}"),
+        }
     }
 }
 
@@ -101,14 +136,14 @@ mod tests {
         r.apply(6, &e(ALIAS_MOVED, "a/m@1", Some("staging")));
         assert_eq!(r.alias("a/m", "prod"), Some(&AliasTarget { version: "2".into(), index: 5 }));
         let stored = |v: &str| vec![("a/m".to_owned(), "prod".to_owned(), v.to_owned())];
-        assert_eq!(
-            r.alias_differences(&[stored("2"), vec![("a/m".into(), "staging".into(), "1".into())]].concat()),
-            Vec::<String>::new()
-        );
-        let d = r.alias_differences(&stored("1"));
+        let text = |d: Vec<AliasDifference>| d.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let both = [stored("2"), vec![("a/m".into(), "staging".into(), "1".into())]].concat();
+        assert!(r.alias_differences(&both).is_empty());
+        let d = text(r.alias_differences(&stored("1")));
         assert!(d[0].contains("a/m@prod points at 1") && d[0].contains("entry 5"), "{d:?}");
         assert!(d[1].contains("a/m@staging is gone"), "{d:?}");
-        let d = r.alias_differences(&[stored("2"), vec![("a/m".into(), "x".into(), "1".into())]].concat());
+        let d =
+            text(r.alias_differences(&[stored("2"), vec![("a/m".into(), "x".into(), "1".into())]].concat()));
         assert!(d.iter().any(|l| l.contains("never moved")), "{d:?}");
     }
 

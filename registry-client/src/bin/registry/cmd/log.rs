@@ -126,7 +126,7 @@ async fn check_state(client: &registry_client::Client, replay: &Replay) -> Resul
             Err(e) => problems.push(format!("aliases of {m}: {e}")),
         }
     }
-    problems.extend(replay.alias_differences(&stored));
+    problems.extend(replay.alias_differences(&stored).iter().map(ToString::to_string));
     for (label, by) in &replay.quarantined {
         let Ok(r) = ModelRef::parse(label) else { continue };
         match client.get_version(&r.model, &r.reference.to_string()).await {
