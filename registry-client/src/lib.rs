@@ -18,6 +18,7 @@ pub mod attest;
 pub mod credentials;
 pub mod hash;
 pub mod incident;
+mod pins;
 pub mod place;
 pub mod progress;
 pub mod promote;

@@ -2,52 +2,13 @@
 //! (in the config directory), refuse any checkpoint that is not signed by the pinned key or is not an
 //! extension of the pinned one (a rewritten or forked log), and check versions against their log
 //! entries through the auditor bundle.
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
+use crate::pins::{self, Pin, Pins};
+use crate::{Client, ClientError};
 use base64::Engine;
 use registry_core::audit_bundle::{Finding, Policy, Request, verify_bundle};
 use registry_core::tlog::entry::{ALIAS_MOVED, LogEntry};
 use registry_core::tlog::note::{Checkpoint, NoteVerifier};
 use registry_core::tlog::{Frontier, leaf_hash, verify_consistency};
-use serde::{Deserialize, Serialize};
-
-use crate::{Client, ClientError};
-
-#[derive(Default, Serialize, Deserialize)]
-struct Pins {
-    #[serde(default)]
-    logs: BTreeMap<String, Pin>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct Pin {
-    key: String,
-    checkpoint: String,
-}
-
-fn pins_path() -> Result<PathBuf, ClientError> {
-    Ok(crate::credentials::config_dir()?.join("logs.json"))
-}
-
-fn load() -> Result<Pins, ClientError> {
-    let p = pins_path()?;
-    match std::fs::read(&p) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| ClientError::Input(format!("{}: {e}", p.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Pins::default()),
-        Err(e) => Err(ClientError::io(&p)(e)),
-    }
-}
-
-fn save(p: &Pins) -> Result<(), ClientError> {
-    let path = pins_path()?;
-    let dir = path.parent().map(PathBuf::from).unwrap_or_default();
-    std::fs::create_dir_all(&dir).map_err(ClientError::io(&dir))?;
-    let tmp = dir.join(".logs.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(p).map_err(|e| ClientError::Input(e.to_string()))?)
-        .map_err(ClientError::io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(ClientError::io(&path))
-}
 
 /// A checkpoint the client has verified and pinned.
 #[derive(Debug, Clone)]
@@ -85,19 +46,13 @@ async fn log_key(
         if let Some(p) = pinned
             && p.key != g.to_vkey()
         {
-            return Err(ClientError::Verify(format!(
-                "the log key given ({}) differs from the one pinned for {} ({}); remove the pin in {} only if the registry rotated its key",
-                g.to_vkey(),
-                key_of(client),
-                p.key,
-                pins_path()?.display()
-            )));
+            return Err(key_differs(client, &g.to_vkey(), &p.key)?);
         }
         return Ok((g.clone(), false));
     }
     if let Some(p) = pinned {
         return Ok((
-            NoteVerifier::parse(&p.key).map_err(|e| ClientError::Input(format!("pinned log key: {e}")))?,
+            NoteVerifier::parse(&p.key).map_err(|e| bad_pin(client, &format!("its log key: {e}")))?,
             false,
         ));
     }
@@ -109,60 +64,133 @@ async fn log_key(
     ))
 }
 
+fn key_differs(client: &Client, given: &str, pinned: &str) -> Result<ClientError, ClientError> {
+    Ok(ClientError::Verify(format!(
+        "the log key {given} differs from the one pinned for {} ({pinned}); remove the pin in {} only if the registry rotated its key",
+        key_of(client),
+        pins::path()?.display()
+    )))
+}
+
+/// A pin that no longer parses or verifies: the store was altered or damaged. Never read as "no pin".
+fn bad_pin(client: &Client, what: &str) -> ClientError {
+    let file = pins::path().map(|p| p.display().to_string()).unwrap_or_else(|_| "logs.json".into());
+    ClientError::Verify(format!(
+        "the pin for {} in {file} does not verify ({what}); the pin store was altered or damaged: check it, and remove that entry only if you trust the registry's current log",
+        key_of(client)
+    ))
+}
+
+/// The checkpoint pinned for `client`, verified with `key`; an error naming the file if it does not
+/// verify.
+fn pinned_checkpoint(
+    client: &Client,
+    pins: &Pins,
+    key: &NoteVerifier,
+) -> Result<Option<Checkpoint>, ClientError> {
+    match pins.logs.get(&key_of(client)) {
+        None => Ok(None),
+        Some(p) if p.key != key.to_vkey() => Err(key_differs(client, &key.to_vkey(), &p.key)?),
+        Some(p) => {
+            Checkpoint::open(&p.checkpoint, key).map(Some).map_err(|e| bad_pin(client, &e.to_string()))
+        }
+    }
+}
+
+/// Proves with the registry's consistency proof that `old` is a prefix of `new` (`old.size <= new.size`).
+async fn extends(client: &Client, old: &Checkpoint, new: &Checkpoint) -> Result<bool, ClientError> {
+    if old.size == new.size {
+        return Ok(old.root == new.root);
+    }
+    let hashes = decode_hashes(&client.log_consistency(old.size, new.size).await?.hashes)?;
+    Ok(verify_consistency(old.size, new.size, &hashes, &old.root, &new.root))
+}
+
+fn fork(new: &Checkpoint, old: &Checkpoint) -> ClientError {
+    ClientError::Verify(format!(
+        "LOG FORK: the registry's log at size {} is not an extension of the log pinned at size {}; its history was rewritten or forked",
+        new.size, old.size
+    ))
+}
+
 /// Checks `note` (a checkpoint from `client`) against the pinned state and pins it: signed by the log
-/// key, and an extension of the pinned checkpoint (proved with a consistency proof). Any failure is a
-/// [`ClientError::Verify`]: the log was rewritten or forked, or is not the one pinned.
+/// key, no smaller than the checkpoint pinned when this run began, and an extension of it (proved with a
+/// consistency proof). Any failure is a [`ClientError::Verify`]: the log was rewritten or forked, or is
+/// not the one pinned. The pin moves under the store's lock, on a fresh read: if another run pinned a
+/// newer checkpoint meanwhile, this one must be consistent with it, and the pin never moves back.
 pub async fn accept(
     client: &Client,
     note: &str,
     given: Option<&NoteVerifier>,
 ) -> Result<Verified, ClientError> {
-    let mut pins = load()?;
-    let (key, first_use) = log_key(client, &pins, given).await?;
+    let start = pins::load()?;
+    let (key, first_use) = log_key(client, &start, given).await?;
     let cp = Checkpoint::open(note, &key).map_err(|e| {
         ClientError::Verify(format!(
             "the log checkpoint does not verify with the log key {}: {e}",
             key.to_vkey()
         ))
     })?;
-    if let Some(old) = pins.logs.get(&key_of(client)).and_then(|p| Checkpoint::open(&p.checkpoint, &key).ok())
-    {
+    let mut checked = pinned_checkpoint(client, &start, &key)?;
+    if let Some(old) = &checked {
         if cp.size < old.size {
             return Err(ClientError::Verify(format!(
                 "LOG ROLLBACK: the registry's log has {} entries, but {} were already seen (pinned); its history was rewritten",
                 cp.size, old.size
             )));
         }
-        if cp.size > old.size || cp.root != old.root {
-            let proof = if cp.size == old.size {
-                vec![]
-            } else {
-                client.log_consistency(old.size, cp.size).await?.hashes
-            };
-            let hashes = proof
-                .iter()
-                .map(|h| {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(h)
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| ClientError::Protocol("malformed consistency proof".into()))?;
-            if !verify_consistency(old.size, cp.size, &hashes, &old.root, &cp.root) {
-                return Err(ClientError::Verify(format!(
-                    "LOG FORK: the registry's log at size {} is not an extension of the log pinned at size {}; its history was rewritten or forked",
-                    cp.size, old.size
-                )));
-            }
-        }
-        if cp.size < old.size || (cp.size == old.size && cp.root == old.root) {
-            return Ok(Verified { key, checkpoint: cp, first_use });
+        if !extends(client, old, &cp).await? {
+            return Err(fork(&cp, old));
         }
     }
-    pins.logs.insert(key_of(client), Pin { key: key.to_vkey(), checkpoint: note.to_owned() });
-    save(&pins)?;
-    Ok(Verified { key, checkpoint: cp, first_use })
+    let verified = Verified { key: key.clone(), checkpoint: cp.clone(), first_use };
+    // Compare and swap under the lock; a pin moved by another run meanwhile is checked against (over
+    // the network, outside the lock) and the swap retried.
+    for _ in 0..8 {
+        let seen = checked.clone();
+        let moved = pins::update(|pins| {
+            let now = pinned_checkpoint(client, pins, &key)?;
+            if now != seen {
+                return Ok((now, false));
+            }
+            if now.as_ref().is_some_and(|n| n.size >= cp.size) {
+                return Ok((None, false)); // already pinned (same checkpoint)
+            }
+            pins.logs.insert(key_of(client), Pin { key: key.to_vkey(), checkpoint: note.to_owned() });
+            Ok((None, true))
+        })?;
+        let Some(newer) = moved else { return Ok(verified) };
+        if newer.size > cp.size {
+            // Another run pinned a bigger tree: ours must be a prefix of it; the pin stays.
+            return if extends(client, &cp, &newer).await? { Ok(verified) } else { Err(fork(&newer, &cp)) };
+        }
+        if !extends(client, &newer, &cp).await? {
+            return Err(fork(&cp, &newer));
+        }
+        checked = Some(newer);
+    }
+    Err(ClientError::Verify("the pin store kept changing while this checkpoint was pinned; retry".into()))
+}
+
+/// Records that `model`'s `alias` was verified at its logged move `index`; fails ("ALIAS ROLLBACK") when
+/// a newer move of it was verified before, i.e. the registry now hides a move this client has seen.
+pub fn pin_alias(
+    client: &Client,
+    model: &registry_core::ModelName,
+    alias: &str,
+    index: u64,
+) -> Result<(), ClientError> {
+    let k = format!("{}|{model}@{alias}", key_of(client));
+    pins::update(|pins| match pins.aliases.get(&k) {
+        Some(&seen) if seen > index => Err(ClientError::Verify(format!(
+            "ALIAS ROLLBACK: {model}@{alias} was verified at its move in log entry {seen}, but the registry now answers with the older move in entry {index}"
+        ))),
+        Some(&seen) if seen == index => Ok(((), false)),
+        _ => {
+            pins.aliases.insert(k.clone(), index);
+            Ok(((), true))
+        }
+    })
 }
 
 /// Fetches, verifies and pins the registry's current checkpoint.
@@ -236,6 +264,14 @@ pub async fn check_version(
     if let (Some((alias, idx)), Some(cp)) = (report.facts.alias_move.clone(), report.checkpoint.clone()) {
         let finding = newest_move(client, model, &alias, idx, &cp).await?;
         report.findings.push(finding);
+        // The newest move this client verified for the alias never goes back.
+        if report.ok() {
+            match pin_alias(client, model, &alias, idx) {
+                Ok(()) => {}
+                Err(ClientError::Verify(what)) => report.findings.push(Finding { ok: false, what }),
+                Err(e) => return Err(e),
+            }
+        }
     }
     Ok(VersionCheck { bundle, report, log })
 }

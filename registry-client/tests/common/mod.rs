@@ -56,9 +56,17 @@ pub type Route = Box<dyn Fn(&str) -> String + Send + Sync>;
 /// Edits an answer: (path and query asked, body) -> new body.
 pub type Edit = Box<dyn Fn(&str, Bytes) -> Bytes + Send + Sync>;
 
+/// A request held by the relay: the test learns it arrived, and answers it when the test says so.
+struct Hold {
+    pattern: String,
+    arrived: std::sync::mpsc::Sender<()>,
+    release: tokio::sync::oneshot::Receiver<()>,
+}
+
 struct Rules {
     route: Route,
     edit: Edit,
+    holds: Vec<Hold>,
 }
 
 #[derive(Clone)]
@@ -77,8 +85,11 @@ pub struct Relay {
 
 impl Relay {
     pub async fn start(upstream: &str) -> Self {
-        let rules =
-            Arc::new(Mutex::new(Rules { route: Box::new(|p| p.to_owned()), edit: Box::new(|_, b| b) }));
+        let rules = Arc::new(Mutex::new(Rules {
+            route: Box::new(|p| p.to_owned()),
+            edit: Box::new(|_, b| b),
+            holds: vec![],
+        }));
         let state =
             RelayState { upstream: upstream.to_owned(), http: reqwest::Client::new(), rules: rules.clone() };
         let app = axum::Router::new().fallback(forward).with_state(state);
@@ -100,6 +111,15 @@ impl Relay {
         self.rules.lock().unwrap().edit = Box::new(edit);
     }
 
+    /// Holds the next request whose path contains `pattern`: `arrived` gets a message when it comes,
+    /// and it is forwarded once `release` is sent (or dropped).
+    pub fn hold(&self, pattern: &str) -> (std::sync::mpsc::Receiver<()>, tokio::sync::oneshot::Sender<()>) {
+        let (arrived, arrived_rx) = std::sync::mpsc::channel();
+        let (release_tx, release) = tokio::sync::oneshot::channel();
+        self.rules.lock().unwrap().holds.push(Hold { pattern: pattern.to_owned(), arrived, release });
+        (arrived_rx, release_tx)
+    }
+
     /// Back to an honest relay.
     pub fn honest(&self) {
         self.route(|p| p.to_owned());
@@ -115,6 +135,15 @@ impl Drop for Relay {
 
 async fn forward(State(s): State<RelayState>, req: Request) -> Response {
     let asked = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let held = {
+        let mut rules = s.rules.lock().unwrap();
+        let i = rules.holds.iter().position(|h| asked.contains(&h.pattern));
+        i.map(|i| rules.holds.remove(i))
+    };
+    if let Some(h) = held {
+        let _ = h.arrived.send(());
+        let _ = h.release.await;
+    }
     let to = (s.rules.lock().unwrap().route)(&asked);
     let method = req.method().clone();
     let headers: HeaderMap = req.headers().clone();
