@@ -163,16 +163,18 @@ fn check_one(
     manifest: &Manifest,
     verified: &mut Vec<(String, Binding)>,
 ) -> Check {
-    let label = format!("attestation {} {}", info.id, info.predicate_type);
+    // Until verified, the predicate type is only the registry's listing.
+    let label = format!("attestation {} (listed as {})", info.id, info.predicate_type);
     match attest::verify(raw, trusted, Target { model, manifest }) {
         Ok(v) => {
             verified.push((v.statement.predicate_type.clone(), v.binding));
-            let binding = match v.binding {
-                Binding::Manifest => "bound to the manifest",
-                Binding::Files => "bound to the files by name and digest",
-                Binding::Content => "bound to the contents only (not the file names)",
-            };
-            Check::new(true, format!("{label} signed by {} ({binding})", v.signer))
+            // Files the signature leaves out (its ignore_paths) are named, never reported as covered.
+            let (binding, uncovered) = registry_core::audit_bundle::describe(&v);
+            let pt = &v.statement.predicate_type;
+            Check::new(
+                true,
+                format!("attestation {} {pt} signed by {} ({binding}){uncovered}", info.id, v.signer),
+            )
         }
         // Someone we were not asked to trust: say so, do not fail.
         Err(attest::AttestError::UntrustedSigner | attest::AttestError::PredicateNotAllowed { .. }) => {

@@ -52,24 +52,54 @@ fn load() -> Result<File, ClientError> {
     }
 }
 
-fn save(f: &File) -> Result<(), ClientError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+/// Runs `f` on a fresh read of the file under an exclusive lock (`credentials.json.lock`), so two
+/// logins at once never lose one another's token.
+fn locked<R>(f: impl FnOnce(&mut File) -> Result<(R, bool), ClientError>) -> Result<R, ClientError> {
     let p = path()?;
     let dir = p.parent().map(PathBuf::from).unwrap_or_default();
     std::fs::create_dir_all(&dir).map_err(ClientError::io(&dir))?;
-    let tmp = dir.join(".credentials.json.tmp");
-    let bytes = serde_json::to_vec_pretty(f).map_err(|e| ClientError::Input(e.to_string()))?;
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
+    let lock_path = dir.join("credentials.json.lock");
+    let lock = std::fs::OpenOptions::new()
         .create(true)
-        .truncate(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(ClientError::io(&lock_path))?;
+    lock.lock().map_err(ClientError::io(&lock_path))?;
+    let mut file = load()?;
+    let (out, changed) = f(&mut file)?;
+    if changed {
+        save(&file)?;
+    }
+    drop(lock);
+    Ok(out)
+}
+
+fn save(f: &File) -> Result<(), ClientError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let p = path()?;
+    let dir = p.parent().map(PathBuf::from).unwrap_or_default();
+    // A name of its own (never a shared temp file another run could be writing), created 0600.
+    let nonce = {
+        use std::hash::{BuildHasher, RandomState};
+        RandomState::new().hash_one(std::time::SystemTime::now())
+    };
+    let tmp = dir.join(format!(".credentials.json.{}-{nonce:016x}.tmp", std::process::id()));
+    let bytes = serde_json::to_vec_pretty(f).map_err(|e| ClientError::Input(e.to_string()))?;
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(ClientError::io(&tmp))?;
-    // A pre-existing file keeps its mode on open: narrow it explicitly.
-    out.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(ClientError::io(&tmp))?;
-    out.write_all(&bytes).and_then(|()| out.sync_all()).map_err(ClientError::io(&tmp))?;
-    std::fs::rename(&tmp, &p).map_err(ClientError::io(&p))
+        .and_then(|mut out| out.write_all(&bytes).and_then(|()| out.sync_all()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ClientError::io(&tmp)(e));
+    }
+    std::fs::rename(&tmp, &p).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        ClientError::io(&p)(e)
+    })
 }
 
 /// The token for `url`: `REGISTRY_TOKEN` if set, else the stored one.
@@ -84,18 +114,17 @@ pub fn token_for(url: &str) -> Result<Option<String>, ClientError> {
 
 /// Stores `token` for `url`.
 pub fn store(url: &str, token: &str) -> Result<PathBuf, ClientError> {
-    let mut f = load()?;
-    f.registries.insert(key(url), Entry { token: token.trim().to_owned() });
-    save(&f)?;
+    locked(|f| {
+        f.registries.insert(key(url), Entry { token: token.trim().to_owned() });
+        Ok(((), true))
+    })?;
     path()
 }
 
 /// Forgets the token of `url`; true if there was one.
 pub fn remove(url: &str) -> Result<bool, ClientError> {
-    let mut f = load()?;
-    let had = f.registries.remove(&key(url)).is_some();
-    if had {
-        save(&f)?;
-    }
-    Ok(had)
+    locked(|f| {
+        let had = f.registries.remove(&key(url)).is_some();
+        Ok((had, had))
+    })
 }

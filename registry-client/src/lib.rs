@@ -18,6 +18,8 @@ pub mod attest;
 pub mod credentials;
 pub mod hash;
 pub mod incident;
+mod pins;
+pub mod place;
 pub mod progress;
 pub mod promote;
 pub mod pull;
@@ -354,6 +356,17 @@ impl Client {
     ) -> Result<registry_core::api::ConsistencyProof, ClientError> {
         let q = [("from", from.to_string()), ("to", to.to_string())];
         self.json(self.request(Method::GET, "/v1/log/proofs/consistency").query(&q)).await
+    }
+
+    /// `GET /v1/log/proofs/inclusion`: the proof (unverified) of entry `index` in the tree of
+    /// `tree_size` entries.
+    pub async fn log_inclusion(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<registry_core::api::InclusionProof, ClientError> {
+        let q = [("index", index.to_string()), ("tree_size", tree_size.to_string())];
+        self.json(self.request(Method::GET, "/v1/log/proofs/inclusion").query(&q)).await
     }
 
     /// `GET /v1/log/entries`, one page.

@@ -1,6 +1,7 @@
 //! `pull`: fetch a version's manifest (checked against its digest), download every blob in parallel
-//! into a temporary directory beside the target, hashing while writing, then rename into place.
-//! Any mismatch deletes everything written and names the file.
+//! into a staging directory beside the target, hashing while writing, then rename (or, with `--force`,
+//! swap) it into place. Any mismatch deletes everything written and names the file; the target is
+//! touched only once the whole tree is verified (see [`crate::place`]).
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use registry_core::api::VersionResponse;
 use registry_core::{Digest, Hasher, Manifest, ModelName};
 use serde::Serialize;
 
+use crate::place::{Staging, Target, check_target, is_empty_dir};
 use crate::progress::Progress;
 use crate::{Client, ClientError};
 
@@ -26,21 +28,6 @@ pub struct PullReport {
     pub bytes: u64,
     /// Where.
     pub dir: PathBuf,
-}
-
-/// Removes the temporary directory unless the pull completed.
-struct TempDir(Option<PathBuf>);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_dir_all(p);
-        }
-    }
-}
-
-fn is_empty_dir(p: &Path) -> Result<bool, ClientError> {
-    Ok(std::fs::read_dir(p).map_err(ClientError::io(p))?.next().is_none())
 }
 
 /// Downloads one blob to `dest`, hashing as it writes; fails naming `path` on any mismatch.
@@ -94,7 +81,11 @@ async fn download(
     Ok(())
 }
 
-/// Pulls `model@reference` into `out`. A non-empty `out` is refused unless `force`, which replaces it.
+/// Pulls `model@reference` into `out`. A non-empty `out` is refused unless `force`, which replaces it
+/// (only once the new tree is complete). The record the registry returns must be the model asked for,
+/// and for `@sha256:` the manifest asked for; a label is taken as the server resolves it (a version or
+/// an alias) — the CLI binds labels and aliases to the transparency log first and then calls
+/// [`pull_manifest`] with exactly what it checked.
 pub async fn pull(
     client: &Client,
     model: &ModelName,
@@ -104,7 +95,14 @@ pub async fn pull(
     progress: Arc<dyn Progress>,
     jobs: usize,
 ) -> Result<PullReport, ClientError> {
+    let target = check_target(out)?;
     let v = client.get_version(model, reference).await?;
+    if v.namespace != model.namespace() || v.name != model.name() {
+        return Err(ClientError::Verify(format!(
+            "asked for {model}, the registry answered {}/{}",
+            v.namespace, v.name
+        )));
+    }
     if let Ok(d) = Digest::parse(reference)
         && d != v.manifest_digest
     {
@@ -114,26 +112,49 @@ pub async fn pull(
         )));
     }
     let manifest: Manifest = client.get_manifest(&v).await?;
-    if out.exists() {
-        if !out.is_dir() {
-            return Err(ClientError::Input(format!("{} exists and is not a directory", out.display())));
-        }
-        if !force && !is_empty_dir(out)? {
-            return Err(ClientError::Input(format!(
-                "{} is not empty (use --force to replace it)",
-                out.display()
-            )));
-        }
+    fill(client, v, &manifest, &target, force, progress, jobs).await
+}
+
+/// Pulls exactly `version` with `manifest` (both already verified by the caller, e.g. against the log)
+/// into `out`: no second lookup, so what is written and reported is the version that was checked.
+pub async fn pull_manifest(
+    client: &Client,
+    version: VersionResponse,
+    manifest: &Manifest,
+    out: &Path,
+    force: bool,
+    progress: Arc<dyn Progress>,
+    jobs: usize,
+) -> Result<PullReport, ClientError> {
+    if manifest.digest() != version.manifest_digest {
+        return Err(ClientError::Verify(format!(
+            "the manifest given hashes to {}, not to the version's {}",
+            manifest.digest(),
+            version.manifest_digest
+        )));
     }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(ClientError::io(&parent))?;
-    let base = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    let tmp_path = parent.join(format!(".{base}.pull-{}-{}", std::process::id(), nonce()));
-    std::fs::create_dir(&tmp_path).map_err(ClientError::io(&tmp_path))?;
-    let mut tmp = TempDir(Some(tmp_path.clone()));
+    let target = check_target(out)?;
+    fill(client, version, manifest, &target, force, progress, jobs).await
+}
+
+async fn fill(
+    client: &Client,
+    v: VersionResponse,
+    manifest: &Manifest,
+    target: &Target,
+    force: bool,
+    progress: Arc<dyn Progress>,
+    jobs: usize,
+) -> Result<PullReport, ClientError> {
+    let out = target.path.as_path();
+    if out.exists() && !force && !is_empty_dir(out)? {
+        return Err(ClientError::Input(format!(
+            "{} is not empty (use --force to replace it)",
+            out.display()
+        )));
+    }
+    let staging = Staging::new(target)?;
+    let tmp_path = staging.path().to_path_buf();
 
     // Every directory first (paths were validated by Manifest: relative, no `..`), then one download
     // per distinct blob; files sharing a blob are copied locally afterwards.
@@ -175,21 +196,12 @@ pub async fn pull(
         let (s, d) = (tmp_path.join(src), tmp_path.join(dst));
         std::fs::copy(&s, &d).map_err(ClientError::io(&d))?;
     }
-
-    if out.exists() {
-        std::fs::remove_dir_all(out).map_err(ClientError::io(out))?;
-    }
-    std::fs::rename(&tmp_path, out).map_err(ClientError::io(out))?;
-    tmp.0 = None;
+    // Every byte is in and verified: only now is anything at the target replaced.
+    staging.place(target, force)?;
     Ok(PullReport {
         files: manifest.files().len(),
         bytes: manifest.total_size(),
         dir: out.to_path_buf(),
         version: v,
     })
-}
-
-fn nonce() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
 }

@@ -31,11 +31,20 @@ pub struct PushOptions {
     pub hash_threads: usize,
     /// Files at least this large go up through a resumable upload session.
     pub resumable_min: u64,
+    /// The manifest digest of each lineage parent (`NS/NAME@REF` as written), already checked by the
+    /// caller (the CLI checks them against the transparency log). Without them, a signing push looks
+    /// parents up and takes the registry's answer only for the model and reference asked for.
+    pub verified_parents: Option<Vec<(String, Digest)>>,
 }
 
 impl Default for PushOptions {
     fn default() -> Self {
-        Self { jobs: 4, hash_threads: crate::hash::default_threads(), resumable_min: resumable_min() }
+        Self {
+            jobs: 4,
+            hash_threads: crate::hash::default_threads(),
+            resumable_min: resumable_min(),
+            verified_parents: None,
+        }
     }
 }
 
@@ -387,11 +396,28 @@ pub async fn push(
     let mut oms = None;
     if let Some(s) = &sign {
         // Provenance pins parents by the manifest digest they resolve to now.
-        let mut parents = Vec::new();
-        for p in &lineage.parents {
-            let v = client.get_version(&p.model, &p.reference.to_string()).await?;
-            parents.push((p.to_string(), v.manifest_digest));
-        }
+        let parents = match &opts.verified_parents {
+            Some(p) => p.clone(),
+            None => {
+                let mut parents = Vec::new();
+                for p in &lineage.parents {
+                    let v = client.get_version(&p.model, &p.reference.to_string()).await?;
+                    let same_model = v.namespace == p.model.namespace() && v.name == p.model.name();
+                    let same_digest = match &p.reference {
+                        registry_core::Reference::Digest(d) => *d == v.manifest_digest,
+                        registry_core::Reference::Label(_) => true,
+                    };
+                    if !same_model || !same_digest {
+                        return Err(ClientError::Verify(format!(
+                            "parent {p}: the registry answered {}/{}@{} ({})",
+                            v.namespace, v.name, v.version, v.manifest_digest
+                        )));
+                    }
+                    parents.push((p.to_string(), v.manifest_digest));
+                }
+                parents
+            }
+        };
         let prov =
             provenance_envelope(s.key, model, version.as_str(), &manifest, &lineage, &parents, &s.times);
         let bundle = oms_bundle(s.key, model, &manifest);

@@ -6,14 +6,14 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::Digest;
 use crate::api::{AttestationInfo, VersionResponse};
 use crate::attest::{self, Binding, Target, TrustedKey};
 use crate::manifest::Manifest;
 use crate::name::ModelName;
-use crate::tlog::entry::{ATTESTATION_ADDED, LogEntry, VERSION_CREATED};
+use crate::tlog::entry::{ATTESTATION_ADDED, LogEntry};
 use crate::tlog::note::{Checkpoint, NoteVerifier};
 use crate::tlog::{Hash, leaf_hash, verify_inclusion};
-use crate::{Digest, canonical};
 
 /// The bundle's media type.
 pub const MEDIA_TYPE: &str = "application/vnd.registry.bundle.v1+json";
@@ -66,6 +66,10 @@ pub struct AuditBundle {
     pub log: BundleLog,
 }
 
+mod facts;
+
+pub use facts::{LogFacts, Request};
+
 /// One finding of an offline check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
@@ -75,7 +79,7 @@ pub struct Finding {
     pub what: String,
 }
 
-/// The result of [`verify_offline`].
+/// The result of [`verify_offline`] and [`verify_bundle`].
 #[derive(Debug, Clone, Serialize)]
 pub struct OfflineReport {
     /// Every check, in order.
@@ -86,6 +90,17 @@ pub struct OfflineReport {
     /// The verified checkpoint.
     #[serde(skip)]
     pub checkpoint: Option<Checkpoint>,
+    /// What the log says about the version (quarantine, corruption, the alias move a request rests
+    /// on). Decisions take these, never the record's unsigned flags alone.
+    #[serde(skip)]
+    pub facts: LogFacts,
+    /// Files of the version that no verified attestation covers (with trusted keys given).
+    #[serde(skip)]
+    pub uncovered: Vec<String>,
+    /// The exact bytes of each attestation that verified, with its predicate type (for
+    /// `pull --signature-out`: bytes the log records, never a second download).
+    #[serde(skip)]
+    pub verified_attestations: Vec<(String, String)>,
 }
 
 impl OfflineReport {
@@ -111,16 +126,48 @@ fn b64_hashes(v: &[String]) -> Option<Vec<Hash>> {
         .collect()
 }
 
-/// Checks a bundle with nothing but the keys the auditor holds: the checkpoint's signature with
-/// `log_key`; every entry's inclusion in it; that the entries record exactly this manifest, lineage
-/// and these attestation bytes; every attestation against `trusted` keys; and `required` predicates.
+/// What a bundle is checked against: the keys the verifier trusts, the predicate types it requires,
+/// and what was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Policy<'a> {
+    /// Keys trusted for attestations.
+    pub trusted: &'a [TrustedKey],
+    /// Predicate types that must have a verified attestation.
+    pub required: &'a [String],
+    /// The model and reference the user asked for: the bundle must be about exactly that. `None`
+    /// only for an auditor's bundle checked without a reference (the report then names what the log
+    /// shows the bundle is about).
+    pub request: Option<&'a Request>,
+    /// With trusted keys: do not fail when some of the version's files are covered by no verified
+    /// attestation (they are still listed).
+    pub allow_unsigned_files: bool,
+}
+
+/// [`verify_bundle`] with no request, for an auditor holding a bundle file: `trusted` keys,
+/// `required` predicate types.
 pub fn verify_offline(
     bundle: &AuditBundle,
     trusted: &[TrustedKey],
     log_key: &NoteVerifier,
     required: &[String],
 ) -> OfflineReport {
-    let mut r = OfflineReport { findings: vec![], manifest: None, checkpoint: None };
+    verify_bundle(bundle, log_key, &Policy { trusted, required, ..Default::default() })
+}
+
+/// Checks a bundle with nothing but the keys the verifier holds: the checkpoint's signature with
+/// `log_key`; every entry's inclusion in it; that the bundle is about what was asked for
+/// ([`Policy::request`]); that the entries record exactly this manifest, OMS root, lineage, metadata,
+/// pusher and these attestation bytes; what the log says about quarantine and corruption; every
+/// attestation against the trusted keys; and the required predicates.
+pub fn verify_bundle(bundle: &AuditBundle, log_key: &NoteVerifier, policy: &Policy<'_>) -> OfflineReport {
+    let mut r = OfflineReport {
+        findings: vec![],
+        manifest: None,
+        checkpoint: None,
+        facts: LogFacts::default(),
+        uncovered: vec![],
+        verified_attestations: vec![],
+    };
     if !r.push(bundle.media_type == MEDIA_TYPE, format!("bundle media type {}", bundle.media_type)) {
         return r;
     }
@@ -156,17 +203,19 @@ pub fn verify_offline(
         manifest_digest == v.manifest_digest && canonical_ok,
         format!("manifest {manifest_digest} is canonical and is the version's"),
     );
-    let created = entries.iter().find(|(_, e)| e.kind == VERSION_CREATED && e.subject == name);
-    let lineage_digest = canonical::digest(&v.lineage).ok();
-    let logged = created.is_some_and(|(_, e)| {
-        e.detail("manifest_digest") == Some(&v.manifest_digest.to_string())
-            && e.detail("oms_root_digest") == Some(&v.oms_root_digest.to_string())
-            && lineage_digest.is_some_and(|d| e.detail("lineage_digest") == Some(&d.to_string()))
-    });
-    r.push(logged, format!("the log records {name} with this manifest, OMS root and lineage"));
+    facts::check_record(&mut r, v, &name, &entries, manifest.as_ref());
+    match policy.request {
+        Some(req) => facts::check_request(&mut r, v, &name, &entries, req),
+        None => {
+            r.push(true, format!("the bundle is about {name} (no reference was given to bind it to)"));
+        }
+    }
+    facts::state(&mut r, v, &name, &entries);
     let Some(manifest) = manifest else { return r };
     let model = ModelName::new(&v.namespace, &v.name);
     let mut verified: Vec<(String, Binding)> = Vec::new();
+    let mut covers_all = false;
+    let mut partly: Vec<Vec<String>> = Vec::new();
     for a in &bundle.attestations {
         let digest = Digest::of(a.body.as_bytes());
         let in_log = entries.iter().any(|(_, e)| {
@@ -174,25 +223,33 @@ pub fn verify_offline(
                 && e.subject == name
                 && e.detail("digest") == Some(&digest.to_string())
         });
-        r.push(
+        let logged = r.push(
             digest == a.info.digest && in_log,
-            format!("attestation {} bytes are the ones the log records", a.info.id),
+            format!("attestation {digest} bytes are the ones the log records"),
         );
         let Ok(model) = &model else { continue };
-        match attest::verify(a.body.as_bytes(), trusted, Target { model, manifest: &manifest }) {
+        // Labels come from the verified statement, never from the registry's unsigned `info`.
+        match attest::verify(a.body.as_bytes(), policy.trusted, Target { model, manifest: &manifest }) {
             Ok(ok) => {
-                verified.push((ok.statement.predicate_type.clone(), ok.binding));
+                let pt = ok.statement.predicate_type.clone();
+                let (how, uncovered) = describe(&ok);
                 r.push(
                     true,
-                    format!(
-                        "attestation {} {} verifies, signed by {}",
-                        a.info.id, a.info.predicate_type, ok.signer
-                    ),
+                    format!("attestation {digest} {pt} verifies, signed by {} ({how}){uncovered}", ok.signer),
                 );
+                if logged {
+                    verified.push((pt.clone(), ok.binding));
+                    r.verified_attestations.push((pt, a.body.clone()));
+                    if ok.uncovered.is_empty() {
+                        covers_all = true;
+                    } else {
+                        partly.push(ok.uncovered);
+                    }
+                }
             }
             Err(attest::AttestError::UntrustedSigner | attest::AttestError::PredicateNotAllowed { .. }) => {}
             Err(e) => {
-                r.push(false, format!("attestation {}: {e}", a.info.id));
+                r.push(false, format!("attestation {digest}: {e}"));
             }
         }
     }
@@ -213,13 +270,46 @@ pub fn verify_offline(
             ),
         );
     }
-    for p in required {
+    for p in policy.required {
         r.push(verified.iter().any(|(t, _)| t == p), format!("required predicate {p}"));
     }
-    if !trusted.is_empty() && required.is_empty() {
+    if !policy.trusted.is_empty() && policy.required.is_empty() {
         r.push(!verified.is_empty(), "at least one attestation verifies with the trusted keys");
+    }
+    if !policy.trusted.is_empty() && !verified.is_empty() && !covers_all {
+        // A file is covered when some verified attestation covers it; with none covering all, the
+        // files every one of them leaves out are signed by nobody trusted.
+        let mut uncovered: Vec<String> = partly.first().cloned().unwrap_or_default();
+        uncovered.retain(|f| partly.iter().all(|p| p.contains(f)));
+        if !uncovered.is_empty() {
+            r.push(
+                policy.allow_unsigned_files,
+                format!(
+                    "{} file(s) are covered by no verified attestation (left out by a signature's ignore_paths): {}",
+                    uncovered.len(),
+                    uncovered.join(", ")
+                ),
+            );
+            r.uncovered = uncovered;
+        }
     }
     r.checkpoint = Some(cp);
     r.manifest = Some(manifest);
     r
+}
+
+/// How a verified attestation is tied to the version, and the files it does not cover.
+pub fn describe(v: &attest::Verified) -> (&'static str, String) {
+    let how = match v.binding {
+        Binding::Manifest => "bound to the manifest",
+        Binding::Files if v.uncovered.is_empty() => "bound to the files by name and digest",
+        Binding::Files => "bound to the files by name and digest, except the ones it ignores",
+        Binding::Content => "bound to the contents only (not the file names)",
+    };
+    let uncovered = if v.uncovered.is_empty() {
+        String::new()
+    } else {
+        format!("; NOT covered: {}", v.uncovered.join(", "))
+    };
+    (how, uncovered)
 }

@@ -181,6 +181,11 @@ pub struct Verified {
     pub binding: Binding,
     /// The subject digest that tied it.
     pub subject: Digest,
+    /// The version's files this statement does not cover: for an OMS signature, those under its own
+    /// `serialization.ignore_paths` (model_signing leaves `.git`, `.github`, `.gitattributes` and
+    /// `.gitignore` out by default). Empty for every other binding. Such files are never reported as
+    /// covered, and the client refuses to write them unless told to.
+    pub uncovered: Vec<String>,
 }
 
 /// Verifies `raw` against `trusted` keys for `target`: a valid signature over PAE by a key trusted
@@ -202,7 +207,11 @@ pub fn verify(raw: &[u8], trusted: &[TrustedKey], target: Target<'_>) -> Result<
         }
     };
     let (binding, subject) = bind(&p.statement, target)?;
-    Ok(Verified { format: p.format, statement: p.statement, signer, binding, subject })
+    let uncovered = match binding {
+        Binding::Files => predicates::oms_ignored(&p.statement.predicate, target.manifest),
+        Binding::Manifest | Binding::Content => vec![],
+    };
+    Ok(Verified { format: p.format, statement: p.statement, signer, binding, subject, uncovered })
 }
 
 /// Which subject ties `s` to the version, and how.

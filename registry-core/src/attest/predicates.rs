@@ -107,6 +107,21 @@ pub fn oms_predicate(manifest: &Manifest) -> Value {
     })
 }
 
+/// The `serialization.ignore_paths` of an OMS predicate.
+fn ignore_paths(predicate: &Value) -> Vec<String> {
+    predicate["serialization"]["ignore_paths"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+/// The manifest's files an OMS predicate leaves out through its `ignore_paths`: its signature says
+/// nothing about them, whatever else it binds.
+pub fn oms_ignored(predicate: &Value, manifest: &Manifest) -> Vec<String> {
+    let ignore = ignore_paths(predicate);
+    manifest.files().iter().filter(|f| ignored(&f.path, &ignore)).map(|f| f.path.clone()).collect()
+}
+
 fn ignored(path: &str, ignore: &[String]) -> bool {
     ignore.iter().any(|i| {
         let i = i.trim_end_matches('/');
@@ -130,10 +145,7 @@ pub fn check_oms(
     if ser["hash_type"].as_str().is_some_and(|h| h != "sha256") {
         return Err(bad("only sha256 file hashes are supported"));
     }
-    let ignore: Vec<String> = ser["ignore_paths"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-        .unwrap_or_default();
+    let ignore = ignore_paths(predicate);
     let resources = predicate["resources"].as_array().ok_or_else(|| bad("no resources"))?;
     let mut claimed: BTreeMap<String, String> = BTreeMap::new();
     for r in resources {
@@ -254,5 +266,7 @@ mod tests {
             check_oms(&oms_predicate(&only), &man, None).is_err(),
             "without ignore_paths .git/HEAD is missing"
         );
+        assert_eq!(oms_ignored(&p, &man), [".git/HEAD"], "and the ignored file is named as not covered");
+        assert!(oms_ignored(&oms_predicate(&man), &man).is_empty());
     }
 }

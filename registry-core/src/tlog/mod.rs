@@ -9,6 +9,7 @@ use sha2::{Digest as _, Sha256};
 
 pub mod entry;
 pub mod note;
+pub mod replay;
 
 /// A SHA-256 tree hash.
 pub type Hash = [u8; 32];
@@ -219,23 +220,70 @@ pub fn verify_consistency(old: u64, new: u64, proof: &[Hash], old_root: &Hash, n
     snode == 0 && fr == *old_root && sr == *new_root
 }
 
-/// The root of a whole list of leaf hashes (an auditor's replay; O(n) time, O(log n) memory).
-pub fn root_of(leaves: &[Hash]) -> Hash {
-    // A stack of complete subtrees, as an append-only log builds them.
-    let mut stack: Vec<(u8, Hash)> = Vec::new();
-    for leaf in leaves {
-        let mut cur = (0u8, *leaf);
-        while let Some(&(level, h)) = stack.last() {
+/// The complete subtrees of a log prefix, extended leaf by leaf: what an append-only log keeps to
+/// know its root (RFC 9162 MTH) without the leaves. Seeded from the stored nodes of a prefix, it turns
+/// "these are every entry from index `n` to the checkpoint" into one root comparison.
+#[derive(Debug, Clone, Default)]
+pub struct Frontier {
+    stack: Vec<(u8, Hash)>,
+    size: u64,
+}
+
+impl Frontier {
+    /// The frontier of the first `size` leaves from the hashes of [`range_nodes`]`(0, size)`, in that
+    /// order (largest first); `None` when the count does not fit. Nothing here trusts the hashes: a
+    /// wrong one only yields a root that will not match a signed checkpoint.
+    pub fn from_nodes(size: u64, nodes: &[Hash]) -> Option<Self> {
+        let ids = range_nodes(0, size);
+        if ids.len() != nodes.len() {
+            return None;
+        }
+        Some(Self { stack: ids.iter().zip(nodes).map(|(&(level, _), h)| (level, *h)).collect(), size })
+    }
+
+    /// The frontier of the first `index + 1` leaves from the RFC 9162 inclusion proof of leaf
+    /// `index` in the tree of exactly `index + 1` leaves (whose siblings are the complete subtrees of
+    /// the first `index` leaves, deepest first) and that leaf's hash.
+    pub fn from_last_leaf(index: u64, proof: &[Hash], leaf: Hash) -> Option<Self> {
+        let nodes: Vec<Hash> = proof.iter().rev().copied().collect();
+        let mut f = Self::from_nodes(index, &nodes)?;
+        f.push(leaf);
+        Some(f)
+    }
+
+    /// Appends one leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut cur = (0u8, leaf);
+        while let Some(&(level, h)) = self.stack.last() {
             if level != cur.0 {
                 break;
             }
-            stack.pop();
+            self.stack.pop();
             cur = (level + 1, node_hash(&h, &cur.1));
         }
-        stack.push(cur);
+        self.stack.push(cur);
+        self.size += 1;
     }
-    let hashes: Vec<Hash> = stack.into_iter().map(|(_, h)| h).collect();
-    fold(&hashes).unwrap_or_else(empty_root)
+
+    /// Leaves so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The root of the leaves so far.
+    pub fn root(&self) -> Hash {
+        let hashes: Vec<Hash> = self.stack.iter().map(|(_, h)| *h).collect();
+        fold(&hashes).unwrap_or_else(empty_root)
+    }
+}
+
+/// The root of a whole list of leaf hashes (an auditor's replay; O(n) time, O(log n) memory).
+pub fn root_of(leaves: &[Hash]) -> Hash {
+    let mut f = Frontier::default();
+    for leaf in leaves {
+        f.push(*leaf);
+    }
+    f.root()
 }
 
 #[cfg(test)]

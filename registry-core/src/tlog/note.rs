@@ -6,7 +6,7 @@
 //! `— name base64(key id || signature)`. Only Ed25519 (algorithm 1) is supported.
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signer, Verifier};
+use ed25519_dalek::Signer;
 use sha2::{Digest as _, Sha256};
 
 use super::Hash;
@@ -40,9 +40,13 @@ fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
     [d[0], d[1], d[2], d[3]]
 }
 
+/// Go's `isValidName`: non-empty, no `+`, no white space (and, here, no control characters).
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains(['+', ' ', '\n']) && name.chars().all(|c| !c.is_control())
+    !name.is_empty() && !name.contains('+') && name.chars().all(|c| !c.is_whitespace() && !c.is_control())
 }
+
+/// Signature lines a note may carry before it is refused (as Go's note package does).
+const MAX_SIGNATURES: usize = 100;
 
 /// A note verifier: name and Ed25519 public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +74,10 @@ impl NoteVerifier {
         let mut pk = [0u8; 32];
         pk.copy_from_slice(&raw[1..]);
         let key = ed25519_dalek::VerifyingKey::from_bytes(&pk).map_err(|_| bad("not an Ed25519 point"))?;
+        // A small-order key "verifies" forged signatures (e.g. R = identity, s = 0) for any text.
+        if key.is_weak() {
+            return Err(bad("a weak (small-order) Ed25519 key"));
+        }
         let id = key_id(name, &pk);
         if hexid.len() != 8 || hex::decode(hexid).ok().as_deref() != Some(&id[..]) {
             return Err(bad("key id does not match the key"));
@@ -138,31 +146,47 @@ impl NoteSigner {
     }
 }
 
-/// Checks that `note` carries a valid signature by `v`; returns the signed text.
+/// Checks that `note` carries a valid signature by `v`; returns the signed text. Parsed as Go's
+/// `golang.org/x/mod/sumdb/note.Open` parses: no control characters but newlines; the signature block
+/// after the last blank line ends with a newline and holds only well-formed signature lines
+/// (`— name base64(keyid || sig)`, at most 100), every one of them checked before the note is accepted;
+/// a signature by `v`'s name and key id that does not verify is an error, not skipped. Ed25519 is
+/// verified strictly (RFC 8032 with canonical encodings; small-order keys are refused at parse).
 pub fn open<'a>(note: &'a str, v: &NoteVerifier) -> Result<&'a str, NoteError> {
-    let split = note.rfind("\n\n").ok_or_else(|| NoteError::Malformed("no signature block".into()))?;
+    let malformed = |m: &str| NoteError::Malformed(m.to_owned());
+    if note.chars().any(|c| c < ' ' && c != '\n') {
+        return Err(malformed("control characters"));
+    }
+    let split = note.rfind("\n\n").ok_or_else(|| malformed("no signature block"))?;
     let (text, sigs) = (&note[..=split], &note[split + 2..]);
-    if !note.ends_with('\n') {
-        return Err(NoteError::Malformed("note must end with a newline".into()));
+    if sigs.is_empty() || !sigs.ends_with('\n') {
+        return Err(malformed("the signature block must end with a newline"));
     }
-    for line in sigs.lines() {
-        let Some(rest) = line.strip_prefix("\u{2014} ") else {
-            return Err(NoteError::Malformed("signature lines start with an em dash".into()));
-        };
-        let Some((name, b64)) = rest.split_once(' ') else { continue };
-        if name != v.name {
-            continue;
+    let mut verified = false;
+    for (n, line) in sigs.split_terminator('\n').enumerate() {
+        if n >= MAX_SIGNATURES {
+            return Err(malformed("too many signatures"));
         }
-        let Ok(blob) = STANDARD.decode(b64) else { continue };
-        if blob.len() != 68 || blob[..4] != v.id {
-            continue;
+        let rest = line
+            .strip_prefix("\u{2014} ")
+            .ok_or_else(|| malformed("signature lines start with an em dash"))?;
+        let (name, b64) = rest.split_once(' ').unwrap_or((rest, ""));
+        let blob = STANDARD.decode(b64).ok().filter(|b| b.len() >= 5 && valid_name(name));
+        let Some(blob) = blob else { return Err(malformed("a signature line does not parse")) };
+        if name != v.name || blob[..4] != v.id {
+            continue; // another signer's line: well-formed, not ours to check
         }
-        let Ok(sig) = ed25519_dalek::Signature::from_slice(&blob[4..]) else { continue };
-        if v.key.verify(text.as_bytes(), &sig).is_ok() {
-            return Ok(text);
+        if verified {
+            continue; // a repeated signature by the same key (Go drops it too)
         }
+        let sig = ed25519_dalek::Signature::from_slice(&blob[4..])
+            .map_err(|_| NoteError::Unsigned(v.name.clone()))?;
+        if v.key.verify_strict(text.as_bytes(), &sig).is_err() {
+            return Err(NoteError::Unsigned(v.name.clone()));
+        }
+        verified = true;
     }
-    Err(NoteError::Unsigned(v.name.clone()))
+    if verified { Ok(text) } else { Err(NoteError::Unsigned(v.name.clone())) }
 }
 
 /// A checkpoint: which log, how many entries, which root.
@@ -260,6 +284,66 @@ mod tests {
             Checkpoint::parse("o\n1\r\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").is_err(),
             "size line 1\\r"
         );
+    }
+
+    #[test]
+    fn a_junk_line_after_a_valid_signature_is_refused_as_go_refuses_it() {
+        let s = NoteSigner::new("registry.example/log", &[7; 32]).expect("signer");
+        let cp = Checkpoint { origin: "registry.example/log".into(), size: 42, root: [9; 32] };
+        let note = s.sign(&cp.to_text()).expect("signed");
+        assert!(Checkpoint::open(&note, s.verifier()).is_ok());
+        for junk in [
+            "junk\n",
+            "\u{2014} \n",
+            "\u{2014} name\n",
+            "\u{2014} na+me AAAAAAA=\n",
+            "\u{2014} name AAAA\n",
+            "\n",
+        ] {
+            let bad = format!("{note}{junk}");
+            assert!(matches!(open(&bad, s.verifier()), Err(NoteError::Malformed(_))), "accepted {junk:?}");
+        }
+        // Another signer's well-formed line is fine; a bad one by our key is an error, not skipped.
+        let other = NoteSigner::new("witness", &[8; 32]).expect("signer");
+        let cosigned = format!(
+            "{note}{}",
+            other.sign(&cp.to_text()).expect("signed").rsplit_once("\n\n").expect("block").1
+        );
+        assert!(open(&cosigned, s.verifier()).is_ok());
+        let mut blob = s.verifier().id.to_vec();
+        blob.extend_from_slice(&[0u8; 64]);
+        let ours = format!("\u{2014} registry.example/log {}\n", STANDARD.encode(&blob));
+        // (Go checks the first line by a key and drops later ones, so the bad one goes first.)
+        let forged = note.replacen("\n\n\u{2014}", &format!("\n\n{ours}\u{2014}"), 1);
+        assert!(open(&forged, s.verifier()).is_err());
+        assert!(open(&note.replace("log\n42", "log\u{7}\n42"), s.verifier()).is_err(), "control character");
+    }
+
+    #[test]
+    fn a_weak_key_and_its_forgeries_are_refused() {
+        // The identity point: with R = identity and s = 0, non-strict verification accepts any text.
+        let mut raw = vec![1u8];
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        raw.extend_from_slice(&identity);
+        let name = "evil.example/log";
+        let id = key_id(name, &identity);
+        let vkey = format!("{name}+{}+{}", hex::encode(id), STANDARD.encode(&raw));
+        assert!(matches!(NoteVerifier::parse(&vkey), Err(NoteError::Key(m)) if m.contains("weak")));
+        let v = NoteVerifier {
+            name: name.into(),
+            key: ed25519_dalek::VerifyingKey::from_bytes(&identity).expect("a point"),
+            id,
+        };
+        let mut blob = id.to_vec();
+        blob.extend_from_slice(&identity); // R
+        blob.extend_from_slice(&[0u8; 32]); // s
+        let forged = format!(
+            "{name}\n1\n{}\n\n\u{2014} {name} {}\n",
+            STANDARD.encode([0u8; 32]),
+            STANDARD.encode(&blob)
+        );
+        assert!(open(&forged, &v).is_err(), "strict verification refuses the forgery");
     }
 
     proptest! {

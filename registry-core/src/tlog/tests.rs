@@ -147,6 +147,35 @@ fn tampered_proofs_fail() {
     assert!(!verify_consistency(6, 13, &c[1..], &m.root(6), &root));
 }
 
+#[test]
+fn a_frontier_seeded_from_the_last_leafs_proof_extends_to_every_later_root() {
+    let mut m = Mem::default();
+    for i in 0..70u32 {
+        m.append(&i.to_le_bytes());
+    }
+    for start in 0..69u64 {
+        // The proof of leaf `start` in the tree that ends with it names the prefix's complete subtrees.
+        let proof = proof_from(&inclusion_ranges(start, start + 1), |id| m.node(id)).expect("nodes");
+        let leaf = leaf_hash(&(start as u32).to_le_bytes());
+        let mut f = Frontier::from_last_leaf(start, &proof, leaf).expect("fits");
+        assert_eq!(f.root(), m.root(start + 1));
+        for i in start + 1..70 {
+            f.push(leaf_hash(&(i as u32).to_le_bytes()));
+            assert_eq!(f.root(), m.root(i + 1), "start {start}, size {}", i + 1);
+        }
+        // A leaf left out cannot reach the signed root.
+        if start >= 60 {
+            continue;
+        }
+        let mut skipped = Frontier::from_last_leaf(start, &proof, leaf).expect("fits");
+        for i in (start + 1..70).filter(|i| *i != 60) {
+            skipped.push(leaf_hash(&(i as u32).to_le_bytes()));
+        }
+        assert_ne!(skipped.root(), m.root(70));
+    }
+    assert!(Frontier::from_nodes(5, &[[0; 32]]).is_none(), "5 leaves are two complete subtrees");
+}
+
 proptest! {
     #[test]
     fn verifiers_never_panic(

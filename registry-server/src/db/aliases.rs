@@ -153,16 +153,6 @@ impl Db {
         .await?)
     }
 
-    /// Log indexes of promotion events about a version.
-    pub async fn alias_log_indexes_of(&self, version_id: i64) -> Result<Vec<i64>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT log_index FROM alias_history WHERE version_id = $1 AND log_index IS NOT NULL ORDER BY id",
-        )
-        .bind(version_id)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
     /// The policy revisions in force (the highest revision of each pattern pair).
     pub async fn policies_current(&self) -> Result<Vec<PolicyRow>, DbError> {
         let sql = format!(

@@ -96,16 +96,6 @@ impl Db {
         .fetch_all(self.pool())
         .await?)
     }
-
-    /// Log indexes of quarantine entries about a version.
-    pub async fn quarantine_log_indexes_of(&self, version_id: i64) -> Result<Vec<i64>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT log_index FROM quarantine_versions WHERE version_id = $1 ORDER BY log_index",
-        )
-        .bind(version_id)
-        .fetch_all(self.pool())
-        .await?)
-    }
 }
 
 /// Stores a quarantine; returns its id.

@@ -17,6 +17,7 @@ pub mod gc;
 pub mod incident;
 pub mod log;
 pub mod models;
+pub mod replay;
 pub mod scrub;
 pub mod tokens;
 pub mod uploads;

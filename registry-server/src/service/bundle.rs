@@ -2,6 +2,7 @@
 //! evidence for each, all proved against one checkpoint.
 use base64::Engine;
 use registry_core::audit_bundle::{AuditBundle, BundleAttestation, BundleEntry, BundleLog, MEDIA_TYPE};
+use registry_core::tlog::entry::{self, LogEntry};
 use registry_core::{ModelName, Reference};
 
 use crate::error::ApiError;
@@ -32,13 +33,23 @@ pub async fn build(
         attestations.push(BundleAttestation { info, body });
     }
     let (cp, note) = log::checkpoint(&state.db, &state.log).await?;
-    let mut indexes: Vec<u64> = version.log_index.into_iter().collect();
-    indexes.extend(attestations.iter().filter_map(|a| a.info.log_index));
-    // Every promotion decision about this version (moves and denials).
-    indexes.extend(state.db.alias_log_indexes_of(version_id).await?.into_iter().map(|i| i.max(0) as u64));
-    // And every quarantine of it.
-    indexes
-        .extend(state.db.quarantine_log_indexes_of(version_id).await?.into_iter().map(|i| i.max(0) as u64));
+    // Every entry about this version (creation, attestations, promotion decisions, quarantines and
+    // releases, corruption): the client reads the version's state from these, not from the record.
+    let subject = format!("{model}@{}", version.version);
+    let mut indexes: Vec<u64> =
+        state.db.log_indexes_about(&subject, cp.size).await?.into_iter().map(|i| i.max(0) as u64).collect();
+    // Asked by alias: every move of that alias, so the client can check this version is the target
+    // of its newest one.
+    if let Reference::Label(l) = reference
+        && l.as_str() != version.version
+    {
+        for e in state.db.log_entries_of_kind(entry::ALIAS_MOVED, &format!("{model}@"), cp.size).await? {
+            let moved = LogEntry::parse(e.body.as_bytes()).ok();
+            if moved.as_ref().and_then(|m| m.detail("alias")) == Some(l.as_str()) {
+                indexes.push(e.idx.max(0) as u64);
+            }
+        }
+    }
     indexes.sort_unstable();
     indexes.dedup();
     let mut entries = Vec::with_capacity(indexes.len());

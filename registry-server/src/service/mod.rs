@@ -10,5 +10,6 @@ pub mod push;
 pub mod read;
 pub mod report;
 pub mod scrub;
+pub mod scrub_aliases;
 pub mod tokens;
 pub mod uploads;

@@ -277,6 +277,10 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
             }
         }
     }
+    // Aliases: each stored target is the one its newest logged move names (service::scrub_aliases).
+    for (target, detail) in crate::service::scrub_aliases::differences(state).await? {
+        finding(state, &mut report, stats, "alias", &target, &detail, &[]).await?;
+    }
     clear_intact(state, &mut report, &seen).await?;
     stats.passes.fetch_add(1, Ordering::Relaxed);
     stats.last_pass_ms.store(now_ms().max(0) as u64, Ordering::Relaxed);

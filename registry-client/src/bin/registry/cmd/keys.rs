@@ -277,7 +277,8 @@ pub struct BundleArgs {
 pub async fn bundle(ctx: &Ctx, a: BundleArgs) -> Result<(), Failure> {
     let (model, reference) = super::parse_ref(&a.reference)?;
     let client = ctx.client()?;
-    let c = registry_client::tlog::check_version(&client, &model, &reference, &[], &[], None).await?;
+    let expect = registry_client::tlog::Expect::default();
+    let c = registry_client::tlog::check_version(&client, &model, &reference, &expect, None).await?;
     if !c.report.ok() {
         for f in c.report.findings.iter().filter(|f| !f.ok) {
             eprintln!("✗ {}", f.what);

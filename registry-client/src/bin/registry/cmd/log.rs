@@ -1,7 +1,10 @@
 //! `registry log checkpoint|verify`: the transparency log, checked by the client.
+use std::collections::BTreeSet;
+
 use anyhow::Context;
 use registry_client::tlog::{read_log_key, sync};
 use registry_core::tlog::entry::{ATTESTATION_ADDED, KEY_TRUSTED, LogEntry, MODEL_CREATED, VERSION_CREATED};
+use registry_core::tlog::replay::Replay;
 use registry_core::tlog::{leaf_hash, root_of};
 use registry_core::{ModelName, ModelRef};
 
@@ -16,7 +19,8 @@ pub enum LogCmd {
         log_key: Option<String>,
     },
     /// An auditor's full replay: every entry from the start, the root recomputed, each entry checked
-    /// against what the API serves now. Needs read on every namespace.
+    /// against what the API serves now, and every alias target and quarantine flag the registry serves
+    /// compared with what the log's moves and quarantines leave. Needs read on every namespace.
     Verify {
         /// The log's verifier key (text or file); default: the pinned one.
         #[arg(long)]
@@ -50,6 +54,7 @@ pub async fn run(ctx: &Ctx, cmd: LogCmd) -> Result<(), Failure> {
             let mut leaves = Vec::with_capacity(size as usize);
             let mut problems: Vec<String> = Vec::new();
             let mut start = 0u64;
+            let mut replay = Replay::default();
             while start < size {
                 let end = (start + registry_core::api::MAX_LOG_PAGE).min(size);
                 let page =
@@ -63,12 +68,16 @@ pub async fn run(ctx: &Ctx, cmd: LogCmd) -> Result<(), Failure> {
                         problems.push(format!("entry {} is missing (got {})", start + k as u64, e.index));
                     }
                     leaves.push(leaf_hash(e.body.as_bytes()));
+                    if let Ok(le) = LogEntry::parse(e.body.as_bytes()) {
+                        replay.apply(e.index, &le);
+                    }
                     if let Err(p) = check_entry(&client, e.index, &e.body).await {
                         problems.push(p);
                     }
                 }
                 start = end;
             }
+            problems.extend(check_state(&client, &replay).await?);
             let ok_root = root_of(&leaves) == v.checkpoint.root;
             if !ok_root {
                 problems.insert(
@@ -102,6 +111,34 @@ pub async fn run(ctx: &Ctx, cmd: LogCmd) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Compares the state the log leaves with what the registry serves now: every alias of every model
+/// the log moved an alias of, and the quarantine flag of every version the log ever quarantined.
+async fn check_state(client: &registry_client::Client, replay: &Replay) -> Result<Vec<String>, Failure> {
+    let mut problems = Vec::new();
+    let models: BTreeSet<&str> = replay.aliases.keys().map(|(m, _)| m.as_str()).collect();
+    let mut stored = Vec::new();
+    for m in models {
+        let name = ModelName::parse(m).map_err(anyhow::Error::from)?;
+        match client.list_aliases(&name).await {
+            Ok(list) => stored.extend(list.aliases.into_iter().map(|a| (m.to_owned(), a.alias, a.version))),
+            Err(e) => problems.push(format!("aliases of {m}: {e}")),
+        }
+    }
+    problems.extend(replay.alias_differences(&stored).iter().map(ToString::to_string));
+    for (label, by) in &replay.quarantined {
+        let Ok(r) = ModelRef::parse(label) else { continue };
+        match client.get_version(&r.model, &r.reference.to_string()).await {
+            Ok(v) if v.quarantined != by.is_some() => problems.push(match by {
+                Some(i) => format!("{label}: the log quarantined it (entry {i}) and never released it, but the registry serves it as not quarantined"),
+                None => format!("{label}: the log released it, but the registry serves it as quarantined"),
+            }),
+            Ok(_) => {}
+            Err(e) => problems.push(format!("{label}: {e}")),
+        }
+    }
+    Ok(problems)
 }
 
 /// Checks one entry against what the API serves now.

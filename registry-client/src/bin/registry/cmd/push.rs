@@ -160,21 +160,63 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         attestations.push(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
     }
     let client = ctx.client()?;
-    let opts = PushOptions { jobs: a.jobs, ..Default::default() };
+    // A signed provenance pins each parent's manifest digest: take it from the log, bound to the
+    // parent reference as written.
+    let mut verified_parents = None;
+    if key.is_some() {
+        let mut parents = Vec::new();
+        for p in &lineage.parents {
+            let expect = registry_client::tlog::Expect::default();
+            let c = registry_client::tlog::check_version(
+                &client,
+                &p.model,
+                &p.reference.to_string(),
+                &expect,
+                None,
+            )
+            .await?;
+            if !c.report.ok() {
+                for f in c.report.findings.iter().filter(|f| !f.ok) {
+                    eprintln!("✗ {}", f.what);
+                }
+                return Err(Failure::Verification(format!("parent {p} does not check out against the log")));
+            }
+            parents.push((p.to_string(), c.bundle.version.manifest_digest));
+        }
+        verified_parents = Some(parents);
+    }
+    let opts = PushOptions { jobs: a.jobs, verified_parents, ..Default::default() };
+    let sent = (registry_core::canonical::digest(&lineage)?, registry_core::canonical::digest(&metadata)?);
     let spec =
         PushSpec { dir: &a.dir, model: &model, version: &version, lineage, metadata, sign, attestations };
     let r = push(&client, spec, Bars::new(ctx.json), &opts).await?;
-    // Read the version back through the pinned log: the push must be in it.
-    match registry_client::tlog::check_version(&client, &model, version.as_str(), &[], &[], None).await {
-        Ok(c) if !c.report.ok() => {
-            for f in c.report.findings.iter().filter(|f| !f.ok) {
-                eprintln!("✗ {}", f.what);
+    // Read the version back through the pinned log: the log must hold exactly what was pushed (this
+    // model and label, this manifest, this lineage and metadata), not merely some version.
+    let expect = registry_client::tlog::Expect::default();
+    match registry_client::tlog::check_version(&client, &model, version.as_str(), &expect, None).await {
+        Ok(c) => {
+            let logged = &c.bundle.version;
+            let mut bad: Vec<String> =
+                c.report.findings.iter().filter(|f| !f.ok).map(|f| f.what.clone()).collect();
+            if logged.manifest_digest != r.version.manifest_digest {
+                bad.push(format!("the log holds manifest {}, not the one pushed", logged.manifest_digest));
             }
-            return Err(Failure::Verification(format!(
-                "{model}@{version} was pushed but the log does not show it"
-            )));
+            let back = (
+                registry_core::canonical::digest(&logged.lineage)?,
+                registry_core::canonical::digest(&logged.metadata)?,
+            );
+            if back != sent {
+                bad.push("the log holds other lineage or metadata than was pushed".into());
+            }
+            if !bad.is_empty() {
+                for f in &bad {
+                    eprintln!("✗ {f}");
+                }
+                return Err(Failure::Verification(format!(
+                    "{model}@{version} was pushed but the log does not show it as pushed"
+                )));
+            }
         }
-        Ok(_) => {}
         Err(registry_client::ClientError::Api { status: 403 | 404, .. }) => {
             eprintln!("registry: this credential cannot read {model}, so the log entry was not checked");
         }

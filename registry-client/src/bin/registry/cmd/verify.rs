@@ -2,21 +2,23 @@
 //! version against the pinned transparency log through its auditor bundle: the checkpoint is signed by
 //! the log key and extends the one seen before, the version and every attestation are in the log, the
 //! attestations verify with the keys given (never the registry's verdict), and `--dir` matches the
-//! manifest. `--offline --bundle FILE --log-key KEY` does the same with no network at all.
+//! manifest. `--offline --bundle FILE --log-key KEY [NS/NAME@REF]` does the same with no network at all.
+//! Every check is bound to the reference asked for; quarantine and corruption are read from the log.
 use std::path::PathBuf;
 
 use registry_client::attest::read_public_key;
-use registry_client::tlog::{check_version, read_log_key};
+use registry_client::tlog::{Expect, check_version, read_log_key};
 use registry_client::verify::verify_dir;
 use registry_core::attest::TrustedKey;
-use registry_core::audit_bundle::{AuditBundle, Finding, verify_offline};
+use registry_core::audit_bundle::{AuditBundle, Finding, Policy, Request, verify_bundle};
 
 use crate::progress::Bars;
 use crate::{Ctx, Failure};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// NAMESPACE/NAME@VERSION (or @sha256:<manifest digest>). Not with --offline.
+    /// NAMESPACE/NAME@VERSION, @ALIAS or @sha256:<manifest digest>. With --offline, optional: the
+    /// bundle must then be about exactly this.
     #[arg(required_unless_present = "offline")]
     reference: Option<String>,
     /// The directory to check against the manifest.
@@ -29,7 +31,7 @@ pub struct Args {
     #[arg(long, value_name = "URI")]
     require_predicate: Vec<String>,
     /// Verify a bundle file with no network (needs --bundle and --log-key).
-    #[arg(long, requires_all = ["bundle", "log_key"], conflicts_with = "reference")]
+    #[arg(long, requires_all = ["bundle", "log_key"])]
     offline: bool,
     /// The auditor bundle (from `registry bundle`).
     #[arg(long, value_name = "FILE")]
@@ -41,26 +43,40 @@ pub struct Args {
     /// Do not fail because the version is quarantined (forensics); it is still reported.
     #[arg(long)]
     allow_quarantined: bool,
+    /// Do not fail because some files are covered by no verified attestation (they are still listed).
+    #[arg(long)]
+    allow_unsigned_files: bool,
 }
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let keys = a.trusted_key.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
     let given = a.log_key.as_deref().map(read_log_key).transpose()?;
-    let (bundle, mut findings, manifest) = if a.offline {
+    let (bundle, mut findings, manifest, facts) = if a.offline {
         let path = a.bundle.clone().unwrap_or_default();
         let text = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         let bundle: AuditBundle = serde_json::from_slice(&text)
             .map_err(|e| anyhow::anyhow!("{}: not a bundle: {e}", path.display()))?;
         let trusted: Vec<TrustedKey> = keys.into_iter().map(TrustedKey::any).collect();
         let key = given.ok_or_else(|| anyhow::anyhow!("--offline needs --log-key"))?;
-        let r = verify_offline(&bundle, &trusted, &key, &a.require_predicate);
+        let request = a.reference.as_deref().map(Request::parse).transpose()?;
+        let policy = Policy {
+            trusted: &trusted,
+            required: &a.require_predicate,
+            request: request.as_ref(),
+            allow_unsigned_files: a.allow_unsigned_files,
+        };
+        let r = verify_bundle(&bundle, &key, &policy);
         let manifest = r.manifest.clone();
-        (bundle, r.findings, manifest)
+        (bundle, r.findings, manifest, r.facts)
     } else {
         let (model, reference) = super::parse_ref(a.reference.as_deref().unwrap_or_default())?;
         let client = ctx.client()?;
-        let c =
-            check_version(&client, &model, &reference, &keys, &a.require_predicate, given.as_ref()).await?;
+        let expect = Expect {
+            keys: &keys,
+            required: &a.require_predicate,
+            allow_unsigned_files: a.allow_unsigned_files,
+        };
+        let c = check_version(&client, &model, &reference, &expect, given.as_ref()).await?;
         if c.log.first_use {
             eprintln!(
                 "registry: trusting the log key {} of {} from now on (first use)",
@@ -69,22 +85,23 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
             );
         }
         let manifest = c.report.manifest.clone();
-        (c.bundle, c.report.findings, manifest)
+        (c.bundle, c.report.findings, manifest, c.report.facts)
     };
     let v = &bundle.version;
-    if v.corrupted {
+    if facts.corrupted {
         findings.push(Finding {
             ok: false,
             what: "the registry's scrubber found this version's stored bytes, an attestation or a log entry altered".into(),
         });
     }
-    if v.quarantined {
+    if facts.quarantined {
         findings.push(Finding {
             ok: a.allow_quarantined,
             what: "the version is QUARANTINED (see `registry quarantine --list`)".into(),
         });
     }
     if let (Some(dir), Some(manifest)) = (a.dir.clone(), manifest) {
+        let manifest_files = manifest.files().len();
         let bars = Bars::new(ctx.json);
         let report = tokio::task::spawn_blocking(move || {
             verify_dir(&dir, &manifest, bars, registry_client::hash::default_threads())
@@ -93,7 +110,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         let shown = a.dir.as_deref().unwrap_or(std::path::Path::new(".")).display().to_string();
         findings.push(Finding {
             ok: report.is_clean(),
-            what: format!("files: {} of {} match in {shown}", report.ok, v.file_count),
+            what: format!("files: {} of {} match in {shown}", report.ok, manifest_files),
         });
         findings.extend(report.missing.iter().map(|p| Finding { ok: false, what: format!("missing: {p}") }));
         findings.extend(report.changed.iter().map(|p| Finding { ok: false, what: format!("changed: {p}") }));
