@@ -72,10 +72,27 @@ pub fn build_router(state: AppState) -> Router {
     .with_state(state)
 }
 
-/// One log line per request; a 5xx carries its hidden cause. Query strings are not logged.
+/// Longest request path logged (longer ones are cut, marked with `...`): a path is input, and a log
+/// line should not grow with it.
+const MAX_LOGGED_PATH: usize = 512;
+
+/// `s` cut to at most `max` bytes on a character boundary, with `...` when cut.
+pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return s.into();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end]).into()
+}
+
+/// One log line per request; a 5xx carries its hidden cause. Query strings are not logged, the method
+/// is one of a closed set (`OTHER` for the rest) and the path is clipped, so no input grows a line.
 async fn log_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let method = metrics::method_label(req.method().as_str());
+    let path = clip(req.uri().path(), MAX_LOGGED_PATH).into_owned();
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -90,14 +107,7 @@ async fn log_request(State(state): State<AppState>, req: Request, next: Next) ->
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     let secs = start.elapsed().as_secs_f64();
-    state.metrics.observe(
-        method.as_str(),
-        &route,
-        status,
-        secs,
-        bytes_in,
-        length(resp.headers()).unwrap_or(0),
-    );
+    state.metrics.observe(method, &route, status, secs, bytes_in, length(resp.headers()).unwrap_or(0));
     let ms = secs * 1000.0;
     if let Some(InternalCause(cause)) = resp.extensions().get::<InternalCause>() {
         tracing::error!(%method, %path, status, ms, cause = %cause, "request failed");
@@ -170,4 +180,17 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn clip_cuts_long_text_on_a_character_boundary() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("abcdef", 3), "abc...");
+        // 'é' is two bytes: a cut inside it backs off to the boundary before it.
+        assert_eq!(clip("aé", 2), "a...");
+    }
 }

@@ -20,10 +20,25 @@ struct Histogram {
 
 #[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
+    requests: BTreeMap<(&'static str, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
     bytes_in: BTreeMap<String, u64>,
     bytes_out: BTreeMap<String, u64>,
+}
+
+/// The methods that get their own label value; any other method string (HTTP allows any token, of any
+/// length) is counted as `OTHER`, so a client cannot mint label values.
+const METHODS: [&str; 9] = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+
+/// `method` as a label value from the closed set [`METHODS`] + `OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS.iter().find(|m| **m == method).copied().unwrap_or("OTHER")
+}
+
+/// `status` as a label value: the server chooses every status it sends (about 25 distinct codes), and
+/// anything outside 100..=599 is counted as 0, so the set stays closed whatever a handler does.
+fn status_label(status: u16) -> u16 {
+    if (100..=599).contains(&status) { status } else { 0 }
 }
 
 /// Request metrics, updated by the request middleware.
@@ -33,7 +48,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Records one request to `route` (a template such as `/v1/blobs/{digest}`).
+    /// Records one request to `route`. Every label comes from a closed set: `route` is a template such
+    /// as `/v1/blobs/{digest}` (or `unmatched`), never a path; the method is one of [`METHODS`] or
+    /// `OTHER`; the status is the code the server sent.
     pub fn observe(
         &self,
         method: &str,
@@ -44,7 +61,8 @@ impl Metrics {
         bytes_out: u64,
     ) {
         let Ok(mut m) = self.inner.lock() else { return };
-        *m.requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        let key = (method_label(method), route.to_owned(), status_label(status));
+        *m.requests.entry(key).or_default() += 1;
         let h = m.latency.entry(route.to_owned()).or_default();
         for (i, b) in BUCKETS.iter().enumerate() {
             if seconds <= *b {
