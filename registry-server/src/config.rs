@@ -85,6 +85,14 @@ pub struct ServeArgs {
     /// seconds are removed [default: 86400].
     #[arg(long, env = "REGISTRY_GC_GRACE")]
     pub gc_grace: Option<u64>,
+    /// Seconds a client has to send a request's headers (from connecting, or from the previous
+    /// response); slower connections are closed [default: 15].
+    #[arg(long, env = "REGISTRY_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
+    /// Connections served at once; more wait in the kernel's accept queue. Keep it well under the
+    /// open-file limit (`ulimit -n`) [default: 512].
+    #[arg(long, env = "REGISTRY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
     #[arg(skip)]
     #[serde(default)]
@@ -146,6 +154,10 @@ pub struct Config {
     pub gc_interval: u64,
     /// GC grace period, seconds.
     pub gc_grace: u64,
+    /// Time a client has to send request headers.
+    pub header_read_timeout: std::time::Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 /// Smallest part of a resumable upload (S3's minimum for every part but the last).
@@ -273,6 +285,16 @@ impl Config {
             upload_expiry: args.upload_expiry.or(file.upload_expiry).unwrap_or(86_400).max(60),
             gc_interval: args.gc_interval.or(file.gc_interval).unwrap_or(0),
             gc_grace: args.gc_grace.or(file.gc_grace).unwrap_or(86_400),
+            header_read_timeout: match args.header_read_timeout.or(file.header_read_timeout) {
+                Some(0) => anyhow::bail!("header_read_timeout must be at least 1 second"),
+                Some(s) => std::time::Duration::from_secs(s),
+                None => crate::conn::DEFAULT_HEADER_READ_TIMEOUT,
+            },
+            max_connections: match args.max_connections.or(file.max_connections) {
+                Some(0) => anyhow::bail!("max_connections must be at least 1"),
+                Some(n) => n,
+                None => crate::conn::DEFAULT_MAX_CONNECTIONS,
+            },
         })
     }
 
@@ -304,6 +326,8 @@ gc_interval = 0                                             # seconds between GC
 gc_grace = 86400                                            # GC keeps blobs touched this recently
 direct_downloads = false                                    # true: redirect GETs to presigned URLs
 presign_ttl = 300                                           # seconds a presigned URL is valid
+header_read_timeout = 15                                    # seconds to send request headers
+max_connections = 512                                       # served at once; keep under ulimit -n
 
 # S3-compatible store: blobs_url = "s3://models/registry"; endpoint, region and keys come from
 # AWS_ENDPOINT, AWS_REGION, AWS_ALLOW_HTTP, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, or from here

@@ -18,6 +18,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub mod auth;
 pub mod blob;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod error;
 pub mod extract;
@@ -169,17 +170,14 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     })
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish; with
+/// the default connection limits (see [`conn::serve_with`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    conn::serve_with(listener, router, shutdown, conn::ConnLimits::default()).await
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! time (versions, quarantined, corrupted, log size) plus the scrubber's counters.
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::state::AppState;
 
@@ -45,9 +45,32 @@ fn status_label(status: u16) -> u16 {
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    connections: Arc<AtomicI64>,
+    max_connections: AtomicI64,
+}
+
+/// Counts one open connection until dropped.
+#[derive(Debug)]
+pub struct ConnectionGauge(Arc<AtomicI64>);
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
+    /// Counts a connection as open while the returned guard lives.
+    pub fn connection_opened(&self) -> ConnectionGauge {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGauge(self.connections.clone())
+    }
+
+    /// Records the connection limit, for the gauge beside the open count.
+    pub fn set_max_connections(&self, n: usize) {
+        self.max_connections.store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
     /// Records one request to `route`. Every label comes from a closed set: `route` is a template such
     /// as `/v1/blobs/{digest}` (or `unmatched`), never a path; the method is one of [`METHODS`] or
     /// `OTHER`; the status is the code the server sent.
@@ -169,6 +192,21 @@ pub async fn render(state: &AppState) -> String {
             }
             Err(e) => tracing::warn!(metric = name, error = %e, "metric query failed"),
         }
+    }
+    let conns = &state.metrics;
+    for (name, help, v) in [
+        (
+            "registry_http_connections_open",
+            "Client connections being served now.",
+            conns.connections.load(Ordering::Relaxed),
+        ),
+        (
+            "registry_http_connections_max",
+            "Connections served at once (--max-connections); more wait in the accept queue.",
+            conns.max_connections.load(Ordering::Relaxed),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
     let s = &state.scrub;
     for (name, help, kind, v) in [

@@ -122,6 +122,10 @@ pub struct TestOptions {
     pub direct_downloads: bool,
     /// Part size of resumable upload sessions.
     pub upload_part_size: u64,
+    /// Time a client has to send request headers.
+    pub header_read_timeout: std::time::Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 impl Default for TestOptions {
@@ -134,6 +138,8 @@ impl Default for TestOptions {
             blobs_url: None,
             direct_downloads: false,
             upload_part_size: Settings::default().upload_part_size,
+            header_read_timeout: crate::conn::DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: crate::conn::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -233,9 +239,19 @@ impl TestServer {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let router = crate::build_router(state.clone());
-        let handle = tokio::spawn(crate::serve(listener, router, async move {
-            let _ = rx.await;
-        }));
+        let limits = crate::conn::ConnLimits {
+            header_read_timeout: opts.header_read_timeout,
+            max_connections: opts.max_connections,
+            metrics: Some(state.metrics.clone()),
+        };
+        let handle = tokio::spawn(crate::conn::serve_with(
+            listener,
+            router,
+            async move {
+                let _ = rx.await;
+            },
+            limits,
+        ));
         Self {
             url,
             state,
