@@ -86,7 +86,7 @@ pub async fn affected(
     request_body = QuarantineRequest,
     responses(
         (status = 201, description = "Quarantined", body = QuarantineInfo),
-        (status = 400, description = "Not exactly one seed, a malformed one, or no reason", body = ErrorBody),
+        (status = 400, description = "Not exactly one seed, a malformed one, no reason, or `text_too_long` (reason over 4 KiB)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "The seed reached no version", body = ErrorBody),
@@ -99,6 +99,7 @@ pub async fn quarantine(
     actor: Auth<need::Admin>,
     ApiJson(req): ApiJson<QuarantineRequest>,
 ) -> Result<Response, ApiError> {
+    crate::error::check_text("reason", &req.reason)?;
     let q = incident::quarantine(&state, &actor, &req).await?;
     Ok((StatusCode::CREATED, Json(q)).into_response())
 }
@@ -166,7 +167,7 @@ pub async fn get(
     params(QuarantinePath), request_body = LiftRequest,
     responses(
         (status = 200, description = "Lifted", body = QuarantineInfo),
-        (status = 400, description = "Bad id or no reason", body = ErrorBody),
+        (status = 400, description = "Bad id, no reason, or `text_too_long` (reason over 4 KiB)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such quarantine", body = ErrorBody),
@@ -181,6 +182,7 @@ pub async fn lift(
     ApiPath(p): ApiPath<QuarantinePath>,
     ApiJson(req): ApiJson<LiftRequest>,
 ) -> Result<Json<QuarantineInfo>, ApiError> {
+    crate::error::check_text("reason", &req.reason)?;
     Ok(Json(incident::lift(&state, &actor, p.id, &req.reason).await?))
 }
 

@@ -208,10 +208,10 @@ pub fn key_info(r: &KeyRow) -> Result<TrustedKeyInfo, ApiError> {
 pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<TrustedKeyInfo, ApiError> {
     let key = PublicKey::from_pem(&req.public_key)
         .map_err(|e| ApiError::bad_request(codes::INVALID_KEY, e.to_string()))?;
-    if req.predicate_types.iter().any(|p| p.is_empty() || p.len() > 512) {
+    if req.predicate_types.len() > 64 || req.predicate_types.iter().any(|p| p.is_empty() || p.len() > 512) {
         return Err(ApiError::bad_request(
             codes::BAD_REQUEST,
-            "predicate types must be non-empty URIs of at most 512 bytes",
+            "predicate types: at most 64, each a non-empty URI of at most 512 bytes",
         ));
     }
     let row = KeyRow {

@@ -131,7 +131,26 @@ pub async fn evaluate(policies: Vec<PolicyRow>, input: &PolicyInput) -> Result<D
     })
     .await
     .map_err(ApiError::internal)?;
-    Ok(Decision { allowed: reasons.is_empty(), reasons, policies: refs })
+    Ok(Decision { allowed: reasons.is_empty(), reasons: bound_reasons(reasons), policies: refs })
+}
+
+/// Most reasons a decision records (a policy's `deny` set is built from input it does not bound).
+const MAX_REASONS: usize = 100;
+
+/// At most [`MAX_REASONS`] reasons, each clipped to `MAX_TEXT_LEN` bytes: they are stored in the
+/// alias history and the log with every decision.
+fn bound_reasons(mut reasons: Vec<String>) -> Vec<String> {
+    let extra = reasons.len().saturating_sub(MAX_REASONS);
+    reasons.truncate(MAX_REASONS);
+    for r in &mut reasons {
+        if r.len() > registry_core::api::MAX_TEXT_LEN {
+            *r = crate::clip(r, registry_core::api::MAX_TEXT_LEN - 3).into_owned();
+        }
+    }
+    if extra > 0 {
+        reasons.push(format!("... and {extra} more reason(s)"));
+    }
+    reasons
 }
 
 /// One policy: (allow, deny reasons).
