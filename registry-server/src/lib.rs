@@ -130,6 +130,10 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         "direct_downloads needs a store that can presign URLs (s3://, gs://, az://), not {}",
         blobs.describe()
     );
+    let keyed = service::attest::backfill_evidence_keys(&db).await?;
+    if keyed > 0 {
+        tracing::info!(keyed, "gave stored attestations their evidence keys");
+    }
     let staged = blobs.cleanup_staged().await?;
     if staged > 0 {
         tracing::warn!(staged, "removed uploads left unfinished by an earlier stop");
