@@ -85,6 +85,12 @@ pub struct ServeArgs {
     /// seconds are removed [default: 86400].
     #[arg(long, env = "REGISTRY_GC_GRACE")]
     pub gc_grace: Option<u64>,
+    /// Accept manifest paths that break on other systems: `:` and other characters Windows refuses,
+    /// reserved device names (CON, NUL, COM1, ...), trailing dots or spaces, bidirectional overrides and
+    /// invisible characters, paths differing only in case. Refused by default (`invalid_manifest`).
+    #[arg(long, env = "REGISTRY_ALLOW_UNPORTABLE_PATHS")]
+    #[serde(default)]
+    pub allow_unportable_paths: bool,
     /// Seconds a client has to send a request's headers (from connecting, or from the previous
     /// response); slower connections are closed [default: 15].
     #[arg(long, env = "REGISTRY_HEADER_READ_TIMEOUT")]
@@ -154,6 +160,8 @@ pub struct Config {
     pub gc_interval: u64,
     /// GC grace period, seconds.
     pub gc_grace: u64,
+    /// Accept unportable manifest paths.
+    pub allow_unportable_paths: bool,
     /// Time a client has to send request headers.
     pub header_read_timeout: std::time::Duration,
     /// Connections served at once.
@@ -285,6 +293,7 @@ impl Config {
             upload_expiry: args.upload_expiry.or(file.upload_expiry).unwrap_or(86_400).max(60),
             gc_interval: args.gc_interval.or(file.gc_interval).unwrap_or(0),
             gc_grace: args.gc_grace.or(file.gc_grace).unwrap_or(86_400),
+            allow_unportable_paths: args.allow_unportable_paths || file.allow_unportable_paths,
             header_read_timeout: match args.header_read_timeout.or(file.header_read_timeout) {
                 Some(0) => anyhow::bail!("header_read_timeout must be at least 1 second"),
                 Some(s) => std::time::Duration::from_secs(s),
@@ -326,6 +335,7 @@ gc_interval = 0                                             # seconds between GC
 gc_grace = 86400                                            # GC keeps blobs touched this recently
 direct_downloads = false                                    # true: redirect GETs to presigned URLs
 presign_ttl = 300                                           # seconds a presigned URL is valid
+allow_unportable_paths = false                              # true: accept C:x, CON, case-only twins
 header_read_timeout = 15                                    # seconds to send request headers
 max_connections = 512                                       # served at once; keep under ulimit -n
 

@@ -160,6 +160,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         presign_ttl: std::time::Duration::from_secs(config.presign_ttl),
         upload_part_size: config.upload_part_size,
         upload_expiry: std::time::Duration::from_secs(config.upload_expiry),
+        allow_unportable_paths: config.allow_unportable_paths,
     };
     let log = service::log::LogKey::load_or_create(&config.log_key_file, config.log_origin.as_deref())?;
     let attestation_key = service::promote::load_or_create_key(&config.attestation_key_file)?;

@@ -122,6 +122,8 @@ pub struct TestOptions {
     pub direct_downloads: bool,
     /// Part size of resumable upload sessions.
     pub upload_part_size: u64,
+    /// Accept unportable manifest paths.
+    pub allow_unportable_paths: bool,
     /// Time a client has to send request headers.
     pub header_read_timeout: std::time::Duration,
     /// Connections served at once.
@@ -138,6 +140,7 @@ impl Default for TestOptions {
             blobs_url: None,
             direct_downloads: false,
             upload_part_size: Settings::default().upload_part_size,
+            allow_unportable_paths: false,
             header_read_timeout: crate::conn::DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: crate::conn::DEFAULT_MAX_CONNECTIONS,
         }
@@ -216,6 +219,7 @@ impl TestServer {
             oidc: Arc::new(oidc),
             direct_downloads: opts.direct_downloads,
             upload_part_size: opts.upload_part_size,
+            allow_unportable_paths: opts.allow_unportable_paths,
             ..Settings::default()
         };
         let log = crate::service::log::LogKey::load_or_create(

@@ -163,6 +163,53 @@ async fn unsafe_or_duplicate_paths_are_invalid_manifests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_that_break_other_systems_are_refused_unless_the_server_allows_them() {
+    let cases = [
+        json!(["C:x"]),
+        json!(["weights/CON"]),
+        json!(["nul.txt"]),
+        json!(["com1.bin"]),
+        json!(["data/evil\u{202E}nib.exe"]),
+        json!(["zero\u{200B}width"]),
+        json!(["trailing."]),
+        json!(["a?b"]),
+        json!(["Model.bin", "model.bin"]),
+        json!(["README", "readme/notes.txt"]),
+    ];
+    let d = Digest::of(b"x");
+    let files = |paths: &Value| -> Value {
+        json!(
+            paths
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| json!({"path": p, "size": 1, "digest": d}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let s = TestServer::start().await;
+    assert_eq!(put_blob(&s, &d.to_string(), b"x".to_vec()).await.status(), 201);
+    for (i, paths) in cases.iter().enumerate() {
+        let r = put_version(&s, &format!("ns/m/versions/{i}"), manifest(files(paths))).await;
+        let (status, code, body) = error_of(r).await;
+        assert_eq!((status, code.as_str()), (400, "invalid_manifest"), "{paths} -> {body}");
+        assert!(body["message"].as_str().unwrap().contains("allow_unportable_paths"), "{body}");
+    }
+    assert_eq!(get(&s, "/v1/models/ns/m").await.status(), 404, "nothing stored");
+    // Everyday names that merely look alike are fine.
+    let ok = json!(["console.txt", "nullable/x", "com10", "A/x", "A/y", "café"]);
+    assert_eq!(put_version(&s, "ns/m/versions/ok", manifest(files(&ok))).await.status(), 201);
+
+    // The documented opt-out.
+    let s = TestServer::start_with(TestOptions { allow_unportable_paths: true, ..Default::default() }).await;
+    assert_eq!(put_blob(&s, &d.to_string(), b"x".to_vec()).await.status(), 201);
+    for (i, paths) in cases.iter().enumerate() {
+        let r = put_version(&s, &format!("ns/m/versions/{i}"), manifest(files(paths))).await;
+        assert_eq!(r.status(), 201, "{paths}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_names_versions_and_digests_are_refused() {
     let s = TestServer::start().await;
     let d = Digest::of(b"x");
