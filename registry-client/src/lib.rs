@@ -338,6 +338,21 @@ impl Client {
         self.json(self.request(Method::POST, "/v1/keys").json(req)).await
     }
 
+    /// `DELETE /v1/keys/{key_id}[?namespace=]` (admin): revokes a trusted key for one pattern, or for
+    /// every pattern it is trusted for.
+    pub async fn revoke_key(
+        &self,
+        key_id: &registry_core::Digest,
+        namespace: Option<&registry_core::auth::NamePattern>,
+    ) -> Result<(), ClientError> {
+        let mut rb = self.request(Method::DELETE, &format!("/v1/keys/{key_id}"));
+        if let Some(ns) = namespace {
+            rb = rb.query(&[("namespace", ns.to_string())]);
+        }
+        self.send(rb).await?;
+        Ok(())
+    }
+
     /// `GET /v1/log/key`: the log's verifier key text.
     pub async fn log_key(&self) -> Result<String, ClientError> {
         Ok(self.send(self.request(Method::GET, "/v1/log/key")).await?.text().await?.trim().to_owned())

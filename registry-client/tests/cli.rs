@@ -400,3 +400,43 @@ async fn lineage_prints_the_upstream_tree_and_affected_the_downstream_one() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_trusted_listed_and_revoked_through_the_cli() {
+    let server = TestServer::start().await;
+    let url = server.url.clone();
+    let token = server.admin_token.clone();
+    let work = tempfile::tempdir().unwrap();
+    blocking(move || {
+        let cli = || registry(&url, &token);
+        let key = work.path().join("signer");
+        let out = cli().args(["keygen", "--out"]).arg(&key).assert().success().get_output().stdout.clone();
+        let key_id = String::from_utf8(out).unwrap().split_whitespace().next().unwrap().to_owned();
+        let public = key.with_extension("pub");
+        for ns in ["fraud/*", "vision/*"] {
+            cli().args(["keys", "add", "--namespace", ns, "--public-key"]).arg(&public).assert().success();
+        }
+        // One pattern at a time...
+        cli()
+            .args(["keys", "revoke", &key_id, "--namespace", "fraud/*"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(format!("revoked {key_id} for fraud/*")));
+        let listed = cli().args(["--json", "keys", "list"]).assert().success().get_output().stdout.clone();
+        let keys: serde_json::Value = serde_json::from_slice(&listed).unwrap();
+        let state = |ns: &str| {
+            keys.as_array().unwrap().iter().find(|k| k["namespace"] == ns).unwrap()["revoked_at"].is_string()
+        };
+        assert!(state("fraud/*") && !state("vision/*"), "{keys}");
+        // ...or everywhere; a key that is not trusted (any more) is an error, and so is a bad id.
+        cli().args(["keys", "revoke", &key_id]).assert().success();
+        cli()
+            .args(["keys", "revoke", &key_id])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("not trusted"));
+        cli().args(["keys", "revoke", "not-a-key-id"]).assert().code(1);
+        cli().args(["keys", "revoke", &key_id, "--namespace", "Bad/*"]).assert().failure();
+    })
+    .await;
+}

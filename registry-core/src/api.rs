@@ -20,6 +20,16 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 pub const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
 /// Longest description, in bytes.
 pub const MAX_DESCRIPTION_LEN: usize = 16 * 1024;
+/// Longest free-text field (a promotion, rollback, quarantine or lift `reason`), in bytes.
+pub const MAX_TEXT_LEN: usize = 4 * 1024;
+
+/// Checks a free-text field against [`MAX_TEXT_LEN`]; the error names the field and the bound.
+pub fn check_text(field: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_TEXT_LEN {
+        return Err(format!("{field} is {} bytes; at most {MAX_TEXT_LEN} are accepted", value.len()));
+    }
+    Ok(())
+}
 
 /// Stable machine-readable error codes (the `code` of [`ErrorBody`]).
 pub mod codes {
@@ -43,6 +53,8 @@ pub mod codes {
     pub const UNKNOWN_PARENT: &str = "unknown_parent";
     /// Body over the size limit.
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// A free-text field (such as a `reason`) is longer than `MAX_TEXT_LEN` (400).
+    pub const TEXT_TOO_LONG: &str = "text_too_long";
     /// Nothing at that name.
     pub const NOT_FOUND: &str = "not_found";
     /// The version label exists with another manifest.

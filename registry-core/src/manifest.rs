@@ -101,6 +101,47 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Names Windows reserves for devices, in any case, with or without an extension (`nul.txt` too).
+const RESERVED_WINDOWS_NAMES: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "COM0", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6",
+    "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³", "LPT0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6",
+    "LPT7", "LPT8", "LPT9", "LPT¹", "LPT²", "LPT³",
+];
+
+/// Characters Windows refuses in a file name (besides controls and `\`, refused everywhere).
+const WINDOWS_FORBIDDEN: &[char] = &['<', '>', ':', '"', '|', '?', '*'];
+
+/// Invisible characters that make a path read differently from what it is: bidirectional overrides,
+/// embeddings and isolates (Trojan Source, CVE-2021-42574), marks, zero-width characters, the BOM.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Checks that a valid path (see [`check_path`]) also means the same file on Windows and macOS and reads
+/// as what it is: no `:` (`C:x` is drive-relative, `a:b` an alternate data stream) or other character
+/// Windows refuses, no reserved device name (`CON`, `NUL`, `COM1`, ... with any extension), no segment
+/// ending in `.` or space (Windows drops them), no bidirectional override or invisible character.
+pub fn check_portable_path(path: &str) -> Result<(), &'static str> {
+    if path.contains(WINDOWS_FORBIDDEN) {
+        return Err("character Windows refuses in a file name (< > : \" | ? *)");
+    }
+    if path.chars().any(is_invisible_format) {
+        return Err("bidirectional override or invisible character in path");
+    }
+    for seg in path.split('/') {
+        if seg.ends_with('.') || seg.ends_with(' ') {
+            return Err("segment ends in '.' or space (Windows drops them)");
+        }
+        let stem = seg.split('.').next().unwrap_or(seg).trim_end_matches(' ');
+        if RESERVED_WINDOWS_NAMES.iter().any(|r| r.eq_ignore_ascii_case(stem) || *r == stem.to_uppercase()) {
+            return Err("reserved Windows device name (CON, PRN, AUX, NUL, COM0-9, LPT0-9)");
+        }
+    }
+    Ok(())
+}
+
 /// Orders paths component by component (as Python's `pathlib` and Rust's `Path::components` do), so
 /// `a/b` sorts before `a-c` although `'/' > '-'` as bytes.
 pub fn path_order(a: &str, b: &str) -> Ordering {
@@ -150,6 +191,33 @@ impl Manifest {
             }
         }
         Ok(Self { files })
+    }
+
+    /// Checks that every path is portable ([`check_portable_path`]) and that no two differ only in
+    /// case, as files or as a file and a directory: on a case-insensitive file system (Windows, macOS by
+    /// default) one would overwrite or shadow the other.
+    pub fn check_portable(&self) -> Result<(), ManifestError> {
+        let refuse =
+            |path: &str, reason| ManifestError::Path { path: path.chars().take(200).collect(), reason };
+        for f in &self.files {
+            check_portable_path(&f.path).map_err(|reason| refuse(&f.path, reason))?;
+        }
+        let mut folded: HashSet<String> = HashSet::new();
+        for f in &self.files {
+            if !folded.insert(f.path.to_lowercase()) {
+                return Err(refuse(&f.path, "differs from another path only in case"));
+            }
+        }
+        for f in &self.files {
+            let mut prefix = f.path.as_str();
+            while let Some((dir, _)) = prefix.rsplit_once('/') {
+                if folded.contains(&dir.to_lowercase()) {
+                    return Err(refuse(&f.path, "its directory differs from a file's path only in case"));
+                }
+                prefix = dir;
+            }
+        }
+        Ok(())
     }
 
     /// The files, in canonical order.
@@ -312,6 +380,47 @@ mod tests {
             assert!(matches!(Manifest::new(vec![entry(p, b"")]), Err(ManifestError::Path { .. })));
         }
         assert_eq!(check_path("café.txt"), Ok(()));
+    }
+
+    #[test]
+    fn paths_that_break_other_systems_are_not_portable() {
+        for bad in [
+            "C:x",
+            "a/b:c",
+            "con",
+            "CON",
+            "Nul.txt",
+            "models/aux.tar.gz",
+            "com1",
+            "LPT9.bin",
+            "COM¹",
+            "conin$",
+            "trailing.",
+            "trailing ",
+            "dir./x",
+            "a?b",
+            "a*b",
+            "a|b",
+            "a\"b",
+            "a<b",
+            "a>b",
+            "evil\u{202E}txt.exe",
+            "zero\u{200B}width",
+            "iso\u{2066}late\u{2069}",
+            "\u{FEFF}bom",
+        ] {
+            assert!(check_path(bad).is_ok(), "{bad:?} is a valid path");
+            assert!(check_portable_path(bad).is_err(), "{bad:?} is not portable");
+        }
+        for good in ["console.txt", "nullable/x", "com10", "lpt", "a.b.c", "con_fig", "café", "日本/語"] {
+            assert_eq!(check_portable_path(good), Ok(()), "{good:?}");
+        }
+        let m =
+            |paths: &[&str]| Manifest::new(paths.iter().map(|p| entry(p, b"x")).collect()).expect("valid");
+        assert!(m(&["Model.bin", "model.bin"]).check_portable().is_err());
+        assert!(m(&["README", "readme/x"]).check_portable().is_err());
+        assert!(m(&["Ä", "ä"]).check_portable().is_err());
+        assert_eq!(m(&["A/x", "A/y", "b"]).check_portable(), Ok(()));
     }
 
     #[test]

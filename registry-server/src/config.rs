@@ -94,6 +94,20 @@ pub struct ServeArgs {
     /// without end [default: 60].
     #[arg(long, env = "REGISTRY_STORE_TIMEOUT")]
     pub store_timeout: Option<u64>,
+    /// Accept manifest paths that break on other systems: `:` and other characters Windows refuses,
+    /// reserved device names (CON, NUL, COM1, ...), trailing dots or spaces, bidirectional overrides and
+    /// invisible characters, paths differing only in case. Refused by default (`invalid_manifest`).
+    #[arg(long, env = "REGISTRY_ALLOW_UNPORTABLE_PATHS")]
+    #[serde(default)]
+    pub allow_unportable_paths: bool,
+    /// Seconds a client has to send a request's headers (from connecting, or from the previous
+    /// response); slower connections are closed [default: 15].
+    #[arg(long, env = "REGISTRY_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
+    /// Connections served at once; more wait in the kernel's accept queue. Keep it well under the
+    /// open-file limit (`ulimit -n`) [default: 512].
+    #[arg(long, env = "REGISTRY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
     #[arg(skip)]
     #[serde(default)]
@@ -159,6 +173,12 @@ pub struct Config {
     pub gc_upload_idle: u64,
     /// Bound on one object store call, seconds.
     pub store_timeout: u64,
+    /// Accept unportable manifest paths.
+    pub allow_unportable_paths: bool,
+    /// Time a client has to send request headers.
+    pub header_read_timeout: std::time::Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 /// Smallest part of a resumable upload (S3's minimum for every part but the last).
@@ -288,6 +308,17 @@ impl Config {
             gc_grace: args.gc_grace.or(file.gc_grace).unwrap_or(86_400),
             gc_upload_idle: args.gc_upload_idle.or(file.gc_upload_idle).unwrap_or(3_600).max(60),
             store_timeout: args.store_timeout.or(file.store_timeout).unwrap_or(60).max(1),
+            allow_unportable_paths: args.allow_unportable_paths || file.allow_unportable_paths,
+            header_read_timeout: match args.header_read_timeout.or(file.header_read_timeout) {
+                Some(0) => anyhow::bail!("header_read_timeout must be at least 1 second"),
+                Some(s) => std::time::Duration::from_secs(s),
+                None => crate::conn::DEFAULT_HEADER_READ_TIMEOUT,
+            },
+            max_connections: match args.max_connections.or(file.max_connections) {
+                Some(0) => anyhow::bail!("max_connections must be at least 1"),
+                Some(n) => n,
+                None => crate::conn::DEFAULT_MAX_CONNECTIONS,
+            },
         })
     }
 
@@ -321,6 +352,9 @@ gc_upload_idle = 3600                                       # GC discards upload
 store_timeout = 60                                          # seconds one object store call may take
 direct_downloads = false                                    # true: redirect GETs to presigned URLs
 presign_ttl = 300                                           # seconds a presigned URL is valid
+allow_unportable_paths = false                              # true: accept C:x, CON, case-only twins
+header_read_timeout = 15                                    # seconds to send request headers
+max_connections = 512                                       # served at once; keep under ulimit -n
 
 # S3-compatible store: blobs_url = "s3://models/registry"; endpoint, region and keys come from
 # AWS_ENDPOINT, AWS_REGION, AWS_ALLOW_HTTP, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, or from here

@@ -96,6 +96,11 @@ impl ApiError {
     }
 }
 
+/// 400 `text_too_long` when a free-text field is over `registry_core::api::MAX_TEXT_LEN`.
+pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
+    registry_core::api::check_text(field, value).map_err(|m| ApiError::bad_request(codes::TEXT_TOO_LONG, m))
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)

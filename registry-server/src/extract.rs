@@ -46,7 +46,7 @@ pub trait FieldCodes {
 
 impl<S: Send + Sync, T: DeserializeOwned + FieldCodes> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !(mime == "application/json" || mime.ends_with("+json")) {
@@ -56,18 +56,36 @@ impl<S: Send + Sync, T: DeserializeOwned + FieldCodes> FromRequest<S> for ApiJso
                 "expected Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    codes::PAYLOAD_TOO_LARGE,
-                    format!("JSON body over {MAX_JSON_BODY} bytes"),
-                )
-            } else {
-                ApiError::bad_request(codes::BAD_REQUEST, e.body_text())
-            }
-        })?;
+        let bytes = read_limited(req, MAX_JSON_BODY).await?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::PAYLOAD_TOO_LARGE,
+        format!("JSON body over {limit} bytes"),
+    )
+}
+
+/// Reads a whole body of at most `limit` bytes. The limit is ours, not axum's `DefaultBodyLimit` (2 MiB,
+/// which would otherwise apply to `Bytes`): a declared `Content-Length` over it is refused before a
+/// byte is read, an undeclared (chunked) body as soon as it crosses it.
+pub async fn read_limited(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let body = http_body_util::Limited::new(req.into_body(), limit);
+    match http_body_util::BodyExt::collect(body).await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(e) => Err(ApiError::bad_request(codes::BAD_REQUEST, format!("reading the body: {e}"))),
     }
 }
 

@@ -18,6 +18,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub mod auth;
 pub mod blob;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod error;
 pub mod extract;
@@ -72,10 +73,27 @@ pub fn build_router(state: AppState) -> Router {
     .with_state(state)
 }
 
-/// One log line per request; a 5xx carries its hidden cause. Query strings are not logged.
+/// Longest request path logged (longer ones are cut, marked with `...`): a path is input, and a log
+/// line should not grow with it.
+const MAX_LOGGED_PATH: usize = 512;
+
+/// `s` cut to at most `max` bytes on a character boundary, with `...` when cut.
+pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return s.into();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end]).into()
+}
+
+/// One log line per request; a 5xx carries its hidden cause. Query strings are not logged, the method
+/// is one of a closed set (`OTHER` for the rest) and the path is clipped, so no input grows a line.
 async fn log_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let method = metrics::method_label(req.method().as_str());
+    let path = clip(req.uri().path(), MAX_LOGGED_PATH).into_owned();
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -90,14 +108,7 @@ async fn log_request(State(state): State<AppState>, req: Request, next: Next) ->
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     let secs = start.elapsed().as_secs_f64();
-    state.metrics.observe(
-        method.as_str(),
-        &route,
-        status,
-        secs,
-        bytes_in,
-        length(resp.headers()).unwrap_or(0),
-    );
+    state.metrics.observe(method, &route, status, secs, bytes_in, length(resp.headers()).unwrap_or(0));
     let ms = secs * 1000.0;
     if let Some(InternalCause(cause)) = resp.extensions().get::<InternalCause>() {
         tracing::error!(%method, %path, status, ms, cause = %cause, "request failed");
@@ -121,6 +132,10 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         "direct_downloads needs a store that can presign URLs (s3://, gs://, az://), not {}",
         blobs.describe()
     );
+    let keyed = service::attest::backfill_evidence_keys(&db).await?;
+    if keyed > 0 {
+        tracing::info!(keyed, "gave stored attestations their evidence keys");
+    }
     if let Some(path) =
         service::tokens::bootstrap(&db, &config.data_dir, config.bootstrap_token.clone()).await?
     {
@@ -143,6 +158,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         presign_ttl: std::time::Duration::from_secs(config.presign_ttl),
         upload_part_size: config.upload_part_size,
         upload_expiry: std::time::Duration::from_secs(config.upload_expiry),
+        allow_unportable_paths: config.allow_unportable_paths,
     };
     let log = service::log::LogKey::load_or_create(&config.log_key_file, config.log_origin.as_deref())?;
     let attestation_key = service::promote::load_or_create_key(&config.attestation_key_file)?;
@@ -169,15 +185,25 @@ pub async fn clear_staged_uploads(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish; with
+/// the default connection limits (see [`conn::serve_with`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    conn::serve_with(listener, router, shutdown, conn::ConnLimits::default()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn clip_cuts_long_text_on_a_character_boundary() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("abcdef", 3), "abc...");
+        // 'é' is two bytes: a cut inside it backs off to the boundary before it.
+        assert_eq!(clip("aé", 2), "a...");
+    }
 }

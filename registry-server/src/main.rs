@@ -367,13 +367,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             gc_options(&config, None),
         ));
     }
+    let limits = registry_server::conn::ConnLimits {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: config.max_connections,
+        metrics: Some(state.metrics.clone()),
+    };
     let router = registry_server::build_router(state);
     let grace = Duration::from_secs(config.shutdown_grace);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = registry_server::serve(listener, router, async move {
-        shutdown_signal().await;
-        let _ = tx.send(());
-    });
+    let server = registry_server::conn::serve_with(
+        listener,
+        router,
+        async move {
+            shutdown_signal().await;
+            let _ = tx.send(());
+        },
+        limits,
+    );
     tokio::pin!(server);
     tokio::select! {
         r = &mut server => r?,

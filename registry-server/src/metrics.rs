@@ -3,8 +3,8 @@
 //! time (versions, quarantined, corrupted, log size) plus the scrubber's counters.
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::state::AppState;
 
@@ -20,20 +20,60 @@ struct Histogram {
 
 #[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
+    requests: BTreeMap<(&'static str, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
     bytes_in: BTreeMap<String, u64>,
     bytes_out: BTreeMap<String, u64>,
+}
+
+/// The methods that get their own label value; any other method string (HTTP allows any token, of any
+/// length) is counted as `OTHER`, so a client cannot mint label values.
+const METHODS: [&str; 9] = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+
+/// `method` as a label value from the closed set [`METHODS`] + `OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS.iter().find(|m| **m == method).copied().unwrap_or("OTHER")
+}
+
+/// `status` as a label value: the server chooses every status it sends (about 25 distinct codes), and
+/// anything outside 100..=599 is counted as 0, so the set stays closed whatever a handler does.
+fn status_label(status: u16) -> u16 {
+    if (100..=599).contains(&status) { status } else { 0 }
 }
 
 /// Request metrics, updated by the request middleware.
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    connections: Arc<AtomicI64>,
+    max_connections: AtomicI64,
+}
+
+/// Counts one open connection until dropped.
+#[derive(Debug)]
+pub struct ConnectionGauge(Arc<AtomicI64>);
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
-    /// Records one request to `route` (a template such as `/v1/blobs/{digest}`).
+    /// Counts a connection as open while the returned guard lives.
+    pub fn connection_opened(&self) -> ConnectionGauge {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionGauge(self.connections.clone())
+    }
+
+    /// Records the connection limit, for the gauge beside the open count.
+    pub fn set_max_connections(&self, n: usize) {
+        self.max_connections.store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    /// Records one request to `route`. Every label comes from a closed set: `route` is a template such
+    /// as `/v1/blobs/{digest}` (or `unmatched`), never a path; the method is one of [`METHODS`] or
+    /// `OTHER`; the status is the code the server sent.
     pub fn observe(
         &self,
         method: &str,
@@ -44,7 +84,8 @@ impl Metrics {
         bytes_out: u64,
     ) {
         let Ok(mut m) = self.inner.lock() else { return };
-        *m.requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        let key = (method_label(method), route.to_owned(), status_label(status));
+        *m.requests.entry(key).or_default() += 1;
         let h = m.latency.entry(route.to_owned()).or_default();
         for (i, b) in BUCKETS.iter().enumerate() {
             if seconds <= *b {
@@ -151,6 +192,21 @@ pub async fn render(state: &AppState) -> String {
             }
             Err(e) => tracing::warn!(metric = name, error = %e, "metric query failed"),
         }
+    }
+    let conns = &state.metrics;
+    for (name, help, v) in [
+        (
+            "registry_http_connections_open",
+            "Client connections being served now.",
+            conns.connections.load(Ordering::Relaxed),
+        ),
+        (
+            "registry_http_connections_max",
+            "Connections served at once (--max-connections); more wait in the accept queue.",
+            conns.max_connections.load(Ordering::Relaxed),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
     let s = &state.scrub;
     for (name, help, kind, v) in [

@@ -22,6 +22,8 @@ pub struct Settings {
     pub upload_part_size: u64,
     /// An upload session untouched this long expires.
     pub upload_expiry: std::time::Duration,
+    /// Accept manifest paths that break on other systems (`C:x`, `CON`, case-only collisions, bidi).
+    pub allow_unportable_paths: bool,
 }
 
 impl Default for Settings {
@@ -34,6 +36,7 @@ impl Default for Settings {
             presign_ttl: std::time::Duration::from_secs(300),
             upload_part_size: 32 * 1024 * 1024,
             upload_expiry: std::time::Duration::from_secs(24 * 3600),
+            allow_unportable_paths: false,
         }
     }
 }

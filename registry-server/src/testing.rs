@@ -128,6 +128,12 @@ pub struct TestOptions {
     pub faults: Option<Arc<faults::Faults>>,
     /// Bound on each store call [default: the server's].
     pub store_timeout: Option<std::time::Duration>,
+    /// Accept unportable manifest paths.
+    pub allow_unportable_paths: bool,
+    /// Time a client has to send request headers.
+    pub header_read_timeout: std::time::Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 impl Default for TestOptions {
@@ -142,6 +148,9 @@ impl Default for TestOptions {
             upload_part_size: Settings::default().upload_part_size,
             faults: None,
             store_timeout: None,
+            allow_unportable_paths: false,
+            header_read_timeout: crate::conn::DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: crate::conn::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -225,6 +234,7 @@ impl TestServer {
             oidc: Arc::new(oidc),
             direct_downloads: opts.direct_downloads,
             upload_part_size: opts.upload_part_size,
+            allow_unportable_paths: opts.allow_unportable_paths,
             ..Settings::default()
         };
         let log = crate::service::log::LogKey::load_or_create(
@@ -249,9 +259,19 @@ impl TestServer {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let router = crate::build_router(state.clone());
-        let handle = tokio::spawn(crate::serve(listener, router, async move {
-            let _ = rx.await;
-        }));
+        let limits = crate::conn::ConnLimits {
+            header_read_timeout: opts.header_read_timeout,
+            max_connections: opts.max_connections,
+            metrics: Some(state.metrics.clone()),
+        };
+        let handle = tokio::spawn(crate::conn::serve_with(
+            listener,
+            router,
+            async move {
+                let _ = rx.await;
+            },
+            limits,
+        ));
         Self {
             url,
             state,

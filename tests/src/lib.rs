@@ -70,3 +70,60 @@ pub fn http_with(token: &str) -> reqwest::Client {
 pub fn http(server: &TestServer) -> reqwest::Client {
     http_with(&server.admin_token)
 }
+
+/// An answer read off a raw socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// Status code.
+    pub status: u16,
+    /// Header lines, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (as far as they came).
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Parses what a server sent back: status line, headers, body (`None` if no status line came).
+pub fn parse_raw_response(bytes: &[u8]) -> Option<RawResponse> {
+    let text_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&bytes[..text_end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Some(RawResponse { status, headers, body: bytes[text_end + 4..].to_vec() })
+}
+
+/// Sends `head` (request line and headers, ending in an empty line) then `body` over a fresh
+/// connection, while reading the answer at the same time. A server may answer before it has read the
+/// whole body (an early 413) and close the connection, so errors writing the body are ignored: what
+/// counts is the answer that came back (read until the server closes, or 60 s).
+pub async fn raw_request(url: &str, head: String, body: Vec<u8>) -> Option<RawResponse> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        for chunk in body.chunks(64 * 1024) {
+            wr.write_all(chunk).await?;
+        }
+        wr.flush().await?;
+        // Keep the write half open (no FIN): the server decides when the exchange ends.
+        Ok::<_, std::io::Error>(wr)
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(60), rd.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "no answer within 60 s (got {} bytes)", answer.len());
+    drop(writer.await);
+    parse_raw_response(&answer)
+}

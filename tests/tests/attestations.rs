@@ -260,3 +260,57 @@ async fn a_namespace_can_require_signed_provenance() {
     push_with(&c, "fraud/detector", "1", Some(&k), vec![]).await.unwrap();
     push_with(&c, "nlp/bert", "1", None, vec![]).await.unwrap(); // other namespaces are unaffected
 }
+
+/// `env` with its one ECDSA signature replaced by the low-S and the high-S form of it.
+fn ecdsa_twins(env: &Envelope) -> (Vec<u8>, Vec<u8>) {
+    let sig = p256::ecdsa::Signature::from_der(&env.signatures[0].sig).unwrap();
+    let low = sig.normalize_s();
+    let (r, s) = low.split_scalars();
+    let high = p256::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
+    assert_ne!(low, high);
+    let with = |sig: p256::ecdsa::Signature| {
+        let mut e = env.clone();
+        e.signatures[0].sig = sig.to_der().as_bytes().to_vec();
+        e.to_json()
+    };
+    (with(low), with(high))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ecdsa_high_s_twin_is_accepted_but_never_stored_twice() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    let k = key(3); // P-256
+    trust(&c, &k, "fraud/*", &[]).await;
+    let man = manifest_of(FILES);
+    let st = Statement::new(
+        vec![Statement::subject("fraud/d", &man.digest())],
+        "https://example.com/eval/v1",
+        json!({"auc": 0.9}),
+    );
+    let env = Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st).unwrap(), &[&k]);
+    let (low, high) = ecdsa_twins(&env);
+
+    // One push carrying both twins: accepted (high-S is valid ECDSA), one record.
+    let (status, body) = put_raw(&s, "fraud/d", "1", &[high.clone(), low.clone()]).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(c.list_attestations(&m("fraud/d"), "1").await.unwrap().attestations.len(), 1);
+
+    // Added one at a time to another version: the twin answers with the first one's record.
+    push_with(&c, "fraud/d", "2", None, vec![]).await.unwrap();
+    let st2 = Statement::new(
+        vec![Statement::subject("fraud/d", &man.digest())],
+        "https://example.com/eval/v1",
+        json!({"auc": 0.8}),
+    );
+    let env2 = Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st2).unwrap(), &[&k]);
+    let (low2, high2) = ecdsa_twins(&env2);
+    let first = c.add_attestation(&m("fraud/d"), "2", high2).await.unwrap();
+    assert_eq!(first.status, "verified", "a high-S signature verifies");
+    let again = c.add_attestation(&m("fraud/d"), "2", low2).await.unwrap();
+    assert_eq!(again.id, first.id, "the low-S twin is the same evidence");
+    // A fresh signature of the same statement by the same key is the same evidence too.
+    let resigned = Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st2).unwrap(), &[&k]).to_json();
+    assert_eq!(c.add_attestation(&m("fraud/d"), "2", resigned).await.unwrap().id, first.id);
+    assert_eq!(c.list_attestations(&m("fraud/d"), "2").await.unwrap().attestations.len(), 1);
+}

@@ -163,6 +163,53 @@ async fn unsafe_or_duplicate_paths_are_invalid_manifests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_that_break_other_systems_are_refused_unless_the_server_allows_them() {
+    let cases = [
+        json!(["C:x"]),
+        json!(["weights/CON"]),
+        json!(["nul.txt"]),
+        json!(["com1.bin"]),
+        json!(["data/evil\u{202E}nib.exe"]),
+        json!(["zero\u{200B}width"]),
+        json!(["trailing."]),
+        json!(["a?b"]),
+        json!(["Model.bin", "model.bin"]),
+        json!(["README", "readme/notes.txt"]),
+    ];
+    let d = Digest::of(b"x");
+    let files = |paths: &Value| -> Value {
+        json!(
+            paths
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| json!({"path": p, "size": 1, "digest": d}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let s = TestServer::start().await;
+    assert_eq!(put_blob(&s, &d.to_string(), b"x".to_vec()).await.status(), 201);
+    for (i, paths) in cases.iter().enumerate() {
+        let r = put_version(&s, &format!("ns/m/versions/{i}"), manifest(files(paths))).await;
+        let (status, code, body) = error_of(r).await;
+        assert_eq!((status, code.as_str()), (400, "invalid_manifest"), "{paths} -> {body}");
+        assert!(body["message"].as_str().unwrap().contains("allow_unportable_paths"), "{body}");
+    }
+    assert_eq!(get(&s, "/v1/models/ns/m").await.status(), 404, "nothing stored");
+    // Everyday names that merely look alike are fine.
+    let ok = json!(["console.txt", "nullable/x", "com10", "A/x", "A/y", "café"]);
+    assert_eq!(put_version(&s, "ns/m/versions/ok", manifest(files(&ok))).await.status(), 201);
+
+    // The documented opt-out.
+    let s = TestServer::start_with(TestOptions { allow_unportable_paths: true, ..Default::default() }).await;
+    assert_eq!(put_blob(&s, &d.to_string(), b"x".to_vec()).await.status(), 201);
+    for (i, paths) in cases.iter().enumerate() {
+        let r = put_version(&s, &format!("ns/m/versions/{i}"), manifest(files(paths))).await;
+        assert_eq!(r.status(), 201, "{paths}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_names_versions_and_digests_are_refused() {
     let s = TestServer::start().await;
     let d = Digest::of(b"x");
@@ -222,11 +269,74 @@ async fn malformed_json_and_lineage_get_their_codes() {
     let (_, code, body) = error_of(put_version(&s, "ns/m/versions/1", body).await).await;
     assert_eq!(code, "invalid_lineage", "{body}");
 
-    // A body over the JSON limit is 413, not buffered without bound.
+    // A body over the JSON limit is 413, not buffered without bound. The server may answer before it
+    // has read the body and close the connection, so the body is written while the answer is read,
+    // and a refused write is no failure.
     let big = vec![b' '; registry_core::api::MAX_JSON_BODY + 10];
-    let r = c.put(&url).header("content-type", "application/json").body(big).send().await.unwrap();
-    let (status, code, _) = error_of(r).await;
-    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    let r = raw_request(&s.url, json_head(&s, "/v1/models/ns/m/versions/1", Some(big.len())), big).await;
+    let r = r.expect("an answer");
+    assert_eq!((r.status, r.json()["code"].as_str()), (413, Some("payload_too_large")), "{r:?}");
+    assert_healthy(&s.url).await;
+}
+
+/// `PUT path` with the admin token, a JSON content type, and `Content-Length: len` (chunked if none).
+fn json_head(s: &TestServer, path: &str, len: Option<usize>) -> String {
+    let framing = match len {
+        Some(n) => format!("content-length: {n}"),
+        None => "transfer-encoding: chunked".to_owned(),
+    };
+    format!(
+        "PUT {path} HTTP/1.1\r\nhost: registry\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\n{framing}\r\nconnection: close\r\n\r\n",
+        s.admin_token
+    )
+}
+
+/// A version of `n` files (all the same one-byte blob), padded with trailing whitespace to `len` bytes.
+fn padded_version_body(d: &Digest, n: usize, len: usize) -> Vec<u8> {
+    let files: Vec<Value> = (0..n)
+        .map(|i| json!({"path": format!("shards/part-{i:06}/weights-{i:06}.safetensors"), "size": 1, "digest": d}))
+        .collect();
+    let mut body = serde_json::to_vec(&manifest(json!(files))).unwrap();
+    assert!(body.len() > 2 << 20 && body.len() <= len, "{} bytes", body.len());
+    body.resize(len, b' ');
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_of_exactly_the_documented_limit_is_accepted_and_one_byte_more_is_413() {
+    use registry_core::api::MAX_JSON_BODY;
+    let s = TestServer::start().await;
+    let d = Digest::of(b"x");
+    assert_eq!(put_blob(&s, &d.to_string(), b"x".to_vec()).await.status(), 201);
+    // 20,000 files: over axum's 2 MiB default before any padding, the case that could not publish.
+    let at_limit = padded_version_body(&d, 20_000, MAX_JSON_BODY);
+    let mut over = at_limit.clone();
+    over.push(b' ');
+
+    // One byte over, declared: refused from the header, before the body is read.
+    let r =
+        raw_request(&s.url, json_head(&s, "/v1/models/ns/big/versions/1", Some(over.len())), over.clone())
+            .await
+            .expect("an answer");
+    assert_eq!((r.status, r.json()["code"].as_str()), (413, Some("payload_too_large")), "{r:?}");
+    // One byte over, undeclared (one chunk, never terminated): refused once the limit is crossed.
+    let mut chunked = format!("{:x}\r\n", over.len()).into_bytes();
+    chunked.extend_from_slice(&over);
+    let r = raw_request(&s.url, json_head(&s, "/v1/models/ns/big/versions/1", None), chunked)
+        .await
+        .expect("an answer");
+    assert_eq!((r.status, r.json()["code"].as_str()), (413, Some("payload_too_large")), "{r:?}");
+    assert_eq!(get(&s, "/v1/models/ns/big").await.status(), 404, "nothing was stored");
+
+    // Exactly at the limit: published, every file listed.
+    let r =
+        raw_request(&s.url, json_head(&s, "/v1/models/ns/big/versions/1", Some(at_limit.len())), at_limit)
+            .await
+            .expect("an answer");
+    assert_eq!(r.status, 201, "{:?}", String::from_utf8_lossy(&r.body));
+    let m: Value = get(&s, "/v1/models/ns/big/versions/1/manifest").await.json().await.unwrap();
+    assert_eq!(m["files"].as_array().map(Vec::len), Some(20_000));
     assert_healthy(&s.url).await;
 }
 

@@ -230,3 +230,78 @@ async fn blast_radius_quarantine_rollback_and_lift() {
     assert_eq!(count("quarantine.lifted"), 2);
     assert_eq!(count("version.released"), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantines_show_each_credential_only_its_own_versions_seeds_and_reasons() {
+    use registry_core::incident::QuarantineInfo;
+    let s = TestServer::start().await;
+    let c = client(&s);
+    push_v(&c, "a/secret", "1", lineage(&[b"secret-data"], &[], None), None).await;
+    push_v(&c, "a/other", "1", lineage(&[b"a-only"], &[], None), None).await;
+    push_v(&c, "b/ft", "1", lineage(&[], &["a/secret@1"], None), None).await;
+    push_v(&c, "a/x", "1", lineage(&[b"shared"], &[], None), None).await;
+    push_v(&c, "b/own", "1", lineage(&[b"shared"], &[], None), None).await;
+    let quarantine = |req: QuarantineRequest| {
+        let c = c.clone();
+        async move { c.quarantine(&req).await.unwrap() }
+    };
+    let reason = |r: &str| r.to_owned();
+    // Only a's versions: b must not learn it exists, its seed or its reason.
+    let q1 = quarantine(QuarantineRequest {
+        dataset: Some(Digest::of(b"a-only")),
+        reason: reason("a-only data leaked customer records"),
+        ..Default::default()
+    })
+    .await;
+    // Reaches b/ft only through a/secret, which b cannot read: b sees its version, not the seed or why.
+    let q2 = quarantine(QuarantineRequest {
+        version: Some("a/secret@1".into()),
+        reason: reason("a/secret was trained on stolen weights"),
+        ..Default::default()
+    })
+    .await;
+    // Reaches b/own directly: b sees the seed (its own lineage names it) and the reason.
+    let q3 = quarantine(QuarantineRequest {
+        dataset: Some(Digest::of(b"shared")),
+        reason: reason("shared dataset mislabelled"),
+        ..Default::default()
+    })
+    .await;
+
+    let b = client(&s).with_token(Some(s.token("b-reader", &[Scope::Read], "b/*").await));
+    let list = b.quarantines().await.unwrap().quarantines;
+    assert_eq!(list.iter().map(|q| q.id).collect::<Vec<_>>(), [q3.id, q2.id], "{list:?}");
+    let text = serde_json::to_string(&list).unwrap();
+    for secret in ["a-only", "stolen", "a/secret", "a/x", &Digest::of(b"a-only").to_string()] {
+        assert!(!text.contains(secret), "{secret:?} leaked to b: {text}");
+    }
+    let (seen2, seen3): (&QuarantineInfo, &QuarantineInfo) = (&list[1], &list[0]);
+    assert_eq!(seen2.versions.len(), 1);
+    assert_eq!(seen2.versions[0].model, "b/ft");
+    assert!(seen2.seed.contains("outside") && seen2.reason.contains("withheld"), "{seen2:?}");
+    assert!(seen2.versions[0].path[..2].iter().all(|p| p.contains("outside")), "{seen2:?}");
+    assert_eq!(seen3.seed, format!("dataset {}", Digest::of(b"shared")));
+    assert_eq!(seen3.reason, "shared dataset mislabelled");
+    assert_eq!(seen3.versions.iter().map(|v| v.model.as_str()).collect::<Vec<_>>(), ["b/own"]);
+
+    // One by one: a quarantine of a's versions only is 404, exactly like one that does not exist.
+    let b_http = http_with(&s.token("b-reader-2", &[Scope::Read], "b/*").await);
+    let r = b_http.get(format!("{}/v1/quarantines/{}", s.url, q1.id)).send().await.unwrap();
+    let (st, _, body) = error_of(r).await;
+    let r = b_http.get(format!("{}/v1/quarantines/999", s.url)).send().await.unwrap();
+    let (st_none, _, body_none) = error_of(r).await;
+    assert_eq!((st, st_none), (404, 404));
+    assert_eq!(
+        body["message"].as_str().unwrap().replace(&q1.id.to_string(), "N"),
+        body_none["message"].as_str().unwrap().replace("999", "N")
+    );
+    let r = b_http.get(format!("{}/v1/quarantines/{}", s.url, q2.id)).send().await.unwrap();
+    let one: QuarantineInfo = r.json().await.unwrap();
+    assert!(one.reason.contains("withheld") && one.versions.len() == 1, "{one:?}");
+
+    // An admin (any namespace) sees everything as it was written.
+    let all = c.quarantines().await.unwrap().quarantines;
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2].reason, "a-only data leaked customer records");
+    assert_eq!(all[1].seed, "a/secret@1");
+}

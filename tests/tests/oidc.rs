@@ -167,3 +167,33 @@ async fn bad_id_tokens_are_refused() {
         assert!(body["code"].is_string(), "{what}: {body}");
     }
 }
+
+fn sign_with(h: Header, key_file: &str, claims: &Value) -> String {
+    let pem = std::fs::read(fixture(key_file)).unwrap();
+    jsonwebtoken::encode(&h, claims, &EncodingKey::from_ec_pem(&pem).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_tokens_with_critical_headers_or_odd_subjects_are_refused() {
+    let s = server().await;
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = Some("ec-1".into());
+    assert_eq!(whoami(&s, &sign_with(h.clone(), "ec.pem", &claims("acme/fraud"))).await.0, 200);
+    // A critical extension the server does not implement (here RFC 7797's unencoded payload, `b64`):
+    // the token must be refused even though its signature and claims are good.
+    let mut crit = h.clone();
+    crit.crit = Some(vec!["b64".into()]);
+    crit.extras.insert("b64", false);
+    let (status, body) = whoami(&s, &sign_with(crit, "ec.pem", &claims("acme/fraud"))).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("critical"), "{body}");
+    let mut unknown = h.clone();
+    unknown.crit = Some(vec!["exp-by-policy".into()]);
+    assert_eq!(whoami(&s, &sign_with(unknown, "ec.pem", &claims("acme/fraud"))).await.0, 401);
+    // `sub` becomes the actor id: empty, not a string, or over 1 KiB is refused.
+    for sub in [json!(""), json!(42), json!("s".repeat(1025))] {
+        let mut c = claims("acme/fraud");
+        c["sub"] = sub.clone();
+        assert_eq!(whoami(&s, &sign_with(h.clone(), "ec.pem", &c)).await.0, 401, "{sub}");
+    }
+}

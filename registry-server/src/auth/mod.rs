@@ -139,7 +139,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Actor, ApiE
         }
         return Err(ApiError::unauthorized("authentication required: send Authorization: Bearer <token>"));
     };
-    let text = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
+    let text = value.to_str().ok().and_then(bearer).unwrap_or_default();
     if text.starts_with(token::PREFIX) {
         return api_token(text, state).await;
     }
@@ -150,6 +150,14 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Actor, ApiE
         });
     }
     Err(ApiError::unauthorized(INVALID))
+}
+
+/// The credential of an `Authorization: Bearer <credential>` value. The scheme name is
+/// case-insensitive (RFC 9110 §11.1: `bearer`, `BEARER` and `Bearer` are one scheme) and may be
+/// followed by more than one space.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
 async fn api_token(text: &str, state: &AppState) -> Result<Actor, ApiError> {
@@ -173,4 +181,19 @@ async fn api_token(text: &str, state: &AppState) -> Result<Actor, ApiError> {
         pattern: info.namespace,
         expires_at: row.expires_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_not_bearer() {
+        for v in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR   abc ", "Bearer\tabc"] {
+            assert_eq!(bearer(v), Some("abc"), "{v:?}");
+        }
+        for v in ["Basic abc", "Bearerabc", "Bearer", "", "Token abc"] {
+            assert_eq!(bearer(v), None, "{v:?}");
+        }
+    }
 }

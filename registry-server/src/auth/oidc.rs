@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Actor;
 
+/// Longest `sub` claim accepted (it is recorded as the actor in logs, audit rows and log entries).
+pub const MAX_SUBJECT_LEN: usize = 1024;
+
 /// One trusted issuer (the `[[oidc]]` tables of the config file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +106,14 @@ impl Oidc {
     pub fn verify(&self, jwt: &str) -> Result<Actor, OidcError> {
         let invalid = |e: &dyn std::fmt::Display| OidcError::Invalid(format!("invalid ID token: {e}"));
         let header = jsonwebtoken::decode_header(jwt).map_err(|e| invalid(&e))?;
+        // RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` names an extension it does
+        // not understand, and this verifier understands none.
+        if let Some(crit) = &header.crit {
+            let names = crate::clip(&crit.join(", "), 200).into_owned();
+            return Err(OidcError::Invalid(format!(
+                "ID token marks header parameters as critical ({names}); none is understood here"
+            )));
+        }
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
             return Err(OidcError::Invalid(format!(
                 "ID token algorithm {:?} is not accepted (RS256, ES256)",
@@ -134,7 +145,15 @@ impl Oidc {
         let claims = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(jwt, &key, &v)
             .map_err(|e| invalid(&e))?
             .claims;
-        let sub = claims.get("sub").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
+        // `sub` becomes the actor id in every row this caller writes: a non-empty string of bounded size.
+        let sub = match claims.get("sub").and_then(|s| s.as_str()) {
+            Some(s) if !s.is_empty() && s.len() <= MAX_SUBJECT_LEN => s.to_owned(),
+            _ => {
+                return Err(OidcError::Invalid(format!(
+                    "ID token `sub` must be a string of 1..={MAX_SUBJECT_LEN} bytes"
+                )));
+            }
+        };
         let rule = issuer
             .cfg
             .rules

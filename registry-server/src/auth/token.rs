@@ -32,12 +32,17 @@ pub fn generate() -> Result<NewToken, getrandom::Error> {
     Ok(NewToken { text: format!("{PREFIX}{id}_{secret}"), id })
 }
 
+/// True when `s` is shaped like a token id (12 lowercase hex digits). Token names may not be, so that
+/// "revoke X" can never mean two tokens.
+pub fn is_id(s: &str) -> bool {
+    s.len() == ID_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The public id of a well-formed token text.
 pub fn id_of(text: &str) -> Option<&str> {
     let rest = text.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let ok = id.len() == ID_LEN
-        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    let ok = is_id(id)
         && secret.len() == SECRET_LEN
         && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     ok.then_some(id)

@@ -56,13 +56,17 @@ const ATT: &str = "id, version_id, digest, body, format, predicate_type, signer_
                    created_by, created_at, log_index";
 const KEY: &str = "key_id, namespace, public_key, predicate_types, added_by, added_at, revoked_at";
 
-/// Stores an attestation of a version (inside the caller's transaction); its id, or `None` if the
-/// same bytes were already stored.
-pub async fn insert(conn: &mut AnyConnection, a: &AttestationRow) -> Result<Option<i64>, DbError> {
+/// Stores an attestation of a version (inside the caller's transaction) with its evidence key; its
+/// id, or `None` if the same bytes or the same evidence (`evidence_key`) were already stored.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    a: &AttestationRow,
+    evidence_key: &str,
+) -> Result<Option<i64>, DbError> {
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO attestations (version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, \
-         binding, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (version_id, digest) DO NOTHING RETURNING id",
+         binding, created_by, created_at, evidence_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(a.version_id)
     .bind(&a.digest)
@@ -74,9 +78,34 @@ pub async fn insert(conn: &mut AnyConnection, a: &AttestationRow) -> Result<Opti
     .bind(&a.binding)
     .bind(&a.created_by)
     .bind(a.created_at)
+    .bind(evidence_key)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(id)
+}
+
+/// Rows stored before evidence keys existed: (id, body, signer key id), at most `limit`.
+pub async fn without_evidence_key(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<(i64, String, String)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT id, body, signer_key_id FROM attestations WHERE evidence_key IS NULL ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Sets a row's evidence key; `Conflict` when the version already holds that evidence (a duplicate
+/// stored before keys existed, which keeps no key).
+pub async fn set_evidence_key(conn: &mut AnyConnection, id: i64, key: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE attestations SET evidence_key = $1 WHERE id = $2")
+        .bind(key)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Records the log index of an attestation's entry.
@@ -110,6 +139,16 @@ impl Db {
     ) -> Result<AttestationRow, DbError> {
         let sql = format!("SELECT {ATT} FROM attestations WHERE version_id = $1 AND digest = $2");
         Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(version_id).bind(digest).fetch_one(self.pool()).await?)
+    }
+
+    /// The attestation of a version holding this evidence.
+    pub async fn attestation_by_evidence(
+        &self,
+        version_id: i64,
+        key: &str,
+    ) -> Result<AttestationRow, DbError> {
+        let sql = format!("SELECT {ATT} FROM attestations WHERE version_id = $1 AND evidence_key = $2");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(version_id).bind(key).fetch_one(self.pool()).await?)
     }
 
     /// Every trusted-key row, revoked ones included.

@@ -81,6 +81,29 @@ impl Db {
         Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(i64::from(limit)).fetch_all(self.pool()).await?)
     }
 
+    /// Quarantines covering at least one version of a model matching `namespace`/`name` (`None`:
+    /// any), newest first.
+    pub async fn quarantines_covering(
+        &self,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<QuarantineRow>, DbError> {
+        let sql = format!(
+            "SELECT {Q} FROM quarantines q WHERE EXISTS ( \
+               SELECT 1 FROM quarantine_versions qv JOIN versions v ON v.id = qv.version_id \
+               JOIN models m ON m.id = v.model_id WHERE qv.quarantine_id = q.id \
+               AND ($1 IS NULL OR m.namespace = $1) AND ($2 IS NULL OR m.name = $2)) \
+             ORDER BY id DESC LIMIT $3"
+        );
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(namespace.map(str::to_owned))
+            .bind(name.map(str::to_owned))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?)
+    }
+
     /// One quarantine.
     pub async fn quarantine_get(&self, id: i64) -> Result<QuarantineRow, DbError> {
         let sql = format!("SELECT {Q} FROM quarantines WHERE id = $1");

@@ -37,6 +37,7 @@ conformance!(
     concurrent_writers_all_commit,
     migrations_can_run_twice,
     blobs_are_visible_through_covered_models_and_usable_by_their_uploader,
+    attestations_stored_before_evidence_keys_get_theirs,
 );
 
 fn model(s: &str) -> ModelName {
@@ -213,4 +214,66 @@ async fn blobs_are_visible_through_covered_models_and_usable_by_their_uploader(d
     assert!(db.blobs_usable(&[lone], &later).await.expect("usable").is_empty(), "old proofs expire");
     assert_eq!(db.blob_uploads_expire(now_ms() + 60_000).await.expect("expire"), 1);
     assert!(db.blobs_usable(&[lone], &b).await.expect("usable").is_empty());
+}
+
+async fn attestations_stored_before_evidence_keys_get_theirs(db: &Db) {
+    use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
+    use registry_core::attest::intoto::Statement;
+    use registry_core::attest::keys::{KeyKind, SigningKey};
+
+    use super::attestations::{AttestationRow, insert};
+    use crate::service::attest::{backfill_evidence_keys, evidence_key};
+
+    let vid = new_version(db, &model("ns/m"), "1").await.expect("version");
+    let key = SigningKey::from_seed(KeyKind::P256, &[3; 32]).expect("key");
+    let st = Statement::new(
+        vec![Statement::subject("ns/m", &Digest::of(b"1"))],
+        "https://e/v1",
+        serde_json::json!({}),
+    );
+    let env = Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st).expect("json"), &[&key]);
+    let compact = env.to_json();
+    // The same envelope, re-encoded: other bytes, same evidence.
+    let pretty =
+        serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(&compact).expect("json"))
+            .expect("json");
+    let signer = key.public().key_id().hex();
+    let row = |raw: &[u8]| AttestationRow {
+        id: 0,
+        version_id: vid,
+        digest: Digest::of(raw).hex(),
+        body: String::from_utf8(raw.to_vec()).expect("utf-8"),
+        format: "dsse".into(),
+        predicate_type: "https://e/v1".into(),
+        signer_key_id: signer.clone(),
+        subject_digest: Digest::of(b"1").hex(),
+        binding: "manifest".into(),
+        created_by: "t".into(),
+        created_at: now_ms(),
+        log_index: None,
+    };
+    // Two rows from before keys existed (both kept: the old rule deduplicated on bytes only).
+    let mut tx = db.begin_write().await.expect("tx");
+    for (raw, k) in [(&compact, "old-1"), (&pretty, "old-2")] {
+        insert(&mut tx, &row(raw), k).await.expect("insert").expect("new row");
+    }
+    sqlx::query("UPDATE attestations SET evidence_key = NULL").execute(&mut *tx).await.expect("clear");
+    tx.commit().await.expect("commit");
+
+    assert_eq!(
+        backfill_evidence_keys(db).await.expect("backfill"),
+        1,
+        "the first gets the key, the twin none"
+    );
+    assert_eq!(backfill_evidence_keys(db).await.expect("again"), 0);
+    let want = evidence_key(&compact, &signer).expect("key");
+    assert_eq!(evidence_key(&pretty, &signer).expect("key"), want);
+    let held = db.attestation_by_evidence(vid, &want).await.expect("keyed row");
+    assert_eq!(held.body.as_bytes(), compact.as_slice());
+    // From now on the same evidence is not stored again, whatever its bytes.
+    let mut tx = db.begin_write().await.expect("tx");
+    let mut third = pretty.clone();
+    third.push(b'\n');
+    assert_eq!(insert(&mut tx, &row(&third), &want).await.expect("insert"), None);
+    tx.commit().await.expect("commit");
 }

@@ -87,14 +87,13 @@ impl Db {
         Ok(())
     }
 
-    /// Revokes a token by id or name; returns it (`NotFound` if neither matches).
-    pub async fn token_revoke(&self, id_or_name: &str, now: i64) -> Result<TokenRow, DbError> {
-        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE (id = $2 OR name = $2) AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id_or_name)
-            .execute(self.pool())
-            .await?;
-        let sql = format!("SELECT {COLUMNS} FROM tokens WHERE id = $1 OR name = $1");
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id_or_name).fetch_one(self.pool()).await?)
+    /// Revokes the one token with this id (`by_id`) or else this name; returns it (`NotFound` if
+    /// none).
+    pub async fn token_revoke(&self, key: &str, by_id: bool, now: i64) -> Result<TokenRow, DbError> {
+        let column = if by_id { "id" } else { "name" };
+        let sql = format!("UPDATE tokens SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(key).execute(self.pool()).await?;
+        let sql = format!("SELECT {COLUMNS} FROM tokens WHERE {column} = $1");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(key).fetch_one(self.pool()).await?)
     }
 }

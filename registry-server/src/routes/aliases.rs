@@ -131,7 +131,7 @@ pub async fn get_alias(
     security(("token" = ["promote"])), params(AliasPath), request_body = PromoteRequest,
     responses(
         (status = 200, description = "Moved", body = PromoteResponse),
-        (status = 400, description = "Bad name, alias or version reference, or the alias is a version label", body = ErrorBody),
+        (status = 400, description = "Bad name, alias or version reference, the alias is a version label, or `text_too_long` (reason over 4 KiB)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Denied by policy (`policy_denied`, with reasons), or credential lacks promote on the model", body = ErrorBody),
         (status = 404, description = "No such model or version", body = ErrorBody),
@@ -149,6 +149,7 @@ pub async fn put_alias(
 ) -> Result<Json<PromoteResponse>, ApiError> {
     let (m, a) = target(&p)?;
     actor.check_write(Scope::Promote, &m)?;
+    crate::error::check_text("reason", &req.reason)?;
     let version = crate::routes::models::reference(&req.version)?;
     let mv = Move {
         model: &m,
@@ -221,7 +222,7 @@ pub async fn alias_history(
     security(("token" = ["promote"])), params(AliasPath), request_body = RollbackRequest,
     responses(
         (status = 200, description = "Moved back", body = PromoteResponse),
-        (status = 400, description = "Bad name or alias", body = ErrorBody),
+        (status = 400, description = "Bad name or alias, or `text_too_long` (reason over 4 KiB)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Credential lacks promote on the model", body = ErrorBody),
         (status = 404, description = "No such model or alias", body = ErrorBody),
@@ -245,6 +246,7 @@ pub async fn rollback_alias(
     p.alias = alias.to_owned();
     let (m, a) = target(&p)?;
     actor.check_write(Scope::Promote, &m)?;
+    crate::error::check_text("reason", &req.reason)?;
     Ok(Json(promote::rollback(&state, &actor, &m, &a, &req.reason).await?))
 }
 

@@ -3,15 +3,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use registry_core::Digest;
 use registry_core::api::{ErrorBody, codes};
 use registry_core::incident::{
     AffectedResponse, LiftRequest, QuarantineInfo, QuarantineList, QuarantineRequest,
 };
-use registry_core::{Digest, ModelName};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::{Actor, Auth, need};
+use crate::auth::{Auth, need};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldCodes};
 use crate::service::incident::{self, Seed};
@@ -47,28 +47,6 @@ fn digest(s: Option<&str>) -> Result<Option<Digest>, ApiError> {
         .transpose()
 }
 
-/// Only what the credential covers; path steps outside it are masked.
-fn visible(
-    actor: &Actor,
-    versions: Vec<registry_core::incident::AffectedVersion>,
-) -> Vec<registry_core::incident::AffectedVersion> {
-    let covers = |label: &str| {
-        label.split_once('@').and_then(|(m, _)| ModelName::parse(m).ok()).is_some_and(|m| actor.covers(&m))
-    };
-    versions
-        .into_iter()
-        .filter(|v| ModelName::parse(&v.model).is_ok_and(|m| actor.covers(&m)))
-        .map(|mut v| {
-            for step in v.path.iter_mut().skip(1) {
-                if !covers(step) {
-                    *step = "(outside this credential's namespaces)".into();
-                }
-            }
-            v
-        })
-        .collect()
-}
-
 /// Every version a dataset, commit, signer key or version reached — directly, then transitively
 /// through parent versions (fine-tuning, distillation) — each with the path that reaches it.
 #[utoipa::path(get, path = "/v1/lineage/affected", tag = "incident", security(("token" = ["read"])),
@@ -97,7 +75,9 @@ pub async fn affected(
     }
     let reached = incident::affected(&state, &seed).await?;
     let versions = reached.iter().map(incident::affected_version).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(AffectedResponse { seed: seed.text(), versions: visible(&actor, versions) }))
+    // The seed is the caller's own input: shown; steps through other namespaces are masked.
+    let versions = incident::visible_versions(&actor, versions, true);
+    Ok(Json(AffectedResponse { seed: seed.text(), versions }))
 }
 
 /// Quarantines every version the seed reached (admin): pulls refuse them, policies see them; with
@@ -106,7 +86,7 @@ pub async fn affected(
     request_body = QuarantineRequest,
     responses(
         (status = 201, description = "Quarantined", body = QuarantineInfo),
-        (status = 400, description = "Not exactly one seed, a malformed one, or no reason", body = ErrorBody),
+        (status = 400, description = "Not exactly one seed, a malformed one, no reason, or `text_too_long` (reason over 4 KiB)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "The seed reached no version", body = ErrorBody),
@@ -119,6 +99,7 @@ pub async fn quarantine(
     actor: Auth<need::Admin>,
     ApiJson(req): ApiJson<QuarantineRequest>,
 ) -> Result<Response, ApiError> {
+    crate::error::check_text("reason", &req.reason)?;
     let q = incident::quarantine(&state, &actor, &req).await?;
     Ok((StatusCode::CREATED, Json(q)).into_response())
 }
@@ -133,7 +114,8 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-/// Quarantines, newest first (their versions filtered to what the credential covers).
+/// Quarantines that cover a version the credential covers, newest first: only those versions and their
+/// alias moves; the seed and reason only when reached through versions the credential can read.
 #[utoipa::path(get, path = "/v1/quarantines", tag = "incident", security(("token" = ["read"])),
     params(ListQuery),
     responses(
@@ -149,11 +131,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<QuarantineList>, ApiError> {
     let limit = crate::routes::page_limit(q.limit)?;
-    let mut quarantines = incident::list(&state, limit).await?;
-    for q in &mut quarantines {
-        q.versions = visible(&actor, std::mem::take(&mut q.versions));
-    }
-    Ok(Json(QuarantineList { quarantines }))
+    Ok(Json(QuarantineList { quarantines: incident::list_for(&state, &actor, limit).await? }))
 }
 
 /// `{id}`.
@@ -173,7 +151,7 @@ pub struct QuarantinePath {
         (status = 400, description = "Bad id", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
-        (status = 404, description = "No such quarantine", body = ErrorBody)
+        (status = 404, description = "No such quarantine, or none of its versions is covered by the credential", body = ErrorBody)
     )
 )]
 pub async fn get(
@@ -181,9 +159,7 @@ pub async fn get(
     actor: Auth<need::Read>,
     ApiPath(p): ApiPath<QuarantinePath>,
 ) -> Result<Json<QuarantineInfo>, ApiError> {
-    let mut q = incident::get(&state, p.id).await?;
-    q.versions = visible(&actor, std::mem::take(&mut q.versions));
-    Ok(Json(q))
+    Ok(Json(incident::get_for(&state, &actor, p.id).await?))
 }
 
 /// Lifts a quarantine (admin); explicit and logged.
@@ -191,7 +167,7 @@ pub async fn get(
     params(QuarantinePath), request_body = LiftRequest,
     responses(
         (status = 200, description = "Lifted", body = QuarantineInfo),
-        (status = 400, description = "Bad id or no reason", body = ErrorBody),
+        (status = 400, description = "Bad id, no reason, or `text_too_long` (reason over 4 KiB)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such quarantine", body = ErrorBody),
@@ -206,6 +182,7 @@ pub async fn lift(
     ApiPath(p): ApiPath<QuarantinePath>,
     ApiJson(req): ApiJson<LiftRequest>,
 ) -> Result<Json<QuarantineInfo>, ApiError> {
+    crate::error::check_text("reason", &req.reason)?;
     Ok(Json(incident::lift(&state, &actor, p.id, &req.reason).await?))
 }
 

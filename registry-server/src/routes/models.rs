@@ -214,7 +214,7 @@ pub async fn get_version(
             ("GetModel" = (operation_id = "get_model", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name")))),
             ("ListVersions" = (operation_id = "list_versions", parameters(("namespace" = "$request.path.namespace"), ("name" = "$request.path.name"))))
         )),
-        (status = 400, description = "invalid_name, invalid_json, invalid_manifest, invalid_lineage, missing_blobs or unknown_parent", body = ErrorBody),
+        (status = 400, description = "invalid_name, invalid_json, invalid_manifest (also: a path that breaks on other systems, unless the server allows them), invalid_lineage, missing_blobs or unknown_parent", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Credential lacks the push scope or does not cover the model", body = ErrorBody),
         (status = 409, description = "The label exists with another manifest or lineage (`version_exists`)", body = ErrorBody),
@@ -231,6 +231,16 @@ pub async fn put_version(
     let m = model_name(&ns, &name)?;
     let label = VersionLabel::parse(&version).map_err(invalid_name)?;
     actor.check_write(Scope::Push, &m)?;
+    if !state.settings.allow_unportable_paths {
+        req.manifest.check_portable().map_err(|e| {
+            ApiError::bad_request(
+                codes::INVALID_MANIFEST,
+                format!(
+                    "{e} (the server refuses paths that break on other systems; see allow_unportable_paths)"
+                ),
+            )
+        })?;
+    }
     Ok(match service::push::publish_version(&state, &actor, &m, &label, req).await? {
         Published::Created(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Published::Existing(v) => (StatusCode::OK, Json(v)).into_response(),

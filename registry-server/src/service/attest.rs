@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use registry_core::api::{AddKeyRequest, AttestationInfo, TrustedKeyInfo, codes};
 use registry_core::attest::keys::PublicKey;
 use registry_core::attest::predicates::{SLSA_PROVENANCE_V1, check_names};
-use registry_core::attest::{self, Binding, Target, TrustedKey, Verified};
+use registry_core::attest::{self, AttestError, Binding, Target, TrustedKey, Verified};
 use registry_core::auth::NamePattern;
 use registry_core::{Digest, Manifest, ModelName};
 
@@ -115,6 +115,49 @@ pub fn row(
     })
 }
 
+/// What identifies a piece of evidence, whatever its bytes: the payload type, the exact payload bytes
+/// and the verified signer, length-prefixed like DSSE's PAE. Two attestations with the same key say
+/// the same thing under the same key: an ECDSA signature and its high-S twin (both valid, and accepted:
+/// OpenSSL, Go and Python produce high-S), a fresh signature of the same statement, or the same envelope
+/// re-encoded or wrapped in a bundle. A version stores each piece of evidence once.
+pub fn evidence_key(raw: &[u8], signer_hex: &str) -> Result<String, AttestError> {
+    let p = attest::parse(raw)?;
+    let (pt, payload) = (&p.envelope.payload_type, &p.envelope.payload);
+    let mut msg = format!("registry-evidence-v1 {} {pt} {} ", pt.len(), payload.len()).into_bytes();
+    msg.extend_from_slice(payload);
+    msg.extend_from_slice(format!(" {signer_hex}").as_bytes());
+    Ok(Digest::of(&msg).hex())
+}
+
+/// Gives attestations stored before evidence keys existed their key (run at start; cheap once done).
+/// A row whose evidence another row of its version already holds keeps none: both stay, as stored.
+pub async fn backfill_evidence_keys(db: &Db) -> anyhow::Result<u64> {
+    let mut done = 0u64;
+    let mut skipped = std::collections::HashSet::new();
+    loop {
+        let mut conn = db.pool().acquire().await?;
+        let rows =
+            crate::db::attestations::without_evidence_key(&mut conn, 500 + skipped.len() as i64).await?;
+        let rows: Vec<_> = rows.into_iter().filter(|(id, _, _)| !skipped.contains(id)).collect();
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        for (id, body, signer) in rows {
+            let set = match evidence_key(body.as_bytes(), &signer) {
+                Ok(key) => crate::db::attestations::set_evidence_key(&mut conn, id, &key).await,
+                Err(e) => Err(DbError::Corrupt(format!("attestation {id}: {e}"))),
+            };
+            match set {
+                Ok(()) => done += 1,
+                Err(DbError::Conflict | DbError::Corrupt(_)) => {
+                    skipped.insert(id);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
 /// Stores verified attestations of `subject` (`NS/NAME@VERSION`, row `version_id`) inside `tx`, each
 /// with its `attestation.added` log entry. Returns the ids of those newly stored.
 pub async fn store(
@@ -130,7 +173,9 @@ pub async fn store(
     let mut ids = Vec::new();
     for (raw, v) in evidence {
         let r = row(version_id, raw, v, actor, now)?;
-        let Some(id) = crate::db::attestations::insert(tx, &r).await? else { continue };
+        let key = evidence_key(raw, &r.signer_key_id)
+            .map_err(|e| ApiError::bad_request(codes::INVALID_ATTESTATION, e.to_string()))?;
+        let Some(id) = crate::db::attestations::insert(tx, &r, &key).await? else { continue };
         let e = crate::service::log::entry(
             ATTESTATION_ADDED,
             subject,
@@ -217,10 +262,10 @@ pub fn key_info(r: &KeyRow) -> Result<TrustedKeyInfo, ApiError> {
 pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<TrustedKeyInfo, ApiError> {
     let key = PublicKey::from_pem(&req.public_key)
         .map_err(|e| ApiError::bad_request(codes::INVALID_KEY, e.to_string()))?;
-    if req.predicate_types.iter().any(|p| p.is_empty() || p.len() > 512) {
+    if req.predicate_types.len() > 64 || req.predicate_types.iter().any(|p| p.is_empty() || p.len() > 512) {
         return Err(ApiError::bad_request(
             codes::BAD_REQUEST,
-            "predicate types must be non-empty URIs of at most 512 bytes",
+            "predicate types: at most 64, each a non-empty URI of at most 512 bytes",
         ));
     }
     let row = KeyRow {
@@ -298,11 +343,16 @@ pub async fn add(
     let trusted = trusted_for(state, model).await?;
     let v = verify_all(&[raw.to_vec()], &trusted, model, &version.version, &manifest)?.remove(0);
     let subject = format!("{model}@{}", version.version);
-    let digest = Digest::of(raw).hex();
+    let key = evidence_key(raw, &v.signer.hex())
+        .map_err(|e| ApiError::bad_request(codes::INVALID_ATTESTATION, e.to_string()))?;
     let mut tx = state.db.begin_write().await?;
     let created = store(&mut tx, version.id, &subject, &[(raw.to_vec(), v)], actor, now_ms()).await?;
     tx.commit().await.map_err(DbError::from)?;
-    let stored = state.db.attestation_by_digest(version.id, &digest).await?;
+    // The row holding this evidence: this one, or the one stored before (same bytes or a twin).
+    let stored = match state.db.attestation_by_evidence(version.id, &key).await {
+        Err(DbError::NotFound) => state.db.attestation_by_digest(version.id, &Digest::of(raw).hex()).await?,
+        r => r?,
+    };
     Ok((info(&stored, &trusted, &[])?, !created.is_empty()))
 }
 

@@ -346,3 +346,73 @@ pub async fn list(state: &AppState, limit: u32) -> Result<Vec<QuarantineInfo>, A
     }
     Ok(out)
 }
+
+/// What a credential shows for a path step or seed it does not cover.
+pub const OUTSIDE: &str = "(outside this credential's namespaces)";
+
+/// True when `label` (`NS/NAME@V`) names a model the credential covers.
+fn covers_label(actor: &Actor, label: &str) -> bool {
+    label.split_once('@').and_then(|(m, _)| ModelName::parse(m).ok()).is_some_and(|m| actor.covers(&m))
+}
+
+/// The versions `actor` covers, with every later path step outside its pattern masked (the first step,
+/// the seed, too unless `seed_shown`).
+pub fn visible_versions(
+    actor: &Actor,
+    versions: Vec<AffectedVersion>,
+    seed_shown: bool,
+) -> Vec<AffectedVersion> {
+    versions
+        .into_iter()
+        .filter(|v| ModelName::parse(&v.model).is_ok_and(|m| actor.covers(&m)))
+        .map(|mut v| {
+            for (i, step) in v.path.iter_mut().enumerate() {
+                if (i == 0 && !seed_shown) || (i > 0 && !covers_label(actor, step)) {
+                    *step = OUTSIDE.into();
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+/// A quarantine as `actor` may see it. One that covers none of its versions does not exist for it
+/// (`None`); otherwise it sees its own versions and the alias moves on its own models, and the seed and
+/// the reason only when one of its versions is reached from the seed through versions it can read
+/// (else the seed could name, and the reason describe, another namespace's data).
+pub fn redact(actor: &Actor, mut q: QuarantineInfo) -> Option<QuarantineInfo> {
+    if actor.pattern.is_any() {
+        return Some(q);
+    }
+    let mine: Vec<&AffectedVersion> =
+        q.versions.iter().filter(|v| ModelName::parse(&v.model).is_ok_and(|m| actor.covers(&m))).collect();
+    if mine.is_empty() {
+        return None;
+    }
+    let seed_is_version = q.seed.contains('@') && !q.seed.contains(' ');
+    let seed_shown = (!seed_is_version || covers_label(actor, &q.seed))
+        && mine.iter().any(|v| v.path.iter().skip(1).all(|s| covers_label(actor, s)));
+    q.versions = visible_versions(actor, std::mem::take(&mut q.versions), seed_shown);
+    q.rollbacks.retain(|r| ModelName::parse(&r.model).is_ok_and(|m| actor.covers(&m)));
+    if !seed_shown {
+        q.seed = OUTSIDE.into();
+        q.reason = "(withheld: the seed is outside this credential's namespaces)".into();
+    }
+    Some(q)
+}
+
+/// One quarantine as `actor` may see it (404 when it covers none of its versions).
+pub async fn get_for(state: &AppState, actor: &Actor, id: i64) -> Result<QuarantineInfo, ApiError> {
+    redact(actor, get(state, id).await?)
+        .ok_or_else(|| ApiError::not_found(format!("quarantine {id} not found")))
+}
+
+/// The newest `limit` quarantines that cover a version `actor` covers, as it may see them.
+pub async fn list_for(state: &AppState, actor: &Actor, limit: u32) -> Result<Vec<QuarantineInfo>, ApiError> {
+    let rows = state.db.quarantines_covering(actor.pattern.namespace(), actor.pattern.name(), limit).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.extend(redact(actor, get(state, r.id).await?));
+    }
+    Ok(out)
+}

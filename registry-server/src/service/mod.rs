@@ -8,6 +8,7 @@ pub mod log;
 pub mod promote;
 pub mod push;
 pub mod read;
+pub mod rego;
 pub mod report;
 pub mod scrub;
 pub mod scrub_aliases;

@@ -33,6 +33,9 @@ use crate::state::AppState;
 
 /// Longest a policy may evaluate before it counts as a deny.
 const EVAL_LIMIT: Duration = Duration::from_millis(500);
+/// How long a decision may take beyond [`EVAL_LIMIT`] per policy (waiting for the evaluator, a builtin
+/// running up to the memory budget) before it counts as a deny anyway.
+const EVAL_DEADLINE: Duration = Duration::from_secs(5);
 /// Longest Rego module accepted.
 pub const MAX_POLICY_LEN: usize = 64 * 1024;
 
@@ -118,8 +121,9 @@ pub async fn evaluate(policies: Vec<PolicyRow>, input: &PolicyInput) -> Result<D
         return Ok(Decision { allowed, reasons: fixed, policies: refs });
     }
     let input_json = serde_json::to_string(input).map_err(ApiError::internal)?;
-    let reasons = tokio::task::spawn_blocking(move || {
-        let mut reasons = fixed;
+    let ids: Vec<i64> = policies.iter().map(|p| p.id).collect();
+    let work = tokio::task::spawn_blocking(move || {
+        let mut reasons = Vec::new();
         for p in &policies {
             match eval_one(&p.rego, &input_json) {
                 Ok((true, deny)) if deny.is_empty() => {}
@@ -136,21 +140,60 @@ pub async fn evaluate(policies: Vec<PolicyRow>, input: &PolicyInput) -> Result<D
             }
         }
         reasons
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    Ok(Decision { allowed: reasons.is_empty(), reasons, policies: refs })
+    });
+    // A backstop over the timer and the memory budget (and the queue for the evaluator): the work
+    // left running past it can only finish into nothing.
+    let deadline = EVAL_DEADLINE + EVAL_LIMIT * u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    let reasons = match tokio::time::timeout(deadline, work).await {
+        Ok(r) => r.map_err(ApiError::internal)?,
+        Err(_) => ids
+            .iter()
+            .map(|id| format!("policy {id} could not be evaluated (denied): no decision within {deadline:?}"))
+            .collect(),
+    };
+    fixed.extend(reasons);
+    Ok(Decision { allowed: fixed.is_empty(), reasons: bound_reasons(fixed), policies: refs })
 }
 
-/// One policy: (allow, deny reasons).
+/// Most reasons a decision records (a policy's `deny` set is built from input it does not bound).
+const MAX_REASONS: usize = 100;
+
+/// At most [`MAX_REASONS`] reasons, each clipped to `MAX_TEXT_LEN` bytes: they are stored in the
+/// alias history and the log with every decision.
+fn bound_reasons(mut reasons: Vec<String>) -> Vec<String> {
+    let extra = reasons.len().saturating_sub(MAX_REASONS);
+    reasons.truncate(MAX_REASONS);
+    for r in &mut reasons {
+        if r.len() > registry_core::api::MAX_TEXT_LEN {
+            *r = crate::clip(r, registry_core::api::MAX_TEXT_LEN - 3).into_owned();
+        }
+    }
+    if extra > 0 {
+        reasons.push(format!("... and {extra} more reason(s)"));
+    }
+    reasons
+}
+
+/// One policy: (allow, deny reasons). Alone, within the execution timer and the memory budget of
+/// [`crate::service::rego`] (checked inside builtins too).
 fn eval_one(rego: &str, input_json: &str) -> Result<(bool, Vec<String>), String> {
+    crate::service::rego::exclusive(|ex| eval_loaded(ex, rego, input_json))
+}
+
+fn eval_loaded(
+    ex: &crate::service::rego::Exclusive,
+    rego: &str,
+    input_json: &str,
+) -> Result<(bool, Vec<String>), String> {
     let mut engine = regorus::Engine::new();
     engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
         limit: EVAL_LIMIT,
         check_interval: std::num::NonZeroU32::new(16).unwrap_or(std::num::NonZeroU32::MIN),
     });
+    crate::service::rego::install_bounded_builtins(&mut engine).map_err(|e| e.to_string())?;
     engine.add_policy("policy.rego".into(), rego.into()).map_err(|e| e.to_string())?;
     engine.set_input_json(input_json).map_err(|e| e.to_string())?;
+    ex.budget(crate::service::rego::MEMORY_BUDGET);
     // A query (not eval_rule) so that a module without `allow` or `deny` is simply undefined.
     let mut value = |rule: &str| -> Result<Value, String> {
         let results =
@@ -178,8 +221,10 @@ pub fn check_policy(rego: &str) -> Result<(), String> {
     if rego.len() > MAX_POLICY_LEN {
         return Err(format!("policy longer than {MAX_POLICY_LEN} bytes"));
     }
-    let mut engine = regorus::Engine::new();
-    let package = engine.add_policy("policy.rego".into(), rego.into()).map_err(|e| e.to_string())?;
+    let package = crate::service::rego::exclusive(|ex| {
+        ex.budget(crate::service::rego::MEMORY_BUDGET);
+        regorus::Engine::new().add_policy("policy.rego".into(), rego.into()).map_err(|e| e.to_string())
+    })?;
     if package != POLICY_PACKAGE {
         return Err(format!(
             "the module is {package}; a promotion policy must be `package registry.promote`"

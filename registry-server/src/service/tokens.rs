@@ -21,6 +21,7 @@ fn valid_name(n: &str) -> bool {
     (1..=64).contains(&b.len())
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
         && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+        && !token::is_id(n)
 }
 
 /// Parses an RFC 3339 time into unix ms.
@@ -35,7 +36,11 @@ pub async fn create(db: &Db, actor: &Actor, req: CreateTokenRequest) -> Result<C
     if !valid_name(&req.name) {
         return Err(ApiError::bad_request(
             codes::INVALID_NAME,
-            format!("invalid token name {:?}: use [a-z0-9][a-z0-9._-], at most 64", req.name),
+            format!(
+                "invalid token name {:?}: use [a-z0-9][a-z0-9._-], at most 64, and not 12 hex digits \
+                 (that is what token ids look like)",
+                crate::clip(&req.name, 80)
+            ),
         ));
     }
     if req.scopes.is_empty() {
@@ -83,9 +88,11 @@ pub async fn list(db: &Db) -> Result<Vec<TokenInfo>, ApiError> {
     db.tokens_list().await?.iter().map(|r| r.info().map_err(ApiError::from)).collect()
 }
 
-/// Revokes by id or name.
+/// Revokes by id (when the text is shaped like one: 12 hex digits) or else by name — never both, so
+/// a name cannot stand in for another token's id.
 pub async fn revoke(db: &Db, id_or_name: &str) -> Result<TokenInfo, ApiError> {
-    let row = db.token_revoke(id_or_name, now_ms()).await.map_err(|e| match e {
+    let by_id = token::is_id(id_or_name);
+    let row = db.token_revoke(id_or_name, by_id, now_ms()).await.map_err(|e| match e {
         DbError::NotFound => ApiError::not_found(format!("token {id_or_name:?} not found")),
         e => e.into(),
     })?;

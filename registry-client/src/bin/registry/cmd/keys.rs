@@ -1,4 +1,4 @@
-//! `registry keygen`, `registry attest`, `registry keys list|add`.
+//! `registry keygen`, `registry attest`, `registry keys list|add|revoke`.
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -175,6 +175,15 @@ pub enum KeysCmd {
         #[arg(long)]
         predicate_type: Vec<String>,
     },
+    /// Stop trusting a key (admin): its attestations then show `signer_revoked` and new ones signed by
+    /// it are refused.
+    Revoke {
+        /// The key id (sha256:..., as `keys list` prints it).
+        key_id: String,
+        /// Only for this pattern (default: every pattern the key is trusted for).
+        #[arg(long, value_parser = NamePattern::parse)]
+        namespace: Option<NamePattern>,
+    },
 }
 
 pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<(), Failure> {
@@ -215,6 +224,17 @@ pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<(), Failure> {
                 return Ok(super::print_json(&k)?);
             }
             println!("trusted {} for {}", k.key_id, k.namespace);
+        }
+        KeysCmd::Revoke { key_id, namespace } => {
+            let id = registry_core::Digest::parse(&key_id).map_err(|e| {
+                anyhow::anyhow!("key id {key_id:?}: {e} (use the sha256:... id `keys list` prints)")
+            })?;
+            client.revoke_key(&id, namespace.as_ref()).await?;
+            let scope = namespace.map(|n| n.to_string()).unwrap_or_else(|| "every pattern".into());
+            if ctx.json {
+                return Ok(super::print_json(&serde_json::json!({"revoked": id, "namespace": scope}))?);
+            }
+            println!("revoked {id} for {scope}");
         }
     }
     Ok(())
