@@ -12,7 +12,7 @@ use crate::{Ctx, Failure};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// NAMESPACE/NAME@VERSION, @ALIAS or @sha256:<manifest digest>.
+    /// NAMESPACE/NAME@VERSION, @ALIAS or @sha256:DIGEST (a manifest digest).
     reference: String,
     /// Output directory (created; must be empty unless --force). Never `.`, `..` or a directory that
     /// holds the current one; `DIR/.` is `DIR`.
