@@ -46,7 +46,9 @@ pub struct BundleLog {
     pub log_key: String,
     /// The signed checkpoint (C2SP signed note) every proof leads to.
     pub checkpoint: String,
-    /// The version's entries.
+    /// Every entry whose subject is the version (creation, attestations, promotion decisions,
+    /// quarantines and releases, corruption) and, when the bundle was asked for by alias, every move
+    /// of that alias; each with its inclusion proof.
     pub entries: Vec<BundleEntry>,
 }
 

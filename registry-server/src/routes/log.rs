@@ -178,8 +178,9 @@ pub async fn consistency(
     Ok(Json(ConsistencyProof { from: q.from, to: q.to, hashes: b64(hashes) }))
 }
 
-/// The auditor's bundle of a version: record, manifest, every attestation's exact bytes, their log
-/// entries with inclusion proofs, the checkpoint and the log key. Downloads are audited.
+/// The auditor's bundle of a version: record, manifest, every attestation's exact bytes, every log
+/// entry about the version (and, asked by alias, every move of that alias) with inclusion proofs, the
+/// checkpoint and the log key. Downloads are audited.
 #[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}/bundle", tag = "log",
     security(("token" = ["read"])), params(VersionPath),
     responses(

@@ -12,7 +12,7 @@ use crate::{Ctx, Failure};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// NAMESPACE/NAME@VERSION, @ALIAS or @sha256:<manifest digest>.
+    /// NAMESPACE/NAME@VERSION, @ALIAS or @sha256:DIGEST (a manifest digest).
     reference: String,
     /// Output directory (created; must be empty unless --force). Never `.`, `..` or a directory that
     /// holds the current one; `DIR/.` is `DIR`.
@@ -94,20 +94,11 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     // The model signature, if asked: the exact bytes the log records for this version.
     let signature = match &a.signature_out {
         None => None,
-        Some(path) => {
-            let oms = c
-                .bundle
-                .attestations
-                .iter()
-                .find(|b| {
-                    registry_core::attest::parse(b.body.as_bytes()).is_ok_and(|p| {
-                        p.format == registry_core::attest::Format::SigstoreBundle
-                            && p.statement.predicate_type == registry_core::attest::predicates::OMS_V1
-                    })
-                })
-                .ok_or_else(|| anyhow::anyhow!("{label} has no OpenSSF Model Signing bundle"))?;
-            Some((path.clone(), oms.body.clone()))
-        }
+        Some(path) => Some((
+            path.clone(),
+            model_signature(&c)
+                .ok_or_else(|| anyhow::anyhow!("{label} has no OpenSSF Model Signing bundle"))?,
+        )),
     };
     let r =
         pull_manifest(&client, version, &manifest, &a.output, a.force, Bars::new(ctx.json), a.jobs).await?;
@@ -124,4 +115,18 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         eprintln!("verified {} files, {} bytes", r.files, r.bytes);
     }
     Ok(())
+}
+
+/// The version's OpenSSF Model Signing bundle among the attestations the log records for it.
+fn model_signature(c: &registry_client::tlog::VersionCheck) -> Option<String> {
+    c.bundle
+        .attestations
+        .iter()
+        .find(|b| {
+            registry_core::attest::parse(b.body.as_bytes()).is_ok_and(|p| {
+                p.format == registry_core::attest::Format::SigstoreBundle
+                    && p.statement.predicate_type == registry_core::attest::predicates::OMS_V1
+            })
+        })
+        .map(|b| b.body.clone())
 }

@@ -17,7 +17,7 @@ use crate::{Ctx, Failure};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// NAMESPACE/NAME@VERSION, @ALIAS or @sha256:<manifest digest>. With --offline, optional: the
+    /// NAMESPACE/NAME@VERSION, @ALIAS or @sha256:DIGEST (a manifest digest). With --offline, optional: the
     /// bundle must then be about exactly this.
     #[arg(required_unless_present = "offline")]
     reference: Option<String>,
