@@ -16,6 +16,7 @@ pub mod blobs;
 pub mod incident;
 pub mod log;
 pub mod models;
+pub mod server_keys;
 pub mod tokens;
 pub mod uploads;
 pub mod versions;

@@ -10,5 +10,6 @@ pub mod read;
 pub mod rego;
 pub mod report;
 pub mod scrub;
+pub mod server_keys;
 pub mod tokens;
 pub mod uploads;
