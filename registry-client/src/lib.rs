@@ -113,6 +113,9 @@ impl Client {
         base.set_path(&path);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // Under the server's default --header-read-timeout (15 s), after which it closes an idle
+            // keep-alive connection: never reuse one it may be closing right then.
+            .pool_idle_timeout(Duration::from_secs(10))
             .tcp_nodelay(true)
             .user_agent(concat!("registry-client/", env!("CARGO_PKG_VERSION")))
             .build()?;

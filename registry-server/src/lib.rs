@@ -125,6 +125,12 @@ async fn log_request(State(state): State<AppState>, req: Request, next: Next) ->
 /// what a crash left half-written ([`clear_staged_uploads`]).
 pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let db = db::Db::open(&config.database_url, config.migrate).await?;
+    // Before anything else is written: a server with the wrong keys must not start at all.
+    let log = service::log::LogKey::load_or_create(&config.log_key_file, config.log_origin.as_deref())?;
+    let attestation_key = service::promote::load_or_create_key(&config.attestation_key_file)?;
+    let configured =
+        service::server_keys::Configured { log: log.vkey(), attestation: attestation_key.public().to_pem() };
+    service::server_keys::pin(&db, &configured).await?;
     let blobs = blob::BlobStore::from_url_with(&config.blobs_url, &config.blob_options)?
         .with_timeout(std::time::Duration::from_secs(config.store_timeout));
     anyhow::ensure!(
@@ -160,8 +166,6 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         upload_expiry: std::time::Duration::from_secs(config.upload_expiry),
         allow_unportable_paths: config.allow_unportable_paths,
     };
-    let log = service::log::LogKey::load_or_create(&config.log_key_file, config.log_origin.as_deref())?;
-    let attestation_key = service::promote::load_or_create_key(&config.attestation_key_file)?;
     Ok(AppState {
         db,
         blobs,

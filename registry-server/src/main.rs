@@ -35,6 +35,17 @@ enum Cmd {
     LogKey,
     /// Print the public key (PEM) that signs promotion decisions (VSAs), creating it on first use.
     AttestationKey,
+    /// Show the server keys the database recorded next to the configured ones; with --accept,
+    /// record the configured ones instead (the step of a deliberate rotation, see
+    /// docs/operations.md). A server whose keys differ from the recorded ones refuses to start.
+    ServerKeys {
+        /// Record the configured keys in place of the recorded ones.
+        #[arg(long)]
+        accept: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one scrub pass now (every blob re-hashed, attestations and log entries re-checked) and
     /// print what it found as JSON; exit 1 if anything was.
     Scrub,
@@ -279,6 +290,46 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+async fn server_keys_cmd(config: &Config, accept: bool, json: bool) -> anyhow::Result<()> {
+    use registry_server::service::server_keys::{self, Configured, one_line};
+    let db = registry_server::db::Db::open(&config.database_url, config.migrate).await?;
+    let log = registry_server::service::log::LogKey::load_or_create(
+        &config.log_key_file,
+        config.log_origin.as_deref(),
+    )?;
+    let att = registry_server::service::promote::load_or_create_key(&config.attestation_key_file)?;
+    let keys = Configured { log: log.vkey(), attestation: att.public().to_pem() };
+    let r = async {
+        if accept {
+            server_keys::accept(&db, &keys).await?;
+        }
+        let rows = server_keys::status(&db, &keys).await?;
+        if json {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(p, configured, recorded)| {
+                    serde_json::json!({"purpose": p.as_str(), "configured": configured, "recorded": recorded,
+                                       "matches": recorded.as_deref() == Some(configured.as_str())})
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            for (p, configured, recorded) in &rows {
+                let state = match recorded {
+                    Some(r) if r == configured => "recorded, matches".to_owned(),
+                    Some(r) => format!("MISMATCH: recorded {}", one_line(r)),
+                    None => "not recorded yet (recorded at the next start)".to_owned(),
+                };
+                println!("{}\t{}\t{state}", p.as_str(), one_line(configured));
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await;
+    r
+}
+
 async fn scrub_cmd(config: &Config) -> anyhow::Result<()> {
     let state = registry_server::open_state(config).await?;
     let r = registry_server::service::scrub::pass(&state, config.scrub_rate, &state.scrub)
@@ -423,6 +474,7 @@ async fn main() -> std::process::ExitCode {
         )
         .map(|k| println!("{}", k.vkey())),
         Cmd::Scrub => scrub_cmd(&config).await,
+        Cmd::ServerKeys { accept, json } => server_keys_cmd(&config, accept, json).await,
         Cmd::Gc { grace, json } => gc_cmd(&config, grace, json).await,
         Cmd::AttestationKey => {
             registry_server::service::promote::load_or_create_key(&config.attestation_key_file)

@@ -30,7 +30,7 @@ struct Inner {
 /// length) is counted as `OTHER`, so a client cannot mint label values.
 const METHODS: [&str; 9] = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
 
-/// `method` as a label value from the closed set [`METHODS`] + `OTHER`.
+/// `method` as a label value from the closed set `METHODS` + `OTHER`.
 pub fn method_label(method: &str) -> &'static str {
     METHODS.iter().find(|m| **m == method).copied().unwrap_or("OTHER")
 }
@@ -72,7 +72,7 @@ impl Metrics {
     }
 
     /// Records one request to `route`. Every label comes from a closed set: `route` is a template such
-    /// as `/v1/blobs/{digest}` (or `unmatched`), never a path; the method is one of [`METHODS`] or
+    /// as `/v1/blobs/{digest}` (or `unmatched`), never a path; the method is one of `METHODS` or
     /// `OTHER`; the status is the code the server sent.
     pub fn observe(
         &self,

@@ -363,6 +363,12 @@ async fn a_re_put_cannot_add_attestations_without_the_attest_scope() {
     // An identical retry carrying what is already stored stays a 200.
     let (_, created) = pusher.put_version(&m("fraud/m"), "1", &req).await.unwrap();
     assert!(!created);
+    // So does one carrying the same evidence in other bytes (re-encoded): it adds nothing.
+    let pretty = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&held).unwrap()).unwrap();
+    req.attestations = vec![b64(&pretty)];
+    let (_, created) = pusher.put_version(&m("fraud/m"), "1", &req).await.unwrap();
+    assert!(!created);
+    req.attestations = vec![b64(&held)];
     let eval = registry_core::attest::intoto::Statement::new(
         vec![registry_core::attest::intoto::Statement::subject("fraud/m", &manifest.digest())],
         "https://example.com/eval/v1",

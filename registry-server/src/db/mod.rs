@@ -19,6 +19,7 @@ pub mod log;
 pub mod models;
 pub mod replay;
 pub mod scrub;
+pub mod server_keys;
 pub mod tokens;
 pub mod uploads;
 pub mod versions;

@@ -38,6 +38,7 @@ conformance!(
     migrations_can_run_twice,
     blobs_are_visible_through_covered_models_and_usable_by_their_uploader,
     attestations_stored_before_evidence_keys_get_theirs,
+    server_keys_are_recorded_once_and_replaced_only_on_purpose,
 );
 
 fn model(s: &str) -> ModelName {
@@ -276,4 +277,15 @@ async fn attestations_stored_before_evidence_keys_get_theirs(db: &Db) {
     third.push(b'\n');
     assert_eq!(insert(&mut tx, &row(&third), &want).await.expect("insert"), None);
     tx.commit().await.expect("commit");
+}
+
+async fn server_keys_are_recorded_once_and_replaced_only_on_purpose(db: &Db) {
+    assert_eq!(db.server_key_get("log").await.expect("get"), None);
+    let (k, at) = db.server_key_pin("log", "key-a", 5).await.expect("pin");
+    assert_eq!((k.as_str(), at), ("key-a", 5));
+    let (k, at) = db.server_key_pin("log", "key-b", 9).await.expect("pin again");
+    assert_eq!((k.as_str(), at), ("key-a", 5), "the first one stays");
+    db.server_key_replace("log", "key-b", 11).await.expect("replace");
+    assert_eq!(db.server_key_get("log").await.expect("get"), Some(("key-b".into(), 11)));
+    assert_eq!(db.server_key_get("attestation").await.expect("get"), None, "per purpose");
 }

@@ -12,5 +12,6 @@ pub mod rego;
 pub mod report;
 pub mod scrub;
 pub mod scrub_aliases;
+pub mod server_keys;
 pub mod tokens;
 pub mod uploads;

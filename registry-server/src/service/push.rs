@@ -214,9 +214,24 @@ pub async fn publish_version(
     // An identical retry may bring attestations the first attempt did not store. Creating a version
     // with its attestations needs only `push`; adding new ones to an existing version is what the
     // `attest` scope is for, whichever route carries them.
-    let held: std::collections::HashSet<String> =
-        state.db.attestations_of(version_id).await?.into_iter().map(|a| a.digest).collect();
-    let new = evidence.iter().filter(|(raw, _)| !held.contains(&Digest::of(raw).hex())).count();
+    // "Held" as storing counts it: the same bytes, or the same evidence in other bytes (a high-S
+    // twin, a re-encoding), which `attest::store` would not store again either.
+    let mut new = 0;
+    for (raw, v) in &evidence {
+        let key = attest::evidence_key(raw, &v.signer.hex())
+            .map_err(|e| ApiError::bad_request(codes::INVALID_ATTESTATION, e.to_string()))?;
+        match state.db.attestation_by_evidence(version_id, &key).await {
+            Ok(_) => {}
+            Err(DbError::NotFound) => {
+                match state.db.attestation_by_digest(version_id, &Digest::of(raw).hex()).await {
+                    Ok(_) => {}
+                    Err(DbError::NotFound) => new += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     if new > 0 && !actor.has(registry_core::auth::Scope::Attest) {
         return Err(ApiError::forbidden(format!(
             "{model}@{label} exists; adding {new} attestation(s) to it needs the attest scope"
