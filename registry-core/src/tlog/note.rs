@@ -274,8 +274,8 @@ mod tests {
 
     #[test]
     fn a_checkpoint_body_is_split_at_newlines_only_and_round_trips() {
-        // Found by fuzz/fuzz_targets/signed_note.rs: `lines()` also strips a `\r` before `\n`, so this
-        // origin read as "o\r" but printed and read back as "o" (one checkpoint, two texts).
+        // Fails the round-trip assertion of fuzz/fuzz_targets/signed_note.rs: `lines()` also strips a
+        // `\r` before `\n`, so this origin read as "o\r" but printed and read back as "o".
         let body = "o\r\r\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
         let cp = Checkpoint::parse(body).expect("parses");
         assert_eq!(cp.origin, "o\r\r");
