@@ -450,10 +450,15 @@ impl BlobStore {
             let mut out = vec![];
             let Ok(entries) = std::fs::read_dir(root.join("uploads")) else { return Ok(out) };
             for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Only names a session could have (anything else is not ours to remove).
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                    continue;
+                }
                 let meta = e.metadata()?;
                 let modified = meta.modified()?.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
                 let ms = i64::try_from(modified.as_millis()).unwrap_or(i64::MAX);
-                out.push((e.file_name().to_string_lossy().into_owned(), meta.len(), ms));
+                out.push((name, meta.len(), ms));
             }
             Ok(out)
         })

@@ -351,10 +351,13 @@ async fn gc_removes_staging_files_no_session_names() {
     let staging = blobs.path().join("uploads");
     let stray = staging.join(uuid_like(7));
     std::fs::write(&stray, vec![0u8; 1000]).unwrap();
+    let foreign = staging.join("notes.txt"); // not a session's name: not ours to remove
+    std::fs::write(&foreign, b"operator's file").unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     let r = gc::pass(&s.state, gc::ORPHAN_MIN_AGE, Duration::ZERO).await.unwrap();
     assert_eq!((r.orphans_removed, r.orphan_bytes), (1, 1000), "{r:?}");
-    assert!(!stray.exists());
+    assert!(!stray.exists() && foreign.exists());
+    assert_eq!(r.failures, 0, "{r:?}");
     assert!(staging.join(live["id"].as_str().unwrap()).exists(), "a live session keeps its file");
 }
 

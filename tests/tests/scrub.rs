@@ -196,3 +196,27 @@ async fn an_unreachable_store_flags_nothing_and_a_clean_recheck_clears_a_flag() 
     scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
     assert_eq!(log_entries_of(&s, "version.cleared").await, 1);
 }
+
+/// Issue 23 (sweep): a blob garbage collection removes while the scrubber reads it is no finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_collected_while_the_scrubber_reads_it_is_no_finding() {
+    use registry_server::service::gc;
+    use registry_server::testing::faults::{Action, Faults, Gate, Op, Rule};
+    let faults = Faults::new();
+    let s = TestServer::start_with(TestOptions { faults: Some(faults.clone()), ..Default::default() }).await;
+    let c = client(&s);
+    let loose = b"uploaded, never referenced".to_vec();
+    let d = registry_core::Digest::of(&loose);
+    c.put_blob(&d, loose.len() as u64, loose.clone().into()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let gate = Gate::new();
+    faults.add(Rule::always(Op::Get, Action::Pause(gate.clone())).on_key(d.hex()));
+    let state = s.state.clone();
+    let scrubber = tokio::spawn(async move { scrub::pass(&state, u64::MAX, &state.scrub).await });
+    gate.reached().await; // the scrubber listed the row and is about to read the object
+    let r = gc::pass(&s.state, std::time::Duration::ZERO, gc::ORPHAN_MIN_AGE).await.unwrap();
+    assert_eq!(r.blobs_removed, 1);
+    gate.open();
+    let r = scrubber.await.unwrap().unwrap();
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+}

@@ -175,6 +175,10 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
                         state.db.blob_mark_found(&d).await?;
                     }
                 }
+                BlobCheck::Bad(_) if state.db.blob_size(&d).await?.is_none() => {
+                    // Garbage collection removed the blob (row first, then object) while we read it.
+                    unreadable_in_a_row = 0;
+                }
                 BlobCheck::Bad(detail) => {
                     unreadable_in_a_row = 0;
                     // Not present to pushes any more: the next push of these bytes heals the blob.
