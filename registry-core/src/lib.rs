@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod name;
 pub mod promote;
 mod schema;
+pub mod text;
 pub mod tlog;
 
 pub use digest::{Digest, DigestError, Hasher};

@@ -77,17 +77,7 @@ pub fn build_router(state: AppState) -> Router {
 /// line should not grow with it.
 const MAX_LOGGED_PATH: usize = 512;
 
-/// `s` cut to at most `max` bytes on a character boundary, with `...` when cut.
-pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    if s.len() <= max {
-        return s.into();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end]).into()
-}
+pub use registry_core::text::clip;
 
 /// One log line per request; a 5xx carries its hidden cause. Query strings are not logged, the method
 /// is one of a closed set (`OTHER` for the rest) and the path is clipped, so no input grows a line.
@@ -197,17 +187,4 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     conn::serve_with(listener, router, shutdown, conn::ConnLimits::default()).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clip;
-
-    #[test]
-    fn clip_cuts_long_text_on_a_character_boundary() {
-        assert_eq!(clip("short", 10), "short");
-        assert_eq!(clip("abcdef", 3), "abc...");
-        // 'é' is two bytes: a cut inside it backs off to the boundary before it.
-        assert_eq!(clip("aé", 2), "a...");
-    }
 }

@@ -127,3 +127,124 @@ pub async fn raw_request(url: &str, head: String, body: Vec<u8>) -> Option<RawRe
     drop(writer.await);
     parse_raw_response(&answer)
 }
+
+/// One push through the real client, for tests: `TestPush::new("ns/m", "1").dataset(..).signed(&key)
+/// .run(&client)`. Without `files` or `dir`, the model is one `weights.bin` whose bytes name the model
+/// and version (so every version has its own blob).
+pub struct TestPush<'a> {
+    model: registry_core::ModelName,
+    version: registry_core::VersionLabel,
+    files: Option<Vec<(String, Vec<u8>)>>,
+    dir: Option<&'a Path>,
+    lineage: registry_core::Lineage,
+    metadata: registry_core::api::Metadata,
+    sign: Option<&'a registry_core::attest::keys::SigningKey>,
+    attestations: Vec<Vec<u8>>,
+    options: registry_client::push::PushOptions,
+}
+
+impl<'a> TestPush<'a> {
+    /// `model` (`NS/NAME`) at `version`; panics on a malformed name (a test bug).
+    pub fn new(model: &str, version: &str) -> Self {
+        Self {
+            model: registry_core::ModelName::parse(model).unwrap(),
+            version: registry_core::VersionLabel::parse(version).unwrap(),
+            files: None,
+            dir: None,
+            lineage: registry_core::Lineage::default(),
+            metadata: registry_core::api::Metadata::default(),
+            sign: None,
+            attestations: vec![],
+            options: registry_client::push::PushOptions::default(),
+        }
+    }
+
+    /// These files (path, bytes), written to a fresh directory.
+    pub fn files(mut self, files: &[(&str, &[u8])]) -> Self {
+        self.files = Some(files.iter().map(|(p, b)| ((*p).to_owned(), b.to_vec())).collect());
+        self
+    }
+
+    /// This directory as it is.
+    pub fn dir(mut self, dir: &'a Path) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// This lineage.
+    pub fn lineage(mut self, lineage: registry_core::Lineage) -> Self {
+        self.lineage = lineage;
+        self
+    }
+
+    /// Adds a training dataset at `uri` whose digest is that of `content`.
+    pub fn dataset(mut self, uri: &str, content: &[u8]) -> Self {
+        self.lineage.datasets.push(registry_core::lineage::Dataset {
+            uri: uri.into(),
+            digest: registry_core::Digest::of(content),
+            role: "train".into(),
+        });
+        self
+    }
+
+    /// This description and labels.
+    pub fn metadata(mut self, metadata: registry_core::api::Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Signs SLSA provenance and an OMS signature with `key` (none when `None`).
+    pub fn signed(mut self, key: impl Into<Option<&'a registry_core::attest::keys::SigningKey>>) -> Self {
+        self.sign = key.into();
+        self
+    }
+
+    /// Sends these attestations (exact bytes) with the version.
+    pub fn attestations(mut self, raw: Vec<Vec<u8>>) -> Self {
+        self.attestations = raw;
+        self
+    }
+
+    /// These push options.
+    pub fn options(mut self, options: registry_client::push::PushOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Pushes through `c`.
+    pub async fn run(
+        self,
+        c: &registry_client::Client,
+    ) -> Result<registry_client::push::PushReport, registry_client::ClientError> {
+        let temp;
+        let dir = match (self.dir, self.files) {
+            (Some(dir), _) => dir,
+            (None, files) => {
+                let files = files.unwrap_or_else(|| {
+                    vec![(
+                        "weights.bin".into(),
+                        format!("weights of {}@{}", self.model, self.version).into_bytes(),
+                    )]
+                });
+                let refs: Vec<(&str, &[u8])> =
+                    files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+                temp = model_dir(&refs);
+                temp.path()
+            }
+        };
+        let spec = registry_client::push::PushSpec {
+            dir,
+            model: &self.model,
+            version: &self.version,
+            lineage: self.lineage,
+            metadata: self.metadata,
+            sign: self.sign.map(|key| registry_client::push::Signing {
+                key,
+                times: registry_core::attest::predicates::RunTimes::default(),
+            }),
+            attestations: self.attestations,
+        };
+        registry_client::push::push(c, spec, std::sync::Arc::new(registry_client::NoProgress), &self.options)
+            .await
+    }
+}

@@ -39,13 +39,15 @@ async fn parts_are_hashed_in_order_and_the_blob_appears_only_when_complete() {
     let sess: UploadSession = r.json().await.unwrap();
     assert_eq!((sess.parts, sess.part_size, sess.confirmed.len()), (3, PART as u64, 0));
 
-    // Part 1 arrives first and waits for part 0.
+    // Part 1 arrives first and waits for part 0 (the server reaches its waiting point).
+    let (waits, release) = s.state.pauses.arm("upload.part.waits");
     let early = tokio::spawn({
         let (h, url, id, bytes) = (h.clone(), s.url.clone(), sess.id.clone(), data[PART..2 * PART].to_vec());
         async move { put_part(&h, &url, &id, 1, bytes).await.status() }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    waits.await.unwrap();
     assert!(!early.is_finished(), "part 1 waits for part 0");
+    release.send(()).unwrap();
     assert_eq!(put_part(&h, &s.url, &sess.id, 0, data[..PART].to_vec()).await.status(), 200);
     assert_eq!(early.await.unwrap(), 200);
 

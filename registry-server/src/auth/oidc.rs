@@ -109,7 +109,7 @@ impl Oidc {
         // RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` names an extension it does
         // not understand, and this verifier understands none.
         if let Some(crit) = &header.crit {
-            let names = crate::clip(&crit.join(", "), 200).into_owned();
+            let names = registry_core::text::clip(&crit.join(", "), 200).into_owned();
             return Err(OidcError::Invalid(format!(
                 "ID token marks header parameters as critical ({names}); none is understood here"
             )));

@@ -242,6 +242,7 @@ where
             )
             .with_details(json!({ "next_part": now.chained })));
         }
+        state.pauses.point("upload.part.waits").await;
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(50));
     }
