@@ -12,7 +12,6 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub mod auth;
@@ -23,6 +22,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod mounted;
 pub mod routes;
 pub mod service;
 pub mod state;
@@ -43,34 +43,25 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn build_router(state: AppState) -> Router {
     let (api, spec) = routes::router_and_spec();
     let spec = Arc::new(spec.to_pretty_json().expect("the OpenAPI document serializes"));
-    api.route(
-        "/v1/openapi.json",
-        get(move || {
-            let spec = spec.clone();
-            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec.as_str().to_owned()) }
-        }),
-    )
-    .fallback(routes::fallback)
-    .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
-        let e = ApiError::new(
-            axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed on this route",
-        );
-        match routes::aliases::allow_of(uri.path()) {
-            Some(allow) => ([(axum::http::header::ALLOW, allow)], e).into_response(),
-            None => e.into_response(), // the router fills in Allow
-        }
-    })
-    .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
-    .route(
-        "/metrics",
-        get(|State(state): State<AppState>| async move {
-            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&state).await)
-        }),
-    )
-    .layer(middleware::from_fn_with_state(state.clone(), log_request))
-    .with_state(state)
+    let mut app = api;
+    for (route, handler) in mounted::beside_the_document(spec) {
+        app = app.route(&route.path, handler);
+    }
+    app.fallback(routes::fallback)
+        .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+            let e = ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            );
+            match routes::aliases::allow_of(uri.path()) {
+                Some(allow) => ([(axum::http::header::ALLOW, allow)], e).into_response(),
+                None => e.into_response(), // the router fills in Allow
+            }
+        })
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+        .layer(middleware::from_fn_with_state(state.clone(), log_request))
+        .with_state(state)
 }
 
 /// Longest request path logged (longer ones are cut, marked with `...`): a path is input, and a log

@@ -2,19 +2,16 @@
 //! attestations join, trust changes show, and every kind of bad evidence is refused with nothing stored.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use base64::Engine;
 use registry_client::attest::{oms_bundle, provenance_envelope, verify_attestations};
-use registry_client::push::{PushOptions, PushSpec, Signing, push};
-use registry_client::{Client, ClientError, NoProgress};
-use registry_core::api::{AddKeyRequest, Metadata};
+use registry_client::{Client, ClientError};
+use registry_core::api::AddKeyRequest;
 use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use registry_core::attest::intoto::Statement;
 use registry_core::attest::keys::{KeyKind, SigningKey};
 use registry_core::attest::predicates::{OMS_V1, RunTimes, SLSA_PROVENANCE_V1, oms_predicate};
 use registry_core::auth::NamePattern;
-use registry_core::{FileEntry, Lineage, Manifest, ModelName, VersionLabel};
+use registry_core::{FileEntry, Lineage, Manifest, ModelName};
 use registry_e2e::*;
 use serde_json::{Value, json};
 
@@ -61,18 +58,7 @@ async fn push_with(
     sign: Option<&SigningKey>,
     extra: Vec<Vec<u8>>,
 ) -> Result<registry_client::push::PushReport, ClientError> {
-    let dir = model_dir(FILES);
-    let (mm, v) = (m(model), VersionLabel::parse(version).unwrap());
-    let spec = PushSpec {
-        dir: dir.path(),
-        model: &mm,
-        version: &v,
-        lineage: Lineage::default(),
-        metadata: Metadata::default(),
-        sign: sign.map(|key| Signing { key, times: RunTimes::default() }),
-        attestations: extra,
-    };
-    push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await
+    TestPush::new(model, version).files(FILES).signed(sign).attestations(extra).run(c).await
 }
 
 /// PUT a version with these raw attestations (blobs uploaded first), returning status and body.

@@ -11,28 +11,7 @@ use serde_json::Value;
 async fn downloads_are_audited_and_fail_without_their_record() {
     let s = TestServer::start().await;
     let c = client(&s);
-    let d = model_dir(&[("weights.bin", b"audited weights")]);
-    let (m, v) = (
-        registry_core::ModelName::parse("fraud/x").unwrap(),
-        registry_core::VersionLabel::parse("1").unwrap(),
-    );
-    let spec = registry_client::push::PushSpec {
-        dir: d.path(),
-        model: &m,
-        version: &v,
-        lineage: Default::default(),
-        metadata: Default::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    registry_client::push::push(
-        &c,
-        spec,
-        std::sync::Arc::new(registry_client::NoProgress),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    TestPush::new("fraud/x", "1").files(&[("weights.bin", b"audited weights")]).run(&c).await.unwrap();
 
     let reader = s.token("auditor-test", &[Scope::Read], "fraud/*").await;
     let digest = Digest::of(b"audited weights");

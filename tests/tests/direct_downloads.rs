@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use registry_client::NoProgress;
-use registry_client::push::{PushOptions, PushSpec};
-use registry_core::api::Metadata;
-use registry_core::{Digest, Lineage, ModelName, VersionLabel};
+use registry_core::{Digest, ModelName};
 use registry_e2e::*;
 use registry_server::testing::{fresh_s3_url, s3_base_url};
 
@@ -26,18 +24,9 @@ async fn downloads_redirect_to_the_store_and_still_verify() {
     .await;
     let c = client(&s);
     let weights = noise(3 << 20, 5);
-    let dir = model_dir(&[("weights.bin", &weights), ("config.json", b"{}")]);
-    let (model, version) = (ModelName::parse("fraud/detector").unwrap(), VersionLabel::parse("1").unwrap());
-    let spec = PushSpec {
-        dir: dir.path(),
-        model: &model,
-        version: &version,
-        lineage: Lineage::default(),
-        metadata: Metadata::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    registry_client::push::push(&c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+    let files: &[(&str, &[u8])] = &[("weights.bin", &weights), ("config.json", b"{}")];
+    TestPush::new("fraud/detector", "1").files(files).run(&c).await.unwrap();
+    let model = ModelName::parse("fraud/detector").unwrap();
 
     // The raw answer: a redirect to a presigned URL on the store, without our credential in it.
     let d = Digest::of(&weights);

@@ -2,36 +2,21 @@
 //! (4 KiB, 400 `text_too_long` beyond), and so does what a policy writes into a decision.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use registry_client::push::{PushOptions, PushSpec, push};
-use registry_client::{Client, ClientError, NoProgress};
-use registry_core::api::{MAX_TEXT_LEN, Metadata};
+use registry_client::{Client, ClientError};
+use registry_core::api::MAX_TEXT_LEN;
 use registry_core::auth::NamePattern;
 use registry_core::incident::QuarantineRequest;
 use registry_core::promote::{PromoteRequest, SetPolicyRequest};
-use registry_core::{Digest, Lineage, ModelName, VersionLabel};
+use registry_core::{Digest, ModelName};
 use registry_e2e::*;
 
 async fn push_v(c: &Client, model: &ModelName, version: &str, data: &[u8]) {
-    let dir = model_dir(&[("w.bin", version.as_bytes())]);
-    let v = VersionLabel::parse(version).unwrap();
-    let mut lineage = Lineage::default();
-    lineage.datasets.push(registry_core::lineage::Dataset {
-        uri: "s3://d".into(),
-        digest: Digest::of(data),
-        role: "train".into(),
-    });
-    let spec = PushSpec {
-        dir: dir.path(),
-        model,
-        version: &v,
-        lineage,
-        metadata: Metadata::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+    TestPush::new(&model.to_string(), version)
+        .files(&[("w.bin", version.as_bytes())])
+        .dataset("s3://d", data)
+        .run(c)
+        .await
+        .unwrap();
 }
 
 fn code(e: ClientError) -> (u16, String) {

@@ -4,26 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use registry_client::push::{PushOptions, PushSpec};
 use registry_client::{Client, ClientError, NoProgress};
 use registry_core::api::{Metadata, PutVersionRequest};
-use registry_core::{Digest, FileEntry, Lineage, Manifest, ModelName, VersionLabel};
+use registry_core::{Digest, FileEntry, Lineage, Manifest, ModelName};
 use registry_e2e::*;
 use registry_server::service::gc;
 use registry_server::testing::faults::{Action, Faults, Gate, Op, Rule};
 
 async fn push(c: &Client, dir: &std::path::Path, model: &str, version: &str) -> Result<(), ClientError> {
-    let (model, version) = (ModelName::parse(model).unwrap(), VersionLabel::parse(version).unwrap());
-    let spec = PushSpec {
-        dir,
-        model: &model,
-        version: &version,
-        lineage: Lineage::default(),
-        metadata: Metadata::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    registry_client::push::push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await.map(|_| ())
+    TestPush::new(model, version).dir(dir).run(c).await.map(|_| ())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

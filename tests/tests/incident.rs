@@ -4,19 +4,16 @@
 //! is explicit and releases only what no other quarantine still covers.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use registry_client::incident::SeedArg;
-use registry_client::push::{PushOptions, PushSpec, Signing, push};
-use registry_client::{Client, ClientError, NoProgress};
-use registry_core::api::{AddKeyRequest, Metadata};
+use registry_client::{Client, ClientError};
+use registry_core::api::AddKeyRequest;
 use registry_core::attest::keys::{KeyKind, SigningKey};
-use registry_core::attest::predicates::{OMS_V1, RunTimes, SLSA_PROVENANCE_V1};
+use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1};
 use registry_core::auth::{NamePattern, Scope};
 use registry_core::incident::QuarantineRequest;
 use registry_core::lineage::{Code, Dataset};
 use registry_core::promote::{PromoteRequest, SetPolicyRequest};
-use registry_core::{Digest, Lineage, ModelName, ModelRef, VersionLabel};
+use registry_core::{Digest, Lineage, ModelName, ModelRef};
 use registry_e2e::*;
 
 fn m(s: &str) -> ModelName {
@@ -35,18 +32,14 @@ fn lineage(datasets: &[&[u8]], parents: &[&str], commit: Option<&str>) -> Lineag
 }
 
 async fn push_v(c: &Client, model: &str, version: &str, l: Lineage, sign: Option<&SigningKey>) {
-    let dir = model_dir(&[("w.bin", format!("{model}@{version}").as_bytes())]);
-    let (mm, v) = (m(model), VersionLabel::parse(version).unwrap());
-    let spec = PushSpec {
-        dir: dir.path(),
-        model: &mm,
-        version: &v,
-        lineage: l,
-        metadata: Metadata::default(),
-        sign: sign.map(|key| Signing { key, times: RunTimes::default() }),
-        attestations: vec![],
-    };
-    push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+    let content = format!("{model}@{version}");
+    TestPush::new(model, version)
+        .files(&[("w.bin", content.as_bytes())])
+        .lineage(l)
+        .signed(sign)
+        .run(c)
+        .await
+        .unwrap();
 }
 
 fn names(r: &registry_core::incident::AffectedResponse) -> Vec<String> {

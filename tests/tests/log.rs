@@ -3,37 +3,23 @@
 //! concurrency; the log and its key survive a restart.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use base64::Engine;
-use registry_client::push::{PushOptions, PushSpec, Signing, push};
-use registry_client::{Client, NoProgress};
-use registry_core::api::{AddKeyRequest, Metadata};
+use registry_client::Client;
+use registry_core::ModelName;
+use registry_core::api::AddKeyRequest;
 use registry_core::attest::TrustedKey;
 use registry_core::attest::keys::{KeyKind, SigningKey};
-use registry_core::attest::predicates::RunTimes;
 use registry_core::audit_bundle::verify_offline;
 use registry_core::auth::{NamePattern, Scope};
 use registry_core::tlog::entry::LogEntry;
 use registry_core::tlog::note::{Checkpoint, NoteVerifier};
 use registry_core::tlog::{leaf_hash, root_of, verify_consistency, verify_inclusion};
-use registry_core::{Lineage, ModelName, VersionLabel};
 use registry_e2e::*;
 use serde_json::{Value, json};
 
 async fn signed_push(c: &Client, model: &str, version: &str, key: Option<&SigningKey>, content: &[u8]) {
-    let dir = model_dir(&[("w.bin", content), ("config.json", b"{}")]);
-    let (m, v) = (ModelName::parse(model).unwrap(), VersionLabel::parse(version).unwrap());
-    let spec = PushSpec {
-        dir: dir.path(),
-        model: &m,
-        version: &v,
-        lineage: Lineage::default(),
-        metadata: Metadata::default(),
-        sign: key.map(|key| Signing { key, times: RunTimes::default() }),
-        attestations: vec![],
-    };
-    push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+    let files: &[(&str, &[u8])] = &[("w.bin", content), ("config.json", b"{}")];
+    TestPush::new(model, version).files(files).signed(key).run(c).await.unwrap();
 }
 
 async fn text(s: &TestServer, path: &str) -> String {

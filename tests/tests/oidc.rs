@@ -76,44 +76,9 @@ async fn id_tokens_from_the_trusted_issuer_map_to_scopes_and_identity() {
     let jwt = sign(Algorithm::ES256, "ec-1", "ec.pem", &claims("acme/fraud"));
     let c = registry_client::Client::new(&s.url).unwrap().with_token(Some(jwt));
     let d = model_dir(&[("w", b"oidc")]);
-    let m = registry_core::ModelName::parse("fraud/detector").unwrap();
-    let v = registry_core::VersionLabel::parse("1").unwrap();
-    let spec = registry_client::push::PushSpec {
-        dir: d.path(),
-        model: &m,
-        version: &v,
-        lineage: Default::default(),
-        metadata: Default::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    let r = registry_client::push::push(
-        &c,
-        spec,
-        std::sync::Arc::new(registry_client::NoProgress),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let r = TestPush::new("fraud/detector", "1").dir(d.path()).run(&c).await.unwrap();
     assert_eq!(r.version.created_by, format!("oidc:{ISS}#repo:acme/fraud:ref:refs/heads/main"));
-    let other = registry_core::ModelName::parse("nlp/bert").unwrap();
-    let spec = registry_client::push::PushSpec {
-        dir: d.path(),
-        model: &other,
-        version: &v,
-        lineage: Default::default(),
-        metadata: Default::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    let err = registry_client::push::push(
-        &c,
-        spec,
-        std::sync::Arc::new(registry_client::NoProgress),
-        &Default::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = TestPush::new("nlp/bert", "1").dir(d.path()).run(&c).await.unwrap_err();
     assert!(matches!(err, registry_client::ClientError::Api { status: 403, .. }), "{err}");
 }
 

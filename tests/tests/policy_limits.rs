@@ -3,15 +3,12 @@
 //! policy that hits a bound denies.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use registry_client::push::{PushOptions, PushSpec, push};
-use registry_client::{Client, NoProgress};
-use registry_core::api::Metadata;
+use registry_client::Client;
+use registry_core::ModelRef;
 use registry_core::auth::NamePattern;
 use registry_core::promote::{PolicyTestRequest, SetPolicyRequest};
-use registry_core::{Lineage, ModelName, ModelRef, VersionLabel};
 use registry_e2e::*;
 
 /// Peak resident memory of this process (the server runs in it), bytes.
@@ -28,18 +25,7 @@ fn peak_rss() -> u64 {
 async fn with_policy(rego: &str) -> (TestServer, Client) {
     let s = TestServer::start().await;
     let c = client(&s);
-    let dir = model_dir(&[("w.bin", b"w")]);
-    let (model, v) = (ModelName::parse("fraud/m").unwrap(), VersionLabel::parse("1").unwrap());
-    let spec = PushSpec {
-        dir: dir.path(),
-        model: &model,
-        version: &v,
-        lineage: Lineage::default(),
-        metadata: Metadata::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    push(&c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+    TestPush::new("fraud/m", "1").files(&[("w.bin", b"w")]).run(&c).await.unwrap();
     c.set_policy(&SetPolicyRequest {
         namespace: NamePattern::parse("fraud/*").unwrap(),
         alias: "prod".into(),

@@ -6,16 +6,15 @@
 
 use std::sync::Arc;
 
-use registry_client::push::{PushOptions, PushSpec, Signing, push};
 use registry_client::{Client, ClientError, NoProgress};
-use registry_core::api::{AddKeyRequest, Metadata};
+use registry_core::api::AddKeyRequest;
 use registry_core::attest::keys::{KeyKind, SigningKey};
-use registry_core::attest::predicates::{OMS_V1, RunTimes, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
+use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
 use registry_core::auth::{NamePattern, Scope};
 use registry_core::lineage::{Dataset, Scalar};
 use registry_core::promote::{PolicyTestRequest, PromoteRequest, SetPolicyRequest};
 use registry_core::tlog::entry::LogEntry;
-use registry_core::{Digest, Lineage, ModelName, ModelRef, VersionLabel};
+use registry_core::{Digest, Lineage, ModelName, ModelRef};
 use registry_e2e::*;
 use serde_json::{Value, json};
 
@@ -38,18 +37,14 @@ fn lineage(auc: f64, datasets: &[(&str, &[u8])]) -> Lineage {
 }
 
 async fn push_version(c: &Client, model: &str, version: &str, l: Lineage, sign: Option<&SigningKey>) {
-    let dir = model_dir(&[("weights.bin", format!("weights of {version}").as_bytes())]);
-    let (mm, v) = (m(model), VersionLabel::parse(version).unwrap());
-    let spec = PushSpec {
-        dir: dir.path(),
-        model: &mm,
-        version: &v,
-        lineage: l,
-        metadata: Metadata::default(),
-        sign: sign.map(|key| Signing { key, times: RunTimes::default() }),
-        attestations: vec![],
-    };
-    push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+    let content = format!("weights of {version}");
+    TestPush::new(model, version)
+        .files(&[("weights.bin", content.as_bytes())])
+        .lineage(l)
+        .signed(sign)
+        .run(c)
+        .await
+        .unwrap();
 }
 
 async fn set_policy(c: &Client, ns: &str, alias: &str, rego: &str) -> i64 {
@@ -235,18 +230,7 @@ async fn bad_promotions_and_policies_are_refused_with_clear_codes() {
     assert_eq!(c.promote(&model, "staging", &cas).await.unwrap().alias.version, "2");
 
     // A new version may not take an alias's name.
-    let dir = model_dir(&[("w", b"x")]);
-    let (mm, v) = (model.clone(), VersionLabel::parse("staging").unwrap());
-    let spec = PushSpec {
-        dir: dir.path(),
-        model: &mm,
-        version: &v,
-        lineage: Lineage::default(),
-        metadata: Metadata::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    let e = push(&c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap_err();
+    let e = TestPush::new(&model.to_string(), "staging").files(&[("w", b"x")]).run(&c).await.unwrap_err();
     assert_eq!(e.code(), Some("name_conflict"), "{e}");
 
     // Policies that do not compile, or are not the promotion package, are refused at `set`.

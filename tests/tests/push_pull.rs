@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use registry_client::Client;
 use registry_client::pull::pull;
-use registry_client::push::{PushOptions, PushReport, PushSpec};
+use registry_client::push::{PushOptions, PushReport};
 use registry_client::verify::verify_dir;
 use registry_client::{ClientError, NoProgress};
 use registry_core::api::Metadata;
@@ -30,16 +30,16 @@ async fn push(
     version: &VersionLabel,
     lineage: Lineage,
     metadata: Metadata,
-    p: Arc<NoProgress>,
+    _: Arc<NoProgress>,
     o: &PushOptions,
 ) -> Result<PushReport, ClientError> {
-    registry_client::push::push(
-        c,
-        PushSpec { dir, model, version, lineage, metadata, sign: None, attestations: vec![] },
-        p,
-        o,
-    )
-    .await
+    TestPush::new(&model.to_string(), version.as_str())
+        .dir(dir)
+        .lineage(lineage)
+        .metadata(metadata)
+        .options(o.clone())
+        .run(c)
+        .await
 }
 
 fn np() -> Arc<NoProgress> {

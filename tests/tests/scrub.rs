@@ -15,24 +15,7 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
     let c = client(&s);
     let model = ModelName::parse("fraud/detector").unwrap();
     for (v, w) in [("1", "weights one"), ("2", "weights two")] {
-        let dir = model_dir(&[("w.bin", w.as_bytes()), ("config.json", b"{}")]);
-        let spec = registry_client::push::PushSpec {
-            dir: dir.path(),
-            model: &model,
-            version: &registry_core::VersionLabel::parse(v).unwrap(),
-            lineage: Default::default(),
-            metadata: Default::default(),
-            sign: None,
-            attestations: vec![],
-        };
-        registry_client::push::push(
-            &c,
-            spec,
-            std::sync::Arc::new(registry_client::NoProgress),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
+        push_one(&c, &model, v, &[("w.bin", w.as_bytes()), ("config.json", b"{}")]).await;
     }
     c.promote(
         &model,
@@ -128,24 +111,7 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
 }
 
 async fn push_one(c: &registry_client::Client, model: &ModelName, v: &str, files: &[(&str, &[u8])]) {
-    let dir = model_dir(files);
-    let spec = registry_client::push::PushSpec {
-        dir: dir.path(),
-        model,
-        version: &registry_core::VersionLabel::parse(v).unwrap(),
-        lineage: Default::default(),
-        metadata: Default::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    registry_client::push::push(
-        c,
-        spec,
-        std::sync::Arc::new(registry_client::NoProgress),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    TestPush::new(&model.to_string(), v).files(files).run(c).await.unwrap();
 }
 
 /// How many log entries of this type the log holds.

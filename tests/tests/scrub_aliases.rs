@@ -13,24 +13,7 @@ async fn an_alias_moved_behind_the_log_is_a_scrub_finding() {
     let c = client(&s);
     let model = ModelName::parse("fraud/detector").unwrap();
     for v in ["1", "2"] {
-        let dir = model_dir(&[("w.bin", v.as_bytes())]);
-        let spec = registry_client::push::PushSpec {
-            dir: dir.path(),
-            model: &model,
-            version: &registry_core::VersionLabel::parse(v).unwrap(),
-            lineage: Default::default(),
-            metadata: Default::default(),
-            sign: None,
-            attestations: vec![],
-        };
-        registry_client::push::push(
-            &c,
-            spec,
-            std::sync::Arc::new(registry_client::NoProgress),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
+        TestPush::new(&model.to_string(), v).files(&[("w.bin", v.as_bytes())]).run(&c).await.unwrap();
     }
     for (alias, v) in [("production", "1"), ("production", "2"), ("staging", "1")] {
         let req = PromoteRequest { version: v.into(), reason: String::new(), expected_current: None };

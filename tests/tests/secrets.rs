@@ -36,23 +36,7 @@ async fn tokens_never_reach_logs_errors_or_debug_output() {
         .token("pusher", &[registry_core::auth::Scope::Push, registry_core::auth::Scope::Read], "fraud/*")
         .await;
     let c = registry_client::Client::new(&s.url).unwrap().with_token(Some(pusher.clone()));
-    let d = model_dir(&[("w", b"secret-test")]);
-    let (m, v) = (
-        registry_core::ModelName::parse("fraud/x").unwrap(),
-        registry_core::VersionLabel::parse("1").unwrap(),
-    );
-    let spec = registry_client::push::PushSpec {
-        dir: d.path(),
-        model: &m,
-        version: &v,
-        lineage: Default::default(),
-        metadata: Default::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    registry_client::push::push(&c, spec, Arc::new(registry_client::NoProgress), &Default::default())
-        .await
-        .unwrap();
+    TestPush::new("fraud/x", "1").files(&[("w", b"secret-test")]).run(&c).await.unwrap();
     c.whoami().await.unwrap();
 
     // Failures too: a revoked token, a forged one, a wrong namespace.

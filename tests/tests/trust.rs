@@ -2,17 +2,14 @@
 //! evidence replayed across models, and decisions committed after what they depended on changed.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use registry_client::push::{PushOptions, PushSpec, Signing, push};
-use registry_client::{Client, ClientError, NoProgress};
+use registry_client::{Client, ClientError};
 use registry_core::api::{AddKeyRequest, Metadata};
 use registry_core::attest::keys::{KeyKind, SigningKey};
-use registry_core::attest::predicates::{OMS_V1, RunTimes, SLSA_PROVENANCE_V1};
+use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1};
 use registry_core::auth::{NamePattern, Scope};
 use registry_core::incident::QuarantineRequest;
 use registry_core::promote::{PromoteRequest, SetPolicyRequest};
-use registry_core::{Digest, Lineage, ModelName, VersionLabel};
+use registry_core::{Digest, Lineage, ModelName};
 use registry_e2e::*;
 use serde_json::{Value, json};
 
@@ -129,18 +126,7 @@ fn m(s: &str) -> ModelName {
 }
 
 async fn push_signed(c: &Client, model: &str, version: &str, key: Option<&SigningKey>) {
-    let dir = model_dir(&[("weights.bin", format!("weights of {model}@{version}").as_bytes())]);
-    let (mm, v) = (m(model), VersionLabel::parse(version).unwrap());
-    let spec = PushSpec {
-        dir: dir.path(),
-        model: &mm,
-        version: &v,
-        lineage: Lineage::default(),
-        metadata: Metadata::default(),
-        sign: key.map(|key| Signing { key, times: RunTimes::default() }),
-        attestations: vec![],
-    };
-    push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+    TestPush::new(model, version).signed(key).run(c).await.unwrap();
 }
 
 fn promote_req(version: &str) -> PromoteRequest {
@@ -293,17 +279,7 @@ async fn evidence_naming_another_version_is_refused() {
     // Same files everywhere (push_signed derives them from the model and version, so use one dir).
     let dir = model_dir(&[("weights.bin", b"shared weights")]);
     for (model, version, signed) in [("a/m1", "1.0", true), ("b/m1", "1.0", false), ("a/m1", "2.0", false)] {
-        let (mm, v) = (m(model), VersionLabel::parse(version).unwrap());
-        let spec = PushSpec {
-            dir: dir.path(),
-            model: &mm,
-            version: &v,
-            lineage: Lineage::default(),
-            metadata: Metadata::default(),
-            sign: signed.then_some(Signing { key: &key, times: RunTimes::default() }),
-            attestations: vec![],
-        };
-        push(&c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+        TestPush::new(model, version).dir(dir.path()).signed(signed.then_some(&key)).run(&c).await.unwrap();
     }
     c.promote(&m("a/m1"), "production", &promote_req("1.0")).await.unwrap();
     let vsa = attestation_of(&c, "a/m1", "1.0", registry_core::attest::predicates::SLSA_VSA_V1).await;
@@ -414,24 +390,7 @@ async fn an_alias_and_a_version_label_cannot_get_the_same_name_under_concurrency
 }
 
 async fn push_with_dataset(c: &Client, model: &str, version: &str, data: &[u8]) {
-    let dir = model_dir(&[("weights.bin", format!("weights of {model}@{version}").as_bytes())]);
-    let (mm, v) = (m(model), VersionLabel::parse(version).unwrap());
-    let mut lineage = Lineage::default();
-    lineage.datasets.push(registry_core::lineage::Dataset {
-        uri: "s3://data/train.parquet".into(),
-        digest: Digest::of(data),
-        role: "train".into(),
-    });
-    let spec = PushSpec {
-        dir: dir.path(),
-        model: &mm,
-        version: &v,
-        lineage,
-        metadata: Metadata::default(),
-        sign: None,
-        attestations: vec![],
-    };
-    push(c, spec, Arc::new(NoProgress), &PushOptions::default()).await.unwrap();
+    TestPush::new(model, version).dataset("s3://data/train.parquet", data).run(c).await.unwrap();
 }
 
 /// Class sweep (decide-then-commit): a quarantine computed its radius, then a version trained on the
