@@ -133,17 +133,26 @@ impl NoteSigner {
     }
 
     /// Signs `text` (which must end with a newline): the text, a blank line, one signature line.
+    /// Refuses any text [`open`] would refuse, so that what is signed always opens again.
     pub fn sign(&self, text: &str) -> Result<String, NoteError> {
         if !text.ends_with('\n') || text.contains("\n\n") {
             return Err(NoteError::Malformed(
                 "note text must end with one newline and have no blank line".into(),
             ));
         }
+        if has_control_characters(text) {
+            return Err(NoteError::Malformed("control characters".into()));
+        }
         let sig = self.key.sign(text.as_bytes());
         let mut blob = self.verifier.id.to_vec();
         blob.extend_from_slice(&sig.to_bytes());
         Ok(format!("{text}\n\u{2014} {} {}\n", self.verifier.name, STANDARD.encode(blob)))
     }
+}
+
+/// ASCII control characters other than newline: Go's `note.Open` refuses them anywhere in a note.
+fn has_control_characters(s: &str) -> bool {
+    s.chars().any(|c| c < ' ' && c != '\n')
 }
 
 /// Checks that `note` carries a valid signature by `v`; returns the signed text. Parsed as Go's
@@ -154,7 +163,7 @@ impl NoteSigner {
 /// verified strictly (RFC 8032 with canonical encodings; small-order keys are refused at parse).
 pub fn open<'a>(note: &'a str, v: &NoteVerifier) -> Result<&'a str, NoteError> {
     let malformed = |m: &str| NoteError::Malformed(m.to_owned());
-    if note.chars().any(|c| c < ' ' && c != '\n') {
+    if has_control_characters(note) {
         return Err(malformed("control characters"));
     }
     let split = note.rfind("\n\n").ok_or_else(|| malformed("no signature block"))?;
@@ -284,6 +293,17 @@ mod tests {
             Checkpoint::parse("o\n1\r\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").is_err(),
             "size line 1\\r"
         );
+    }
+
+    #[test]
+    fn the_signer_refuses_what_open_refuses() {
+        // Found by fuzz/fuzz_targets/signed_note.rs: a text with a control character (0x0F) was
+        // signed, and the note then failed to open.
+        let s = NoteSigner::new("registry.example/log", &[7; 32]).expect("signer");
+        let text = "If yo\u{f} think cryptography is the answer to your problem\n";
+        assert_eq!(s.sign(text), Err(NoteError::Malformed("control characters".into())));
+        let fine = s.sign("If you think\n").expect("signed");
+        assert_eq!(open(&fine, s.verifier()), Ok("If you think\n"));
     }
 
     #[test]
