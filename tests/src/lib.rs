@@ -248,3 +248,49 @@ impl<'a> TestPush<'a> {
             .await
     }
 }
+
+/// A promotion of `version`, with reason "test" and no expected current version.
+pub fn promote_req(version: &str) -> registry_core::promote::PromoteRequest {
+    registry_core::promote::PromoteRequest {
+        version: version.into(),
+        reason: "test".into(),
+        expected_current: None,
+    }
+}
+
+/// Status and code of a call that failed with an API error (panics on any other failure).
+pub fn api_error(e: registry_client::ClientError) -> (u16, String) {
+    match e {
+        registry_client::ClientError::Api { status, code, .. } => (status, code),
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+/// Status, code and denial reasons (`details.reasons`) of a call that failed with an API error.
+pub fn refusal(e: registry_client::ClientError) -> (u16, String, Vec<String>) {
+    match e {
+        registry_client::ClientError::Api { status, code, details, .. } => {
+            let reasons = details
+                .and_then(|d| d["reasons"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect();
+            (status, code, reasons)
+        }
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+/// A request trusting `key` over `pattern` for these predicate types.
+pub fn trust_key(
+    pattern: &str,
+    key: &registry_core::attest::keys::SigningKey,
+    types: &[&str],
+) -> registry_core::api::AddKeyRequest {
+    registry_core::api::AddKeyRequest {
+        namespace: registry_core::auth::NamePattern::parse(pattern).unwrap(),
+        public_key: key.public().to_pem(),
+        predicate_types: types.iter().map(|t| (*t).to_owned()).collect(),
+    }
+}

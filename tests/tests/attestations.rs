@@ -5,12 +5,10 @@
 use base64::Engine;
 use registry_client::attest::{oms_bundle, provenance_envelope, verify_attestations};
 use registry_client::{Client, ClientError};
-use registry_core::api::AddKeyRequest;
 use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use registry_core::attest::intoto::Statement;
 use registry_core::attest::keys::{KeyKind, SigningKey};
 use registry_core::attest::predicates::{OMS_V1, RunTimes, SLSA_PROVENANCE_V1, oms_predicate};
-use registry_core::auth::NamePattern;
 use registry_core::{FileEntry, Lineage, Manifest, ModelName};
 use registry_e2e::*;
 use serde_json::{Value, json};
@@ -42,13 +40,7 @@ fn manifest_of(files: &[(&str, &[u8])]) -> Manifest {
 }
 
 async fn trust(c: &Client, k: &SigningKey, pattern: &str, types: &[&str]) {
-    c.add_key(&AddKeyRequest {
-        namespace: NamePattern::parse(pattern).unwrap(),
-        public_key: k.public().to_pem(),
-        predicate_types: types.iter().map(|s| s.to_string()).collect(),
-    })
-    .await
-    .unwrap();
+    c.add_key(&trust_key(pattern, k, types)).await.unwrap();
 }
 
 async fn push_with(

@@ -2,7 +2,7 @@
 //! (4 KiB, 400 `text_too_long` beyond), and so does what a policy writes into a decision.
 #![allow(clippy::unwrap_used)]
 
-use registry_client::{Client, ClientError};
+use registry_client::Client;
 use registry_core::api::MAX_TEXT_LEN;
 use registry_core::auth::NamePattern;
 use registry_core::incident::QuarantineRequest;
@@ -17,13 +17,6 @@ async fn push_v(c: &Client, model: &ModelName, version: &str, data: &[u8]) {
         .run(c)
         .await
         .unwrap();
-}
-
-fn code(e: ClientError) -> (u16, String) {
-    match e {
-        ClientError::Api { status, code, .. } => (status, code),
-        other => panic!("{other}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,12 +34,15 @@ async fn reasons_over_4_kib_are_refused_everywhere_and_nothing_is_recorded() {
     };
 
     assert_eq!(
-        code(c.promote(&model, "prod", &promote("1", &over)).await.unwrap_err()),
+        api_error(c.promote(&model, "prod", &promote("1", &over)).await.unwrap_err()),
         (400, "text_too_long".into())
     );
     c.promote(&model, "prod", &promote("1", &fits)).await.unwrap();
     c.promote(&model, "prod", &promote("2", "second")).await.unwrap();
-    assert_eq!(code(c.rollback(&model, "prod", &over).await.unwrap_err()), (400, "text_too_long".into()));
+    assert_eq!(
+        api_error(c.rollback(&model, "prod", &over).await.unwrap_err()),
+        (400, "text_too_long".into())
+    );
     let h = c.alias_history(&model, "prod", None).await.unwrap();
     assert_eq!(h.events.len(), 2, "refused calls left no decision: {h:?}");
 
@@ -55,10 +51,10 @@ async fn reasons_over_4_kib_are_refused_everywhere_and_nothing_is_recorded() {
         reason: reason.into(),
         ..Default::default()
     };
-    assert_eq!(code(c.quarantine(&q(&over)).await.unwrap_err()), (400, "text_too_long".into()));
+    assert_eq!(api_error(c.quarantine(&q(&over)).await.unwrap_err()), (400, "text_too_long".into()));
     assert!(c.quarantines().await.unwrap().quarantines.is_empty());
     let qi = c.quarantine(&q(&fits)).await.unwrap();
-    assert_eq!(code(c.lift_quarantine(qi.id, &over).await.unwrap_err()), (400, "text_too_long".into()));
+    assert_eq!(api_error(c.lift_quarantine(qi.id, &over).await.unwrap_err()), (400, "text_too_long".into()));
     assert!(c.lift_quarantine(qi.id, "fine").await.unwrap().lifted_at.is_some());
 }
 
@@ -85,7 +81,7 @@ deny contains msg if {
     .await
     .unwrap();
     let req = PromoteRequest { version: "1".into(), reason: "try".into(), expected_current: None };
-    let (status, _) = code(c.promote(&model, "prod", &req).await.unwrap_err());
+    let (status, _) = api_error(c.promote(&model, "prod", &req).await.unwrap_err());
     assert_eq!(status, 403);
     let h = c.alias_history(&model, "prod", None).await.unwrap();
     let reasons = &h.events[0].reasons;

@@ -4,9 +4,8 @@
 //! is explicit and releases only what no other quarantine still covers.
 #![allow(clippy::unwrap_used)]
 
+use registry_client::Client;
 use registry_client::incident::SeedArg;
-use registry_client::{Client, ClientError};
-use registry_core::api::AddKeyRequest;
 use registry_core::attest::keys::{KeyKind, SigningKey};
 use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1};
 use registry_core::auth::{NamePattern, Scope};
@@ -46,25 +45,12 @@ fn names(r: &registry_core::incident::AffectedResponse) -> Vec<String> {
     r.versions.iter().map(|v| format!("{}@{}", v.model, v.version)).collect()
 }
 
-fn status(e: ClientError) -> (u16, String) {
-    match e {
-        ClientError::Api { status, code, .. } => (status, code),
-        other => panic!("{other}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blast_radius_quarantine_rollback_and_lift() {
     let s = TestServer::start().await;
     let c = client(&s);
     let key = SigningKey::from_seed(KeyKind::Ed25519, &[9; 32]).unwrap();
-    c.add_key(&AddKeyRequest {
-        namespace: NamePattern::parse("fraud/*").unwrap(),
-        public_key: key.public().to_pem(),
-        predicate_types: vec![SLSA_PROVENANCE_V1.into(), OMS_V1.into()],
-    })
-    .await
-    .unwrap();
+    c.add_key(&trust_key("fraud/*", &key, &[SLSA_PROVENANCE_V1, OMS_V1])).await.unwrap();
     let commit = "c".repeat(40);
     // base@0 (clean) -> base@1 (poisoned data, signed) -> ft@1 (fine-tuned) -> small@1 (distilled);
     // other@1 is unrelated (other data, a known commit); vision/cls@1 descends from base@1 in another namespace.
@@ -153,7 +139,7 @@ async fn blast_radius_quarantine_rollback_and_lift() {
     })
     .await
     .unwrap();
-    let (st, code) = status(c.promote(&base, "production", &promote("1")).await.unwrap_err());
+    let (st, code) = api_error(c.promote(&base, "production", &promote("1")).await.unwrap_err());
     assert_eq!((st, code.as_str()), (403, "policy_denied"));
     let bundle = c.bundle(&base, "1").await.unwrap();
     assert!(bundle.log.entries.iter().any(|e| e.body.contains("\"version.quarantined\"")));
@@ -175,20 +161,20 @@ async fn blast_radius_quarantine_rollback_and_lift() {
     c.lift_quarantine(q2.id, "key rotated, artefacts re-verified").await.unwrap();
     assert!(!c.get_version(&base, "1").await.unwrap().quarantined);
     assert!(!c.get_version(&m("fraud/small"), "1").await.unwrap().quarantined);
-    let (st, code) = status(c.lift_quarantine(q2.id, "again").await.unwrap_err());
+    let (st, code) = api_error(c.lift_quarantine(q2.id, "again").await.unwrap_err());
     assert_eq!((st, code.as_str()), (409, "already_lifted"));
-    assert_eq!(status(c.lift_quarantine(999, "x").await.unwrap_err()).0, 404);
+    assert_eq!(api_error(c.lift_quarantine(999, "x").await.unwrap_err()).0, 404);
     assert_eq!(c.quarantines().await.unwrap().quarantines.len(), 2);
 
     // Bad quarantines: no reason, nothing reached, no seed; only admins may quarantine.
     let none =
         QuarantineRequest { dataset: Some(Digest::of(b"unused")), reason: "x".into(), ..Default::default() };
-    assert_eq!(status(c.quarantine(&none).await.unwrap_err()).0, 404);
+    assert_eq!(api_error(c.quarantine(&none).await.unwrap_err()).0, 404);
     let no_reason = QuarantineRequest { dataset: Some(poison), reason: " ".into(), ..Default::default() };
-    assert_eq!(status(c.quarantine(&no_reason).await.unwrap_err()).0, 400);
+    assert_eq!(api_error(c.quarantine(&no_reason).await.unwrap_err()).0, 400);
     let no_seed = QuarantineRequest { reason: "x".into(), ..Default::default() };
-    assert_eq!(status(c.quarantine(&no_seed).await.unwrap_err()).0, 400);
-    let (st, _) = status(
+    assert_eq!(api_error(c.quarantine(&no_seed).await.unwrap_err()).0, 400);
+    let (st, _) = api_error(
         fraud_reader
             .quarantine(&QuarantineRequest {
                 dataset: Some(poison),

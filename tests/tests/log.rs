@@ -6,11 +6,10 @@
 use base64::Engine;
 use registry_client::Client;
 use registry_core::ModelName;
-use registry_core::api::AddKeyRequest;
 use registry_core::attest::TrustedKey;
 use registry_core::attest::keys::{KeyKind, SigningKey};
 use registry_core::audit_bundle::verify_offline;
-use registry_core::auth::{NamePattern, Scope};
+use registry_core::auth::Scope;
 use registry_core::tlog::entry::LogEntry;
 use registry_core::tlog::note::{Checkpoint, NoteVerifier};
 use registry_core::tlog::{leaf_hash, root_of, verify_consistency, verify_inclusion};
@@ -49,13 +48,7 @@ async fn every_change_is_an_entry_provable_against_a_signed_checkpoint() {
     let vkey = NoteVerifier::parse(&text(&s, "/v1/log/key").await).unwrap();
     let cp0 = Checkpoint::open(&text(&s, "/v1/log/checkpoint").await, &vkey).unwrap();
     assert_eq!(cp0.size, 0);
-    c.add_key(&AddKeyRequest {
-        namespace: NamePattern::parse("fraud/*").unwrap(),
-        public_key: key.public().to_pem(),
-        predicate_types: vec![],
-    })
-    .await
-    .unwrap();
+    c.add_key(&trust_key("fraud/*", &key, &[])).await.unwrap();
     signed_push(&c, "fraud/detector", "1", Some(&key), b"w1").await;
     let mid = text(&s, "/v1/log/checkpoint").await;
     signed_push(&c, "fraud/detector", "2", None, b"w2").await;
@@ -143,13 +136,7 @@ async fn the_auditor_bundle_verifies_offline_and_any_alteration_fails() {
     let s = TestServer::start().await;
     let c = client(&s);
     let key = SigningKey::from_seed(KeyKind::Ed25519, &[6; 32]).unwrap();
-    c.add_key(&AddKeyRequest {
-        namespace: NamePattern::parse("*").unwrap(),
-        public_key: key.public().to_pem(),
-        predicate_types: vec![],
-    })
-    .await
-    .unwrap();
+    c.add_key(&trust_key("*", &key, &[])).await.unwrap();
     signed_push(&c, "nlp/bert", "1", Some(&key), b"bert").await;
     signed_push(&c, "nlp/other", "1", None, b"other").await; // later entries: proofs are not trivial
     let bundle = c.bundle(&ModelName::parse("nlp/bert").unwrap(), "1").await.unwrap();

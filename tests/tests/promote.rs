@@ -58,26 +58,6 @@ async fn set_policy(c: &Client, ns: &str, alias: &str, rego: &str) -> i64 {
     .id
 }
 
-fn req(version: &str) -> PromoteRequest {
-    PromoteRequest { version: version.into(), reason: "test".into(), expected_current: None }
-}
-
-/// The error code and the denial reasons of a failed call.
-fn refusal(e: ClientError) -> (u16, String, Vec<String>) {
-    match e {
-        ClientError::Api { status, code, details, .. } => {
-            let reasons = details
-                .and_then(|d| d["reasons"].as_array().cloned())
-                .unwrap_or_default()
-                .iter()
-                .map(|r| r.as_str().unwrap().to_owned())
-                .collect();
-            (status, code, reasons)
-        }
-        other => panic!("not an API error: {other}"),
-    }
-}
-
 async fn log_kinds(s: &TestServer) -> Vec<LogEntry> {
     let size = s.state.db.log_size().await.unwrap();
     let v: Value = http(s)
@@ -105,7 +85,7 @@ async fn an_alias_moves_under_policy_with_signed_decisions_and_resolves_everywhe
     push_version(&c, "fraud/detector", "2", lineage(0.50, &[]), None).await;
 
     // No policy: allowed, and it says so; the decision is still signed.
-    let r = c.promote(&model, "staging", &req("1")).await.unwrap();
+    let r = c.promote(&model, "staging", &promote_req("1")).await.unwrap();
     assert!(r.decision.allowed);
     assert!(r.decision.policies.is_empty());
     assert!(r.decision.reasons[0].contains("no policy applies"), "{:?}", r.decision.reasons);
@@ -133,13 +113,14 @@ async fn an_alias_moves_under_policy_with_signed_decisions_and_resolves_everywhe
 
     // A metric policy on prod*: 2 is denied (403 with the reason, recorded), 1 passes.
     let pid = set_policy(&c, "fraud/*", "prod*", &example("metrics.rego")).await;
-    let (status, code, reasons) = refusal(c.promote(&model, "production", &req("2")).await.unwrap_err());
+    let (status, code, reasons) =
+        refusal(c.promote(&model, "production", &promote_req("2")).await.unwrap_err());
     assert_eq!((status, code.as_str()), (403, "policy_denied"));
     assert_eq!(reasons, [format!("policy {pid}: auc 0.5 is below 0.9")]);
     assert!(c.get_alias(&model, "production", None).await.is_err(), "a denial moved nothing");
     let before = registry_server::db::now_ms();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let r = c.promote(&model, "production", &req("1")).await.unwrap();
+    let r = c.promote(&model, "production", &promote_req("1")).await.unwrap();
     assert_eq!((r.alias.version.as_str(), r.decision.policies[0].id), ("1", pid));
     let vsa_id = r.vsa.as_ref().unwrap().id;
 
@@ -208,20 +189,20 @@ async fn bad_promotions_and_policies_are_refused_with_clear_codes() {
     let err = |e: ClientError| refusal(e);
 
     // Unknown version, unknown model, unknown alias; alias name rules; an alias may not shadow a label.
-    assert_eq!(err(c.promote(&model, "staging", &req("9")).await.unwrap_err()).0, 404);
-    assert_eq!(err(c.promote(&m("fraud/none"), "staging", &req("1")).await.unwrap_err()).0, 404);
+    assert_eq!(err(c.promote(&model, "staging", &promote_req("9")).await.unwrap_err()).0, 404);
+    assert_eq!(err(c.promote(&m("fraud/none"), "staging", &promote_req("1")).await.unwrap_err()).0, 404);
     assert_eq!(err(c.get_alias(&model, "nope", None).await.unwrap_err()).0, 404);
     for bad in ["Prod", "1st", "a.b"] {
-        let (st, code, _) = err(c.promote(&model, bad, &req("1")).await.unwrap_err());
+        let (st, code, _) = err(c.promote(&model, bad, &promote_req("1")).await.unwrap_err());
         assert_eq!((st, code.as_str()), (400, "invalid_name"), "{bad}");
     }
-    let (st, code, _) = err(c.promote(&model, "2", &req("1")).await.unwrap_err());
+    let (st, code, _) = err(c.promote(&model, "2", &promote_req("1")).await.unwrap_err());
     assert!(st == 400 || (st, code.as_str()) == (409, "name_conflict"), "{st} {code}");
     let (st, code, _) = err(c.get_alias(&model, "staging", Some("yesterday")).await.unwrap_err());
     assert_eq!((st, code.as_str()), (400, "bad_request"));
 
     // Compare-and-swap: a CD pipeline that saw an older target is told the alias moved.
-    c.promote(&model, "staging", &req("1")).await.unwrap();
+    c.promote(&model, "staging", &promote_req("1")).await.unwrap();
     let cas =
         PromoteRequest { version: "2".into(), reason: String::new(), expected_current: Some("2".into()) };
     let (st, code, _) = err(c.promote(&model, "staging", &cas).await.unwrap_err());
@@ -256,26 +237,26 @@ async fn bad_promotions_and_policies_are_refused_with_clear_codes() {
         "package registry.promote\nimport rego.v1\nallow if to_number(\"x\") > 1\n",
     )
     .await;
-    let (st, _, reasons) = err(c.promote(&model, "errors", &req("1")).await.unwrap_err());
+    let (st, _, reasons) = err(c.promote(&model, "errors", &promote_req("1")).await.unwrap_err());
     assert_eq!(st, 403);
     assert!(!reasons.is_empty(), "a reason is given");
     let slow = "package registry.promote\nimport rego.v1\n\
                 allow if count([1 | some i in numbers.range(1, 4000); some j in numbers.range(1, 4000)]) > 0\n";
     set_policy(&c, "fraud/*", "slow", slow).await;
     let t = std::time::Instant::now();
-    let (st, _, reasons) = err(c.promote(&model, "slow", &req("1")).await.unwrap_err());
+    let (st, _, reasons) = err(c.promote(&model, "slow", &promote_req("1")).await.unwrap_err());
     assert_eq!(st, 403);
     assert!(reasons[0].contains("could not be evaluated"), "{reasons:?}");
     assert!(t.elapsed() < std::time::Duration::from_secs(10), "evaluation is bounded");
 
     // A policy without `allow` at all denies; one whose deny set is non-empty denies with its reasons.
     set_policy(&c, "fraud/*", "silent", "package registry.promote\n").await;
-    let (st, _, reasons) = err(c.promote(&model, "silent", &req("1")).await.unwrap_err());
+    let (st, _, reasons) = err(c.promote(&model, "silent", &promote_req("1")).await.unwrap_err());
     assert_eq!(st, 403);
     assert!(reasons[0].contains("allow is not true"), "{reasons:?}");
 
     // Rollback with no earlier target.
-    c.promote(&model, "champion", &req("1")).await.unwrap();
+    c.promote(&model, "champion", &promote_req("1")).await.unwrap();
     let (st, code, _) = err(c.rollback(&model, "champion", "nothing before").await.unwrap_err());
     assert_eq!((st, code.as_str()), (409, "no_rollback_target"));
     assert_eq!(err(c.rollback(&model, "unknown", "").await.unwrap_err()).0, 404);
@@ -306,7 +287,7 @@ async fn rollback_returns_to_the_last_known_good_target() {
     let model = m("fraud/detector");
     for v in ["1", "2", "3", "4"] {
         push_version(&c, "fraud/detector", v, lineage(0.95, &[]), None).await;
-        c.promote(&model, "production", &req(v)).await.unwrap();
+        c.promote(&model, "production", &promote_req(v)).await.unwrap();
     }
     // 3 turns out to be bad (quarantined behind the API's back here; the quarantine API is later).
     sqlx::query("UPDATE versions SET quarantined = 1 WHERE version = '3'")
@@ -331,8 +312,8 @@ async fn rollback_returns_to_the_last_known_good_target() {
         "newest first"
     );
     // A stricter policy now: the rollback candidates are evaluated and refused.
-    c.promote(&model, "canary", &req("1")).await.unwrap();
-    c.promote(&model, "canary", &req("2")).await.unwrap();
+    c.promote(&model, "canary", &promote_req("1")).await.unwrap();
+    c.promote(&model, "canary", &promote_req("2")).await.unwrap();
     set_policy(&c, "fraud/*", "canary", &example("separation-of-duties.rego")).await;
     let (st, code, _) = refusal(c.rollback(&model, "canary", "").await.unwrap_err());
     assert_eq!((st, code.as_str()), (409, "no_rollback_target"), "admin pushed 1, so it may not promote it");
@@ -423,57 +404,73 @@ async fn the_documented_example_policies_allow_and_deny_what_they_say() {
 
     // Provenance signed by a trusted training key.
     set_policy(&admin, "fraud/*", "prov", &example("provenance.rego")).await;
-    releaser.promote(&model, "prov", &req("signed")).await.unwrap();
+    releaser.promote(&model, "prov", &promote_req("signed")).await.unwrap();
     assert!(
-        denied(releaser.promote(&model, "prov", &req("unsigned")).await)
+        denied(releaser.promote(&model, "prov", &promote_req("unsigned")).await)
             .contains("no verified SLSA provenance")
     );
 
     // Datasets named in signed provenance, none on the deny list.
     set_policy(&admin, "fraud/*", "data", &example("datasets.rego")).await;
-    releaser.promote(&model, "data", &req("signed")).await.unwrap();
+    releaser.promote(&model, "data", &promote_req("signed")).await.unwrap();
     assert!(
-        denied(releaser.promote(&model, "data", &req("unsigned")).await).contains("not in signed provenance")
+        denied(releaser.promote(&model, "data", &promote_req("unsigned")).await)
+            .contains("not in signed provenance")
     );
-    assert!(denied(releaser.promote(&model, "data", &req("nodata")).await).contains("records no datasets"));
+    assert!(
+        denied(releaser.promote(&model, "data", &promote_req("nodata")).await)
+            .contains("records no datasets")
+    );
     let poisoned = example("datasets.rego").replace(
         "sha256:0000000000000000000000000000000000000000000000000000000000000000",
         &Digest::of(b"november").to_string(),
     );
     set_policy(&admin, "fraud/*", "data", &poisoned).await;
-    assert!(denied(releaser.promote(&model, "data", &req("signed")).await).contains("on the deny list"));
+    assert!(
+        denied(releaser.promote(&model, "data", &promote_req("signed")).await).contains("on the deny list")
+    );
 
     // Metric threshold.
     set_policy(&admin, "fraud/*", "metric", &example("metrics.rego")).await;
-    releaser.promote(&model, "metric", &req("signed")).await.unwrap();
-    assert!(denied(releaser.promote(&model, "metric", &req("weak")).await).contains("auc 0.7 is below 0.9"));
+    releaser.promote(&model, "metric", &promote_req("signed")).await.unwrap();
+    assert!(
+        denied(releaser.promote(&model, "metric", &promote_req("weak")).await)
+            .contains("auc 0.7 is below 0.9")
+    );
 
     // Not quarantined.
     set_policy(&admin, "fraud/*", "clean", &example("not-quarantined.rego")).await;
-    releaser.promote(&model, "clean", &req("signed")).await.unwrap();
+    releaser.promote(&model, "clean", &promote_req("signed")).await.unwrap();
     sqlx::query("UPDATE versions SET quarantined = 1 WHERE version = 'weak'")
         .execute(s.state.db.pool())
         .await
         .unwrap();
-    assert!(denied(releaser.promote(&model, "clean", &req("weak")).await).contains("quarantined"));
+    assert!(denied(releaser.promote(&model, "clean", &promote_req("weak")).await).contains("quarantined"));
 
     // Separation of duties: the pusher may not promote what it pushed.
     set_policy(&admin, "fraud/*", "four-eyes", &example("separation-of-duties.rego")).await;
     let both = client(&s)
         .with_token(Some(s.token("both", &[Scope::Push, Scope::Promote, Scope::Read], "fraud/*").await));
     push_version(&both, "fraud/detector", "self", lineage(0.95, data), None).await;
-    assert!(denied(both.promote(&model, "four-eyes", &req("self")).await).contains("may not also promote"));
-    releaser.promote(&model, "four-eyes", &req("self")).await.unwrap();
+    assert!(
+        denied(both.promote(&model, "four-eyes", &promote_req("self")).await)
+            .contains("may not also promote")
+    );
+    releaser.promote(&model, "four-eyes", &promote_req("self")).await.unwrap();
 
     // Production only from staging.
     set_policy(&admin, "fraud/*", "production", &example("production-from-staging.rego")).await;
     assert!(
-        denied(releaser.promote(&model, "production", &req("signed")).await).contains("staging is unset")
+        denied(releaser.promote(&model, "production", &promote_req("signed")).await)
+            .contains("staging is unset")
     );
-    releaser.promote(&model, "staging", &req("unsigned")).await.unwrap();
-    assert!(denied(releaser.promote(&model, "production", &req("signed")).await).contains("not in staging"));
-    releaser.promote(&model, "staging", &req("signed")).await.unwrap();
-    releaser.promote(&model, "production", &req("signed")).await.unwrap();
+    releaser.promote(&model, "staging", &promote_req("unsigned")).await.unwrap();
+    assert!(
+        denied(releaser.promote(&model, "production", &promote_req("signed")).await)
+            .contains("not in staging")
+    );
+    releaser.promote(&model, "staging", &promote_req("signed")).await.unwrap();
+    releaser.promote(&model, "production", &promote_req("signed")).await.unwrap();
 
     // Every policy in force is listed with its digest; superseded revisions stay readable.
     let policies = admin.list_policies().await.unwrap().policies;

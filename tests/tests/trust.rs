@@ -3,12 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 use registry_client::{Client, ClientError};
-use registry_core::api::{AddKeyRequest, Metadata};
+use registry_core::api::Metadata;
 use registry_core::attest::keys::{KeyKind, SigningKey};
 use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1};
 use registry_core::auth::{NamePattern, Scope};
 use registry_core::incident::QuarantineRequest;
-use registry_core::promote::{PromoteRequest, SetPolicyRequest};
+use registry_core::promote::SetPolicyRequest;
 use registry_core::{Digest, Lineage, ModelName};
 use registry_e2e::*;
 use serde_json::{Value, json};
@@ -129,25 +129,6 @@ async fn push_signed(c: &Client, model: &str, version: &str, key: Option<&Signin
     TestPush::new(model, version).signed(key).run(c).await.unwrap();
 }
 
-fn promote_req(version: &str) -> PromoteRequest {
-    PromoteRequest { version: version.into(), reason: "test".into(), expected_current: None }
-}
-
-fn refusal(e: ClientError) -> (u16, String, Vec<String>) {
-    match e {
-        ClientError::Api { status, code, details, .. } => {
-            let reasons = details
-                .and_then(|d| d["reasons"].as_array().cloned())
-                .unwrap_or_default()
-                .iter()
-                .map(|r| r.as_str().unwrap().to_owned())
-                .collect();
-            (status, code, reasons)
-        }
-        other => panic!("not an API error: {other}"),
-    }
-}
-
 /// Promotes `version` to `alias`, holding the request between its decision and its commit while
 /// `meanwhile` runs; returns the promotion's outcome.
 async fn promote_around<F: std::future::Future<Output = ()>>(
@@ -203,13 +184,7 @@ async fn a_key_revoked_between_decision_and_commit_stops_the_promotion() {
     let s = TestServer::start().await;
     let c = client(&s);
     let key = SigningKey::from_seed(KeyKind::Ed25519, &[7; 32]).unwrap();
-    c.add_key(&AddKeyRequest {
-        namespace: NamePattern::parse("fraud/*").unwrap(),
-        public_key: key.public().to_pem(),
-        predicate_types: vec![SLSA_PROVENANCE_V1.into(), OMS_V1.into()],
-    })
-    .await
-    .unwrap();
+    c.add_key(&trust_key("fraud/*", &key, &[SLSA_PROVENANCE_V1, OMS_V1])).await.unwrap();
     let rego =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policies/provenance.rego"))
             .unwrap();
@@ -251,14 +226,6 @@ async fn a_rollback_does_not_land_on_a_target_quarantined_after_it_was_chosen() 
     release.send(()).unwrap();
     let moved = task.await.unwrap().unwrap();
     assert_eq!(moved.alias.version, "1", "the rollback skips the target quarantined under it");
-}
-
-fn trust_key(pattern: &str, key: &SigningKey, types: &[&str]) -> AddKeyRequest {
-    AddKeyRequest {
-        namespace: NamePattern::parse(pattern).unwrap(),
-        public_key: key.public().to_pem(),
-        predicate_types: types.iter().map(|t| (*t).to_owned()).collect(),
-    }
 }
 
 async fn attestation_of(c: &Client, model: &str, version: &str, predicate_type: &str) -> Vec<u8> {
