@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::db::stats::VersionCount;
 use crate::state::AppState;
 
 /// Latency histogram bounds, seconds.
@@ -169,22 +170,22 @@ pub async fn render(state: &AppState) -> String {
             }
         }
     }
-    let gauges: [(&str, &str, &str); 4] = [
-        ("registry_versions", "Versions stored.", "SELECT COUNT(*) FROM versions"),
+    let db = &state.db;
+    let gauges = [
+        ("registry_versions", "Versions stored.", db.versions_count(VersionCount::All).await),
         (
             "registry_versions_quarantined",
             "Versions quarantined now.",
-            "SELECT COUNT(*) FROM versions WHERE quarantined <> 0",
+            db.versions_count(VersionCount::Quarantined).await,
         ),
         (
             "registry_versions_corrupted",
             "Versions the scrubber found altered.",
-            "SELECT COUNT(*) FROM versions WHERE corrupted <> 0",
+            db.versions_count(VersionCount::Corrupted).await,
         ),
-        ("registry_log_size", "Entries in the transparency log.", "SELECT size FROM log_head WHERE id = 1"),
+        ("registry_log_size", "Entries in the transparency log.", db.log_size().await),
     ];
-    for (name, help, sql) in gauges {
-        let v: Result<i64, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(state.db.pool()).await;
+    for (name, help, v) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         match v {
             Ok(v) => {
