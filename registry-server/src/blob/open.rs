@@ -41,45 +41,65 @@ impl BlobStore {
             });
         }
         if let Some((scheme @ ("s3" | "gs" | "az"), rest)) = url.split_once("://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let prefix = prefix.trim_matches('/');
-            if bucket.is_empty() {
-                return Err(BlobError::Url(url.into()));
-            }
-            let bucket_url = format!("{scheme}://{bucket}");
-            let bad_option = |k: &str| BlobError::Url(format!("{url}: unknown store option {k:?}"));
-            let (store, multipart, signer) = match scheme {
-                "s3" => {
-                    let mut b = AmazonS3Builder::from_env().with_url(&bucket_url);
-                    for (k, v) in options {
-                        b = b.with_config(k.parse().map_err(|_| bad_option(k))?, v);
-                    }
-                    remote(b.build()?, prefix)
-                }
-                "gs" => {
-                    let mut b = GoogleCloudStorageBuilder::from_env().with_url(&bucket_url);
-                    for (k, v) in options {
-                        b = b.with_config(k.parse().map_err(|_| bad_option(k))?, v);
-                    }
-                    remote(b.build()?, prefix)
-                }
-                _ => {
-                    let mut b = MicrosoftAzureBuilder::from_env().with_url(&bucket_url);
-                    for (k, v) in options {
-                        b = b.with_config(k.parse().map_err(|_| bad_option(k))?, v);
-                    }
-                    remote(b.build()?, prefix)
-                }
-            };
-            return Ok(Self {
-                store,
-                multipart: Some(multipart),
-                signer: Some(signer),
-                local_root: None,
-                description: format!("{bucket_url}/{prefix}"),
-                timeout: DEFAULT_TIMEOUT,
-            });
+            return Self::open_remote(url, scheme, rest, options);
         }
+        Self::open_local(url)
+    }
+
+    /// [`BlobStore::from_url_with`] without extra options.
+    pub fn from_url(url: &str) -> Result<Self, BlobError> {
+        Self::from_url_with(url, &[])
+    }
+
+    /// A bucket (`rest` is `BUCKET[/PREFIX]`) on S3, GCS or Azure.
+    fn open_remote(
+        url: &str,
+        scheme: &str,
+        rest: &str,
+        options: &[(String, String)],
+    ) -> Result<Self, BlobError> {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/');
+        if bucket.is_empty() {
+            return Err(BlobError::Url(url.into()));
+        }
+        let bucket_url = format!("{scheme}://{bucket}");
+        let bad_option = |k: &str| BlobError::Url(format!("{url}: unknown store option {k:?}"));
+        let (store, multipart, signer) = match scheme {
+            "s3" => {
+                let mut b = AmazonS3Builder::from_env().with_url(&bucket_url);
+                for (k, v) in options {
+                    b = b.with_config(k.parse().map_err(|_| bad_option(k))?, v);
+                }
+                remote(b.build()?, prefix)
+            }
+            "gs" => {
+                let mut b = GoogleCloudStorageBuilder::from_env().with_url(&bucket_url);
+                for (k, v) in options {
+                    b = b.with_config(k.parse().map_err(|_| bad_option(k))?, v);
+                }
+                remote(b.build()?, prefix)
+            }
+            _ => {
+                let mut b = MicrosoftAzureBuilder::from_env().with_url(&bucket_url);
+                for (k, v) in options {
+                    b = b.with_config(k.parse().map_err(|_| bad_option(k))?, v);
+                }
+                remote(b.build()?, prefix)
+            }
+        };
+        Ok(Self {
+            store,
+            multipart: Some(multipart),
+            signer: Some(signer),
+            local_root: None,
+            description: format!("{bucket_url}/{prefix}"),
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// A local directory (`file:///abs/dir` or a plain path), created if missing.
+    fn open_local(url: &str) -> Result<Self, BlobError> {
         let dir = match url.split_once("://") {
             Some(("file", rest)) => {
                 let u = url::Url::parse(url).map_err(|_| BlobError::Url(url.into()))?;
@@ -103,10 +123,5 @@ impl BlobStore {
             local_root: Some(dir),
             timeout: DEFAULT_TIMEOUT,
         })
-    }
-
-    /// [`BlobStore::from_url_with`] without extra options.
-    pub fn from_url(url: &str) -> Result<Self, BlobError> {
-        Self::from_url_with(url, &[])
     }
 }
