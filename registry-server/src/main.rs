@@ -1,4 +1,5 @@
-//! `registry-server`: reads configuration, starts logging, and serves until SIGTERM or Ctrl-C.
+//! `registry-server`: reads configuration, starts logging, and serves until SIGTERM or Ctrl-C; the admin
+//! subcommands (tokens, keys, namespace settings, server keys, scrub, gc) live in `admin`.
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
