@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::db::Db;
+use crate::db::stats::VersionCount;
 use crate::state::AppState;
 
 /// Latency histogram bounds, seconds.
@@ -106,85 +108,87 @@ fn esc(s: &str) -> String {
 /// The exposition text.
 pub async fn render(state: &AppState) -> String {
     let mut out = String::new();
-    {
-        let m = state.metrics.inner.lock().map(|g| {
-            // Copy out so the lock is not held while formatting.
+    write_http(&mut out, &state.metrics);
+    write_store_gauges(&mut out, &state.db).await;
+    write_process(&mut out, state);
+    out
+}
+
+/// Request counts, latency histograms and body bytes, by route template.
+fn write_http(out: &mut String, metrics: &Metrics) {
+    let m = metrics.inner.lock().map(|g| {
+        // Copy out so the lock is not held while formatting.
+        (
+            g.requests.clone(),
+            g.latency.iter().map(|(k, h)| (k.clone(), h.counts, h.count, h.sum)).collect::<Vec<_>>(),
+            g.bytes_in.clone(),
+            g.bytes_out.clone(),
+        )
+    });
+    if let Ok((requests, latency, bytes_in, bytes_out)) = m {
+        out.push_str(
+            "# HELP registry_http_requests_total HTTP requests by method, route template and status.\n",
+        );
+        out.push_str("# TYPE registry_http_requests_total counter\n");
+        for ((method, route, status), n) in &requests {
+            let _ = writeln!(
+                out,
+                "registry_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                esc(method),
+                esc(route)
+            );
+        }
+        out.push_str("# HELP registry_http_request_duration_seconds Request latency by route template.\n");
+        out.push_str("# TYPE registry_http_request_duration_seconds histogram\n");
+        for (route, counts, count, sum) in &latency {
+            let r = esc(route);
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "registry_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
+                    counts[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "registry_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(out, "registry_http_request_duration_seconds_sum{{route=\"{r}\"}} {sum}");
+            let _ = writeln!(out, "registry_http_request_duration_seconds_count{{route=\"{r}\"}} {count}");
+        }
+        for (name, help, map) in [
+            ("registry_http_request_bytes_total", "Request body bytes (Content-Length) by route.", &bytes_in),
             (
-                g.requests.clone(),
-                g.latency.iter().map(|(k, h)| (k.clone(), h.counts, h.count, h.sum)).collect::<Vec<_>>(),
-                g.bytes_in.clone(),
-                g.bytes_out.clone(),
-            )
-        });
-        if let Ok((requests, latency, bytes_in, bytes_out)) = m {
-            out.push_str(
-                "# HELP registry_http_requests_total HTTP requests by method, route template and status.\n",
-            );
-            out.push_str("# TYPE registry_http_requests_total counter\n");
-            for ((method, route, status), n) in &requests {
-                let _ = writeln!(
-                    out,
-                    "registry_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
-                    esc(method),
-                    esc(route)
-                );
-            }
-            out.push_str(
-                "# HELP registry_http_request_duration_seconds Request latency by route template.\n",
-            );
-            out.push_str("# TYPE registry_http_request_duration_seconds histogram\n");
-            for (route, counts, count, sum) in &latency {
-                let r = esc(route);
-                for (i, b) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "registry_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {}",
-                        counts[i]
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "registry_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {count}"
-                );
-                let _ = writeln!(out, "registry_http_request_duration_seconds_sum{{route=\"{r}\"}} {sum}");
-                let _ =
-                    writeln!(out, "registry_http_request_duration_seconds_count{{route=\"{r}\"}} {count}");
-            }
-            for (name, help, map) in [
-                (
-                    "registry_http_request_bytes_total",
-                    "Request body bytes (Content-Length) by route.",
-                    &bytes_in,
-                ),
-                (
-                    "registry_http_response_bytes_total",
-                    "Response body bytes (Content-Length) by route.",
-                    &bytes_out,
-                ),
-            ] {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-                for (route, n) in map {
-                    let _ = writeln!(out, "{name}{{route=\"{}\"}} {n}", esc(route));
-                }
+                "registry_http_response_bytes_total",
+                "Response body bytes (Content-Length) by route.",
+                &bytes_out,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (route, n) in map {
+                let _ = writeln!(out, "{name}{{route=\"{}\"}} {n}", esc(route));
             }
         }
     }
-    let gauges: [(&str, &str, &str); 4] = [
-        ("registry_versions", "Versions stored.", "SELECT COUNT(*) FROM versions"),
+}
+
+/// Gauges read from the database now; a failed read leaves its gauge out (and is logged).
+async fn write_store_gauges(out: &mut String, db: &Db) {
+    let gauges = [
+        ("registry_versions", "Versions stored.", db.versions_count(VersionCount::All).await),
         (
             "registry_versions_quarantined",
             "Versions quarantined now.",
-            "SELECT COUNT(*) FROM versions WHERE quarantined <> 0",
+            db.versions_count(VersionCount::Quarantined).await,
         ),
         (
             "registry_versions_corrupted",
             "Versions the scrubber found altered.",
-            "SELECT COUNT(*) FROM versions WHERE corrupted <> 0",
+            db.versions_count(VersionCount::Corrupted).await,
         ),
-        ("registry_log_size", "Entries in the transparency log.", "SELECT size FROM log_head WHERE id = 1"),
+        ("registry_log_size", "Entries in the transparency log.", db.log_size().await),
     ];
-    for (name, help, sql) in gauges {
-        let v: Result<i64, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(state.db.pool()).await;
+    for (name, help, v) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         match v {
             Ok(v) => {
@@ -193,6 +197,10 @@ pub async fn render(state: &AppState) -> String {
             Err(e) => tracing::warn!(metric = name, error = %e, "metric query failed"),
         }
     }
+}
+
+/// Connections being served and the scrubber's counters.
+fn write_process(out: &mut String, state: &AppState) {
     let conns = &state.metrics;
     for (name, help, v) in [
         (
@@ -249,5 +257,4 @@ pub async fn render(state: &AppState) -> String {
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
     }
-    out
 }

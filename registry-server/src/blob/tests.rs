@@ -1,4 +1,5 @@
-//! Blob store conformance: the same stories on the in-memory and the local-directory stores.
+//! Blob store conformance: the same stories on the in-memory and the local-directory stores (and S3 when
+//! configured); a failure names the store it happened on.
 use bytes::Bytes;
 use futures::TryStreamExt;
 use registry_core::Digest;
@@ -6,17 +7,48 @@ use registry_core::Digest;
 use super::{BlobError, BlobStore};
 
 /// Memory, a local directory, and (when `REGISTRY_TEST_S3_URL` is set, as in CI) a fresh prefix of
-/// an S3-compatible bucket.
-fn stores() -> Vec<(BlobStore, Option<tempfile::TempDir>)> {
+/// an S3-compatible bucket, each with its name.
+fn stores() -> Vec<(&'static str, BlobStore, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut v = vec![
-        (BlobStore::from_url("memory://").expect("memory"), None),
-        (BlobStore::from_url(&dir.path().display().to_string()).expect("local"), Some(dir)),
+        ("memory", BlobStore::from_url("memory://").expect("memory"), None),
+        ("local", BlobStore::from_url(&dir.path().display().to_string()).expect("local"), Some(dir)),
     ];
     if let Some(base) = crate::testing::s3_base_url() {
-        v.push((BlobStore::from_url(&crate::testing::fresh_s3_url(&base)).expect("s3"), None));
+        v.push(("s3", BlobStore::from_url(&crate::testing::fresh_s3_url(&base)).expect("s3"), None));
     }
     v
+}
+
+/// Runs `story` on each store in turn (with the local store's directory); a failure names the store.
+async fn on_each_store<F, Fut>(story: F)
+where
+    F: Fn(BlobStore, Option<tempfile::TempDir>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    for (name, s, guard) in stores() {
+        let described = s.describe().to_owned();
+        if let Err(e) = tokio::spawn(story(s, guard)).await {
+            let why = match e.try_into_panic() {
+                Ok(p) => p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|m| (*m).to_owned()))
+                    .unwrap_or_default(),
+                Err(e) => e.to_string(),
+            };
+            panic!("blob store conformance failed on the {name} store ({described}): {why}");
+        }
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "failed on the local store (file://")]
+async fn a_failure_names_the_store_it_happened_on() {
+    on_each_store(|s, _guard| async move {
+        assert!(!s.describe().starts_with("file://"), "only the local store fails here");
+    })
+    .await;
 }
 
 fn body(chunks: Vec<Vec<u8>>) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
@@ -31,7 +63,7 @@ async fn read_all(s: &BlobStore, d: &Digest, range: Option<std::ops::Range<u64>>
 
 #[tokio::test]
 async fn a_verified_upload_is_stored_and_readable_in_ranges() {
-    for (s, _guard) in stores() {
+    on_each_store(|s, _guard| async move {
         // Larger than one multipart part, in uneven chunks.
         let data: Vec<u8> = (0..12_000_000u32).map(|i| (i % 251) as u8).collect();
         let d = Digest::of(&data);
@@ -41,12 +73,13 @@ async fn a_verified_upload_is_stored_and_readable_in_ranges() {
         assert_eq!(read_all(&s, &d, None).await, data);
         assert_eq!(read_all(&s, &d, Some(5..10)).await, &data[5..10]);
         assert_eq!(read_all(&s, &d, Some(11_999_990..12_000_000)).await, &data[11_999_990..]);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_body_with_another_digest_leaves_nothing_under_the_key() {
-    for (s, guard) in stores() {
+    on_each_store(|s, guard| async move {
         let claimed = Digest::of(b"what the client claimed");
         let err = s
             .put_stream(&claimed, body(vec![b"something else".to_vec()]), u64::MAX)
@@ -60,12 +93,13 @@ async fn a_body_with_another_digest_leaves_nothing_under_the_key() {
                 .unwrap_or_default();
             assert!(left.is_empty(), "no staged file left behind: {left:?}");
         }
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn an_oversized_or_broken_body_is_aborted() {
-    for (s, _guard) in stores() {
+    on_each_store(|s, _guard| async move {
         let data = vec![7u8; 1000];
         let d = Digest::of(&data);
         let err = s.put_stream(&d, body(vec![data.clone()]), 999).await.expect_err("too large");
@@ -77,14 +111,16 @@ async fn an_oversized_or_broken_body_is_aborted() {
         let err = s.put_stream(&d, broken, u64::MAX).await.expect_err("broken");
         assert!(matches!(err, BlobError::Body(_)));
         assert_eq!(s.size(&d).await.expect("size"), None);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn reading_a_missing_blob_is_not_found() {
-    for (s, _guard) in stores() {
+    on_each_store(|s, _guard| async move {
         assert!(matches!(s.get(&Digest::of(b"nope"), None).await, Err(BlobError::NotFound)));
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -107,7 +143,7 @@ async fn staged_uploads_left_by_a_crash_are_cleaned_at_start() {
 
 #[tokio::test]
 async fn session_parts_written_in_any_order_complete_into_the_blob() {
-    for (s, guard) in stores() {
+    on_each_store(|s, guard| async move {
         let part = 5 * 1024 * 1024;
         let data: Vec<u8> = (0..(2 * part + 1234)).map(|i| (i % 253) as u8).collect();
         let d = Digest::of(&data);
@@ -136,12 +172,13 @@ async fn session_parts_written_in_any_order_complete_into_the_blob() {
         if let Some(dir) = guard {
             assert_eq!(std::fs::read_dir(dir.path().join("uploads")).expect("dir").count(), 0);
         }
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn an_aborted_session_leaves_nothing() {
-    for (s, guard) in stores() {
+    on_each_store(|s, guard| async move {
         let d = Digest::of(b"never completed");
         let session = uuid::Uuid::new_v4().to_string();
         let id = s.session_begin(&d, &session).await.expect("begin");
@@ -152,12 +189,13 @@ async fn an_aborted_session_leaves_nothing() {
         if let Some(dir) = guard {
             assert_eq!(std::fs::read_dir(dir.path().join("uploads")).expect("dir").count(), 0);
         }
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn listing_and_deleting_blobs() {
-    for (s, _guard) in stores() {
+    on_each_store(|s, _guard| async move {
         let d = Digest::of(b"listed");
         s.put_stream(&d, body(vec![b"listed".to_vec()]), u64::MAX).await.expect("put");
         let listed = s.list().await.expect("list");
@@ -165,7 +203,8 @@ async fn listing_and_deleting_blobs() {
         s.delete(&d).await.expect("delete");
         s.delete(&d).await.expect("deleting a missing blob is fine");
         assert!(s.list().await.expect("list").is_empty());
-    }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Store conformance: each story runs on SQLite always and on PostgreSQL when
-//! `REGISTRY_TEST_POSTGRES_URL` is set (required in CI via `REGISTRY_REQUIRE_POSTGRES=1`).
+//! `REGISTRY_TEST_POSTGRES_URL` is set (required in CI via `REGISTRY_REQUIRE_POSTGRES=1`). The stores
+//! of promotion and the log, of access and uploads, of incidents and integrity have their own files.
 use registry_core::{Digest, ModelName};
 
 use super::models::{ModelFilter, get_or_create};
@@ -41,6 +42,10 @@ conformance!(
     server_keys_are_recorded_once_and_replaced_only_on_purpose,
 );
 
+mod access;
+mod incident;
+mod promotion;
+
 fn model(s: &str) -> ModelName {
     ModelName::parse(s).expect("valid name")
 }
@@ -64,6 +69,11 @@ async fn blob_rows_are_recorded_once(db: &Db) {
 }
 
 async fn new_version(db: &Db, m: &ModelName, label: &str) -> Result<i64, DbError> {
+    new_version_with(db, m, label, &[]).await
+}
+
+/// A version of `m` labelled `label` (manifest digest: the label's), derived from `parents`.
+async fn new_version_with(db: &Db, m: &ModelName, label: &str, parents: &[i64]) -> Result<i64, DbError> {
     let mut tx = db.begin_write().await?;
     let (model_id, _) = get_or_create(&mut tx, m, "tester", now_ms()).await?;
     let d = Digest::of(label.as_bytes());
@@ -87,7 +97,7 @@ async fn new_version(db: &Db, m: &ModelName, label: &str) -> Result<i64, DbError
         },
         &blobs,
         &ds,
-        &[],
+        parents,
     )
     .await?;
     tx.commit().await?;

@@ -8,7 +8,8 @@ use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1}
 use registry_core::incident::{ComplianceReport, NamespaceCompliance};
 
 use crate::auth::Actor;
-use crate::db::{DbError, now_ms, rfc3339};
+use crate::db::report::{AttestationFactsRow, VersionFactsRow};
+use crate::db::{now_ms, rfc3339};
 use crate::error::ApiError;
 use crate::service::attest;
 use crate::state::AppState;
@@ -19,34 +20,19 @@ fn pct(n: u64, of: u64) -> f64 {
 
 /// The report over every version `actor` can see.
 pub async fn compliance(state: &AppState, actor: &Actor) -> Result<ComplianceReport, ApiError> {
-    let versions: Vec<(i64, String, String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT v.id, m.namespace, m.name, v.quarantined, v.corrupted, \
-         (SELECT COUNT(*) FROM version_datasets d WHERE d.version_id = v.id) \
-         FROM versions v JOIN models m ON m.id = v.model_id ORDER BY v.id",
-    )
-    .fetch_all(state.db.pool())
-    .await
-    .map_err(DbError::from)?;
-    let attestations: Vec<(i64, String, String, String)> =
-        sqlx::query_as("SELECT version_id, predicate_type, signer_key_id, binding FROM attestations")
-            .fetch_all(state.db.pool())
-            .await
-            .map_err(DbError::from)?;
-    let promoted: HashSet<i64> =
-        sqlx::query_scalar("SELECT DISTINCT version_id FROM alias_history WHERE decision = 'passed'")
-            .fetch_all(state.db.pool())
-            .await
-            .map_err(DbError::from)?
-            .into_iter()
-            .collect();
+    let versions = state.db.report_versions().await?;
+    let attestations = state.db.report_attestations().await?;
+    let promoted: HashSet<i64> = state.db.versions_promoted().await?.into_iter().collect();
     let mut by_version: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
-    for (v, pt, signer, binding) in attestations {
+    for AttestationFactsRow { version_id: v, predicate_type: pt, signer_key_id: signer, binding } in
+        attestations
+    {
         by_version.entry(v).or_default().push((pt, signer, binding));
     }
     let own = state.attestation_key.public().key_id().hex();
     let mut trust: HashMap<String, Vec<TrustedKey>> = HashMap::new();
     let mut out: BTreeMap<String, NamespaceCompliance> = BTreeMap::new();
-    for (id, ns, name, quarantined, corrupted, datasets) in versions {
+    for VersionFactsRow { id, namespace: ns, name, quarantined, corrupted, datasets } in versions {
         let Ok(model) = ModelName::new(&ns, &name) else { continue };
         if !actor.covers(&model) {
             continue;

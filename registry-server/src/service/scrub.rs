@@ -15,9 +15,9 @@ use futures::StreamExt;
 use registry_core::tlog::{entry, leaf_hash};
 use registry_core::{Digest, Hasher, ModelRef};
 use serde_json::json;
-use sqlx::AssertSqlSafe;
 
 use crate::blob::BlobError;
+use crate::db::scrub::{AttestationBytesRow, LogLeafRow};
 use crate::db::{DbError, now_ms};
 use crate::error::ApiError;
 use crate::service::log;
@@ -206,17 +206,10 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
     // Attestations: the stored bytes still hash to the recorded digest.
     let mut after = 0i64;
     loop {
-        let page: Vec<(i64, i64, String, String)> = sqlx::query_as(
-            "SELECT id, version_id, digest, body FROM attestations WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(state.db.pool())
-        .await
-        .map_err(DbError::from)?;
+        let page = state.db.attestation_bytes_after(after, PAGE).await?;
         let Some(last) = page.last() else { break };
-        after = last.0;
-        for (id, version_id, digest, body) in page {
+        after = last.id;
+        for AttestationBytesRow { id, version_id, digest, body } in page {
             report.attestations += 1;
             let actual = Digest::of(body.as_bytes());
             if actual.hex() != digest {
@@ -238,17 +231,10 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
     // Log entries: each body still hashes to its leaf in the tree.
     let mut after = -1i64;
     loop {
-        let sql = "SELECT e.idx, e.body, n.hash FROM log_entries e LEFT JOIN log_nodes n ON n.level = 0 AND n.idx = e.idx \
-                   WHERE e.idx > $1 ORDER BY e.idx LIMIT $2";
-        let page: Vec<(i64, String, Option<String>)> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(after)
-            .bind(PAGE)
-            .fetch_all(state.db.pool())
-            .await
-            .map_err(DbError::from)?;
+        let page = state.db.log_leaves_after(after, PAGE).await?;
         let Some(last) = page.last() else { break };
-        after = last.0;
-        for (idx, body, leaf) in page {
+        after = last.idx;
+        for LogLeafRow { idx, body, hash: leaf } in page {
             report.log_entries += 1;
             let actual = hex::encode(leaf_hash(body.as_bytes()));
             if leaf.as_deref() != Some(actual.as_str()) {
@@ -305,12 +291,7 @@ async fn clear_intact(state: &AppState, report: &mut PassReport, seen: &Seen) ->
         let Some(v) = state.db.versions_by_ids(&[id]).await?.into_iter().next() else { continue };
         let label = format!("{}/{}@{}", v.namespace, v.name, v.version);
         let mut tx = state.db.begin_write().await?;
-        let r = sqlx::query("UPDATE versions SET corrupted = 0 WHERE id = $1 AND corrupted <> 0")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(DbError::from)?;
-        if r.rows_affected() == 0 {
+        if !crate::db::scrub::clear_corrupted(&mut tx, id).await? {
             continue;
         }
         let e = log::entry(
@@ -343,21 +324,10 @@ async fn finding(
     let ids: BTreeSet<i64> = versions.iter().copied().collect();
     let rows = state.db.versions_by_ids(&ids.into_iter().collect::<Vec<_>>()).await?;
     let mut tx = state.db.begin_write().await?;
-    sqlx::query("INSERT INTO scrub_findings (at, kind, target, detail) VALUES ($1, $2, $3, $4)")
-        .bind(now_ms())
-        .bind(kind)
-        .bind(target)
-        .bind(detail)
-        .execute(&mut *tx)
-        .await
-        .map_err(DbError::from)?;
+    crate::db::scrub::insert_finding(&mut tx, now_ms(), kind, target, detail).await?;
     for v in rows.iter().filter(|v| v.corrupted == 0) {
         let label = format!("{}/{}@{}", v.namespace, v.name, v.version);
-        sqlx::query("UPDATE versions SET corrupted = 1 WHERE id = $1")
-            .bind(v.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(DbError::from)?;
+        crate::db::scrub::mark_corrupted(&mut tx, v.id).await?;
         let e = log::entry(
             entry::VERSION_CORRUPTED,
             &label,

@@ -1,0 +1,156 @@
+//! Whole blobs: streaming a body in under its digest, reading (ranges of) it back, size, listing,
+//! deletion and presigned download URLs.
+use std::ops::Range;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStoreExt, WriteMultipart};
+use registry_core::{Digest, Hasher};
+
+use super::local::file_stream;
+use super::{BlobError, BlobRead, BlobStore, LOCAL_PARTS_IN_FLIGHT, PART_SIZE, REMOTE_PARTS_IN_FLIGHT, key};
+
+impl BlobStore {
+    /// The size of a stored blob, if present.
+    pub async fn size(&self, d: &Digest) -> Result<Option<u64>, BlobError> {
+        match self.bounded("head", self.store.head(&key(d))).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(BlobError::Store(object_store::Error::NotFound { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Streams `body` into the store under `d`, hashing on the way; completes only if the bytes hash
+    /// to `d` and stay within `limit`. Returns the size.
+    pub async fn put_stream<S, E>(&self, d: &Digest, body: S, limit: u64) -> Result<u64, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let upload = self.bounded("start upload", self.store.put_multipart(&key(d))).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut hasher = Hasher::new();
+        let mut body = std::pin::pin!(body);
+        let failure = loop {
+            let chunk = match body.next().await {
+                None => break None,
+                Some(Err(e)) => break Some(BlobError::Body(e.to_string())),
+                Some(Ok(c)) => c,
+            };
+            if hasher.len() + chunk.len() as u64 > limit {
+                break Some(BlobError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            let in_flight =
+                if self.local_root.is_some() { LOCAL_PARTS_IN_FLIGHT } else { REMOTE_PARTS_IN_FLIGHT };
+            if let Err(e) = self.bounded("put part", writer.wait_for_capacity(in_flight)).await {
+                break Some(e);
+            }
+            // Copy into the part buffer rather than keeping the transport's chunks (and the larger
+            // read buffers they may pin) alive until the part is written.
+            writer.write(&chunk);
+        };
+        if let Some(e) = failure {
+            let _ = self.bounded("abort upload", writer.abort()).await;
+            return Err(e);
+        }
+        let size = hasher.len();
+        let actual = hasher.finalize();
+        if actual != *d {
+            let _ = self.bounded("abort upload", writer.abort()).await;
+            return Err(BlobError::Mismatch { actual, size });
+        }
+        self.bounded("complete upload", writer.finish()).await?;
+        Ok(size)
+    }
+
+    /// Reads a blob, or the part of it in `range` (end exclusive; the caller checks it against the size).
+    pub async fn get(&self, d: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError> {
+        let opts = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
+        let res = match self.bounded("get", self.store.get_opts(&key(d), opts)).await {
+            Ok(r) => r,
+            Err(BlobError::Store(object_store::Error::NotFound { .. })) => return Err(BlobError::NotFound),
+            Err(e) => return Err(e),
+        };
+        let size = res.meta.size;
+        let range = res.range.clone();
+        let stream = match res.payload {
+            GetResultPayload::File(file, _) => file_stream(file, range.clone()),
+            GetResultPayload::Stream(s) => s.map_err(BlobError::from).boxed(),
+        };
+        Ok(BlobRead { size, range, stream: bounded_stream(stream, self.timeout) })
+    }
+
+    /// Whether the object under `d` is there with `size` bytes that hash to `d` (reads it all).
+    pub async fn stored_whole(&self, d: &Digest, size: u64) -> Result<bool, BlobError> {
+        if self.size(d).await? != Some(size) {
+            return Ok(false);
+        }
+        let mut read = match self.get(d, None).await {
+            Ok(r) => r,
+            Err(BlobError::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let mut h = Hasher::new();
+        while let Some(chunk) = read.stream.next().await {
+            h.update(&chunk?);
+        }
+        Ok(h.len() == size && h.finalize() == *d)
+    }
+
+    /// Digests (and sizes, modification times) of every object under `sha256/`, for garbage collection.
+    pub async fn list(&self) -> Result<Vec<(Digest, u64, i64)>, BlobError> {
+        let prefix = ObjectPath::from("sha256");
+        let mut out = vec![];
+        let mut s = self.store.list(Some(&prefix));
+        loop {
+            let next = tokio::time::timeout(self.timeout, s.next())
+                .await
+                .map_err(|_| BlobError::Timeout { op: "list", after: self.timeout })?;
+            let Some(meta) = next else { break };
+            let meta = meta?;
+            let Some(name) = meta.location.filename() else { continue };
+            if let Ok(d) = Digest::from_hex(name) {
+                out.push((d, meta.size, meta.last_modified.timestamp_millis()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a blob's object (a missing one is not an error).
+    pub async fn delete(&self, d: &Digest) -> Result<(), BlobError> {
+        match self.bounded("delete", self.store.delete(&key(d))).await {
+            Ok(()) | Err(BlobError::Store(object_store::Error::NotFound { .. })) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether downloads can be handed out as presigned URLs.
+    pub fn can_presign(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// A presigned GET URL for the blob, valid for `expires_in`.
+    pub async fn presign_get(&self, d: &Digest, expires_in: Duration) -> Result<url::Url, BlobError> {
+        let signer = self.signer.as_ref().ok_or(BlobError::Unsupported("this store cannot presign URLs"))?;
+        self.bounded("presign", signer.signed_url(http::Method::GET, &key(d), expires_in)).await
+    }
+}
+
+/// Bounds the wait for each chunk of a read (the consumer's own pace is not counted).
+fn bounded_stream(
+    s: BoxStream<'static, Result<Bytes, BlobError>>,
+    after: Duration,
+) -> BoxStream<'static, Result<Bytes, BlobError>> {
+    futures::stream::unfold(Some(s), move |s| async move {
+        let mut s = s?;
+        match tokio::time::timeout(after, s.next()).await {
+            Ok(Some(item)) => Some((item, Some(s))),
+            Ok(None) => None,
+            Err(_) => Some((Err(BlobError::Timeout { op: "read", after }), None)),
+        }
+    })
+    .boxed()
+}

@@ -1,0 +1,26 @@
+//! Counts read at scrape time for the `/metrics` gauges.
+use super::{Db, DbError};
+
+/// Which versions a gauge counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionCount {
+    /// Every stored version.
+    All,
+    /// Versions quarantined now.
+    Quarantined,
+    /// Versions the scrubber found altered.
+    Corrupted,
+}
+
+impl Db {
+    /// How many versions `which` counts.
+    pub async fn versions_count(&self, which: VersionCount) -> Result<u64, DbError> {
+        let sql = match which {
+            VersionCount::All => "SELECT COUNT(*) FROM versions",
+            VersionCount::Quarantined => "SELECT COUNT(*) FROM versions WHERE quarantined <> 0",
+            VersionCount::Corrupted => "SELECT COUNT(*) FROM versions WHERE corrupted <> 0",
+        };
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(self.pool()).await?;
+        u64::try_from(n).map_err(|_| DbError::Corrupt("negative count".into()))
+    }
+}
