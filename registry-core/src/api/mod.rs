@@ -37,10 +37,20 @@ pub const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
 /// Longest free-text field (a promotion, rollback, quarantine or lift `reason`), in bytes.
 pub const MAX_TEXT_LEN: usize = 4 * 1024;
 
+/// A free-text field longer than [`MAX_TEXT_LEN`] (code [`codes::TEXT_TOO_LONG`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} is {len} bytes; at most {MAX_TEXT_LEN} are accepted")]
+pub struct TextTooLong {
+    /// The field (`reason`).
+    pub field: String,
+    /// Its length in bytes.
+    pub len: usize,
+}
+
 /// Checks a free-text field against [`MAX_TEXT_LEN`]; the error names the field and the bound.
-pub fn check_text(field: &str, value: &str) -> Result<(), String> {
+pub fn check_text(field: &str, value: &str) -> Result<(), TextTooLong> {
     if value.len() > MAX_TEXT_LEN {
-        return Err(format!("{field} is {} bytes; at most {MAX_TEXT_LEN} are accepted", value.len()));
+        return Err(TextTooLong { field: field.to_owned(), len: value.len() });
     }
     Ok(())
 }
@@ -65,4 +75,20 @@ pub struct HealthResponse {
     pub status: String,
     /// Server version.
     pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_over_the_bound_is_refused_with_field_and_length() {
+        assert_eq!(check_text("reason", &"x".repeat(MAX_TEXT_LEN)), Ok(()));
+        let e = check_text("reason", &"x".repeat(MAX_TEXT_LEN + 1)).expect_err("too long");
+        assert_eq!(e, TextTooLong { field: "reason".into(), len: MAX_TEXT_LEN + 1 });
+        assert_eq!(
+            e.to_string(),
+            format!("reason is {} bytes; at most {MAX_TEXT_LEN} are accepted", MAX_TEXT_LEN + 1)
+        );
+    }
 }

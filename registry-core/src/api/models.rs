@@ -25,11 +25,11 @@ pub struct Metadata {
 
 impl Metadata {
     /// Checks the bounds.
-    pub fn validate(&self) -> Result<(), crate::LineageError> {
+    pub fn validate(&self) -> Result<(), LineageError> {
         if let Some(d) = &self.description
             && d.len() > MAX_DESCRIPTION_LEN
         {
-            return Err(LineageError(format!("description is longer than {MAX_DESCRIPTION_LEN} bytes")));
+            return Err(LineageError::TooLong { what: "description".into(), max: MAX_DESCRIPTION_LEN });
         }
         crate::lineage::check_string_map("labels", &self.labels)
     }
