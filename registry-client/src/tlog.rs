@@ -250,7 +250,7 @@ pub async fn check_version(
         .map_err(|e| ClientError::Input(e.to_string()))?
         .reference;
     let request = Request { model: model.clone(), reference: reference_parsed };
-    let bundle = client.bundle(model, reference).await?;
+    let bundle = client.audit_bundle(model, reference).await?;
     let log = accept(client, &bundle.log.checkpoint, given).await?;
     let trusted: Vec<registry_core::attest::TrustedKey> =
         expect.keys.iter().cloned().map(registry_core::attest::TrustedKey::any).collect();
