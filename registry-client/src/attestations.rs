@@ -35,7 +35,7 @@ impl Client {
         Ok(bytes)
     }
 
-    /// `POST .../attestations`: adds the exact bytes of an envelope or bundle.
+    /// `POST .../attestations`: adds the exact bytes of a DSSE envelope or Sigstore bundle.
     pub async fn add_attestation(
         &self,
         model: &ModelName,

@@ -11,7 +11,7 @@ use crate::name::ModelName;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
-    /// Read models, versions, blobs, bundles.
+    /// Read models, versions, blobs, audit bundles.
     Read,
     /// Upload blobs and create versions.
     Push,
