@@ -12,7 +12,7 @@ use crate::digest::{Digest, Hasher};
 
 mod path;
 
-pub use path::{MAX_PATH_LEN, MAX_SEGMENT_LEN, check_path, check_portable_path, path_order};
+pub use path::{MAX_PATH_LEN, MAX_SEGMENT_LEN, PathRule, check_path, check_portable_path, path_order};
 
 /// The `mediaType` every manifest carries; bump it if the layout ever changes.
 pub const MEDIA_TYPE: &str = "application/vnd.registry.manifest.v1+json";
@@ -30,7 +30,7 @@ pub enum ManifestError {
         /// The refused path (truncated).
         path: String,
         /// Which rule it breaks.
-        reason: &'static str,
+        reason: PathRule,
     },
     /// The same path appears twice.
     #[error("duplicate path {0:?}")]
@@ -125,14 +125,14 @@ impl Manifest {
         let mut folded: HashSet<String> = HashSet::new();
         for f in &self.files {
             if !folded.insert(f.path.to_lowercase()) {
-                return Err(refuse(&f.path, "differs from another path only in case"));
+                return Err(refuse(&f.path, PathRule::CaseCollision));
             }
         }
         for f in &self.files {
             let mut prefix = f.path.as_str();
             while let Some((dir, _)) = prefix.rsplit_once('/') {
                 if folded.contains(&dir.to_lowercase()) {
-                    return Err(refuse(&f.path, "its directory differs from a file's path only in case"));
+                    return Err(refuse(&f.path, PathRule::DirectoryCaseCollision));
                 }
                 prefix = dir;
             }

@@ -10,33 +10,83 @@ pub const MAX_PATH_LEN: usize = 4096;
 /// Longest path segment, in bytes (what common filesystems allow).
 pub const MAX_SEGMENT_LEN: usize = 255;
 
+/// The rule a path breaks; its message is what a refusal says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathRule {
+    /// The path is empty.
+    #[error("empty path")]
+    Empty,
+    /// Longer than [`MAX_PATH_LEN`].
+    #[error("longer than 4096 bytes")]
+    TooLong,
+    /// Starts with `/`.
+    #[error("absolute path")]
+    Absolute,
+    /// Holds a `\\`.
+    #[error("backslash in path (use '/')")]
+    Backslash,
+    /// Holds a control character.
+    #[error("control character in path")]
+    ControlCharacter,
+    /// `a//b`, or a trailing `/`.
+    #[error("empty path segment")]
+    EmptySegment,
+    /// A `.` or `..` segment.
+    #[error("'.' or '..' segment")]
+    DotSegment,
+    /// A segment longer than [`MAX_SEGMENT_LEN`].
+    #[error("segment longer than 255 bytes")]
+    SegmentTooLong,
+    /// Not in Unicode NFC form.
+    #[error("not in Unicode NFC form")]
+    NotNfc,
+    /// Not portable: a character Windows refuses (`<>:"|?*`).
+    #[error("character Windows refuses in a file name (< > : \" | ? *)")]
+    WindowsCharacter,
+    /// Not portable: a bidirectional override or invisible character.
+    #[error("bidirectional override or invisible character in path")]
+    Invisible,
+    /// Not portable: a segment ending in `.` or space.
+    #[error("segment ends in '.' or space (Windows drops them)")]
+    TrailingDotOrSpace,
+    /// Not portable: a Windows device name.
+    #[error("reserved Windows device name (CON, PRN, AUX, NUL, COM0-9, LPT0-9)")]
+    ReservedName,
+    /// Not portable: another path differs only in case.
+    #[error("differs from another path only in case")]
+    CaseCollision,
+    /// Not portable: a directory differs from a file's path only in case.
+    #[error("its directory differs from a file's path only in case")]
+    DirectoryCaseCollision,
+}
+
 /// Checks one path against the rules, returning the rule it breaks.
-pub fn check_path(path: &str) -> Result<(), &'static str> {
+pub fn check_path(path: &str) -> Result<(), PathRule> {
     if path.is_empty() {
-        return Err("empty path");
+        return Err(PathRule::Empty);
     }
     if path.len() > MAX_PATH_LEN {
-        return Err("longer than 4096 bytes");
+        return Err(PathRule::TooLong);
     }
     if path.starts_with('/') {
-        return Err("absolute path");
+        return Err(PathRule::Absolute);
     }
     if path.contains('\\') {
-        return Err("backslash in path (use '/')");
+        return Err(PathRule::Backslash);
     }
     if path.chars().any(|c| c.is_control()) {
-        return Err("control character in path");
+        return Err(PathRule::ControlCharacter);
     }
     for seg in path.split('/') {
         match seg {
-            "" => return Err("empty path segment"),
-            "." | ".." => return Err("'.' or '..' segment"),
-            s if s.len() > MAX_SEGMENT_LEN => return Err("segment longer than 255 bytes"),
+            "" => return Err(PathRule::EmptySegment),
+            "." | ".." => return Err(PathRule::DotSegment),
+            s if s.len() > MAX_SEGMENT_LEN => return Err(PathRule::SegmentTooLong),
             _ => {}
         }
     }
     if !is_nfc(path) {
-        return Err("not in Unicode NFC form");
+        return Err(PathRule::NotNfc);
     }
     Ok(())
 }
@@ -63,20 +113,20 @@ fn is_invisible_format(c: char) -> bool {
 /// as what it is: no `:` (`C:x` is drive-relative, `a:b` an alternate data stream) or other character
 /// Windows refuses, no reserved device name (`CON`, `NUL`, `COM1`, ... with any extension), no segment
 /// ending in `.` or space (Windows drops them), no bidirectional override or invisible character.
-pub fn check_portable_path(path: &str) -> Result<(), &'static str> {
+pub fn check_portable_path(path: &str) -> Result<(), PathRule> {
     if path.contains(WINDOWS_FORBIDDEN) {
-        return Err("character Windows refuses in a file name (< > : \" | ? *)");
+        return Err(PathRule::WindowsCharacter);
     }
     if path.chars().any(is_invisible_format) {
-        return Err("bidirectional override or invisible character in path");
+        return Err(PathRule::Invisible);
     }
     for seg in path.split('/') {
         if seg.ends_with('.') || seg.ends_with(' ') {
-            return Err("segment ends in '.' or space (Windows drops them)");
+            return Err(PathRule::TrailingDotOrSpace);
         }
         let stem = seg.split('.').next().unwrap_or(seg).trim_end_matches(' ');
         if RESERVED_WINDOWS_NAMES.iter().any(|r| r.eq_ignore_ascii_case(stem) || *r == stem.to_uppercase()) {
-            return Err("reserved Windows device name (CON, PRN, AUX, NUL, COM0-9, LPT0-9)");
+            return Err(PathRule::ReservedName);
         }
     }
     Ok(())
@@ -103,20 +153,29 @@ mod tests {
     fn bad_paths_are_rejected_with_their_rule() {
         let nfd = "cafe\u{301}.txt";
         for (p, want) in [
-            ("", "empty path"),
-            ("/etc/passwd", "absolute path"),
-            ("a/../b", "'.' or '..' segment"),
-            ("./a", "'.' or '..' segment"),
-            ("a//b", "empty path segment"),
-            ("a/", "empty path segment"),
-            ("a\\b", "backslash in path (use '/')"),
-            ("a\nb", "control character in path"),
-            (nfd, "not in Unicode NFC form"),
+            ("", PathRule::Empty),
+            ("/etc/passwd", PathRule::Absolute),
+            ("a/../b", PathRule::DotSegment),
+            ("./a", PathRule::DotSegment),
+            ("a//b", PathRule::EmptySegment),
+            ("a/", PathRule::EmptySegment),
+            ("a\\b", PathRule::Backslash),
+            ("a\nb", PathRule::ControlCharacter),
+            (nfd, PathRule::NotNfc),
         ] {
             assert_eq!(check_path(p), Err(want), "{p:?}");
             assert!(matches!(Manifest::new(vec![entry(p)]), Err(ManifestError::Path { .. })));
         }
         assert_eq!(check_path("café.txt"), Ok(()));
+        assert_eq!(
+            Manifest::new(vec![entry("a//b")]).map_err(|e| e.to_string()),
+            Err(r#"invalid path "a//b": empty path segment"#.into()),
+            "the rule's message is the refusal's"
+        );
+        assert_eq!(
+            check_portable_path("a?b").map_err(|e| e.to_string()),
+            Err(r#"character Windows refuses in a file name (< > : " | ? *)"#.into())
+        );
     }
 
     #[test]
