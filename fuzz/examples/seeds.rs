@@ -14,12 +14,14 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use registry_core::api::{AttestationInfo, VersionResponse};
-use registry_core::attest::bundle::Bundle;
 use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use registry_core::attest::intoto::Statement;
 use registry_core::attest::keys::SigningKey;
 use registry_core::attest::predicates::{self, OMS_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
-use registry_core::audit_bundle::{AuditBundle, BundleAttestation, BundleEntry, BundleLog, MEDIA_TYPE};
+use registry_core::attest::sigstore_bundle::SigstoreBundle;
+use registry_core::audit_bundle::{
+    AuditBundle, AuditBundleAttestation, AuditBundleEntry, AuditBundleLog, MEDIA_TYPE,
+};
 use registry_core::tlog::entry::{ATTESTATION_ADDED, LogEntry, MODEL_CREATED, VERSION_CREATED};
 use registry_core::tlog::note::Checkpoint;
 use registry_core::tlog::{inclusion_ranges, leaf_hash, root_of};
@@ -123,7 +125,7 @@ fn main() {
         r#"{"payload":"e30=","signatures":[{"keyid":"","sig":"AA=="}]}"#,
     );
 
-    let b_prov = Bundle::for_key(e_prov.clone(), SIGNERS[0].public().oms_hint());
+    let b_prov = SigstoreBundle::for_key(e_prov.clone(), SIGNERS[0].public().oms_hint());
     let attestations: Vec<(&str, Vec<u8>)> = vec![
         ("valid-provenance-p256", e_prov.to_json()),
         ("valid-provenance-ed25519", e_prov_ed.to_json()),
@@ -256,7 +258,7 @@ fn main() {
         media_type: MEDIA_TYPE.into(),
         version,
         manifest: String::from_utf8(m.canonical_bytes()).expect("utf8"),
-        attestations: vec![BundleAttestation {
+        attestations: vec![AuditBundleAttestation {
             info: AttestationInfo {
                 id: 1,
                 digest: att_digest,
@@ -272,11 +274,11 @@ fn main() {
             },
             body: att_body,
         }],
-        log: BundleLog {
+        log: AuditBundleLog {
             log_key: LOG_SIGNER.verifier().to_vkey(),
             checkpoint: note.clone(),
             entries: (1..n)
-                .map(|i| BundleEntry {
+                .map(|i| AuditBundleEntry {
                     index: i,
                     body: bodies[i as usize].clone(),
                     inclusion_proof: proof(i),

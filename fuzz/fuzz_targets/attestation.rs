@@ -6,8 +6,8 @@
 #![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
-use registry_core::attest::bundle::is_bundle_media_type;
 use registry_core::attest::dsse::pae;
+use registry_core::attest::sigstore_bundle::is_sigstore_bundle_media_type;
 use registry_core::attest::{self, AttestError, Binding, Format, bind};
 use registry_fuzz::fixtures::{MANIFEST, TRUSTED, target};
 
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let probe: serde_json::Value = serde_json::from_slice(data).expect("parsed input is JSON");
-    let bundle = probe.get("mediaType").and_then(|m| m.as_str()).is_some_and(is_bundle_media_type);
+    let bundle = probe.get("mediaType").and_then(|m| m.as_str()).is_some_and(is_sigstore_bundle_media_type);
     assert_eq!(p.format == Format::SigstoreBundle, bundle, "format is not told by mediaType");
     assert!(!p.envelope.signatures.is_empty());
     match verified {

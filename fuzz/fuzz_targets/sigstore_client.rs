@@ -2,7 +2,7 @@
 //! (registry-client/src/sigstore.rs, compiled here as a module so that the fuzz build needs no client
 //! crate) with the public-good trusted root and the real bundles of tests/fixtures/sigstore. The first
 //! byte picks the case (0: keyless cosign blob, 1: GitHub Actions DSSE attestation, 2: key-based with a
-//! Rekor entry), the rest is the bundle JSON. verify_bundle never panics; a bundle it accepts names
+//! Rekor entry), the rest is the bundle JSON. verify_sigstore_bundle never panics; a bundle it accepts names
 //! the signer that was asked for, and no longer verifies once the artifact changes by one byte.
 #![no_main]
 #![forbid(unsafe_code)]
@@ -31,7 +31,7 @@ impl ClientError {
 #[path = "../../registry-client/src/sigstore.rs"]
 mod sigstore;
 
-use sigstore::{Signer, verify_bundle};
+use sigstore::{Signer, verify_sigstore_bundle};
 
 fn fixture(name: &str) -> Vec<u8> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sigstore");
@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else { return };
     let Ok(bundle) = std::str::from_utf8(rest) else { return };
     let case = &CASES[usize::from(which % 3)];
-    let Ok(report) = verify_bundle(bundle, &case.artifact, &ROOT, &case.signer) else { return };
+    let Ok(report) = verify_sigstore_bundle(bundle, &case.artifact, &ROOT, &case.signer) else { return };
     if let Signer::Identity { identity, issuer } = &case.signer {
         assert_eq!(report.identity.as_deref(), Some(identity.as_str()), "accepted another identity");
         assert_eq!(report.issuer.as_deref(), Some(issuer.as_str()), "accepted another issuer");
@@ -81,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
     let mut changed = case.artifact.clone();
     changed[0] ^= 1;
     assert!(
-        verify_bundle(bundle, &changed, &ROOT, &case.signer).is_err(),
+        verify_sigstore_bundle(bundle, &changed, &ROOT, &case.signer).is_err(),
         "a bundle verifies for a changed artifact"
     );
 });

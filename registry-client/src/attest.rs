@@ -2,13 +2,13 @@
 //! Model Signing bundle), read keys, and verify a version's attestations locally with the keys the
 //! user trusts — never on the registry's word.
 use registry_core::api::AttestationInfo;
-use registry_core::attest::bundle::Bundle;
 use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use registry_core::attest::intoto::Statement;
 use registry_core::attest::keys::{KeyKind, PublicKey, SigningKey};
 use registry_core::attest::predicates::{
     OMS_V1, RunTimes, SLSA_PROVENANCE_V1, oms_predicate, slsa_provenance,
 };
+use registry_core::attest::sigstore_bundle::SigstoreBundle;
 use registry_core::attest::{self, Binding, Target, TrustedKey};
 use registry_core::{Digest, Lineage, Manifest, ModelName};
 use serde::Serialize;
@@ -70,7 +70,7 @@ pub fn oms_bundle(key: &SigningKey, model: &ModelName, manifest: &Manifest) -> V
     );
     let env =
         Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st).expect("a statement serializes"), &[key]);
-    Bundle::for_key(env, key.public().oms_hint()).to_json()
+    SigstoreBundle::for_key(env, key.public().oms_hint()).to_json()
 }
 
 /// The outcome of one check.

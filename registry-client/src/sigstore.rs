@@ -22,13 +22,13 @@ pub enum Signer {
         /// Exact issuer URL.
         issuer: String,
     },
-    /// A key-based bundle: the public key (PEM).
+    /// A key-based Sigstore bundle: the public key (PEM).
     Key(String),
 }
 
-/// What a verified bundle says.
+/// What a verified Sigstore bundle says.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct BundleReport {
+pub struct SigstoreBundleReport {
     /// The certificate identity, for keyless bundles.
     pub identity: Option<String>,
     /// The OIDC issuer, for keyless bundles.
@@ -45,12 +45,12 @@ fn err(e: impl std::fmt::Display) -> ClientError {
 
 /// Verifies `bundle` (JSON) over `artifact` against the trust root in `trusted_root` (JSON), requiring
 /// `signer`. No network is used.
-pub fn verify_bundle(
+pub fn verify_sigstore_bundle(
     bundle: &str,
     artifact: &[u8],
     trusted_root: &str,
     signer: &Signer,
-) -> Result<BundleReport, ClientError> {
+) -> Result<SigstoreBundleReport, ClientError> {
     let root =
         TrustedRoot::from_json(trusted_root).map_err(|e| ClientError::Input(format!("trusted root: {e}")))?;
     let bundle = Bundle::from_json(bundle).map_err(|e| ClientError::Input(format!("bundle: {e}")))?;
@@ -81,7 +81,7 @@ pub fn verify_bundle(
         }
         _ => None,
     };
-    Ok(BundleReport {
+    Ok(SigstoreBundleReport {
         identity: result.identity().map(|i| i.to_string()),
         issuer: result.issuer().map(String::from),
         integrated_time: result.integrated_time().map(|t| t.to_string()),
@@ -89,14 +89,14 @@ pub fn verify_bundle(
     })
 }
 
-/// [`verify_bundle`] with files.
-pub fn verify_bundle_files(
+/// [`verify_sigstore_bundle`] with files.
+pub fn verify_sigstore_bundle_files(
     bundle: &Path,
     artifact: &Path,
     trusted_root: &Path,
     signer: &Signer,
-) -> Result<BundleReport, ClientError> {
+) -> Result<SigstoreBundleReport, ClientError> {
     let read = |p: &Path| std::fs::read_to_string(p).map_err(ClientError::io(p));
     let artifact = std::fs::read(artifact).map_err(ClientError::io(artifact))?;
-    verify_bundle(&read(bundle)?, &artifact, &read(trusted_root)?, signer)
+    verify_sigstore_bundle(&read(bundle)?, &artifact, &read(trusted_root)?, signer)
 }

@@ -1,11 +1,11 @@
 //! Client side of the transparency log: pin the log's key and the newest checkpoint seen per registry
 //! (in the config directory), refuse any checkpoint that is not signed by the pinned key or is not an
 //! extension of the pinned one (a rewritten or forked log), and check versions against their log
-//! entries through the auditor bundle.
+//! entries through the audit bundle.
 use crate::pins::{self, Pin, Pins};
 use crate::{Client, ClientError};
 use base64::Engine;
-use registry_core::audit_bundle::{Finding, Policy, Request, verify_bundle};
+use registry_core::audit_bundle::{Finding, Policy, Request, verify_audit_bundle};
 use registry_core::tlog::entry::{ALIAS_MOVED, LogEntry};
 use registry_core::tlog::note::{Checkpoint, NoteVerifier};
 use registry_core::tlog::{Frontier, leaf_hash, verify_consistency};
@@ -202,8 +202,8 @@ pub async fn sync(client: &Client, given: Option<&NoteVerifier>) -> Result<Verif
 /// What checking a version against the log found.
 #[derive(Debug)]
 pub struct VersionCheck {
-    /// The bundle the registry served.
-    pub bundle: registry_core::audit_bundle::AuditBundle,
+    /// The audit bundle the registry served.
+    pub audit_bundle: registry_core::audit_bundle::AuditBundle,
     /// The offline verification of it against the pinned log, bound to the request.
     pub report: registry_core::audit_bundle::OfflineReport,
     /// The pinned checkpoint state.
@@ -214,7 +214,7 @@ impl VersionCheck {
     /// The version record as far as the log vouches for it: quarantine and corruption as the log (or
     /// the registry's flag, if stricter) has them. `created_at` is still the registry's word.
     pub fn record(&self) -> registry_core::api::VersionResponse {
-        let mut v = self.bundle.version.clone();
+        let mut v = self.audit_bundle.version.clone();
         v.quarantined = self.report.facts.quarantined;
         v.corrupted = self.report.facts.corrupted;
         v
@@ -233,8 +233,8 @@ pub struct Expect<'a> {
     pub allow_unsigned_files: bool,
 }
 
-/// Fetches the auditor bundle of `model@reference`, pins its checkpoint (consistency with the last one
-/// seen) and verifies it exactly as an offline auditor would, bound to the request: the bundle must be
+/// Fetches the audit bundle of `model@reference`, pins its checkpoint (consistency with the last one
+/// seen) and verifies it exactly as an offline auditor would, bound to the request: the audit bundle must be
 /// about `model`, and about the label asked for, the manifest digest asked for, or — for an alias — the
 /// version the alias's newest logged move names. For an alias, when the credential can read the whole
 /// log, every entry after that move up to the checkpoint is read and proved against its root, and a
@@ -250,8 +250,8 @@ pub async fn check_version(
         .map_err(|e| ClientError::Input(e.to_string()))?
         .reference;
     let request = Request { model: model.clone(), reference: reference_parsed };
-    let bundle = client.bundle(model, reference).await?;
-    let log = accept(client, &bundle.log.checkpoint, given).await?;
+    let audit_bundle = client.audit_bundle(model, reference).await?;
+    let log = accept(client, &audit_bundle.log.checkpoint, given).await?;
     let trusted: Vec<registry_core::attest::TrustedKey> =
         expect.keys.iter().cloned().map(registry_core::attest::TrustedKey::any).collect();
     let policy = Policy {
@@ -260,7 +260,7 @@ pub async fn check_version(
         request: Some(&request),
         allow_unsigned_files: expect.allow_unsigned_files,
     };
-    let mut report = verify_bundle(&bundle, &log.key, &policy);
+    let mut report = verify_audit_bundle(&audit_bundle, &log.key, &policy);
     if let (Some((alias, idx)), Some(cp)) = (report.facts.alias_move.clone(), report.checkpoint.clone()) {
         let finding = newest_move(client, model, &alias, idx, &cp).await?;
         report.findings.push(finding);
@@ -273,12 +273,12 @@ pub async fn check_version(
             }
         }
     }
-    Ok(VersionCheck { bundle, report, log })
+    Ok(VersionCheck { audit_bundle, report, log })
 }
 
 /// Reads entries `(after, cp.size)`, proves them complete against the checkpoint's root, and checks
 /// none moves `model`'s `alias` again. A credential that cannot read the whole log gets a finding that
-/// says the check was not made (not a failure: the bundle's own moves were checked).
+/// says the check was not made (not a failure: the audit bundle's own moves were checked).
 async fn newest_move(
     client: &Client,
     model: &registry_core::ModelName,

@@ -8,11 +8,11 @@ mod common;
 
 use common::{Cli, blocking, write};
 use predicates::prelude::*;
-use registry_core::attest::bundle::Bundle;
 use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use registry_core::attest::intoto::Statement;
 use registry_core::attest::keys::SigningKey;
 use registry_core::attest::predicates::{OMS_DEFAULT_IGNORE, OMS_V1, oms_predicate};
+use registry_core::attest::sigstore_bundle::SigstoreBundle;
 use registry_core::{Digest, FileEntry, Manifest};
 use registry_server::testing::TestServer;
 
@@ -27,7 +27,7 @@ fn model_sig(key: &SigningKey, name: &str, files: &[(&str, &str)]) -> Vec<u8> {
     predicate["serialization"]["ignore_paths"] = serde_json::json!(OMS_DEFAULT_IGNORE);
     let st = Statement::new(vec![Statement::subject(name, &manifest.oms_root_digest())], OMS_V1, predicate);
     let env = Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st).unwrap(), &[key]);
-    Bundle::for_key(env, key.public().oms_hint()).to_json()
+    SigstoreBundle::for_key(env, key.public().oms_hint()).to_json()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

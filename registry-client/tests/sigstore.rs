@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use registry_client::sigstore::{Signer, verify_bundle};
+use registry_client::sigstore::{Signer, verify_sigstore_bundle};
 
 fn fixture(p: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sigstore").join(p)
@@ -31,21 +31,36 @@ fn keyless_cosign_blob_signature() {
         identity: "w.vollprecht@gmail.com".into(),
         issuer: "https://github.com/login/oauth".into(),
     };
-    let r = verify_bundle(&text("cosign-v3-blob.sigstore.json"), &bytes("cosign-v3-blob.txt"), &root, &who)
-        .unwrap();
+    let r = verify_sigstore_bundle(
+        &text("cosign-v3-blob.sigstore.json"),
+        &bytes("cosign-v3-blob.txt"),
+        &root,
+        &who,
+    )
+    .unwrap();
     assert_eq!(r.identity.as_deref(), Some("w.vollprecht@gmail.com"));
     assert!(r.integrated_time.is_some());
     assert!(
-        verify_bundle(&text("cosign-v3-blob.sigstore.json"), &flip(bytes("cosign-v3-blob.txt")), &root, &who)
-            .is_err()
+        verify_sigstore_bundle(
+            &text("cosign-v3-blob.sigstore.json"),
+            &flip(bytes("cosign-v3-blob.txt")),
+            &root,
+            &who
+        )
+        .is_err()
     );
     let other = Signer::Identity {
         identity: "someone@example.com".into(),
         issuer: "https://github.com/login/oauth".into(),
     };
     assert!(
-        verify_bundle(&text("cosign-v3-blob.sigstore.json"), &bytes("cosign-v3-blob.txt"), &root, &other)
-            .is_err()
+        verify_sigstore_bundle(
+            &text("cosign-v3-blob.sigstore.json"),
+            &bytes("cosign-v3-blob.txt"),
+            &root,
+            &other
+        )
+        .is_err()
     );
 }
 
@@ -59,16 +74,21 @@ fn github_actions_dsse_attestation() {
         issuer: "https://token.actions.githubusercontent.com".into(),
     };
     let pkg = "signed-package-2.1.0-hb0f4dca_0.conda";
-    let r = verify_bundle(&text("conda-attestation.sigstore.json"), &bytes(pkg), &root, &who).unwrap();
+    let r =
+        verify_sigstore_bundle(&text("conda-attestation.sigstore.json"), &bytes(pkg), &root, &who).unwrap();
     assert_eq!(
         r.predicate_type.as_deref(),
         Some("https://schemas.conda.org/attestations-publish-1.schema.json")
     );
-    assert!(verify_bundle(&text("conda-attestation.sigstore.json"), &flip(bytes(pkg)), &root, &who).is_err());
+    assert!(
+        verify_sigstore_bundle(&text("conda-attestation.sigstore.json"), &flip(bytes(pkg)), &root, &who)
+            .is_err()
+    );
     let wrong_issuer =
         Signer::Identity { identity: workflow.into(), issuer: "https://accounts.google.com".into() };
     assert!(
-        verify_bundle(&text("conda-attestation.sigstore.json"), &bytes(pkg), &root, &wrong_issuer).is_err()
+        verify_sigstore_bundle(&text("conda-attestation.sigstore.json"), &bytes(pkg), &root, &wrong_issuer)
+            .is_err()
     );
 }
 
@@ -76,10 +96,15 @@ fn github_actions_dsse_attestation() {
 fn key_based_bundle_with_a_rekor_entry() {
     let root = text("public-good-trusted_root.json");
     let key = Signer::Key(text("managed-key/key.pub"));
-    verify_bundle(&text("managed-key/bundle.sigstore.json"), &bytes("managed-key/artifact.txt"), &root, &key)
-        .unwrap();
+    verify_sigstore_bundle(
+        &text("managed-key/bundle.sigstore.json"),
+        &bytes("managed-key/artifact.txt"),
+        &root,
+        &key,
+    )
+    .unwrap();
     assert!(
-        verify_bundle(
+        verify_sigstore_bundle(
             &text("managed-key/bundle.sigstore.json"),
             &flip(bytes("managed-key/artifact.txt")),
             &root,
@@ -94,7 +119,7 @@ fn key_based_bundle_with_a_rekor_entry() {
     .unwrap();
     let wrong = Signer::Key(stranger.public().to_pem());
     assert!(
-        verify_bundle(
+        verify_sigstore_bundle(
             &text("managed-key/bundle.sigstore.json"),
             &bytes("managed-key/artifact.txt"),
             &root,

@@ -1,4 +1,4 @@
-//! The auditor's bundle: one JSON file with everything needed to check a version offline — the
+//! The audit bundle (the auditor's bundle; not a Sigstore bundle): one JSON file with everything needed to check a version offline — the
 //! version record, the exact manifest, every attestation's exact bytes, each one's log entry with an
 //! inclusion proof, the signed checkpoint those proofs lead to, and the log's public key. Checking it
 //! needs only the keys the auditor trusts.
@@ -15,21 +15,23 @@ use crate::tlog::entry::{ATTESTATION_ADDED, LogEntry};
 use crate::tlog::note::{Checkpoint, NoteVerifier};
 use crate::tlog::{Hash, leaf_hash, verify_inclusion};
 
-/// The bundle's media type.
+/// The audit bundle's media type.
 pub const MEDIA_TYPE: &str = "application/vnd.registry.bundle.v1+json";
 
 /// One attestation: the registry's record and the exact bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct BundleAttestation {
+#[schema(as = BundleAttestation)] // the OpenAPI component name, kept
+pub struct AuditBundleAttestation {
     /// The record (id, digest, predicate type, signer, log index).
     pub info: AttestationInfo,
     /// The exact bytes as stored.
     pub body: String,
 }
 
-/// A log entry and its inclusion proof at the bundle's checkpoint.
+/// A log entry and its inclusion proof at the audit bundle's checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct BundleEntry {
+#[schema(as = BundleEntry)] // the OpenAPI component name, kept
+pub struct AuditBundleEntry {
     /// Index.
     pub index: u64,
     /// The canonical JSON in the tree.
@@ -38,9 +40,10 @@ pub struct BundleEntry {
     pub inclusion_proof: Vec<String>,
 }
 
-/// The log part of a bundle.
+/// The log part of an audit bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct BundleLog {
+#[schema(as = BundleLog)] // the OpenAPI component name, kept
+pub struct AuditBundleLog {
     /// The log's verifier key (`origin+keyid+key`), as `GET /v1/log/key` serves it. Informative: the
     /// auditor supplies the key they trust.
     pub log_key: String,
@@ -49,7 +52,7 @@ pub struct BundleLog {
     /// Every entry whose subject is the version (creation, attestations, promotion decisions,
     /// quarantines and releases, corruption) and, when the bundle was asked for by alias, every move
     /// of that alias; each with its inclusion proof.
-    pub entries: Vec<BundleEntry>,
+    pub entries: Vec<AuditBundleEntry>,
 }
 
 /// Everything about one version, for offline verification.
@@ -63,9 +66,9 @@ pub struct AuditBundle {
     /// The canonical manifest text.
     pub manifest: String,
     /// Every attestation.
-    pub attestations: Vec<BundleAttestation>,
+    pub attestations: Vec<AuditBundleAttestation>,
     /// Log evidence.
-    pub log: BundleLog,
+    pub log: AuditBundleLog,
 }
 
 mod facts;
@@ -81,7 +84,7 @@ pub struct Finding {
     pub what: String,
 }
 
-/// The result of [`verify_offline`] and [`verify_bundle`].
+/// The result of [`verify_offline`] and [`verify_audit_bundle`].
 #[derive(Debug, Clone, Serialize)]
 pub struct OfflineReport {
     /// Every check, in order.
@@ -128,7 +131,7 @@ fn b64_hashes(v: &[String]) -> Option<Vec<Hash>> {
         .collect()
 }
 
-/// What a bundle is checked against: the keys the verifier trusts, the predicate types it requires,
+/// What an audit bundle is checked against: the keys the verifier trusts, the predicate types it requires,
 /// and what was asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Policy<'a> {
@@ -145,7 +148,7 @@ pub struct Policy<'a> {
     pub allow_unsigned_files: bool,
 }
 
-/// [`verify_bundle`] with no request, for an auditor holding a bundle file: `trusted` keys,
+/// [`verify_audit_bundle`] with no request, for an auditor holding a bundle file: `trusted` keys,
 /// `required` predicate types.
 pub fn verify_offline(
     bundle: &AuditBundle,
@@ -153,15 +156,19 @@ pub fn verify_offline(
     log_key: &NoteVerifier,
     required: &[String],
 ) -> OfflineReport {
-    verify_bundle(bundle, log_key, &Policy { trusted, required, ..Default::default() })
+    verify_audit_bundle(bundle, log_key, &Policy { trusted, required, ..Default::default() })
 }
 
-/// Checks a bundle with nothing but the keys the verifier holds: the checkpoint's signature with
+/// Checks an audit bundle with nothing but the keys the verifier holds: the checkpoint's signature with
 /// `log_key`; every entry's inclusion in it; that the bundle is about what was asked for
 /// ([`Policy::request`]); that the entries record exactly this manifest, OMS root, lineage, metadata,
 /// pusher and these attestation bytes; what the log says about quarantine and corruption; every
 /// attestation against the trusted keys; and the required predicates.
-pub fn verify_bundle(bundle: &AuditBundle, log_key: &NoteVerifier, policy: &Policy<'_>) -> OfflineReport {
+pub fn verify_audit_bundle(
+    bundle: &AuditBundle,
+    log_key: &NoteVerifier,
+    policy: &Policy<'_>,
+) -> OfflineReport {
     let mut r = OfflineReport {
         findings: vec![],
         manifest: None,

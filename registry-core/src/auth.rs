@@ -11,7 +11,7 @@ use crate::name::ModelName;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
-    /// Read models, versions, blobs, bundles.
+    /// Read models, versions, blobs, audit bundles.
     Read,
     /// Upload blobs and create versions.
     Push,
@@ -45,18 +45,40 @@ impl fmt::Display for Scope {
     }
 }
 
+/// Why a scope list was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    /// A name that is not a scope (as given).
+    #[error("unknown scope {0:?} (read, push, attest, promote, admin)")]
+    Unknown(String),
+    /// The list names no scope.
+    #[error("at least one scope is needed")]
+    Empty,
+}
+
+/// A namespace pattern that is not `*`, `NS/*` or `NS/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid namespace pattern {input:?}: use *, NAMESPACE/* or NAMESPACE/NAME")]
+pub struct NamePatternError {
+    input: String,
+}
+
+impl NamePatternError {
+    /// The refused pattern.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
 impl FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Scope::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown scope {s:?} (read, push, attest, promote, admin)"))
+    type Err = ScopeError;
+    fn from_str(s: &str) -> Result<Self, ScopeError> {
+        Scope::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| ScopeError::Unknown(s.to_owned()))
     }
 }
 
 /// Parses `read,push` into scopes (no repeats, at least one).
-pub fn parse_scopes(s: &str) -> Result<Vec<Scope>, String> {
+pub fn parse_scopes(s: &str) -> Result<Vec<Scope>, ScopeError> {
     let mut out: Vec<Scope> = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let sc: Scope = part.parse()?;
@@ -65,7 +87,7 @@ pub fn parse_scopes(s: &str) -> Result<Vec<Scope>, String> {
         }
     }
     if out.is_empty() {
-        return Err("at least one scope is needed".into());
+        return Err(ScopeError::Empty);
     }
     out.sort();
     Ok(out)
@@ -85,8 +107,8 @@ impl NamePattern {
     }
 
     /// Parses `*`, `NS/*` or `NS/NAME`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid namespace pattern {s:?}: use *, NAMESPACE/* or NAMESPACE/NAME");
+    pub fn parse(s: &str) -> Result<Self, NamePatternError> {
+        let bad = || NamePatternError { input: s.to_owned() };
         if s == "*" {
             return Ok(Self::any());
         }
@@ -271,8 +293,16 @@ mod tests {
     #[test]
     fn scopes_parse_from_a_comma_list() {
         assert_eq!(parse_scopes("push, read,push"), Ok(vec![Scope::Read, Scope::Push]));
-        assert!(parse_scopes("").is_err());
-        assert!(parse_scopes("root").is_err());
+        assert_eq!(parse_scopes(" , "), Err(ScopeError::Empty));
+        assert_eq!(parse_scopes("read,root"), Err(ScopeError::Unknown("root".into())));
+        assert_eq!(
+            parse_scopes("root").map_err(|e| e.to_string()),
+            Err(r#"unknown scope "root" (read, push, attest, promote, admin)"#.into())
+        );
+        assert_eq!(
+            NamePattern::parse("fraud").map_err(|e| e.to_string()),
+            Err(r#"invalid namespace pattern "fraud": use *, NAMESPACE/* or NAMESPACE/NAME"#.into())
+        );
     }
 
     proptest! {

@@ -21,10 +21,47 @@ pub const MAX_KEY_LEN: usize = 128;
 /// Longest free-text value or URI, in bytes.
 pub const MAX_TEXT_LEN: usize = 4096;
 
-/// Why lineage was refused.
+/// Why lineage (or a version's metadata) was refused; each message starts `invalid lineage:`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid lineage: {0}")]
-pub struct LineageError(pub String);
+pub enum LineageError {
+    /// A list or map holds more entries than its bound (`what` names it: `datasets`, `params`, ...).
+    #[error("invalid lineage: more than {max} {what}")]
+    TooMany {
+        /// The list or map.
+        what: &'static str,
+        /// Its bound.
+        max: usize,
+    },
+    /// A text field is longer than its bound.
+    #[error("invalid lineage: {what} is longer than {max} bytes")]
+    TooLong {
+        /// The field.
+        what: String,
+        /// Its bound, in bytes.
+        max: usize,
+    },
+    /// A text field holds a control character.
+    #[error("invalid lineage: {what} contains a control character")]
+    ControlCharacter {
+        /// The field.
+        what: String,
+    },
+    /// A required field is empty (`dataset uri`, `code repo`, `run id`).
+    #[error("invalid lineage: {0} is empty")]
+    Empty(&'static str),
+    /// A map has an empty key.
+    #[error("invalid lineage: empty key in {0}")]
+    EmptyKey(&'static str),
+    /// A dataset role outside `[a-z0-9_-]{1,32}` (the role as given).
+    #[error("invalid lineage: dataset role {0:?} must match [a-z0-9_-]{{1,32}}")]
+    DatasetRole(String),
+    /// A code commit that is not a full lowercase hex id (its first 80 characters).
+    #[error("invalid lineage: code commit {0:?} must be a full 40- or 64-character lowercase hex id")]
+    Commit(String),
+    /// A parent named by digest rather than by version label.
+    #[error("invalid lineage: parent {0} must name a version, not a digest")]
+    ParentByDigest(ModelRef),
+}
 
 /// A dataset a version was trained or evaluated on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -135,21 +172,21 @@ pub struct Lineage {
 
 fn text(what: &str, s: &str, max: usize) -> Result<(), LineageError> {
     if s.len() > max {
-        return Err(LineageError(format!("{what} is longer than {max} bytes")));
+        return Err(LineageError::TooLong { what: what.to_owned(), max });
     }
     if s.chars().any(char::is_control) {
-        return Err(LineageError(format!("{what} contains a control character")));
+        return Err(LineageError::ControlCharacter { what: what.to_owned() });
     }
     Ok(())
 }
 
-fn map(what: &str, m: &BTreeMap<String, Scalar>) -> Result<(), LineageError> {
+fn map(what: &'static str, m: &BTreeMap<String, Scalar>) -> Result<(), LineageError> {
     if m.len() > MAX_ENTRIES {
-        return Err(LineageError(format!("more than {MAX_ENTRIES} {what}")));
+        return Err(LineageError::TooMany { what, max: MAX_ENTRIES });
     }
     for (k, v) in m {
         if k.is_empty() {
-            return Err(LineageError(format!("empty key in {what}")));
+            return Err(LineageError::EmptyKey(what));
         }
         text(&format!("{what} key"), k, MAX_KEY_LEN)?;
         if let Scalar::Text(s) = v {
@@ -160,13 +197,13 @@ fn map(what: &str, m: &BTreeMap<String, Scalar>) -> Result<(), LineageError> {
 }
 
 /// Checks `labels`-style string maps (used by metadata).
-pub fn check_string_map(what: &str, m: &BTreeMap<String, String>) -> Result<(), LineageError> {
+pub fn check_string_map(what: &'static str, m: &BTreeMap<String, String>) -> Result<(), LineageError> {
     if m.len() > MAX_ENTRIES {
-        return Err(LineageError(format!("more than {MAX_ENTRIES} {what}")));
+        return Err(LineageError::TooMany { what, max: MAX_ENTRIES });
     }
     for (k, v) in m {
         if k.is_empty() {
-            return Err(LineageError(format!("empty key in {what}")));
+            return Err(LineageError::EmptyKey(what));
         }
         text(&format!("{what} key"), k, MAX_KEY_LEN)?;
         text(&format!("{what} value of {k:?}"), v, MAX_TEXT_LEN)?;
@@ -178,11 +215,11 @@ impl Lineage {
     /// Checks the bounds and formats (commit ids, roles, parents by version label).
     pub fn validate(&self) -> Result<(), LineageError> {
         if self.datasets.len() > MAX_DATASETS {
-            return Err(LineageError(format!("more than {MAX_DATASETS} datasets")));
+            return Err(LineageError::TooMany { what: "datasets", max: MAX_DATASETS });
         }
         for d in &self.datasets {
             if d.uri.is_empty() {
-                return Err(LineageError("dataset uri is empty".into()));
+                return Err(LineageError::Empty("dataset uri"));
             }
             text("dataset uri", &d.uri, MAX_TEXT_LEN)?;
             let role_ok = (1..=32).contains(&d.role.len())
@@ -190,39 +227,36 @@ impl Lineage {
                     .bytes()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
             if !role_ok {
-                return Err(LineageError(format!("dataset role {:?} must match [a-z0-9_-]{{1,32}}", d.role)));
+                return Err(LineageError::DatasetRole(d.role.clone()));
             }
         }
         if let Some(c) = &self.code {
             if c.repo.is_empty() {
-                return Err(LineageError("code repo is empty".into()));
+                return Err(LineageError::Empty("code repo"));
             }
             text("code repo", &c.repo, MAX_TEXT_LEN)?;
             let ok = matches!(c.commit.len(), 40 | 64)
                 && c.commit.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
             if !ok {
-                return Err(LineageError(format!(
-                    "code commit {:?} must be a full 40- or 64-character lowercase hex id",
-                    c.commit.chars().take(80).collect::<String>()
-                )));
+                return Err(LineageError::Commit(c.commit.chars().take(80).collect()));
             }
             if let Some(p) = &c.path {
                 text("code path", p, MAX_TEXT_LEN)?;
             }
         }
         if self.parents.len() > MAX_PARENTS {
-            return Err(LineageError(format!("more than {MAX_PARENTS} parents")));
+            return Err(LineageError::TooMany { what: "parents", max: MAX_PARENTS });
         }
         for p in &self.parents {
             if matches!(p.reference, Reference::Digest(_)) {
-                return Err(LineageError(format!("parent {p} must name a version, not a digest")));
+                return Err(LineageError::ParentByDigest(p.clone()));
             }
         }
         map("params", &self.params)?;
         map("metrics", &self.metrics)?;
         if let Some(r) = &self.run {
             if r.id.is_empty() {
-                return Err(LineageError("run id is empty".into()));
+                return Err(LineageError::Empty("run id"));
             }
             text("run id", &r.id, MAX_TEXT_LEN)?;
             for (what, v) in [("run uri", &r.uri), ("run builder", &r.builder)] {
@@ -268,6 +302,31 @@ mod tests {
         assert!(l.validate().is_ok());
         l.parents = vec![ModelRef::parse(&format!("a/b@{}", Digest::of(b""))).expect("valid")];
         assert!(l.validate().is_err());
+    }
+
+    #[test]
+    fn refusals_name_the_field_and_the_bound() {
+        let long = "x".repeat(MAX_TEXT_LEN + 1);
+        let l = Lineage { run: Some(Run { id: long, uri: None, builder: None }), ..Default::default() };
+        assert_eq!(
+            l.validate().map_err(|e| e.to_string()),
+            Err(format!("invalid lineage: run id is longer than {MAX_TEXT_LEN} bytes"))
+        );
+        let l = Lineage {
+            code: Some(Code { repo: "r".into(), commit: "abc".into(), path: None }),
+            ..Default::default()
+        };
+        assert_eq!(l.validate(), Err(LineageError::Commit("abc".into())));
+        assert_eq!(
+            l.validate().map_err(|e| e.to_string()),
+            Err(r#"invalid lineage: code commit "abc" must be a full 40- or 64-character lowercase hex id"#
+                .into())
+        );
+        let labels = [(String::new(), "v".to_owned())].into();
+        assert_eq!(
+            check_string_map("labels", &labels).map_err(|e| e.to_string()),
+            Err("invalid lineage: empty key in labels".into())
+        );
     }
 
     #[test]

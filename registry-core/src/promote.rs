@@ -16,9 +16,23 @@ pub const POLICY_PACKAGE: &str = "data.registry.promote";
 /// Why an alias name or pattern was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid alias {0:?}: use a lowercase letter, then lowercase letters, digits, '_' or '-', at most 64"
+    "invalid alias {input:?}: use a lowercase letter, then lowercase letters, digits, '_' or '-', at most 64"
 )]
-pub struct AliasError(pub String);
+pub struct AliasError {
+    /// The refused text (its first 80 characters).
+    input: String,
+}
+
+impl AliasError {
+    fn new(s: &str) -> Self {
+        Self { input: s.chars().take(80).collect() }
+    }
+
+    /// The refused name or pattern (its first 80 characters).
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
 
 fn valid_alias(s: &str) -> bool {
     let b = s.as_bytes();
@@ -35,7 +49,7 @@ pub struct AliasName(String);
 impl AliasName {
     /// Parses an alias name.
     pub fn parse(s: &str) -> Result<Self, AliasError> {
-        if valid_alias(s) { Ok(Self(s.to_owned())) } else { Err(AliasError(s.chars().take(80).collect())) }
+        if valid_alias(s) { Ok(Self(s.to_owned())) } else { Err(AliasError::new(s)) }
     }
 
     /// The name.
@@ -71,11 +85,7 @@ impl AliasPattern {
     /// Parses a pattern.
     pub fn parse(s: &str) -> Result<Self, AliasError> {
         let core = s.strip_suffix('*').unwrap_or(s);
-        if s == "*" || valid_alias(core) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(AliasError(s.chars().take(80).collect()))
-        }
+        if s == "*" || valid_alias(core) { Ok(Self(s.to_owned())) } else { Err(AliasError::new(s)) }
     }
 
     /// True when `a` is governed.
@@ -345,5 +355,15 @@ mod tests {
         assert!(!p.matches(&AliasName::parse("staging").expect("a")));
         assert!(AliasPattern::parse("*").expect("any").matches(&AliasName::parse("x").expect("a")));
         assert!(AliasPattern::parse("*prod").is_err());
+    }
+
+    #[test]
+    fn a_refused_alias_is_named_in_the_message_cut_at_80_characters() {
+        let e = AliasName::parse(&"A".repeat(100)).expect_err("uppercase");
+        assert_eq!(e.input(), "A".repeat(80));
+        assert_eq!(
+            AliasPattern::parse("*prod").map_err(|e| e.to_string()),
+            Err(r#"invalid alias "*prod": use a lowercase letter, then lowercase letters, digits, '_' or '-', at most 64"#.into())
+        );
     }
 }

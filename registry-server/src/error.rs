@@ -98,7 +98,8 @@ impl ApiError {
 
 /// 400 `text_too_long` when a free-text field is over `registry_core::api::MAX_TEXT_LEN`.
 pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
-    registry_core::api::check_text(field, value).map_err(|m| ApiError::bad_request(codes::TEXT_TOO_LONG, m))
+    registry_core::api::check_text(field, value)
+        .map_err(|m| ApiError::bad_request(codes::TEXT_TOO_LONG, m.to_string()))
 }
 
 impl std::fmt::Display for ApiError {

@@ -141,7 +141,7 @@ async fn blast_radius_quarantine_rollback_and_lift() {
     .unwrap();
     let (st, code) = api_error(c.promote(&base, "production", &promote("1")).await.unwrap_err());
     assert_eq!((st, code.as_str()), (403, "policy_denied"));
-    let bundle = c.bundle(&base, "1").await.unwrap();
+    let bundle = c.audit_bundle(&base, "1").await.unwrap();
     assert!(bundle.log.entries.iter().any(|e| e.body.contains("\"version.quarantined\"")));
     let vkey = registry_core::tlog::note::NoteVerifier::parse(&c.log_key().await.unwrap()).unwrap();
     assert!(registry_core::audit_bundle::verify_offline(&bundle, &[], &vkey, &[]).ok());

@@ -139,7 +139,7 @@ async fn the_auditor_bundle_verifies_offline_and_any_alteration_fails() {
     c.add_key(&trust_key("*", &key, &[])).await.unwrap();
     signed_push(&c, "nlp/bert", "1", Some(&key), b"bert").await;
     signed_push(&c, "nlp/other", "1", None, b"other").await; // later entries: proofs are not trivial
-    let bundle = c.bundle(&ModelName::parse("nlp/bert").unwrap(), "1").await.unwrap();
+    let bundle = c.audit_bundle(&ModelName::parse("nlp/bert").unwrap(), "1").await.unwrap();
     let vkey = NoteVerifier::parse(&bundle.log.log_key).unwrap();
     let trusted = [TrustedKey::any(key.public().clone())];
     let slsa = vec!["https://slsa.dev/provenance/v1".to_owned()];

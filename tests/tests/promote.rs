@@ -170,7 +170,7 @@ async fn an_alias_moves_under_policy_with_signed_decisions_and_resolves_everywhe
     assert_eq!(c.get_alias(&model, "production", None).await.unwrap().version, "1");
 
     // The auditor bundle carries the VSA and the alias entries, and verifies offline.
-    let bundle = c.bundle(&model, "production").await.unwrap();
+    let bundle = c.audit_bundle(&model, "production").await.unwrap();
     assert_eq!(bundle.version.version, "1");
     let moved = bundle.log.entries.iter().filter(|e| e.body.contains("\"alias.moved\"")).count();
     assert_eq!(moved, 2, "staging and production moves of version 1");

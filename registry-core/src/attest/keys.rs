@@ -112,7 +112,7 @@ impl PublicKey {
         &self.spki_der
     }
 
-    /// The hint `model_signing` writes into a bundle's `verificationMaterial.publicKey.hint`:
+    /// The hint `model_signing` writes into a Sigstore bundle's `verificationMaterial.publicKey.hint`:
     /// hex SHA-256 of the PEM text.
     pub fn oms_hint(&self) -> String {
         Digest::of(self.to_pem().as_bytes()).hex()

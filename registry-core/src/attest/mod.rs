@@ -12,16 +12,16 @@ use crate::digest::Digest;
 use crate::manifest::Manifest;
 use crate::name::ModelName;
 
-pub mod bundle;
 pub mod dsse;
 pub mod intoto;
 pub mod keys;
 pub mod predicates;
+pub mod sigstore_bundle;
 
-use bundle::Bundle;
 use dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use intoto::Statement;
 use keys::PublicKey;
+use sigstore_bundle::SigstoreBundle;
 
 /// Largest attestation accepted, in bytes.
 pub const MAX_ATTESTATION_SIZE: usize = 4 * 1024 * 1024;
@@ -101,7 +101,7 @@ pub enum Binding {
 /// A parsed (not yet verified) attestation.
 #[derive(Debug, Clone)]
 pub struct Parsed {
-    /// Bare envelope or bundle.
+    /// Bare DSSE envelope or Sigstore bundle.
     pub format: Format,
     /// The envelope.
     pub envelope: Envelope,
@@ -109,26 +109,28 @@ pub struct Parsed {
     pub statement: Statement,
 }
 
-/// Parses an envelope or a bundle (told apart by `mediaType`), and its statement.
+/// Parses a DSSE envelope or a Sigstore bundle (told apart by `mediaType`), and its statement.
 pub fn parse(raw: &[u8]) -> Result<Parsed, AttestError> {
     if raw.len() > MAX_ATTESTATION_SIZE {
         return Err(AttestError::TooLarge);
     }
     let probe: serde_json::Value =
         serde_json::from_slice(raw).map_err(|e| AttestError::Malformed(format!("not JSON: {e}")))?;
-    let (format, envelope) =
-        if probe.get("mediaType").and_then(|m| m.as_str()).is_some_and(bundle::is_bundle_media_type) {
-            let b = Bundle::parse(raw)?;
-            if b.is_keyless() {
-                return Err(AttestError::Keyless);
-            }
-            let env = b
-                .dsse_envelope
-                .ok_or_else(|| AttestError::Malformed("bundle holds no DSSE envelope".into()))?;
-            (Format::SigstoreBundle, env)
-        } else {
-            (Format::Dsse, Envelope::parse(raw)?)
-        };
+    let (format, envelope) = if probe
+        .get("mediaType")
+        .and_then(|m| m.as_str())
+        .is_some_and(sigstore_bundle::is_sigstore_bundle_media_type)
+    {
+        let b = SigstoreBundle::parse(raw)?;
+        if b.is_keyless() {
+            return Err(AttestError::Keyless);
+        }
+        let env =
+            b.dsse_envelope.ok_or_else(|| AttestError::Malformed("bundle holds no DSSE envelope".into()))?;
+        (Format::SigstoreBundle, env)
+    } else {
+        (Format::Dsse, Envelope::parse(raw)?)
+    };
     if envelope.payload_type != INTOTO_PAYLOAD_TYPE {
         return Err(AttestError::PayloadType(envelope.payload_type.chars().take(100).collect()));
     }
@@ -171,7 +173,7 @@ pub struct Target<'a> {
 /// A verified attestation.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    /// Bare envelope or bundle.
+    /// Bare DSSE envelope or Sigstore bundle.
     pub format: Format,
     /// The statement, now trusted.
     pub statement: Statement,

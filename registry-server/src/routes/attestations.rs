@@ -237,7 +237,7 @@ pub async fn revoke_key(
         .as_deref()
         .map(NamePattern::parse)
         .transpose()
-        .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, e))?;
+        .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, e.to_string()))?;
     attest::revoke_key(&state.db, &actor.id, &id, ns.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

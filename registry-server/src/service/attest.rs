@@ -24,8 +24,8 @@ pub async fn trusted_for(state: &AppState, model: &ModelName) -> Result<Vec<Trus
         if row.revoked_at.is_some() {
             continue;
         }
-        let pattern =
-            NamePattern::parse(&row.namespace).map_err(|e| ApiError::internal(DbError::Corrupt(e)))?;
+        let pattern = NamePattern::parse(&row.namespace)
+            .map_err(|e| ApiError::internal(DbError::Corrupt(e.to_string())))?;
         if !pattern.matches(model) {
             continue;
         }

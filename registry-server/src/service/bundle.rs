@@ -1,7 +1,9 @@
 //! Building the auditor's bundle: the version, its exact manifest and attestations, and the log
 //! evidence for each, all proved against one checkpoint.
 use base64::Engine;
-use registry_core::audit_bundle::{AuditBundle, BundleAttestation, BundleEntry, BundleLog, MEDIA_TYPE};
+use registry_core::audit_bundle::{
+    AuditBundle, AuditBundleAttestation, AuditBundleEntry, AuditBundleLog, MEDIA_TYPE,
+};
 use registry_core::tlog::entry::{self, LogEntry};
 use registry_core::{ModelName, Reference};
 
@@ -30,7 +32,7 @@ pub async fn build(
     let mut attestations = Vec::with_capacity(infos.len());
     for info in infos {
         let (_, body) = attest::raw(state, version_id, info.id).await?;
-        attestations.push(BundleAttestation { info, body });
+        attestations.push(AuditBundleAttestation { info, body });
     }
     let (cp, note) = log::checkpoint(&state.db, &state.log).await?;
     // Every entry about this version (creation, attestations, promotion decisions, quarantines and
@@ -56,7 +58,7 @@ pub async fn build(
     for idx in indexes.into_iter().filter(|i| *i < cp.size) {
         let e = state.db.log_entry(idx).await?;
         let proof = log::inclusion(&state.db, idx, cp.size).await?;
-        entries.push(BundleEntry {
+        entries.push(AuditBundleEntry {
             index: idx,
             body: e.body,
             inclusion_proof: proof
@@ -70,6 +72,6 @@ pub async fn build(
         version,
         manifest,
         attestations,
-        log: BundleLog { log_key: state.log.vkey(), checkpoint: note, entries },
+        log: AuditBundleLog { log_key: state.log.vkey(), checkpoint: note, entries },
     })
 }

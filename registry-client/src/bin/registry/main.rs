@@ -57,9 +57,9 @@ enum Cmd {
     /// List (and download) a version's attestations.
     Attestations(cmd::keys::AttestationsArgs),
     /// Verify a third-party Sigstore bundle offline against a trust root.
-    VerifyBundle(cmd::keys::VerifyBundleArgs),
+    VerifyBundle(cmd::keys::VerifySigstoreBundleArgs),
     /// Download a version's auditor bundle (for `registry verify --offline`).
-    Bundle(cmd::keys::BundleArgs),
+    Bundle(cmd::keys::AuditBundleArgs),
     /// The transparency log: checkpoint, full replay.
     #[command(subcommand)]
     Log(cmd::log::LogCmd),
@@ -145,8 +145,8 @@ async fn main() -> ExitCode {
         Cmd::Attest(a) => cmd::keys::attest(&ctx, a).await,
         Cmd::Keys(k) => cmd::keys::keys(&ctx, k).await,
         Cmd::Attestations(a) => cmd::keys::attestations(&ctx, a).await,
-        Cmd::VerifyBundle(a) => cmd::keys::verify_bundle(&ctx, a).await,
-        Cmd::Bundle(a) => cmd::keys::bundle(&ctx, a).await,
+        Cmd::VerifyBundle(a) => cmd::keys::verify_sigstore_bundle(&ctx, a).await,
+        Cmd::Bundle(a) => cmd::keys::audit_bundle(&ctx, a).await,
         Cmd::Log(c) => cmd::log::run(&ctx, c).await,
         Cmd::Promote(a) => cmd::promote::promote(&ctx, a).await,
         Cmd::Rollback(a) => cmd::promote::rollback(&ctx, a).await,

@@ -241,7 +241,7 @@ pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<(), Failure> {
 }
 
 #[derive(clap::Args)]
-pub struct VerifyBundleArgs {
+pub struct VerifySigstoreBundleArgs {
     /// The Sigstore bundle (JSON).
     bundle: PathBuf,
     /// The artifact it signs.
@@ -262,8 +262,8 @@ pub struct VerifyBundleArgs {
 }
 
 /// Verifies a third-party Sigstore bundle offline (cosign, GitHub attestations, key-based).
-pub async fn verify_bundle(ctx: &Ctx, a: VerifyBundleArgs) -> Result<(), Failure> {
-    use registry_client::sigstore::{Signer, verify_bundle_files};
+pub async fn verify_sigstore_bundle(ctx: &Ctx, a: VerifySigstoreBundleArgs) -> Result<(), Failure> {
+    use registry_client::sigstore::{Signer, verify_sigstore_bundle_files};
     let signer = match (a.identity, a.issuer, &a.key) {
         (Some(identity), Some(issuer), None) => Signer::Identity { identity, issuer },
         (None, None, Some(k)) => {
@@ -271,7 +271,7 @@ pub async fn verify_bundle(ctx: &Ctx, a: VerifyBundleArgs) -> Result<(), Failure
         }
         _ => return Err(anyhow::anyhow!("give --identity and --issuer, or --key").into()),
     };
-    let r = verify_bundle_files(&a.bundle, &a.artifact, &a.trusted_root, &signer)?;
+    let r = verify_sigstore_bundle_files(&a.bundle, &a.artifact, &a.trusted_root, &signer)?;
     if ctx.json {
         return Ok(super::print_json(&r)?);
     }
@@ -285,7 +285,7 @@ pub async fn verify_bundle(ctx: &Ctx, a: VerifyBundleArgs) -> Result<(), Failure
 }
 
 #[derive(clap::Args)]
-pub struct BundleArgs {
+pub struct AuditBundleArgs {
     /// NAMESPACE/NAME@VERSION.
     reference: String,
     /// Where to write the bundle.
@@ -294,7 +294,7 @@ pub struct BundleArgs {
 }
 
 /// Downloads a version's auditor bundle after checking its checkpoint against the pinned log.
-pub async fn bundle(ctx: &Ctx, a: BundleArgs) -> Result<(), Failure> {
+pub async fn audit_bundle(ctx: &Ctx, a: AuditBundleArgs) -> Result<(), Failure> {
     let (model, reference) = super::parse_ref(&a.reference)?;
     let client = ctx.client()?;
     let expect = registry_client::tlog::Expect::default();
@@ -305,7 +305,7 @@ pub async fn bundle(ctx: &Ctx, a: BundleArgs) -> Result<(), Failure> {
         }
         return Err(Failure::Verification(format!("the bundle of {model}@{reference} does not check out")));
     }
-    std::fs::write(&a.output, serde_json::to_vec_pretty(&c.bundle)?)
+    std::fs::write(&a.output, serde_json::to_vec_pretty(&c.audit_bundle)?)
         .with_context(|| format!("writing {}", a.output.display()))?;
     if ctx.json {
         return Ok(super::print_json(
@@ -315,9 +315,9 @@ pub async fn bundle(ctx: &Ctx, a: BundleArgs) -> Result<(), Failure> {
     println!("{}", a.output.display());
     eprintln!(
         "bundle of {model}@{} ({} attestations, {} log entries, checkpoint size {}); verify offline with --log-key '{}'",
-        c.bundle.version.version,
-        c.bundle.attestations.len(),
-        c.bundle.log.entries.len(),
+        c.audit_bundle.version.version,
+        c.audit_bundle.attestations.len(),
+        c.audit_bundle.log.entries.len(),
         c.log.checkpoint.size,
         c.log.key.to_vkey()
     );

@@ -119,7 +119,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
 
 /// The version's OpenSSF Model Signing bundle among the attestations the log records for it.
 fn model_signature(c: &registry_client::tlog::VersionCheck) -> Option<String> {
-    c.bundle
+    c.audit_bundle
         .attestations
         .iter()
         .find(|b| {

@@ -134,7 +134,7 @@ async fn parents_from_log(
             }
             return Err(Failure::Verification(format!("parent {p} does not check out against the log")));
         }
-        parents.push((p.to_string(), c.bundle.version.manifest_digest));
+        parents.push((p.to_string(), c.audit_bundle.version.manifest_digest));
     }
     Ok(parents)
 }
@@ -157,7 +157,7 @@ async fn read_back(
         }
         Err(e) => return Err(e.into()),
     };
-    let logged = &c.bundle.version;
+    let logged = &c.audit_bundle.version;
     let mut bad: Vec<String> = c.report.findings.iter().filter(|f| !f.ok).map(|f| f.what.clone()).collect();
     if logged.manifest_digest != *manifest {
         bad.push(format!("the log holds manifest {}, not the one pushed", logged.manifest_digest));

@@ -10,7 +10,7 @@ use registry_client::attest::read_public_key;
 use registry_client::tlog::{Expect, check_version, read_log_key};
 use registry_client::verify::verify_dir;
 use registry_core::attest::TrustedKey;
-use registry_core::audit_bundle::{AuditBundle, Finding, Policy, Request, verify_bundle};
+use registry_core::audit_bundle::{AuditBundle, Finding, Policy, Request, verify_audit_bundle};
 
 use crate::progress::Bars;
 use crate::{Ctx, Failure};
@@ -65,7 +65,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
             request: request.as_ref(),
             allow_unsigned_files: a.allow_unsigned_files,
         };
-        let r = verify_bundle(&bundle, &key, &policy);
+        let r = verify_audit_bundle(&bundle, &key, &policy);
         let manifest = r.manifest.clone();
         (bundle, r.findings, manifest, r.facts)
     } else {
@@ -85,7 +85,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
             );
         }
         let manifest = c.report.manifest.clone();
-        (c.bundle, c.report.findings, manifest, c.report.facts)
+        (c.audit_bundle, c.report.findings, manifest, c.report.facts)
     };
     let v = &bundle.version;
     if facts.corrupted {

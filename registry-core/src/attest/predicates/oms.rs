@@ -1,98 +1,24 @@
-//! The predicates we write and check: SLSA Provenance v1 for training, OpenSSF Model Signing v1.0
-//! for the file list.
+//! OpenSSF Model Signing (OMS) v1.0 predicates
+//! (<https://github.com/ossf/model-signing-spec/blob/main/spec/v1.0.md>): the `files` predicate we
+//! write for a manifest, and the check that an OMS predicate lists exactly a version's files.
+//!
+//! Each file is a `resources` entry (`name`, `algorithm`, `digest`) and the statement's subject is the
+//! root digest: SHA-256 over the file digests in path order ([`Manifest::oms_root_digest`]). Paths
+//! under the predicate's own `serialization.ignore_paths` are left out, and reported as not covered.
+//! Not supported: serialization methods other than `files` (such as `shards`), hash types other than
+//! SHA-256; `allow_symlinks` is written `false` and not read.
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::AttestError;
-use crate::lineage::{Lineage, Scalar};
+use crate::attest::AttestError;
 use crate::manifest::Manifest;
-use crate::name::ModelName;
 use crate::{Digest, Hasher};
 
-/// SLSA Provenance v1.
-pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 /// OpenSSF Model Signing v1.0.
 pub const OMS_V1: &str = "https://model_signing/signature/v1.0";
-/// SLSA Verification Summary Attestation v1 (promotion decisions).
-pub const SLSA_VSA_V1: &str = "https://slsa.dev/verification_summary/v1";
-/// Our SLSA `buildType` for model training.
-pub const TRAINING_BUILD_TYPE: &str = "https://registry.dev/model-training/v1";
 /// Paths `model_signing` leaves out by default.
 pub const OMS_DEFAULT_IGNORE: [&str; 4] = [".git", ".github", ".gitattributes", ".gitignore"];
-
-fn scalar(v: &Scalar) -> Value {
-    match v {
-        Scalar::Number(n) => Value::Number(n.clone()),
-        Scalar::Text(s) => Value::String(s.clone()),
-    }
-}
-
-/// Run times for the provenance (RFC 3339), when known.
-#[derive(Debug, Clone, Default)]
-pub struct RunTimes {
-    /// Training start.
-    pub started_on: Option<String>,
-    /// Training end.
-    pub finished_on: Option<String>,
-}
-
-/// SLSA Provenance v1 predicate for a training run, from recorded lineage. Parents are given with the
-/// manifest digests they resolve to (the caller looks them up), so the provenance pins exact bytes.
-pub fn slsa_provenance(
-    model: &ModelName,
-    version: &str,
-    lineage: &Lineage,
-    parents: &[(String, Digest)],
-    times: &RunTimes,
-) -> Value {
-    let mut deps: Vec<Value> = lineage
-        .datasets
-        .iter()
-        .map(|d| {
-            json!({"name": format!("dataset:{}", d.role), "uri": d.uri, "digest": {"sha256": d.digest.hex()},
-                         "annotations": {"role": d.role}})
-        })
-        .collect();
-    if let Some(c) = &lineage.code {
-        let algo = if c.commit.len() == 40 { "gitCommit" } else { "sha256" };
-        deps.push(json!({"name": "code", "uri": format!("git+{}@{}", c.repo, c.commit), "digest": {algo: c.commit}}));
-    }
-    for (r, d) in parents {
-        deps.push(json!({"name": "parent", "uri": format!("registry:{r}"), "digest": {"sha256": d.hex()}}));
-    }
-    let params: BTreeMap<&str, Value> = lineage.params.iter().map(|(k, v)| (k.as_str(), scalar(v))).collect();
-    let mut external = json!({"model": model.to_string(), "version": version, "parameters": params});
-    if let Some(p) = lineage.code.as_ref().and_then(|c| c.path.as_ref()) {
-        external["entryPoint"] = json!(p);
-    }
-    let metrics: BTreeMap<&str, Value> =
-        lineage.metrics.iter().map(|(k, v)| (k.as_str(), scalar(v))).collect();
-    let mut metadata = serde_json::Map::new();
-    if let Some(r) = &lineage.run {
-        metadata.insert("invocationId".into(), json!(r.id));
-    }
-    if let Some(t) = &times.started_on {
-        metadata.insert("startedOn".into(), json!(t));
-    }
-    if let Some(t) = &times.finished_on {
-        metadata.insert("finishedOn".into(), json!(t));
-    }
-    let builder = lineage
-        .run
-        .as_ref()
-        .and_then(|r| r.builder.clone())
-        .unwrap_or_else(|| "https://registry.dev/builder/unknown".into());
-    json!({
-        "buildDefinition": {
-            "buildType": TRAINING_BUILD_TYPE,
-            "externalParameters": external,
-            "internalParameters": {"metrics": metrics},
-            "resolvedDependencies": deps,
-        },
-        "runDetails": {"builder": {"id": builder}, "metadata": metadata},
-    })
-}
 
 /// The OMS predicate for `manifest`: every file with its SHA-256, method `files`.
 pub fn oms_predicate(manifest: &Manifest) -> Value {
@@ -183,40 +109,6 @@ pub fn check_oms(
         return Err(bad("subject digest is not the root digest of the listed files"));
     }
     Ok(root)
-}
-
-/// Checks the predicates that name their subject beyond its digest against the version they are
-/// attached to: a promotion decision (SLSA VSA) must name `registry:NS/NAME@VERSION` as its
-/// `resourceUri`, and our training provenance (`buildType` [`TRAINING_BUILD_TYPE`]) its model and
-/// version in `externalParameters`. Other predicates (third-party tools name subjects freely) pass.
-pub fn check_names(
-    predicate_type: &str,
-    predicate: &Value,
-    model: &ModelName,
-    version: &str,
-) -> Result<(), AttestError> {
-    let other = |field: &'static str, v: &Value| AttestError::NamesOther {
-        field,
-        named: v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-    };
-    if predicate_type == SLSA_VSA_V1 {
-        let uri = &predicate["resourceUri"];
-        if uri.as_str() != Some(format!("registry:{model}@{version}").as_str()) {
-            return Err(other("resourceUri", uri));
-        }
-    }
-    if predicate_type == SLSA_PROVENANCE_V1
-        && predicate["buildDefinition"]["buildType"].as_str() == Some(TRAINING_BUILD_TYPE)
-    {
-        let ext = &predicate["buildDefinition"]["externalParameters"];
-        if ext["model"].as_str() != Some(model.to_string().as_str()) {
-            return Err(other("externalParameters.model", &ext["model"]));
-        }
-        if ext["version"].as_str() != Some(version) {
-            return Err(other("externalParameters.version", &ext["version"]));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

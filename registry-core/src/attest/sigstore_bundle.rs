@@ -14,7 +14,7 @@ pub const MEDIA_TYPE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json"
 /// A Sigstore bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Bundle {
+pub struct SigstoreBundle {
     /// `application/vnd.dev.sigstore.bundle.v0.3+json` (older forms accepted on input).
     pub media_type: String,
     /// Keys, certificates and log evidence.
@@ -56,7 +56,7 @@ pub struct KeyHint {
     pub hint: String,
 }
 
-impl Bundle {
+impl SigstoreBundle {
     /// A v0.3 bundle around `envelope`, signed by the key `hint` names, with no log entry.
     pub fn for_key(envelope: Envelope, hint: String) -> Self {
         Self {
@@ -72,9 +72,9 @@ impl Bundle {
 
     /// Parses a bundle.
     pub fn parse(bytes: &[u8]) -> Result<Self, AttestError> {
-        let b: Bundle = serde_json::from_slice(bytes)
+        let b: SigstoreBundle = serde_json::from_slice(bytes)
             .map_err(|e| AttestError::Malformed(format!("Sigstore bundle: {e}")))?;
-        if !is_bundle_media_type(&b.media_type) {
+        if !is_sigstore_bundle_media_type(&b.media_type) {
             return Err(AttestError::Malformed(format!("unknown bundle mediaType {:?}", b.media_type)));
         }
         Ok(b)
@@ -93,7 +93,7 @@ impl Bundle {
 }
 
 /// `application/vnd.dev.sigstore.bundle[.v0.N]+json[;version=0.N]`.
-pub fn is_bundle_media_type(m: &str) -> bool {
+pub fn is_sigstore_bundle_media_type(m: &str) -> bool {
     m.starts_with("application/vnd.dev.sigstore.bundle")
 }
 
@@ -103,20 +103,21 @@ mod tests {
 
     #[test]
     fn the_model_signing_bundle_parses() {
-        let b = Bundle::parse(include_bytes!("../../../tests/fixtures/oms-small/model.sig")).expect("parses");
+        let b = SigstoreBundle::parse(include_bytes!("../../../tests/fixtures/oms-small/model.sig"))
+            .expect("parses");
         assert!(!b.is_keyless());
         assert_eq!(
             b.verification_material.public_key.as_ref().map(|k| k.hint.as_str()),
             Some("51c6ab41eba452cc9b23de313cb7ec05ab7da1a9102e0d5ec78c751979c5d9c7")
         );
         assert!(b.dsse_envelope.is_some());
-        let again = Bundle::parse(&b.to_json()).expect("round trip");
+        let again = SigstoreBundle::parse(&b.to_json()).expect("round trip");
         assert_eq!(again, b);
     }
 
     #[test]
     fn other_json_is_not_a_bundle() {
-        assert!(Bundle::parse(br#"{"mediaType":"x","verificationMaterial":{}}"#).is_err());
-        assert!(Bundle::parse(b"[]").is_err());
+        assert!(SigstoreBundle::parse(br#"{"mediaType":"x","verificationMaterial":{}}"#).is_err());
+        assert!(SigstoreBundle::parse(b"[]").is_err());
     }
 }
