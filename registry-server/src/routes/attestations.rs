@@ -166,8 +166,7 @@ pub async fn list_keys(
     State(state): State<AppState>,
     _actor: Auth<need::Read>,
 ) -> Result<Json<TrustedKeyList>, ApiError> {
-    let keys = state.db.keys_list().await?.iter().map(attest::key_info).collect::<Result<_, _>>()?;
-    Ok(Json(TrustedKeyList { keys }))
+    Ok(Json(TrustedKeyList { keys: attest::list_keys(&state.db).await? }))
 }
 
 /// Trusts a signer key for a namespace pattern, optionally only for some predicate types (admin).
@@ -268,7 +267,7 @@ pub async fn get_namespace(
 ) -> Result<Json<NamespaceSettings>, ApiError> {
     let ns = registry_core::name::parse_namespace(&namespace)
         .map_err(|e| ApiError::bad_request(codes::INVALID_NAME, e.to_string()))?;
-    Ok(Json(NamespaceSettings { require_provenance: state.db.require_provenance(&ns).await? }))
+    Ok(Json(attest::namespace(&state.db, &ns).await?))
 }
 
 /// Sets a namespace's settings (admin).

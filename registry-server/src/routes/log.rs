@@ -4,9 +4,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use registry_core::api::{
-    ConsistencyProof, ErrorBody, InclusionProof, LogEntries, LogEntryItem, MAX_LOG_PAGE,
-};
+use registry_core::api::{ConsistencyProof, ErrorBody, InclusionProof, LogEntries};
 use registry_core::audit_bundle::AuditBundle;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -89,17 +87,8 @@ pub async fn entries(
             "reading the whole log needs a credential that covers every namespace (*)",
         ));
     }
-    // A page is at most MAX_LOG_PAGE entries; a longer (or empty) range is clamped, not refused,
-    // so a reader simply continues from the last index it got.
     let (start, end) = (int64(q.start, "start")?, int64(q.end, "end")?);
-    let end = end.min(start.saturating_add(MAX_LOG_PAGE));
-    let rows = if end <= start { Vec::new() } else { state.db.log_entries(start, end).await? };
-    Ok(Json(LogEntries {
-        entries: rows
-            .into_iter()
-            .map(|r| LogEntryItem { index: r.idx.max(0) as u64, body: r.body })
-            .collect(),
-    }))
+    Ok(Json(LogEntries { entries: log::entries(&state.db, start, end).await? }))
 }
 
 /// Log positions are int64 in the API (and the database); larger numbers are refused, not wrapped.
@@ -201,16 +190,5 @@ pub async fn bundle(
         .map_err(|e| ApiError::bad_request(registry_core::api::codes::INVALID_NAME, e.to_string()))?;
     let r = crate::routes::models::reference(&p.version)?;
     actor.check_read(&m, format_args!("version {m}@{r}"))?;
-    let b = crate::service::bundle::build(&state, &m, &r).await?;
-    state
-        .db
-        .audit_insert(
-            crate::db::now_ms(),
-            &actor.id,
-            "bundle.download",
-            &format!("{m}@{}", b.version.version),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable(format!("access audit write failed: {e}")))?;
-    Ok(Json(b))
+    Ok(Json(crate::service::bundle::download(&state, &actor.id, &m, &r).await?))
 }

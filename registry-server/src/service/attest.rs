@@ -1,7 +1,7 @@
 //! Attestations on the server: which keys are trusted for a model, verifying what arrives (nothing
 //! is stored unless it verifies), storing it verbatim, and listing it with its status now.
 use axum::http::StatusCode;
-use registry_core::api::{AddKeyRequest, AttestationInfo, TrustedKeyInfo, codes};
+use registry_core::api::{AddKeyRequest, AttestationInfo, NamespaceSettings, TrustedKeyInfo, codes};
 use registry_core::attest::keys::PublicKey;
 use registry_core::attest::predicates::{SLSA_PROVENANCE_V1, check_names};
 use registry_core::attest::{self, AttestError, Binding, Target, TrustedKey, Verified};
@@ -258,6 +258,11 @@ pub fn key_info(r: &KeyRow) -> Result<TrustedKeyInfo, ApiError> {
     })
 }
 
+/// Every trusted key (revoked ones included, with when).
+pub async fn list_keys(db: &Db) -> Result<Vec<TrustedKeyInfo>, ApiError> {
+    db.keys_list().await?.iter().map(key_info).collect()
+}
+
 /// Trusts a key (admin API and `registry-server keys add`).
 pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<TrustedKeyInfo, ApiError> {
     let key = PublicKey::from_pem(&req.public_key)
@@ -384,6 +389,11 @@ pub async fn raw(
         ));
     }
     Ok((r.format, r.body))
+}
+
+/// A namespace's settings (the defaults if never set).
+pub async fn namespace(db: &Db, namespace: &str) -> Result<NamespaceSettings, ApiError> {
+    Ok(NamespaceSettings { require_provenance: db.require_provenance(namespace).await? })
 }
 
 /// Sets a namespace's `require_provenance`, logged.

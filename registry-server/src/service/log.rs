@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use base64::Engine;
+use registry_core::api::{LogEntryItem, MAX_LOG_PAGE};
 use registry_core::tlog::entry::LogEntry;
 use registry_core::tlog::note::{Checkpoint, NoteSigner};
 use registry_core::tlog::{self, Hash};
@@ -145,4 +146,12 @@ pub async fn consistency(db: &Db, from: u64, to: u64) -> Result<Vec<Hash>, ApiEr
         return Err(bad(format!("need from <= to <= {now} (got from {from}, to {to})")));
     }
     proof(db, &tlog::consistency_ranges(from, to)).await
+}
+
+/// Entries `[start, end)` with their exact bodies; a page holds at most `MAX_LOG_PAGE` entries, so a
+/// longer (or empty) range is clamped, not refused, and a reader continues from the last index it got.
+pub async fn entries(db: &Db, start: u64, end: u64) -> Result<Vec<LogEntryItem>, ApiError> {
+    let end = end.min(start.saturating_add(MAX_LOG_PAGE));
+    let rows = if end <= start { Vec::new() } else { db.log_entries(start, end).await? };
+    Ok(rows.into_iter().map(|r| LogEntryItem { index: r.idx.max(0) as u64, body: r.body }).collect())
 }

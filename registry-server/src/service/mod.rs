@@ -1,5 +1,6 @@
 //! Use cases, free of HTTP: they take `&AppState` and domain types and return API types or `ApiError`.
 pub mod attest;
+pub mod audit;
 pub mod blobs;
 pub mod bundle;
 pub mod gc;
