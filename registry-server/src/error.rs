@@ -6,9 +6,11 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use registry_core::api::{ErrorBody, codes};
+use serde_json::json;
 
 use crate::blob::BlobError;
 use crate::db::DbError;
+use crate::service::push::PublishError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -48,6 +50,26 @@ impl ApiError {
     /// 403: valid credentials without the right.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, message)
+    }
+
+    /// 409: the request conflicts with the stored state (`code` says how).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 404 with a more specific code than `not_found` (an upload that is gone, ...).
+    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 413 `payload_too_large`.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE, message)
+    }
+
+    /// 507 `storage_full`: nothing was stored; send again once space is freed.
+    pub fn storage_full(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INSUFFICIENT_STORAGE, codes::STORAGE_FULL, message)
     }
 
     /// 500; `cause` is logged, never returned.
@@ -129,10 +151,36 @@ impl From<DbError> for ApiError {
         match e {
             DbError::NotFound => ApiError::not_found("not found"),
             DbError::Conflict => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", "conflicting concurrent change, retry")
+                ApiError::new(StatusCode::CONFLICT, codes::CONFLICT, "conflicting concurrent change, retry")
             }
             DbError::Other(sqlx::Error::PoolTimedOut) => ApiError::unavailable("database pool timed out"),
             e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        let message = e.to_string();
+        match e {
+            PublishError::VersionExists { stored, .. } => {
+                let err = ApiError::new(StatusCode::CONFLICT, codes::VERSION_EXISTS, message);
+                match stored {
+                    Some(d) => err.with_details(json!({ "manifest_digest": d })),
+                    None => err,
+                }
+            }
+            PublishError::NameConflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, codes::NAME_CONFLICT, message)
+            }
+            PublishError::MissingBlobs { missing, .. } => {
+                ApiError::bad_request(codes::MISSING_BLOBS, message)
+                    .with_details(json!({ "missing": missing }))
+            }
+            PublishError::BlobCollected => ApiError::bad_request(codes::MISSING_BLOBS, message),
+            PublishError::UnknownParent(missing) => ApiError::bad_request(codes::UNKNOWN_PARENT, message)
+                .with_details(json!({ "missing": missing })),
+            PublishError::Other(e) => e,
         }
     }
 }

@@ -93,13 +93,9 @@ pub async fn add_attestation(
             "expected a JSON content type",
         ));
     }
-    let raw: Bytes = axum::body::to_bytes(body, MAX_ATTESTATION_SIZE).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::PAYLOAD_TOO_LARGE,
-            format!("attestation larger than {MAX_ATTESTATION_SIZE} bytes"),
-        )
-    })?;
+    let raw: Bytes = axum::body::to_bytes(body, MAX_ATTESTATION_SIZE)
+        .await
+        .map_err(|_| ApiError::too_large(format!("attestation larger than {MAX_ATTESTATION_SIZE} bytes")))?;
     let v = service::read::resolve(&state, &m, &r).await?;
     let (info, created) = attest::add(&state, &actor.id, &m, &v, &raw).await?;
     Ok(((if created { StatusCode::CREATED } else { StatusCode::OK }), Json(info)).into_response())

@@ -1,6 +1,5 @@
 //! Attestations on the server: which keys are trusted for a model, verifying what arrives (nothing
 //! is stored unless it verifies), storing it verbatim, and listing it with its status now.
-use axum::http::StatusCode;
 use registry_core::api::{AddKeyRequest, AttestationInfo, NamespaceSettings, TrustedKeyInfo, codes};
 use registry_core::attest::keys::PublicKey;
 use registry_core::attest::predicates::{SLSA_PROVENANCE_V1, check_names};
@@ -57,11 +56,9 @@ pub fn verify_all(
                     Ok(v)
                 })
                 .map_err(|e| match e {
-                    attest::AttestError::TooLarge => ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        codes::PAYLOAD_TOO_LARGE,
-                        format!("attestation #{}: {e}", i + 1),
-                    ),
+                    attest::AttestError::TooLarge => {
+                        ApiError::too_large(format!("attestation #{}: {e}", i + 1))
+                    }
                     e => ApiError::bad_request(
                         codes::INVALID_ATTESTATION,
                         format!("attestation #{}: {e}", i + 1),
@@ -284,9 +281,8 @@ pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<Trusted
     };
     let mut tx = db.begin_write().await?;
     crate::db::attestations::key_add(&mut tx, &row).await.map_err(|e| match e {
-        DbError::Conflict => ApiError::new(
-            StatusCode::CONFLICT,
-            "key_exists",
+        DbError::Conflict => ApiError::conflict(
+            codes::KEY_EXISTS,
             format!("key {} is already trusted for {}", key.key_id(), req.namespace),
         ),
         e => e.into(),

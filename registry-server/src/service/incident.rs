@@ -3,7 +3,6 @@
 //! refused by pulls and policies, optionally rolling every affected alias back.
 use std::collections::HashMap;
 
-use axum::http::StatusCode;
 use registry_core::api::codes;
 use registry_core::incident::{AffectedVersion, AliasRollback, QuarantineInfo, QuarantineRequest};
 use registry_core::promote::AliasName;
@@ -269,11 +268,7 @@ pub async fn lift(
     // still active and leave the version quarantined after both.
     crate::db::aliases::lock(&mut tx).await?;
     if !qdb::lift(&mut tx, id, &actor.id, now_ms(), reason).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::ALREADY_LIFTED,
-            format!("quarantine {id} is already lifted"),
-        ));
+        return Err(ApiError::conflict(codes::ALREADY_LIFTED, format!("quarantine {id} is already lifted")));
     }
     let released = qdb::released_by_lift(&mut tx, id).await?;
     state.pauses.point("lift.decided").await;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use registry_core::api::codes;
 use registry_core::attest::Target;
 use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
@@ -379,8 +378,7 @@ pub async fn promote(
 }
 
 fn shadows(mv: &Move<'_>) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
+    ApiError::conflict(
         codes::NAME_CONFLICT,
         format!("{} is a version label of {}; an alias cannot shadow it", mv.alias, mv.model),
     )
@@ -433,8 +431,7 @@ fn check_expected(mv: &Move<'_>, current: Option<&AliasRow>) -> Result<(), ApiEr
     if let Some(expected) = mv.expected_current {
         let now = current.map(|c| c.version.as_str()).unwrap_or("");
         if now != expected {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
+            return Err(ApiError::conflict(
                 codes::ALIAS_MOVED,
                 format!(
                     "{} points at {}, not at the expected {expected:?}",
@@ -601,8 +598,7 @@ pub async fn rollback(
                 .ok_or_else(|| ApiError::internal("an allowed decision was recorded as denied"));
             }
         }
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
+        return Err(ApiError::conflict(
             codes::NO_ROLLBACK_TARGET,
             format!("{model}@{alias} has no earlier target that is not quarantined and still passes policy"),
         ));

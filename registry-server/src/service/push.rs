@@ -1,6 +1,5 @@
 //! Pushing: storing a blob (verified while it streams) and publishing a version (verified, then
 //! written in one transaction).
-use axum::http::StatusCode;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use registry_core::api::{BlobResponse, MAX_PUSH_ATTESTATIONS, PutVersionRequest, VersionResponse, codes};
@@ -108,6 +107,57 @@ pub async fn record_blob(state: &AppState, digest: &Digest, size: u64) -> Result
     Ok(())
 }
 
+/// Why a publish was refused, beyond input its checks reject (`Other`). `error.rs` picks the status
+/// and code of each.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The label exists with another manifest (`stored`: its digest), or with the same files but
+    /// other lineage or metadata (`stored`: `None`). Versions are immutable.
+    #[error("{}", match stored {
+        Some(d) => format!("{name} already exists with manifest {d}; versions are immutable"),
+        None => format!("{name} already exists with the same files but different lineage or metadata"),
+    })]
+    VersionExists {
+        /// `NS/NAME@VERSION`.
+        name: String,
+        /// The stored manifest digest, when it differs.
+        stored: Option<String>,
+    },
+    /// The label is an alias of the model.
+    #[error("{0} is an alias; a version label cannot shadow it")]
+    NameConflict(String),
+    /// Blobs the manifest names that the caller may not use (or that are not stored); the list is
+    /// cut at `MAX_LISTED`, `count` is the whole number.
+    #[error("{count} blob(s) named by the manifest are not stored; upload them first")]
+    MissingBlobs {
+        /// How many.
+        count: usize,
+        /// The first of them.
+        missing: Vec<String>,
+    },
+    /// Garbage collection removed a blob the manifest names while this push ran.
+    #[error("a blob named by the manifest was garbage-collected while this push ran; upload it again")]
+    BlobCollected,
+    /// Lineage names parent versions that do not exist, or that the caller cannot read.
+    #[error("parent version(s) not found: {}", .0.join(", "))]
+    UnknownParent(Vec<String>),
+    /// Invalid input, storage faults and the rest.
+    #[error("{0}")]
+    Other(ApiError),
+}
+
+impl From<ApiError> for PublishError {
+    fn from(e: ApiError) -> Self {
+        PublishError::Other(e)
+    }
+}
+
+impl From<DbError> for PublishError {
+    fn from(e: DbError) -> Self {
+        PublishError::Other(e.into())
+    }
+}
+
 /// The outcome of a publish.
 #[derive(Debug)]
 pub enum Published {
@@ -123,18 +173,17 @@ fn invalid_lineage(e: impl std::fmt::Display) -> ApiError {
 
 /// Checks that every file's blob is usable by the caller (readable, or uploaded by it) with the size
 /// the manifest states. A blob the caller may not use is reported missing, like one not stored.
-async fn check_blobs(state: &AppState, actor: &Actor, req: &PutVersionRequest) -> Result<(), ApiError> {
+async fn check_blobs(state: &AppState, actor: &Actor, req: &PutVersionRequest) -> Result<(), PublishError> {
     let digests = req.manifest.blob_digests();
     let sizes = blobs::usable(state, actor, &digests).await?;
     let missing: Vec<String> =
         digests.iter().filter(|d| !sizes.contains_key(d)).map(Digest::to_string).collect();
     if !missing.is_empty() {
-        let n = missing.len();
-        return Err(ApiError::bad_request(
-            codes::MISSING_BLOBS,
-            format!("{n} blob(s) named by the manifest are not stored; upload them first"),
-        )
-        .with_details(json!({ "missing": missing.into_iter().take(MAX_LISTED).collect::<Vec<_>>() })));
+        let count = missing.len();
+        return Err(PublishError::MissingBlobs {
+            count,
+            missing: missing.into_iter().take(MAX_LISTED).collect(),
+        });
     }
     for f in req.manifest.files() {
         let stored = sizes.get(&f.digest).copied().unwrap_or_default();
@@ -142,7 +191,8 @@ async fn check_blobs(state: &AppState, actor: &Actor, req: &PutVersionRequest) -
             return Err(ApiError::bad_request(
                 codes::INVALID_MANIFEST,
                 format!("{} says {} bytes but blob {} has {stored}", f.path, f.size, f.digest),
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -155,25 +205,14 @@ struct Texts {
     metadata: String,
 }
 
-fn same_or_conflict(existing: VersionRow, digest: &Digest, t: &Texts) -> Result<Published, ApiError> {
+fn same_or_conflict(existing: VersionRow, digest: &Digest, t: &Texts) -> Result<Published, PublishError> {
     let name = format!("{}/{}@{}", existing.namespace, existing.name, existing.version);
     if existing.manifest_digest != digest.hex() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::VERSION_EXISTS,
-            format!(
-                "{name} already exists with manifest sha256:{}; versions are immutable",
-                existing.manifest_digest
-            ),
-        )
-        .with_details(json!({ "manifest_digest": format!("sha256:{}", existing.manifest_digest) })));
+        let stored = Some(format!("sha256:{}", existing.manifest_digest));
+        return Err(PublishError::VersionExists { name, stored });
     }
     if existing.lineage != t.lineage || existing.metadata != t.metadata {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::VERSION_EXISTS,
-            format!("{name} already exists with the same files but different lineage or metadata"),
-        ));
+        return Err(PublishError::VersionExists { name, stored: None });
     }
     Ok(Published::Existing(version_response(existing)?))
 }
@@ -186,7 +225,7 @@ pub async fn publish_version(
     model: &ModelName,
     label: &VersionLabel,
     req: PutVersionRequest,
-) -> Result<Published, ApiError> {
+) -> Result<Published, PublishError> {
     req.lineage.validate().map_err(invalid_lineage)?;
     req.metadata.validate().map_err(invalid_lineage)?;
     check_blobs(state, actor, &req).await?;
@@ -204,10 +243,9 @@ pub async fn publish_version(
         Ok(row) => return Ok(Published::Created(version_response(row)?)),
         Err(InsertError::Exists(row)) => *row,
         // A concurrent push of the same label won the race: answer as if we had come second.
-        Err(InsertError::Api(e)) if e.code() == "conflict" => {
-            state.db.version_get(model, label.as_str()).await?
-        }
-        Err(InsertError::Api(e)) => return Err(e),
+        Err(InsertError::Db(DbError::Conflict)) => state.db.version_get(model, label.as_str()).await?,
+        Err(InsertError::Db(e)) => return Err(e.into()),
+        Err(InsertError::Refused(e)) => return Err(e),
     };
     let version_id = existing.id;
     let published = same_or_conflict(existing, &digest, &texts)?;
@@ -235,7 +273,8 @@ pub async fn publish_version(
     if new > 0 && !actor.has(registry_core::auth::Scope::Attest) {
         return Err(ApiError::forbidden(format!(
             "{model}@{label} exists; adding {new} attestation(s) to it needs the attest scope"
-        )));
+        ))
+        .into());
     }
     if new > 0 {
         let mut tx = state.db.begin_write().await?;
@@ -288,14 +327,29 @@ async fn verify_evidence(
     Ok(raws.into_iter().zip(verified).collect())
 }
 
+/// Why the insert transaction stopped: the label is taken (answered by comparing), the database
+/// refused (a unique violation is a concurrent push of the same label), or the publish is refused.
 enum InsertError {
     Exists(Box<VersionRow>),
-    Api(ApiError),
+    Db(DbError),
+    Refused(PublishError),
 }
 
-impl<E: Into<ApiError>> From<E> for InsertError {
-    fn from(e: E) -> Self {
-        InsertError::Api(e.into())
+impl From<DbError> for InsertError {
+    fn from(e: DbError) -> Self {
+        InsertError::Db(e)
+    }
+}
+
+impl From<ApiError> for InsertError {
+    fn from(e: ApiError) -> Self {
+        InsertError::Refused(PublishError::Other(e))
+    }
+}
+
+impl From<PublishError> for InsertError {
+    fn from(e: PublishError) -> Self {
+        InsertError::Refused(e)
     }
 }
 
@@ -318,10 +372,7 @@ async fn insert_version(
     let digests = req.manifest.blob_digests();
     let present = crate::db::blobs::count_in(&mut tx, &digests).await?;
     if present != digests.len() {
-        return Err(InsertError::Api(ApiError::bad_request(
-            codes::MISSING_BLOBS,
-            "a blob named by the manifest was garbage-collected while this push ran; upload it again",
-        )));
+        return Err(PublishError::BlobCollected.into());
     }
     let (model_id, model_created) = models::get_or_create(&mut tx, model, &actor.id, now).await?;
     if model_created {
@@ -332,11 +383,7 @@ async fn insert_version(
         return Err(InsertError::Exists(Box::new(row)));
     }
     if crate::db::aliases::current(&mut tx, model_id, label.as_str()).await?.is_some() {
-        return Err(InsertError::Api(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::NAME_CONFLICT,
-            format!("{model}@{label} is an alias; a version label cannot shadow it"),
-        )));
+        return Err(PublishError::NameConflict(format!("{model}@{label}")).into());
     }
     let parent_refs: Vec<(ModelName, String)> = req
         .lineage
@@ -368,13 +415,7 @@ async fn insert_version(
         .map(|(p, _)| p.to_string())
         .collect();
     if !unknown.is_empty() {
-        return Err(InsertError::Api(
-            ApiError::bad_request(
-                codes::UNKNOWN_PARENT,
-                format!("parent version(s) not found: {}", unknown.join(", ")),
-            )
-            .with_details(json!({ "missing": unknown })),
-        ));
+        return Err(PublishError::UnknownParent(unknown).into());
     }
     let parents: Vec<i64> = ids.into_iter().flatten().collect();
     let m = &req.manifest;
@@ -409,7 +450,7 @@ async fn insert_version(
     );
     let idx = crate::db::log::append(&mut tx, &e).await?;
     versions::set_log_index(&mut tx, version_id, idx).await?;
-    attest::store(&mut tx, version_id, &subject, evidence, &actor.id, now).await.map_err(InsertError::Api)?;
+    attest::store(&mut tx, version_id, &subject, evidence, &actor.id, now).await?;
     let row = versions::find(&mut tx, model_id, label.as_str()).await?.ok_or(DbError::NotFound)?;
     tx.commit().await.map_err(DbError::from)?;
     Ok(row)

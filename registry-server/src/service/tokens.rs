@@ -2,7 +2,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use axum::http::StatusCode;
 use registry_core::api::codes;
 use registry_core::auth::{CreateTokenRequest, CreatedToken, NamePattern, Scope, TokenInfo};
 
@@ -73,11 +72,9 @@ pub async fn create(db: &Db, actor: &Actor, req: CreateTokenRequest) -> Result<C
         revoked_at: None,
     };
     db.token_insert(&row).await.map_err(|e| match e {
-        DbError::Conflict => ApiError::new(
-            StatusCode::CONFLICT,
-            codes::TOKEN_EXISTS,
-            format!("a token named {:?} exists", req.name),
-        ),
+        DbError::Conflict => {
+            ApiError::conflict(codes::TOKEN_EXISTS, format!("a token named {:?} exists", req.name))
+        }
         e => e.into(),
     })?;
     Ok(CreatedToken { info: row.info()?, token: new.text })

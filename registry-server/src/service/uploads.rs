@@ -8,7 +8,6 @@
 //! checked out.
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use registry_core::api::{BlobResponse, CreateUploadRequest, UploadList, UploadSession, codes};
@@ -27,11 +26,7 @@ pub const MAX_PARTS: u64 = 10_000;
 const WAIT_FOR_PREDECESSOR: Duration = Duration::from_secs(60);
 
 fn gone(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        codes::UPLOAD_GONE,
-        format!("upload {id} expired, completed or aborted"),
-    )
+    ApiError::gone(codes::UPLOAD_GONE, format!("upload {id} expired, completed or aborted"))
 }
 
 fn expires(state: &AppState) -> i64 {
@@ -69,11 +64,10 @@ pub async fn create(
         return Err(ApiError::bad_request(codes::BAD_REQUEST, "size is beyond any storable blob"));
     }
     if req.size > limit {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::PAYLOAD_TOO_LARGE,
-            format!("blob of {} bytes is over the limit of {limit} bytes", req.size),
-        ));
+        return Err(ApiError::too_large(format!(
+            "blob of {} bytes is over the limit of {limit} bytes",
+            req.size
+        )));
     }
     if req.size == 0 {
         return Err(ApiError::bad_request(codes::BAD_REQUEST, "an empty blob needs no session: PUT it"));
@@ -211,8 +205,7 @@ where
             let known = state.db.upload_parts(id).await?.into_iter().find(|p| p.part == idx);
             let Some(known) = known else { return Err(ApiError::internal("hashed part without a row")) };
             if known.sha256 != own.hex() {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
+                return Err(ApiError::conflict(
                     codes::PART_CONFLICT,
                     format!("part {n} was confirmed with other bytes"),
                 ));
@@ -232,8 +225,7 @@ where
             continue; // someone else chained this part meanwhile: compare with theirs
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
+            return Err(ApiError::conflict(
                 codes::PART_OUT_OF_ORDER,
                 format!(
                     "part {n} waited for part {} which has not arrived; send parts in order",
@@ -266,15 +258,11 @@ async fn store_part(
             // now (the parts can be sent again in a new session once space is freed).
             let _ = state.blobs.session_abort(digest, &s.id, &s.store_upload_id).await;
             state.db.upload_delete(&s.id).await?;
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                codes::STORAGE_FULL,
-                format!(
-                    "the registry's storage is full: upload {} was discarded and its staged parts freed; \
+            return Err(ApiError::storage_full(format!(
+                "the registry's storage is full: upload {} was discarded and its staged parts freed; \
                      push again once space is freed",
-                    s.id
-                ),
-            ));
+                s.id
+            )));
         }
         Err(e) => return Err(ApiError::unavailable(format!("storing part {n} failed; send it again: {e}"))),
     };
@@ -292,8 +280,7 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobR
         .filter(|i| !parts.iter().any(|p| p.part == to_i64(*i) && p.store_part_id.is_some()))
         .collect();
     if !missing.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
+        return Err(ApiError::conflict(
             codes::UPLOAD_INCOMPLETE,
             format!("{} of {total} parts are not confirmed yet", missing.len()),
         )
