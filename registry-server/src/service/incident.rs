@@ -183,7 +183,7 @@ pub async fn quarantine(
             }
             state.pauses.point("quarantine.decided").await;
             let mut tx = state.db.begin_write().await?;
-            crate::db::aliases::lock(&mut tx).await?;
+            crate::db::log::lock_global_writes(&mut tx).await?;
             if qdb::radius_mark(&mut tx).await? == mark {
                 break 'radius (reached, tx);
             }
@@ -266,7 +266,7 @@ pub async fn lift(
     let mut tx = state.db.begin_write().await?;
     // Under the registry-wide write lock, so two lifts covering one version cannot each see the other
     // still active and leave the version quarantined after both.
-    crate::db::aliases::lock(&mut tx).await?;
+    crate::db::log::lock_global_writes(&mut tx).await?;
     if !qdb::lift(&mut tx, id, &actor.id, now_ms(), reason).await? {
         return Err(ApiError::conflict(codes::ALREADY_LIFTED, format!("quarantine {id} is already lifted")));
     }

@@ -353,7 +353,7 @@ pub async fn promote(
         let decision = evaluate(applicable(state, mv.model, mv.alias).await?, &input).await?;
         state.pauses.point("promotion.decided").await;
         let mut tx = state.db.begin_write().await?;
-        aliases::lock(&mut tx).await?;
+        crate::db::log::lock_global_writes(&mut tx).await?;
         if !snap.holds(&mut tx, model_row.id).await? {
             continue; // dropped: rolled back
         }
@@ -579,7 +579,7 @@ pub async fn rollback(
             if decision.allowed {
                 state.pauses.point("rollback.decided").await;
                 let mut tx = state.db.begin_write().await?;
-                aliases::lock(&mut tx).await?;
+                crate::db::log::lock_global_writes(&mut tx).await?;
                 if !snap.holds(&mut tx, model_row.id).await? {
                     continue 'attempt;
                 }

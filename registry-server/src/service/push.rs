@@ -368,7 +368,7 @@ async fn insert_version(
     let mut tx = state.db.begin_write().await?;
     // The lock every log writer and garbage collection take first; under it, the blobs checked
     // before are checked again, so GC cannot remove one between the check and the reference.
-    crate::db::aliases::lock(&mut tx).await?;
+    crate::db::log::lock_global_writes(&mut tx).await?;
     let digests = req.manifest.blob_digests();
     let present = crate::db::blobs::count_in(&mut tx, &digests).await?;
     if present != digests.len() {
