@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod bundle;
 pub mod gc;
 pub mod incident;
+pub mod keys;
 pub mod log;
 pub mod promote;
 pub mod push;

@@ -1,5 +1,4 @@
 //! Token management (admin API and `registry-server token ...`) and the first-start bootstrap token.
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use registry_core::api::codes;
@@ -219,10 +218,4 @@ async fn warn_if_unheld(db: &Db, data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a file readable by its owner only (created 0600, never widened).
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
+pub use crate::service::keys::write_private;
