@@ -1,18 +1,16 @@
-//! The transparency log: key, checkpoint, entries, proofs; and a version's auditor bundle.
+//! The transparency log: key, checkpoint, entries, proofs.
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use registry_core::api::{ConsistencyProof, ErrorBody, InclusionProof, LogEntries};
-use registry_core::audit_bundle::AuditBundle;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::{Auth, need};
 use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery};
-use crate::routes::params::VersionPath;
+use crate::extract::ApiQuery;
 use crate::service::log;
 use crate::state::AppState;
 
@@ -25,15 +23,6 @@ fn b64(hashes: Vec<registry_core::tlog::Hash>) -> Vec<String> {
     responses((status = 200, description = "The verifier key", body = String, content_type = "text/plain")))]
 pub async fn log_key(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", state.log.vkey())).into_response()
-}
-
-/// The public key (PEM SubjectPublicKeyInfo) that signs the server's promotion decisions (SLSA
-/// VSAs). Pin it beside the log key to verify decisions offline.
-#[utoipa::path(get, path = "/v1/attestation-key", tag = "promotion",
-    responses((status = 200, description = "PEM public key", body = String, content_type = "application/x-pem-file")))]
-pub async fn attestation_key(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/x-pem-file")], state.attestation_key.public().to_pem())
-        .into_response()
 }
 
 /// The latest signed checkpoint (C2SP signed note: origin, size, base64 root).
@@ -165,30 +154,4 @@ pub async fn consistency(
 ) -> Result<Json<ConsistencyProof>, ApiError> {
     let hashes = log::consistency(&state.db, int64(q.from, "from")?, int64(q.to, "to")?).await?;
     Ok(Json(ConsistencyProof { from: q.from, to: q.to, hashes: b64(hashes) }))
-}
-
-/// The auditor's bundle of a version: record, manifest, every attestation's exact bytes, every log
-/// entry about the version (and, asked by alias, every move of that alias) with inclusion proofs, the
-/// checkpoint and the log key. Downloads are audited.
-#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}/bundle", tag = "log",
-    security(("token" = ["read"])), params(VersionPath),
-    responses(
-        (status = 200, description = "The bundle", body = AuditBundle),
-        (status = 400, description = "Bad name or reference", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
-        (status = 404, description = "No such version (or not covered by the credential)", body = ErrorBody),
-        (status = 503, description = "The access audit could not be written; retry", body = ErrorBody)
-    )
-)]
-pub async fn bundle(
-    State(state): State<AppState>,
-    actor: Auth<need::Read>,
-    ApiPath(p): ApiPath<VersionPath>,
-) -> Result<Json<AuditBundle>, ApiError> {
-    let m = registry_core::ModelName::new(&p.namespace, &p.name)
-        .map_err(|e| ApiError::bad_request(registry_core::api::codes::INVALID_NAME, e.to_string()))?;
-    let r = crate::routes::models::reference(&p.version)?;
-    actor.check_read(&m, format_args!("version {m}@{r}"))?;
-    Ok(Json(crate::service::bundle::download(&state, &actor.id, &m, &r).await?))
 }
