@@ -139,7 +139,7 @@ pub async fn put_blob(
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
     let len = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let r = service::push::put_blob(&state, &actor, d, len, body.into_data_stream()).await?;
+    let r = service::blobs::put_blob(&state, &actor, d, len, body.into_data_stream()).await?;
     let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(r)).into_response())
 }

@@ -1,5 +1,6 @@
 //! Who may see and use which blob, and serving it: one rule for every route that checks, serves or
-//! references bytes (visibility, audit-before-serve, dedup touch, ranges, download redirects).
+//! references bytes (visibility, storing verified uploads, audit-before-serve, dedup touch, ranges,
+//! download redirects).
 //!
 //! A blob is *visible* to a credential that covers some model whose versions reference it. It is
 //! *usable* in a new version by a caller that can see it or that uploaded it itself within the upload
@@ -8,7 +9,10 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use registry_core::Digest;
+use registry_core::api::{BlobResponse, codes};
 
 use crate::auth::Actor;
 use crate::blob::{BlobError, BlobRead};
@@ -59,6 +63,94 @@ pub async fn missing(state: &AppState, actor: &Actor, digests: Vec<Digest>) -> R
 /// Records that `actor` just uploaded `d` (the bytes hashed to it), so it may reference it.
 pub async fn record_upload(state: &AppState, actor: &Actor, d: &Digest) -> Result<(), ApiError> {
     Ok(state.db.blob_upload_record(d, &actor.id).await?)
+}
+
+/// Stores a blob from a streamed body. `created` is false only when the caller could already read
+/// the blob: for bytes stored under models it cannot read the answer is the same as for new bytes,
+/// so an upload tells nobody what others store. Either way the caller has now proven it holds them.
+pub async fn put_blob<S, E>(
+    state: &AppState,
+    actor: &Actor,
+    digest: Digest,
+    content_length: Option<u64>,
+    body: S,
+) -> Result<BlobResponse, ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let limit = state.settings.max_blob_size;
+    if let Some(len) = content_length
+        && len > limit
+    {
+        return Err(crate::blob::BlobError::TooLarge { limit }.into());
+    }
+    state.pauses.point("blob.upload").await;
+    let readable = visible(state, actor, &digest).await?;
+    // Touching the row (rather than reading it) keeps GC off this blob: if GC is deleting it right
+    // now, the touch finds no row and the bytes are stored again below.
+    let stored = match state.db.blob_touch(&[digest]).await?.get(&digest).copied() {
+        Some(size) if state.blobs.size(&digest).await? == Some(size) => Some(size),
+        _ => None,
+    };
+    let size = match stored {
+        // Already stored: nothing to write, but the body is checked exactly as a fresh upload's
+        // (same limit, same errors: none of them may depend on the stored blob).
+        Some(size) => {
+            hash_body(body, &digest, limit).await?;
+            size
+        }
+        None => {
+            let size = state.blobs.put_stream(&digest, body, limit).await?;
+            record_blob(state, &digest, size).await?;
+            size
+        }
+    };
+    record_upload(state, actor, &digest).await?;
+    Ok(BlobResponse { digest, size, created: !(readable && stored.is_some()) })
+}
+
+/// Hashes an upload body whose bytes are already stored, failing as `put_stream` would.
+async fn hash_body<S, E>(body: S, digest: &Digest, limit: u64) -> Result<(), ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut hasher = registry_core::Hasher::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, format!("upload body failed: {e}")))?;
+        if hasher.len() + chunk.len() as u64 > limit {
+            return Err(crate::blob::BlobError::TooLarge { limit }.into());
+        }
+        hasher.update(&chunk);
+    }
+    let got = hasher.len();
+    let actual = hasher.finalize();
+    if actual != *digest {
+        return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
+    }
+    Ok(())
+}
+
+/// Records a blob whose bytes were just stored and verified. If garbage collection is deleting the
+/// object right now (it holds a claim on the digest), nothing is recorded; if it removed the object
+/// between the write and the record, the record is withdrawn. Either way the client is told to send
+/// the bytes again, never acknowledged with nothing stored.
+pub async fn record_blob(state: &AppState, digest: &Digest, size: u64) -> Result<(), ApiError> {
+    if !state.db.blob_insert(digest, size).await? {
+        return Err(ApiError::unavailable(format!(
+            "blob {digest} is being removed by garbage collection; send it again"
+        )));
+    }
+    if state.blobs.size(digest).await? != Some(size) {
+        state.db.blob_forget_unreferenced(digest).await?;
+        return Err(ApiError::unavailable(format!(
+            "blob {digest} was removed by garbage collection while it was stored; send it again"
+        )));
+    }
+    Ok(())
 }
 
 /// The 404 of a blob the caller may not see or that is not stored (one answer for both).

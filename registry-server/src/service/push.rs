@@ -1,111 +1,23 @@
-//! Pushing: storing a blob (verified while it streams) and publishing a version (verified, then
-//! written in one transaction).
-use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use registry_core::api::{BlobResponse, MAX_PUSH_ATTESTATIONS, PutVersionRequest, VersionResponse, codes};
+//! Publishing a version: verified, then written in one transaction. Storing a blob (verified while
+//! it streams) is `service::blobs::put_blob`, re-exported here.
+use registry_core::api::{MAX_PUSH_ATTESTATIONS, PutVersionRequest, VersionResponse, codes};
 use registry_core::attest::Verified;
 use registry_core::{Digest, ModelName, Reference, VersionLabel, canonical};
 use serde_json::json;
 
 use crate::auth::Actor;
 use crate::db::versions::{self, NewVersion, VersionRow};
-use crate::db::{DbError, models, now_ms, to_i64};
+use crate::db::{DbError, Tx, models, now_ms, to_i64};
 use crate::error::ApiError;
 use crate::service::read::version_response;
 use crate::service::{attest, blobs, log};
 use crate::state::AppState;
+
+pub use crate::service::blobs::{put_blob, record_blob};
 use registry_core::tlog::entry;
 
 /// Most missing digests listed in a `missing_blobs` answer.
 const MAX_LISTED: usize = 1000;
-
-/// Stores a blob from a streamed body. `created` is false only when the caller could already read
-/// the blob: for bytes stored under models it cannot read the answer is the same as for new bytes,
-/// so an upload tells nobody what others store. Either way the caller has now proven it holds them.
-pub async fn put_blob<S, E>(
-    state: &AppState,
-    actor: &Actor,
-    digest: Digest,
-    content_length: Option<u64>,
-    body: S,
-) -> Result<BlobResponse, ApiError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Send,
-    E: std::fmt::Display,
-{
-    let limit = state.settings.max_blob_size;
-    if let Some(len) = content_length
-        && len > limit
-    {
-        return Err(crate::blob::BlobError::TooLarge { limit }.into());
-    }
-    state.pauses.point("blob.upload").await;
-    let readable = blobs::visible(state, actor, &digest).await?;
-    // Touching the row (rather than reading it) keeps GC off this blob: if GC is deleting it right
-    // now, the touch finds no row and the bytes are stored again below.
-    let stored = match state.db.blob_touch(&[digest]).await?.get(&digest).copied() {
-        Some(size) if state.blobs.size(&digest).await? == Some(size) => Some(size),
-        _ => None,
-    };
-    let size = match stored {
-        // Already stored: nothing to write, but the body is checked exactly as a fresh upload's
-        // (same limit, same errors: none of them may depend on the stored blob).
-        Some(size) => {
-            hash_body(body, &digest, limit).await?;
-            size
-        }
-        None => {
-            let size = state.blobs.put_stream(&digest, body, limit).await?;
-            record_blob(state, &digest, size).await?;
-            size
-        }
-    };
-    blobs::record_upload(state, actor, &digest).await?;
-    Ok(BlobResponse { digest, size, created: !(readable && stored.is_some()) })
-}
-
-/// Hashes an upload body whose bytes are already stored, failing as `put_stream` would.
-async fn hash_body<S, E>(body: S, digest: &Digest, limit: u64) -> Result<(), ApiError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Send,
-    E: std::fmt::Display,
-{
-    let mut body = std::pin::pin!(body);
-    let mut hasher = registry_core::Hasher::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, format!("upload body failed: {e}")))?;
-        if hasher.len() + chunk.len() as u64 > limit {
-            return Err(crate::blob::BlobError::TooLarge { limit }.into());
-        }
-        hasher.update(&chunk);
-    }
-    let got = hasher.len();
-    let actual = hasher.finalize();
-    if actual != *digest {
-        return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
-    }
-    Ok(())
-}
-
-/// Records a blob whose bytes were just stored and verified. If garbage collection is deleting the
-/// object right now (it holds a claim on the digest), nothing is recorded; if it removed the object
-/// between the write and the record, the record is withdrawn. Either way the client is told to send
-/// the bytes again, never acknowledged with nothing stored.
-pub async fn record_blob(state: &AppState, digest: &Digest, size: u64) -> Result<(), ApiError> {
-    if !state.db.blob_insert(digest, size).await? {
-        return Err(ApiError::unavailable(format!(
-            "blob {digest} is being removed by garbage collection; send it again"
-        )));
-    }
-    if state.blobs.size(digest).await? != Some(size) {
-        state.db.blob_forget_unreferenced(digest).await?;
-        return Err(ApiError::unavailable(format!(
-            "blob {digest} was removed by garbage collection while it was stored; send it again"
-        )));
-    }
-    Ok(())
-}
 
 /// Why a publish was refused, beyond input its checks reject (`Other`). `error.rs` picks the status
 /// and code of each.
@@ -385,39 +297,7 @@ async fn insert_version(
     if crate::db::aliases::current(&mut tx, model_id, label.as_str()).await?.is_some() {
         return Err(PublishError::NameConflict(format!("{model}@{label}")).into());
     }
-    let parent_refs: Vec<(ModelName, String)> = req
-        .lineage
-        .parents
-        .iter()
-        .map(|p| {
-            (
-                p.model.clone(),
-                match &p.reference {
-                    Reference::Label(l) => l.to_string(),
-                    Reference::Digest(d) => d.to_string(),
-                },
-            )
-        })
-        .collect();
-    // A parent the caller cannot read is answered as one that does not exist (no existence oracle).
-    let ids: Vec<Option<i64>> = versions::ids(&mut tx, &parent_refs)
-        .await?
-        .into_iter()
-        .zip(&req.lineage.parents)
-        .map(|(id, p)| id.filter(|_| actor.pattern.matches(&p.model)))
-        .collect();
-    let unknown: Vec<String> = req
-        .lineage
-        .parents
-        .iter()
-        .zip(&ids)
-        .filter(|(_, id)| id.is_none())
-        .map(|(p, _)| p.to_string())
-        .collect();
-    if !unknown.is_empty() {
-        return Err(PublishError::UnknownParent(unknown).into());
-    }
-    let parents: Vec<i64> = ids.into_iter().flatten().collect();
+    let parents = parent_ids(&mut tx, actor, req).await?;
     let m = &req.manifest;
     let datasets: Vec<(Digest, &str, &str)> =
         req.lineage.datasets.iter().map(|d| (d.digest, d.uri.as_str(), d.role.as_str())).collect();
@@ -454,4 +334,41 @@ async fn insert_version(
     let row = versions::find(&mut tx, model_id, label.as_str()).await?.ok_or(DbError::NotFound)?;
     tx.commit().await.map_err(DbError::from)?;
     Ok(row)
+}
+
+/// The ids of the lineage's parent versions. A parent the caller cannot read is answered as one that
+/// does not exist (no existence oracle).
+async fn parent_ids(tx: &mut Tx, actor: &Actor, req: &PutVersionRequest) -> Result<Vec<i64>, InsertError> {
+    let parent_refs: Vec<(ModelName, String)> = req
+        .lineage
+        .parents
+        .iter()
+        .map(|p| {
+            (
+                p.model.clone(),
+                match &p.reference {
+                    Reference::Label(l) => l.to_string(),
+                    Reference::Digest(d) => d.to_string(),
+                },
+            )
+        })
+        .collect();
+    let ids: Vec<Option<i64>> = versions::ids(&mut *tx, &parent_refs)
+        .await?
+        .into_iter()
+        .zip(&req.lineage.parents)
+        .map(|(id, p)| id.filter(|_| actor.pattern.matches(&p.model)))
+        .collect();
+    let unknown: Vec<String> = req
+        .lineage
+        .parents
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| id.is_none())
+        .map(|(p, _)| p.to_string())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(PublishError::UnknownParent(unknown).into());
+    }
+    Ok(ids.into_iter().flatten().collect())
 }

@@ -297,7 +297,7 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobR
     }
     let ids = parts.into_iter().filter_map(|p| p.store_part_id).collect();
     state.blobs.session_complete(&digest, size, id, &s.store_upload_id, ids).await?;
-    crate::service::push::record_blob(state, &digest, size).await?;
+    crate::service::blobs::record_blob(state, &digest, size).await?;
     crate::service::blobs::record_upload(state, actor, &digest).await?;
     state.db.upload_delete(id).await?;
     Ok(BlobResponse { digest, size, created: true })
