@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::blob::BlobError;
 use crate::db::DbError;
 use crate::service::push::PublishError;
+use crate::service::uploads::UploadError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -181,6 +182,23 @@ impl From<PublishError> for ApiError {
             PublishError::UnknownParent(missing) => ApiError::bad_request(codes::UNKNOWN_PARENT, message)
                 .with_details(json!({ "missing": missing })),
             PublishError::Other(e) => e,
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        let message = e.to_string();
+        match e {
+            UploadError::Gone(_) => ApiError::gone(codes::UPLOAD_GONE, message),
+            UploadError::TooLarge { .. } => ApiError::too_large(message),
+            UploadError::PartConflict(_) => ApiError::conflict(codes::PART_CONFLICT, message),
+            UploadError::PartOutOfOrder { next, .. } => ApiError::conflict(codes::PART_OUT_OF_ORDER, message)
+                .with_details(json!({ "next_part": next })),
+            UploadError::StorageFull(_) => ApiError::storage_full(message),
+            UploadError::Incomplete { missing, .. } => ApiError::conflict(codes::UPLOAD_INCOMPLETE, message)
+                .with_details(json!({ "missing": missing })),
+            UploadError::Other(e) => e,
         }
     }
 }
