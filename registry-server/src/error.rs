@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::blob::BlobError;
 use crate::db::DbError;
+use crate::service::promote::MoveError;
 use crate::service::push::PublishError;
 use crate::service::uploads::UploadError;
 
@@ -199,6 +200,23 @@ impl From<UploadError> for ApiError {
             UploadError::Incomplete { missing, .. } => ApiError::conflict(codes::UPLOAD_INCOMPLETE, message)
                 .with_details(json!({ "missing": missing })),
             UploadError::Other(e) => e,
+        }
+    }
+}
+
+impl From<MoveError> for ApiError {
+    fn from(e: MoveError) -> Self {
+        let message = e.to_string();
+        match e {
+            MoveError::ShadowsVersion { .. } => ApiError::conflict(codes::NAME_CONFLICT, message),
+            MoveError::AliasMoved { .. } => ApiError::conflict(codes::ALIAS_MOVED, message),
+            MoveError::Denied { reasons, policies, .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, codes::POLICY_DENIED, message)
+                    .with_details(json!({ "reasons": reasons, "policies": policies }))
+            }
+            MoveError::NoRollbackTarget { .. } => ApiError::conflict(codes::NO_ROLLBACK_TARGET, message),
+            MoveError::KeptChanging { .. } => ApiError::unavailable(message),
+            MoveError::Other(e) => e,
         }
     }
 }

@@ -239,7 +239,7 @@ pub async fn quarantine(
                 alias,
                 from: v.version.clone(),
                 to: mv.as_ref().ok().map(|r| r.alias.version.clone()),
-                error: mv.err().map(|e| e.message().to_owned()),
+                error: mv.err().map(|e| ApiError::from(e).message().to_owned()),
             });
         }
         let mut tx = state.db.begin_write().await?;

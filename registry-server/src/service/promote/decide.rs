@@ -2,12 +2,11 @@
 //! history and the log, with a signed VSA for each allowed move. Moves serialize on the global write
 //! lock.
 
-use registry_core::api::codes;
 use registry_core::attest::Target;
 use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
 use registry_core::attest::intoto::Statement;
 use registry_core::attest::predicates::SLSA_VSA_V1;
-use registry_core::promote::{AliasName, Decision, PolicyInput, PromoteResponse};
+use registry_core::promote::{AliasName, Decision, PolicyInput, PolicyRef, PromoteResponse};
 use registry_core::tlog::entry;
 use registry_core::{Digest, Manifest, ModelName, Reference, canonical};
 use serde_json::{Value, json};
@@ -54,6 +53,76 @@ fn vsa(
     Ok(Envelope::sign(INTOTO_PAYLOAD_TYPE, payload, &[state.attestation_key.as_ref()]).to_json())
 }
 
+/// Why a move was refused, beyond a missing model or version and storage faults (`Other`).
+/// `error.rs` picks the status and code of each.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    /// The alias name is a version label of the model.
+    #[error("{alias} is a version label of {model}; an alias cannot shadow it")]
+    ShadowsVersion {
+        /// The model.
+        model: String,
+        /// The alias.
+        alias: String,
+    },
+    /// Compare-and-swap failed: the alias points elsewhere (`now`: "" for nowhere).
+    #[error("{alias} points at {}, not at the expected {expected:?}",
+        if now.is_empty() { "nothing".to_owned() } else { format!("{now:?}") })]
+    AliasMoved {
+        /// The alias.
+        alias: String,
+        /// Where it points.
+        now: String,
+        /// Where the caller expected it.
+        expected: String,
+    },
+    /// The policies denied the move (recorded in the history and the log).
+    #[error("promotion of {model}@{version} to {alias} denied: {}", reasons.join("; "))]
+    Denied {
+        /// The model.
+        model: String,
+        /// The target version.
+        version: String,
+        /// The alias.
+        alias: String,
+        /// Why.
+        reasons: Vec<String>,
+        /// The policies evaluated.
+        policies: Vec<PolicyRef>,
+    },
+    /// A rollback found no earlier target that passes.
+    #[error("{model}@{alias} has no earlier target that is not quarantined and still passes policy")]
+    NoRollbackTarget {
+        /// The model.
+        model: String,
+        /// The alias.
+        alias: String,
+    },
+    /// The aliases or policies kept changing under the decision; retry.
+    #[error("{model}@{alias} kept changing during {MAX_ATTEMPTS} evaluations")]
+    KeptChanging {
+        /// The model.
+        model: String,
+        /// The alias.
+        alias: String,
+    },
+    /// Not found, storage faults and the rest.
+    #[error("{0}")]
+    Other(ApiError),
+}
+
+impl From<ApiError> for MoveError {
+    fn from(e: ApiError) -> Self {
+        MoveError::Other(e)
+    }
+}
+
+impl From<DbError> for MoveError {
+    fn from(e: DbError) -> Self {
+        MoveError::Other(e.into())
+    }
+}
+
 /// What a move request carries.
 pub struct Move<'a> {
     /// The model.
@@ -74,7 +143,7 @@ pub async fn promote(
     actor: &Actor,
     mv: &Move<'_>,
     target: &Reference,
-) -> Result<PromoteResponse, ApiError> {
+) -> Result<PromoteResponse, MoveError> {
     let model_row = model_row(state, mv.model).await?;
     let version = read::resolve_version(state, mv.model, target).await?;
     if state.db.version_get(mv.model, mv.alias.as_str()).await.is_ok() {
@@ -98,29 +167,19 @@ pub async fn promote(
         }
         let moved =
             commit_decision(state, tx, actor, mv, model_row.id, &version, current, &decision, &input).await?;
-        return moved.ok_or_else(|| {
-            ApiError::forbidden(format!(
-                "promotion of {}@{} to {} denied: {}",
-                mv.model,
-                version.version,
-                mv.alias,
-                decision.reasons.join("; ")
-            ))
-            .with_code(codes::POLICY_DENIED)
-            .with_details(json!({"reasons": decision.reasons, "policies": decision.policies}))
+        return moved.ok_or_else(|| MoveError::Denied {
+            model: mv.model.to_string(),
+            version: version.version.clone(),
+            alias: mv.alias.to_string(),
+            reasons: decision.reasons,
+            policies: decision.policies,
         });
     }
-    Err(ApiError::unavailable(format!(
-        "{}@{} kept changing during {MAX_ATTEMPTS} evaluations",
-        mv.model, mv.alias
-    )))
+    Err(MoveError::KeptChanging { model: mv.model.to_string(), alias: mv.alias.to_string() })
 }
 
-fn shadows(mv: &Move<'_>) -> ApiError {
-    ApiError::conflict(
-        codes::NAME_CONFLICT,
-        format!("{} is a version label of {}; an alias cannot shadow it", mv.alias, mv.model),
-    )
+fn shadows(mv: &Move<'_>) -> MoveError {
+    MoveError::ShadowsVersion { model: mv.model.to_string(), alias: mv.alias.to_string() }
 }
 
 /// How often a promotion re-evaluates when the aliases or policies change under it.
@@ -166,18 +225,15 @@ impl Snapshot {
     }
 }
 
-fn check_expected(mv: &Move<'_>, current: Option<&AliasRow>) -> Result<(), ApiError> {
+fn check_expected(mv: &Move<'_>, current: Option<&AliasRow>) -> Result<(), MoveError> {
     if let Some(expected) = mv.expected_current {
         let now = current.map(|c| c.version.as_str()).unwrap_or("");
         if now != expected {
-            return Err(ApiError::conflict(
-                codes::ALIAS_MOVED,
-                format!(
-                    "{} points at {}, not at the expected {expected:?}",
-                    mv.alias,
-                    if now.is_empty() { "nothing".to_owned() } else { format!("{now:?}") }
-                ),
-            ));
+            return Err(MoveError::AliasMoved {
+                alias: mv.alias.to_string(),
+                now: now.to_owned(),
+                expected: expected.to_owned(),
+            });
         }
     }
     Ok(())
@@ -195,7 +251,7 @@ async fn commit_decision(
     current: Option<&AliasRow>,
     decision: &Decision,
     input: &PolicyInput,
-) -> Result<Option<PromoteResponse>, ApiError> {
+) -> Result<Option<PromoteResponse>, MoveError> {
     // Checked again under the lock: a push of that label may have landed since the first check.
     if crate::db::versions::find(&mut tx, model_id, mv.alias.as_str()).await?.is_some() {
         return Err(shadows(mv));
@@ -289,7 +345,7 @@ pub async fn rollback(
     model: &ModelName,
     alias: &AliasName,
     reason: &str,
-) -> Result<PromoteResponse, ApiError> {
+) -> Result<PromoteResponse, MoveError> {
     let model_row = model_row(state, model).await?;
     let why = format!("rollback: {reason}");
     let mv = Move { model, alias, reason: &why, expected_current: None, kind: "rollback" };
@@ -334,13 +390,10 @@ pub async fn rollback(
                     &input,
                 )
                 .await?
-                .ok_or_else(|| ApiError::internal("an allowed decision was recorded as denied"));
+                .ok_or_else(|| ApiError::internal("an allowed decision was recorded as denied").into());
             }
         }
-        return Err(ApiError::conflict(
-            codes::NO_ROLLBACK_TARGET,
-            format!("{model}@{alias} has no earlier target that is not quarantined and still passes policy"),
-        ));
+        return Err(MoveError::NoRollbackTarget { model: model.to_string(), alias: alias.to_string() });
     }
-    Err(ApiError::unavailable(format!("{model}@{alias} kept changing during {MAX_ATTEMPTS} evaluations")))
+    Err(MoveError::KeptChanging { model: model.to_string(), alias: alias.to_string() })
 }

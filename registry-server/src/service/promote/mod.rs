@@ -19,7 +19,7 @@ mod decide;
 mod policy;
 mod read;
 
-pub use decide::{Move, promote, rollback};
+pub use decide::{Move, MoveError, promote, rollback};
 pub use policy::{
     MAX_POLICY_LEN, applicable, check_policy, dry_run, evaluate, get_policy, list_policies, policy_input,
     set_policy,
