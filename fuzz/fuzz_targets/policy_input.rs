@@ -1,5 +1,5 @@
 //! Building a promotion policy's input from stored attestations, as the server's policy_input() and
-//! evaluate() do (registry-server/src/service/promote.rs): the predicate of a stored body is
+//! evaluate() do (registry-server/src/service/promote/policy.rs): the predicate of a stored body is
 //! `attest::parse(body)`'s, or null; the PolicyInput is serialized with serde_json and handed to
 //! regorus (same version and features as the server) to evaluate the documented example policies. The
 //! first byte picks what the rest is: even, a stored attestation body; odd, a predicate as a trusted

@@ -6,9 +6,13 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use registry_core::api::{ErrorBody, codes};
+use serde_json::json;
 
 use crate::blob::BlobError;
 use crate::db::DbError;
+use crate::service::promote::MoveError;
+use crate::service::push::PublishError;
+use crate::service::uploads::UploadError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -48,6 +52,26 @@ impl ApiError {
     /// 403: valid credentials without the right.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, message)
+    }
+
+    /// 409: the request conflicts with the stored state (`code` says how).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 404 with a more specific code than `not_found` (an upload that is gone, ...).
+    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 413 `payload_too_large`.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE, message)
+    }
+
+    /// 507 `storage_full`: nothing was stored; send again once space is freed.
+    pub fn storage_full(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INSUFFICIENT_STORAGE, codes::STORAGE_FULL, message)
     }
 
     /// 500; `cause` is logged, never returned.
@@ -130,10 +154,70 @@ impl From<DbError> for ApiError {
         match e {
             DbError::NotFound => ApiError::not_found("not found"),
             DbError::Conflict => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", "conflicting concurrent change, retry")
+                ApiError::new(StatusCode::CONFLICT, codes::CONFLICT, "conflicting concurrent change, retry")
             }
             DbError::Other(sqlx::Error::PoolTimedOut) => ApiError::unavailable("database pool timed out"),
             e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        let message = e.to_string();
+        match e {
+            PublishError::VersionExists { stored, .. } => {
+                let err = ApiError::new(StatusCode::CONFLICT, codes::VERSION_EXISTS, message);
+                match stored {
+                    Some(d) => err.with_details(json!({ "manifest_digest": d })),
+                    None => err,
+                }
+            }
+            PublishError::NameConflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, codes::NAME_CONFLICT, message)
+            }
+            PublishError::MissingBlobs { missing, .. } => {
+                ApiError::bad_request(codes::MISSING_BLOBS, message)
+                    .with_details(json!({ "missing": missing }))
+            }
+            PublishError::BlobCollected => ApiError::bad_request(codes::MISSING_BLOBS, message),
+            PublishError::UnknownParent(missing) => ApiError::bad_request(codes::UNKNOWN_PARENT, message)
+                .with_details(json!({ "missing": missing })),
+            PublishError::Other(e) => e,
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        let message = e.to_string();
+        match e {
+            UploadError::Gone(_) => ApiError::gone(codes::UPLOAD_GONE, message),
+            UploadError::TooLarge { .. } => ApiError::too_large(message),
+            UploadError::PartConflict(_) => ApiError::conflict(codes::PART_CONFLICT, message),
+            UploadError::PartOutOfOrder { next, .. } => ApiError::conflict(codes::PART_OUT_OF_ORDER, message)
+                .with_details(json!({ "next_part": next })),
+            UploadError::StorageFull(_) => ApiError::storage_full(message),
+            UploadError::Incomplete { missing, .. } => ApiError::conflict(codes::UPLOAD_INCOMPLETE, message)
+                .with_details(json!({ "missing": missing })),
+            UploadError::Other(e) => e,
+        }
+    }
+}
+
+impl From<MoveError> for ApiError {
+    fn from(e: MoveError) -> Self {
+        let message = e.to_string();
+        match e {
+            MoveError::ShadowsVersion { .. } => ApiError::conflict(codes::NAME_CONFLICT, message),
+            MoveError::AliasMoved { .. } => ApiError::conflict(codes::ALIAS_MOVED, message),
+            MoveError::Denied { reasons, policies, .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, codes::POLICY_DENIED, message)
+                    .with_details(json!({ "reasons": reasons, "policies": policies }))
+            }
+            MoveError::NoRollbackTarget { .. } => ApiError::conflict(codes::NO_ROLLBACK_TARGET, message),
+            MoveError::KeptChanging { .. } => ApiError::unavailable(message),
+            MoveError::Other(e) => e,
         }
     }
 }

@@ -51,7 +51,7 @@ pub fn build_router(state: AppState) -> Router {
         .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
             let e = ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                registry_core::api::codes::METHOD_NOT_ALLOWED,
                 "method not allowed on this route",
             );
             match routes::aliases::allow_of(uri.path()) {

@@ -70,3 +70,9 @@ pub const UPLOAD_GONE: &str = "upload_gone";
 /// The registry's storage is full (507): nothing was stored; an upload session hit by it is
 /// discarded, so its staged parts free their space. Send the bytes again once space is freed.
 pub const STORAGE_FULL: &str = "storage_full";
+/// A concurrent change conflicted with this one; retry (409).
+pub const CONFLICT: &str = "conflict";
+/// The key is already trusted for that namespace pattern (409).
+pub const KEY_EXISTS: &str = "key_exists";
+/// The path exists but not with this method (405).
+pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";

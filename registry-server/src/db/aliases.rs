@@ -170,13 +170,6 @@ impl Db {
     }
 }
 
-/// Takes the global write lock (the log head row) at the start of a transaction, so promotions of one
-/// alias serialize across replicas and each sees the state the previous one left.
-pub async fn lock(conn: &mut AnyConnection) -> Result<(), DbError> {
-    sqlx::query("UPDATE log_head SET size = size WHERE id = 1").execute(&mut *conn).await?;
-    Ok(())
-}
-
 /// The alias's current target inside the transaction.
 pub async fn current(
     conn: &mut AnyConnection,

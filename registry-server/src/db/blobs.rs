@@ -31,7 +31,7 @@ impl Db {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         // GC claims and deletes rows under the same lock, so the claim check and the insert are one step.
-        super::aliases::lock(&mut tx).await?;
+        super::log::lock_global_writes(&mut tx).await?;
         if super::gc::claimed(&mut tx, digest).await? {
             return Ok(false);
         }

@@ -68,7 +68,7 @@ impl Db {
         now: i64,
     ) -> Result<Vec<Digest>, DbError> {
         let mut tx = self.begin_write().await?;
-        super::aliases::lock(&mut tx).await?;
+        super::log::lock_global_writes(&mut tx).await?;
         let mut known = std::collections::HashSet::new();
         for chunk in digests.chunks(500) {
             let sql = format!("SELECT digest FROM blobs WHERE digest IN ({})", placeholders(1, chunk.len()));
@@ -97,7 +97,7 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<Digest>, DbError> {
         let mut tx = self.begin_write().await?;
-        super::aliases::lock(&mut tx).await?;
+        super::log::lock_global_writes(&mut tx).await?;
         let stale: Vec<String> = sqlx::query_scalar(
             "SELECT digest FROM gc_claims WHERE claimed_at < $1 ORDER BY claimed_at LIMIT $2",
         )

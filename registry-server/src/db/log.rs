@@ -37,6 +37,15 @@ async fn put_node(conn: &mut AnyConnection, id: NodeId, h: &Hash) -> Result<(), 
     Ok(())
 }
 
+/// Takes the registry-wide write lock at the start of a write transaction: a no-op update of the log
+/// head row, which every log writer touches anyway. Until the transaction ends, every other writer
+/// that takes it (publishes, promotions, quarantines and lifts, GC claims, blob records) waits, on
+/// every replica, and then sees the state this one left.
+pub async fn lock_global_writes(conn: &mut AnyConnection) -> Result<(), DbError> {
+    sqlx::query("UPDATE log_head SET size = size WHERE id = 1").execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// Appends `entry` (inside the caller's transaction) and stores every node it completes; returns its
 /// index.
 pub async fn append(conn: &mut AnyConnection, entry: &LogEntry) -> Result<u64, DbError> {

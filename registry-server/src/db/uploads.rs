@@ -206,7 +206,7 @@ pub async fn gc_candidates(
     cutoff: i64,
     limit: i64,
 ) -> Result<Vec<(Digest, u64)>, DbError> {
-    super::aliases::lock(tx).await?;
+    super::log::lock_global_writes(tx).await?;
     let sql = format!(
         "SELECT digest, size FROM blobs b WHERE last_seen < $1 \
          AND NOT EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.digest = b.digest) \

@@ -58,7 +58,7 @@ impl<const ROLLBACK: bool, S: Send + Sync> axum::extract::FromRequestParts<S> fo
         let allow = if rollback { "POST" } else { "GET, HEAD, PUT" };
         let e = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            codes::METHOD_NOT_ALLOWED,
             "method not allowed on this route",
         );
         Err(([(axum::http::header::ALLOW, allow)], e).into_response())

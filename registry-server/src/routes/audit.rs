@@ -1,16 +1,16 @@
 //! `GET /v1/audit`: the access audit (admin).
 use axum::Json;
 use axum::extract::State;
-use registry_core::api::{AuditEntry, AuditList, ErrorBody, codes};
+use registry_core::api::{AuditList, ErrorBody, codes};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::{Auth, need};
 use crate::db::audit::AuditFilter;
-use crate::db::rfc3339;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::routes::page_limit;
+use crate::service;
 use crate::service::tokens::parse_time;
 use crate::state::AppState;
 
@@ -66,19 +66,5 @@ pub async fn list_audit(
         None => None,
     };
     let f = AuditFilter { actor: q.actor, target: q.target, since, before };
-    let mut rows = state.db.audit_list(&f, limit + 1).await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
-    let entries = rows
-        .into_iter()
-        .map(|r| AuditEntry {
-            id: r.id,
-            at: rfc3339(r.at),
-            actor: r.actor,
-            action: r.action,
-            target: r.target,
-        })
-        .collect();
-    Ok(Json(AuditList { entries, next_cursor }))
+    Ok(Json(service::audit::list(&state, &f, limit).await?))
 }

@@ -1,6 +1,5 @@
 //! Blobs: `HEAD|GET|PUT /v1/blobs/{digest}` and `POST /v1/blobs:check`.
 use std::collections::HashSet;
-use std::ops::Range;
 
 use axum::Json;
 use axum::body::Body;
@@ -13,12 +12,12 @@ use registry_core::api::{
 };
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 
-use crate::auth::{Actor, Auth, need};
-use crate::blob::BlobError;
+use crate::auth::{Auth, need};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldCodes};
 use crate::routes::params::DigestPath;
 use crate::service;
+use crate::service::blobs::Download;
 use crate::state::AppState;
 
 /// Raw bytes (`application/octet-stream`), for the OpenAPI document.
@@ -57,56 +56,9 @@ pub async fn head_blob(
     actor: Auth<need::Read>,
     ApiPath(DigestPath { digest }): ApiPath<DigestPath>,
 ) -> Result<Response, ApiError> {
-    let d = parse_digest(&digest)?;
-    check_visible(&state, &actor, &d).await?;
-    match state.db.blob_size(&d).await? {
-        Some(size) => Ok((
-            [(header::CONTENT_LENGTH, size.to_string()), (header::ACCEPT_RANGES, "bytes".into())],
-            Body::empty(),
-        )
-            .into_response()),
-        None => Err(ApiError::not_found(format!("blob {d} not stored"))),
-    }
-}
-
-/// A blob is readable by a credential that covers some model whose versions reference it; others get
-/// the same 404 as for a blob that does not exist.
-async fn check_visible(state: &AppState, actor: &Actor, d: &Digest) -> Result<(), ApiError> {
-    if service::blobs::visible(state, actor, d).await? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!("blob {d} not stored")))
-    }
-}
-
-/// Parses a single `bytes=` range against a blob of `size` bytes. `Ok(None)`: serve it whole (no
-/// header, or a form we do not serve such as several ranges, which RFC 9110 lets a server ignore).
-fn parse_range(h: &str, size: u64) -> Result<Option<Range<u64>>, BlobError> {
-    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
-    let (a, b) = (a.trim(), b.trim());
-    let range = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| BlobError::Range { size })?;
-        if n == 0 {
-            return Err(BlobError::Range { size });
-        }
-        size.saturating_sub(n)..size
-    } else {
-        let start: u64 = a.parse().map_err(|_| BlobError::Range { size })?;
-        let end = if b.is_empty() {
-            size
-        } else {
-            b.parse::<u64>().map_err(|_| BlobError::Range { size })?.saturating_add(1)
-        };
-        start..end.min(size)
-    };
-    if range.start >= range.end {
-        return Err(BlobError::Range { size });
-    }
-    Ok(Some(range))
+    let size = service::blobs::size(&state, &actor, &parse_digest(&digest)?).await?;
+    Ok(([(header::CONTENT_LENGTH, size.to_string()), (header::ACCEPT_RANGES, "bytes".into())], Body::empty())
+        .into_response())
 }
 
 /// Downloads a blob; honours a single `Range: bytes=` (206 with `Content-Range`).
@@ -134,35 +86,11 @@ pub async fn get_blob(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
-    check_visible(&state, &actor, &d).await?;
-    if state.settings.direct_downloads {
-        return redirect_to_store(&state, &actor, &d).await;
-    }
-    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let range = match range_header {
-        Some(h) => {
-            let Some(size) = state.blobs.size(&d).await? else {
-                service::read::blob_object_missing(&state, &d).await;
-                return Err(ApiError::not_found(format!("blob {d} not stored")));
-            };
-            parse_range(h, size)?
-        }
-        None => None,
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (read, partial) = match service::blobs::download(&state, &actor, &d, range).await? {
+        Download::Bytes { read, partial } => (read, partial),
+        Download::Redirect(url) => return redirect(&url),
     };
-    let partial = range.is_some();
-    let read = match state.blobs.get(&d, range).await {
-        Err(BlobError::NotFound) => {
-            service::read::blob_object_missing(&state, &d).await;
-            return Err(ApiError::not_found(format!("blob {d} not stored")));
-        }
-        r => r?,
-    };
-    // The audit record is written before any byte leaves: no record, no download.
-    state
-        .db
-        .audit_insert(crate::db::now_ms(), &actor.id, "blob.download", &d.to_string())
-        .await
-        .map_err(|e| ApiError::unavailable(format!("access audit write failed: {e}")))?;
     let len = read.range.end - read.range.start;
     let mut resp = Response::new(Body::from_stream(read.stream));
     if partial {
@@ -178,19 +106,9 @@ pub async fn get_blob(
     Ok(resp)
 }
 
-/// Direct download: a redirect to a short-lived presigned URL of the object, after the same
-/// visibility check and access audit record as a proxied download. The client follows it (a `Range`
-/// header travels with it) and hashes every byte as always; the credential is not sent to the store.
-async fn redirect_to_store(state: &AppState, actor: &Actor, d: &Digest) -> Result<Response, ApiError> {
-    if state.db.blob_size(d).await?.is_none() {
-        return Err(ApiError::not_found(format!("blob {d} not stored")));
-    }
-    let url = state.blobs.presign_get(d, state.settings.presign_ttl).await?;
-    state
-        .db
-        .audit_insert(crate::db::now_ms(), &actor.id, "blob.download", &d.to_string())
-        .await
-        .map_err(|e| ApiError::unavailable(format!("access audit write failed: {e}")))?;
+/// Direct download: a `307` to the presigned URL. The client follows it (a `Range` header travels
+/// with it); the credential is not sent to the store.
+fn redirect(url: &url::Url) -> Result<Response, ApiError> {
     let location = header::HeaderValue::try_from(url.as_str()).map_err(ApiError::internal)?;
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::TEMPORARY_REDIRECT;
@@ -221,7 +139,7 @@ pub async fn put_blob(
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
     let len = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
-    let r = service::push::put_blob(&state, &actor, d, len, body.into_data_stream()).await?;
+    let r = service::blobs::put_blob(&state, &actor, d, len, body.into_data_stream()).await?;
     let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(r)).into_response())
 }
@@ -254,23 +172,4 @@ pub async fn check_blobs(
     // Reported present only if the caller could already read the blob or uploaded it itself: dedup
     // must not tell anyone what other namespaces store. Re-uploading costs bandwidth, not storage.
     Ok(Json(BlobCheckResponse { missing: service::blobs::missing(&state, &actor, unique).await? }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_follow_rfc_9110() {
-        assert_eq!(parse_range("bytes=0-9", 100).ok().flatten(), Some(0..10));
-        assert_eq!(parse_range("bytes=90-", 100).ok().flatten(), Some(90..100));
-        assert_eq!(parse_range("bytes=-10", 100).ok().flatten(), Some(90..100));
-        assert_eq!(parse_range("bytes=-1000", 100).ok().flatten(), Some(0..100));
-        assert_eq!(parse_range("bytes=50-5000", 100).ok().flatten(), Some(50..100));
-        assert!(parse_range("bytes=100-", 100).is_err());
-        assert!(parse_range("bytes=9-3", 100).is_err());
-        assert!(parse_range("bytes=x-3", 100).is_err());
-        assert_eq!(parse_range("bytes=0-1,5-6", 100).ok().flatten(), None);
-        assert_eq!(parse_range("items=0-1", 100).ok().flatten(), None);
-    }
 }

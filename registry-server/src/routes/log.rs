@@ -1,20 +1,16 @@
-//! The transparency log: key, checkpoint, entries, proofs; and a version's auditor bundle.
+//! The transparency log: key, checkpoint, entries, proofs.
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use registry_core::api::{
-    ConsistencyProof, ErrorBody, InclusionProof, LogEntries, LogEntryItem, MAX_LOG_PAGE,
-};
-use registry_core::audit_bundle::AuditBundle;
+use registry_core::api::{ConsistencyProof, ErrorBody, InclusionProof, LogEntries};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::{Auth, need};
 use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery};
-use crate::routes::params::VersionPath;
+use crate::extract::ApiQuery;
 use crate::service::log;
 use crate::state::AppState;
 
@@ -27,15 +23,6 @@ fn b64(hashes: Vec<registry_core::tlog::Hash>) -> Vec<String> {
     responses((status = 200, description = "The verifier key", body = String, content_type = "text/plain")))]
 pub async fn log_key(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", state.log.vkey())).into_response()
-}
-
-/// The public key (PEM SubjectPublicKeyInfo) that signs the server's promotion decisions (SLSA
-/// VSAs). Pin it beside the log key to verify decisions offline.
-#[utoipa::path(get, path = "/v1/attestation-key", tag = "promotion",
-    responses((status = 200, description = "PEM public key", body = String, content_type = "application/x-pem-file")))]
-pub async fn attestation_key(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/x-pem-file")], state.attestation_key.public().to_pem())
-        .into_response()
 }
 
 /// The latest signed checkpoint (C2SP signed note: origin, size, base64 root).
@@ -89,17 +76,8 @@ pub async fn entries(
             "reading the whole log needs a credential that covers every namespace (*)",
         ));
     }
-    // A page is at most MAX_LOG_PAGE entries; a longer (or empty) range is clamped, not refused,
-    // so a reader simply continues from the last index it got.
     let (start, end) = (int64(q.start, "start")?, int64(q.end, "end")?);
-    let end = end.min(start.saturating_add(MAX_LOG_PAGE));
-    let rows = if end <= start { Vec::new() } else { state.db.log_entries(start, end).await? };
-    Ok(Json(LogEntries {
-        entries: rows
-            .into_iter()
-            .map(|r| LogEntryItem { index: r.idx.max(0) as u64, body: r.body })
-            .collect(),
-    }))
+    Ok(Json(LogEntries { entries: log::entries(&state.db, start, end).await? }))
 }
 
 /// Log positions are int64 in the API (and the database); larger numbers are refused, not wrapped.
@@ -176,41 +154,4 @@ pub async fn consistency(
 ) -> Result<Json<ConsistencyProof>, ApiError> {
     let hashes = log::consistency(&state.db, int64(q.from, "from")?, int64(q.to, "to")?).await?;
     Ok(Json(ConsistencyProof { from: q.from, to: q.to, hashes: b64(hashes) }))
-}
-
-/// The auditor's bundle of a version: record, manifest, every attestation's exact bytes, every log
-/// entry about the version (and, asked by alias, every move of that alias) with inclusion proofs, the
-/// checkpoint and the log key. Downloads are audited.
-#[utoipa::path(get, path = "/v1/models/{namespace}/{name}/versions/{version}/bundle", tag = "log",
-    security(("token" = ["read"])), params(VersionPath),
-    responses(
-        (status = 200, description = "The bundle", body = AuditBundle),
-        (status = 400, description = "Bad name or reference", body = ErrorBody),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Credential lacks the read scope", body = ErrorBody),
-        (status = 404, description = "No such version (or not covered by the credential)", body = ErrorBody),
-        (status = 503, description = "The access audit could not be written; retry", body = ErrorBody)
-    )
-)]
-pub async fn bundle(
-    State(state): State<AppState>,
-    actor: Auth<need::Read>,
-    ApiPath(p): ApiPath<VersionPath>,
-) -> Result<Json<AuditBundle>, ApiError> {
-    let m = registry_core::ModelName::new(&p.namespace, &p.name)
-        .map_err(|e| ApiError::bad_request(registry_core::api::codes::INVALID_NAME, e.to_string()))?;
-    let r = crate::routes::models::reference(&p.version)?;
-    actor.check_read(&m, format_args!("version {m}@{r}"))?;
-    let b = crate::service::bundle::build(&state, &m, &r).await?;
-    state
-        .db
-        .audit_insert(
-            crate::db::now_ms(),
-            &actor.id,
-            "bundle.download",
-            &format!("{m}@{}", b.version.version),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable(format!("access audit write failed: {e}")))?;
-    Ok(Json(b))
 }

@@ -11,10 +11,13 @@ pub mod aliases;
 pub mod attestations;
 pub mod audit;
 pub mod blobs;
+pub mod bundle;
 pub mod health;
 pub mod incident;
+pub mod keys;
 pub mod log;
 pub mod models;
+pub mod namespaces;
 pub mod params;
 pub mod tokens;
 pub mod uploads;
@@ -84,16 +87,16 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list_audit))
         .routes(routes!(attestations::list_attestations, attestations::add_attestation))
         .routes(routes!(attestations::get_attestation))
-        .routes(routes!(attestations::list_keys, attestations::add_key))
-        .routes(routes!(attestations::revoke_key))
-        .routes(routes!(attestations::get_namespace, attestations::put_namespace))
+        .routes(routes!(keys::list_keys, keys::add_key))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(namespaces::get_namespace, namespaces::put_namespace))
         .routes(routes!(log::log_key))
-        .routes(routes!(log::attestation_key))
+        .routes(routes!(keys::attestation_key))
         .routes(routes!(log::checkpoint))
         .routes(routes!(log::entries))
         .routes(routes!(log::inclusion))
         .routes(routes!(log::consistency))
-        .routes(routes!(log::bundle))
+        .routes(routes!(bundle::bundle))
         .routes(routes!(aliases::list_aliases))
         .routes(routes!(aliases::get_alias, aliases::put_alias))
         // `POST .../aliases/{alias}:rollback`: matchit has no suffixes, so the handler takes the

@@ -1,7 +1,6 @@
 //! Attestations on the server: which keys are trusted for a model, verifying what arrives (nothing
 //! is stored unless it verifies), storing it verbatim, and listing it with its status now.
-use axum::http::StatusCode;
-use registry_core::api::{AddKeyRequest, AttestationInfo, TrustedKeyInfo, codes};
+use registry_core::api::{AddKeyRequest, AttestationInfo, NamespaceSettings, TrustedKeyInfo, codes};
 use registry_core::attest::keys::PublicKey;
 use registry_core::attest::predicates::{SLSA_PROVENANCE_V1, check_names};
 use registry_core::attest::{self, AttestError, Binding, Target, TrustedKey, Verified};
@@ -57,11 +56,9 @@ pub fn verify_all(
                     Ok(v)
                 })
                 .map_err(|e| match e {
-                    attest::AttestError::TooLarge => ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        codes::PAYLOAD_TOO_LARGE,
-                        format!("attestation #{}: {e}", i + 1),
-                    ),
+                    attest::AttestError::TooLarge => {
+                        ApiError::too_large(format!("attestation #{}: {e}", i + 1))
+                    }
                     e => ApiError::bad_request(
                         codes::INVALID_ATTESTATION,
                         format!("attestation #{}: {e}", i + 1),
@@ -258,6 +255,11 @@ pub fn key_info(r: &KeyRow) -> Result<TrustedKeyInfo, ApiError> {
     })
 }
 
+/// Every trusted key (revoked ones included, with when).
+pub async fn list_keys(db: &Db) -> Result<Vec<TrustedKeyInfo>, ApiError> {
+    db.keys_list().await?.iter().map(key_info).collect()
+}
+
 /// Trusts a key (admin API and `registry-server keys add`).
 pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<TrustedKeyInfo, ApiError> {
     let key = PublicKey::from_pem(&req.public_key)
@@ -279,9 +281,8 @@ pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<Trusted
     };
     let mut tx = db.begin_write().await?;
     crate::db::attestations::key_add(&mut tx, &row).await.map_err(|e| match e {
-        DbError::Conflict => ApiError::new(
-            StatusCode::CONFLICT,
-            "key_exists",
+        DbError::Conflict => ApiError::conflict(
+            codes::KEY_EXISTS,
             format!("key {} is already trusted for {}", key.key_id(), req.namespace),
         ),
         e => e.into(),
@@ -384,6 +385,11 @@ pub async fn raw(
         ));
     }
     Ok((r.format, r.body))
+}
+
+/// A namespace's settings (the defaults if never set).
+pub async fn namespace(db: &Db, namespace: &str) -> Result<NamespaceSettings, ApiError> {
+    Ok(NamespaceSettings { require_provenance: db.require_provenance(namespace).await? })
 }
 
 /// Sets a namespace's `require_provenance`, logged.

@@ -8,8 +8,22 @@ use registry_core::tlog::entry::{self, LogEntry};
 use registry_core::{ModelName, Reference};
 
 use crate::error::ApiError;
-use crate::service::{attest, log, read};
+use crate::service::{attest, audit, log, read};
 use crate::state::AppState;
+
+/// The bundle of `model@reference` for `actor`, after the access audit record is written (no record,
+/// no bundle).
+pub async fn download(
+    state: &AppState,
+    actor: &str,
+    model: &ModelName,
+    reference: &Reference,
+) -> Result<AuditBundle, ApiError> {
+    let b = build(state, model, reference).await?;
+    let target = format!("{model}@{}", b.version.version);
+    audit::record(state, actor, audit::BUNDLE_DOWNLOAD, &target).await?;
+    Ok(b)
+}
 
 /// The bundle of `model@reference`.
 pub async fn build(

@@ -3,7 +3,6 @@
 //! refused by pulls and policies, optionally rolling every affected alias back.
 use std::collections::HashMap;
 
-use axum::http::StatusCode;
 use registry_core::api::codes;
 use registry_core::incident::{AffectedVersion, AliasRollback, QuarantineInfo, QuarantineRequest};
 use registry_core::promote::AliasName;
@@ -184,7 +183,7 @@ pub async fn quarantine(
             }
             state.pauses.point("quarantine.decided").await;
             let mut tx = state.db.begin_write().await?;
-            crate::db::aliases::lock(&mut tx).await?;
+            crate::db::log::lock_global_writes(&mut tx).await?;
             if qdb::radius_mark(&mut tx).await? == mark {
                 break 'radius (reached, tx);
             }
@@ -240,7 +239,7 @@ pub async fn quarantine(
                 alias,
                 from: v.version.clone(),
                 to: mv.as_ref().ok().map(|r| r.alias.version.clone()),
-                error: mv.err().map(|e| e.message().to_owned()),
+                error: mv.err().map(|e| ApiError::from(e).message().to_owned()),
             });
         }
         let mut tx = state.db.begin_write().await?;
@@ -267,13 +266,9 @@ pub async fn lift(
     let mut tx = state.db.begin_write().await?;
     // Under the registry-wide write lock, so two lifts covering one version cannot each see the other
     // still active and leave the version quarantined after both.
-    crate::db::aliases::lock(&mut tx).await?;
+    crate::db::log::lock_global_writes(&mut tx).await?;
     if !qdb::lift(&mut tx, id, &actor.id, now_ms(), reason).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::ALREADY_LIFTED,
-            format!("quarantine {id} is already lifted"),
-        ));
+        return Err(ApiError::conflict(codes::ALREADY_LIFTED, format!("quarantine {id} is already lifted")));
     }
     let released = qdb::released_by_lift(&mut tx, id).await?;
     state.pauses.point("lift.decided").await;

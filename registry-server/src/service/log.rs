@@ -1,66 +1,17 @@
 //! The transparency log as a service: the signing key, checkpoints (one root per size, ever), proofs,
 //! and the entries every state change appends in its own transaction.
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use base64::Engine;
+use registry_core::api::{LogEntryItem, MAX_LOG_PAGE};
 use registry_core::tlog::entry::LogEntry;
-use registry_core::tlog::note::{Checkpoint, NoteSigner};
+use registry_core::tlog::note::Checkpoint;
 use registry_core::tlog::{self, Hash};
 use serde_json::Value;
 
 use crate::db::{Db, DbError, rfc3339};
 use crate::error::ApiError;
 
-/// The log's signer and origin.
-#[derive(Debug)]
-pub struct LogKey {
-    signer: NoteSigner,
-}
-
-impl LogKey {
-    /// Loads the Ed25519 secret from `path` (base64 of 32 bytes), creating it (mode 0600) on first
-    /// start. The origin is `origin` if given, else `registry/<8 hex of the public key's hash>`.
-    pub fn load_or_create(path: &Path, origin: Option<&str>) -> anyhow::Result<Self> {
-        let secret: [u8; 32] = match std::fs::read_to_string(path) {
-            Ok(text) => base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-                .ok_or_else(|| anyhow::anyhow!("{}: not a base64 32-byte Ed25519 secret", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut s = [0u8; 32];
-                getrandom::fill(&mut s).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let text = base64::engine::general_purpose::STANDARD.encode(s) + "\n";
-                crate::service::tokens::write_private(path, text.as_bytes())?;
-                tracing::warn!(file = %path.display(), "created the transparency log's signing key");
-                s
-            }
-            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
-        };
-        let origin = match origin {
-            Some(o) => o.to_owned(),
-            None => {
-                let pk = NoteSigner::public_key(&secret);
-                format!("registry/{}", &registry_core::Digest::of(&pk).hex()[..8])
-            }
-        };
-        Ok(Self { signer: NoteSigner::new(&origin, &secret)? })
-    }
-
-    /// The verifier key text clients pin: `origin+keyid+key`.
-    pub fn vkey(&self) -> String {
-        self.signer.verifier().to_vkey()
-    }
-
-    /// The origin line of checkpoints.
-    pub fn origin(&self) -> &str {
-        self.signer.verifier().name()
-    }
-}
+pub use crate::service::keys::LogKey;
 
 /// A log entry of `kind` about `subject` by `actor`, now.
 pub fn entry(kind: &str, subject: &str, actor: &str, details: &[(&str, Value)]) -> LogEntry {
@@ -106,7 +57,7 @@ pub async fn checkpoint(db: &Db, key: &LogKey) -> Result<(Checkpoint, String), A
         return Ok((Checkpoint { origin: key.origin().into(), size, root }, note));
     }
     let cp = Checkpoint { origin: key.origin().into(), size, root };
-    let note = key.signer.sign(&cp.to_text()).map_err(corrupt)?;
+    let note = key.sign(&cp.to_text()).map_err(corrupt)?;
     db.checkpoint_put(size, &root, &note).await?;
     // Another replica may have signed this size first; serve what is stored.
     let (stored_root, stored) =
@@ -145,4 +96,12 @@ pub async fn consistency(db: &Db, from: u64, to: u64) -> Result<Vec<Hash>, ApiEr
         return Err(bad(format!("need from <= to <= {now} (got from {from}, to {to})")));
     }
     proof(db, &tlog::consistency_ranges(from, to)).await
+}
+
+/// Entries `[start, end)` with their exact bodies; a page holds at most `MAX_LOG_PAGE` entries, so a
+/// longer (or empty) range is clamped, not refused, and a reader continues from the last index it got.
+pub async fn entries(db: &Db, start: u64, end: u64) -> Result<Vec<LogEntryItem>, ApiError> {
+    let end = end.min(start.saturating_add(MAX_LOG_PAGE));
+    let rows = if end <= start { Vec::new() } else { db.log_entries(start, end).await? };
+    Ok(rows.into_iter().map(|r| LogEntryItem { index: r.idx.max(0) as u64, body: r.body }).collect())
 }

@@ -1,9 +1,11 @@
 //! Use cases, free of HTTP: they take `&AppState` and domain types and return API types or `ApiError`.
 pub mod attest;
+pub mod audit;
 pub mod blobs;
 pub mod bundle;
 pub mod gc;
 pub mod incident;
+pub mod keys;
 pub mod log;
 pub mod promote;
 pub mod push;

@@ -1,111 +1,73 @@
-//! Pushing: storing a blob (verified while it streams) and publishing a version (verified, then
-//! written in one transaction).
-use axum::http::StatusCode;
-use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use registry_core::api::{BlobResponse, MAX_PUSH_ATTESTATIONS, PutVersionRequest, VersionResponse, codes};
+//! Publishing a version: verified, then written in one transaction. Storing a blob (verified while
+//! it streams) is `service::blobs::put_blob`, re-exported here.
+use registry_core::api::{MAX_PUSH_ATTESTATIONS, PutVersionRequest, VersionResponse, codes};
 use registry_core::attest::Verified;
 use registry_core::{Digest, ModelName, Reference, VersionLabel, canonical};
 use serde_json::json;
 
 use crate::auth::Actor;
 use crate::db::versions::{self, NewVersion, VersionRow};
-use crate::db::{DbError, models, now_ms, to_i64};
+use crate::db::{DbError, Tx, models, now_ms, to_i64};
 use crate::error::ApiError;
 use crate::service::read::version_response;
 use crate::service::{attest, blobs, log};
 use crate::state::AppState;
+
+pub use crate::service::blobs::{put_blob, record_blob};
 use registry_core::tlog::entry;
 
 /// Most missing digests listed in a `missing_blobs` answer.
 const MAX_LISTED: usize = 1000;
 
-/// Stores a blob from a streamed body. `created` is false only when the caller could already read
-/// the blob: for bytes stored under models it cannot read the answer is the same as for new bytes,
-/// so an upload tells nobody what others store. Either way the caller has now proven it holds them.
-pub async fn put_blob<S, E>(
-    state: &AppState,
-    actor: &Actor,
-    digest: Digest,
-    content_length: Option<u64>,
-    body: S,
-) -> Result<BlobResponse, ApiError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Send,
-    E: std::fmt::Display,
-{
-    let limit = state.settings.max_blob_size;
-    if let Some(len) = content_length
-        && len > limit
-    {
-        return Err(crate::blob::BlobError::TooLarge { limit }.into());
-    }
-    state.pauses.point("blob.upload").await;
-    let readable = blobs::visible(state, actor, &digest).await?;
-    // Touching the row (rather than reading it) keeps GC off this blob: if GC is deleting it right
-    // now, the touch finds no row and the bytes are stored again below.
-    let stored = match state.db.blob_touch(&[digest]).await?.get(&digest).copied() {
-        Some(size) if state.blobs.size(&digest).await? == Some(size) => Some(size),
-        _ => None,
-    };
-    let size = match stored {
-        // Already stored: nothing to write, but the body is checked exactly as a fresh upload's
-        // (same limit, same errors: none of them may depend on the stored blob).
-        Some(size) => {
-            hash_body(body, &digest, limit).await?;
-            size
-        }
-        None => {
-            let size = state.blobs.put_stream(&digest, body, limit).await?;
-            record_blob(state, &digest, size).await?;
-            size
-        }
-    };
-    blobs::record_upload(state, actor, &digest).await?;
-    Ok(BlobResponse { digest, size, created: !(readable && stored.is_some()) })
+/// Why a publish was refused, beyond input its checks reject (`Other`). `error.rs` picks the status
+/// and code of each.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The label exists with another manifest (`stored`: its digest), or with the same files but
+    /// other lineage or metadata (`stored`: `None`). Versions are immutable.
+    #[error("{}", match stored {
+        Some(d) => format!("{name} already exists with manifest {d}; versions are immutable"),
+        None => format!("{name} already exists with the same files but different lineage or metadata"),
+    })]
+    VersionExists {
+        /// `NS/NAME@VERSION`.
+        name: String,
+        /// The stored manifest digest, when it differs.
+        stored: Option<String>,
+    },
+    /// The label is an alias of the model.
+    #[error("{0} is an alias; a version label cannot shadow it")]
+    NameConflict(String),
+    /// Blobs the manifest names that the caller may not use (or that are not stored); the list is
+    /// cut at `MAX_LISTED`, `count` is the whole number.
+    #[error("{count} blob(s) named by the manifest are not stored; upload them first")]
+    MissingBlobs {
+        /// How many.
+        count: usize,
+        /// The first of them.
+        missing: Vec<String>,
+    },
+    /// Garbage collection removed a blob the manifest names while this push ran.
+    #[error("a blob named by the manifest was garbage-collected while this push ran; upload it again")]
+    BlobCollected,
+    /// Lineage names parent versions that do not exist, or that the caller cannot read.
+    #[error("parent version(s) not found: {}", .0.join(", "))]
+    UnknownParent(Vec<String>),
+    /// Invalid input, storage faults and the rest.
+    #[error("{0}")]
+    Other(ApiError),
 }
 
-/// Hashes an upload body whose bytes are already stored, failing as `put_stream` would.
-async fn hash_body<S, E>(body: S, digest: &Digest, limit: u64) -> Result<(), ApiError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Send,
-    E: std::fmt::Display,
-{
-    let mut body = std::pin::pin!(body);
-    let mut hasher = registry_core::Hasher::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, format!("upload body failed: {e}")))?;
-        if hasher.len() + chunk.len() as u64 > limit {
-            return Err(crate::blob::BlobError::TooLarge { limit }.into());
-        }
-        hasher.update(&chunk);
+impl From<ApiError> for PublishError {
+    fn from(e: ApiError) -> Self {
+        PublishError::Other(e)
     }
-    let got = hasher.len();
-    let actual = hasher.finalize();
-    if actual != *digest {
-        return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
-    }
-    Ok(())
 }
 
-/// Records a blob whose bytes were just stored and verified. If garbage collection is deleting the
-/// object right now (it holds a claim on the digest), nothing is recorded; if it removed the object
-/// between the write and the record, the record is withdrawn. Either way the client is told to send
-/// the bytes again, never acknowledged with nothing stored.
-pub async fn record_blob(state: &AppState, digest: &Digest, size: u64) -> Result<(), ApiError> {
-    if !state.db.blob_insert(digest, size).await? {
-        return Err(ApiError::unavailable(format!(
-            "blob {digest} is being removed by garbage collection; send it again"
-        )));
+impl From<DbError> for PublishError {
+    fn from(e: DbError) -> Self {
+        PublishError::Other(e.into())
     }
-    if state.blobs.size(digest).await? != Some(size) {
-        state.db.blob_forget_unreferenced(digest).await?;
-        return Err(ApiError::unavailable(format!(
-            "blob {digest} was removed by garbage collection while it was stored; send it again"
-        )));
-    }
-    Ok(())
 }
 
 /// The outcome of a publish.
@@ -123,18 +85,17 @@ fn invalid_lineage(e: impl std::fmt::Display) -> ApiError {
 
 /// Checks that every file's blob is usable by the caller (readable, or uploaded by it) with the size
 /// the manifest states. A blob the caller may not use is reported missing, like one not stored.
-async fn check_blobs(state: &AppState, actor: &Actor, req: &PutVersionRequest) -> Result<(), ApiError> {
+async fn check_blobs(state: &AppState, actor: &Actor, req: &PutVersionRequest) -> Result<(), PublishError> {
     let digests = req.manifest.blob_digests();
     let sizes = blobs::usable(state, actor, &digests).await?;
     let missing: Vec<String> =
         digests.iter().filter(|d| !sizes.contains_key(d)).map(Digest::to_string).collect();
     if !missing.is_empty() {
-        let n = missing.len();
-        return Err(ApiError::bad_request(
-            codes::MISSING_BLOBS,
-            format!("{n} blob(s) named by the manifest are not stored; upload them first"),
-        )
-        .with_details(json!({ "missing": missing.into_iter().take(MAX_LISTED).collect::<Vec<_>>() })));
+        let count = missing.len();
+        return Err(PublishError::MissingBlobs {
+            count,
+            missing: missing.into_iter().take(MAX_LISTED).collect(),
+        });
     }
     for f in req.manifest.files() {
         let stored = sizes.get(&f.digest).copied().unwrap_or_default();
@@ -142,7 +103,8 @@ async fn check_blobs(state: &AppState, actor: &Actor, req: &PutVersionRequest) -
             return Err(ApiError::bad_request(
                 codes::INVALID_MANIFEST,
                 format!("{} says {} bytes but blob {} has {stored}", f.path, f.size, f.digest),
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -155,25 +117,14 @@ struct Texts {
     metadata: String,
 }
 
-fn same_or_conflict(existing: VersionRow, digest: &Digest, t: &Texts) -> Result<Published, ApiError> {
+fn same_or_conflict(existing: VersionRow, digest: &Digest, t: &Texts) -> Result<Published, PublishError> {
     let name = format!("{}/{}@{}", existing.namespace, existing.name, existing.version);
     if existing.manifest_digest != digest.hex() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::VERSION_EXISTS,
-            format!(
-                "{name} already exists with manifest sha256:{}; versions are immutable",
-                existing.manifest_digest
-            ),
-        )
-        .with_details(json!({ "manifest_digest": format!("sha256:{}", existing.manifest_digest) })));
+        let stored = Some(format!("sha256:{}", existing.manifest_digest));
+        return Err(PublishError::VersionExists { name, stored });
     }
     if existing.lineage != t.lineage || existing.metadata != t.metadata {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::VERSION_EXISTS,
-            format!("{name} already exists with the same files but different lineage or metadata"),
-        ));
+        return Err(PublishError::VersionExists { name, stored: None });
     }
     Ok(Published::Existing(version_response(existing)?))
 }
@@ -186,7 +137,7 @@ pub async fn publish_version(
     model: &ModelName,
     label: &VersionLabel,
     req: PutVersionRequest,
-) -> Result<Published, ApiError> {
+) -> Result<Published, PublishError> {
     req.lineage.validate().map_err(invalid_lineage)?;
     req.metadata.validate().map_err(invalid_lineage)?;
     check_blobs(state, actor, &req).await?;
@@ -204,10 +155,9 @@ pub async fn publish_version(
         Ok(row) => return Ok(Published::Created(version_response(row)?)),
         Err(InsertError::Exists(row)) => *row,
         // A concurrent push of the same label won the race: answer as if we had come second.
-        Err(InsertError::Api(e)) if e.code() == "conflict" => {
-            state.db.version_get(model, label.as_str()).await?
-        }
-        Err(InsertError::Api(e)) => return Err(e),
+        Err(InsertError::Db(DbError::Conflict)) => state.db.version_get(model, label.as_str()).await?,
+        Err(InsertError::Db(e)) => return Err(e.into()),
+        Err(InsertError::Refused(e)) => return Err(e),
     };
     let version_id = existing.id;
     let published = same_or_conflict(existing, &digest, &texts)?;
@@ -235,7 +185,8 @@ pub async fn publish_version(
     if new > 0 && !actor.has(registry_core::auth::Scope::Attest) {
         return Err(ApiError::forbidden(format!(
             "{model}@{label} exists; adding {new} attestation(s) to it needs the attest scope"
-        )));
+        ))
+        .into());
     }
     if new > 0 {
         let mut tx = state.db.begin_write().await?;
@@ -288,14 +239,29 @@ async fn verify_evidence(
     Ok(raws.into_iter().zip(verified).collect())
 }
 
+/// Why the insert transaction stopped: the label is taken (answered by comparing), the database
+/// refused (a unique violation is a concurrent push of the same label), or the publish is refused.
 enum InsertError {
     Exists(Box<VersionRow>),
-    Api(ApiError),
+    Db(DbError),
+    Refused(PublishError),
 }
 
-impl<E: Into<ApiError>> From<E> for InsertError {
-    fn from(e: E) -> Self {
-        InsertError::Api(e.into())
+impl From<DbError> for InsertError {
+    fn from(e: DbError) -> Self {
+        InsertError::Db(e)
+    }
+}
+
+impl From<ApiError> for InsertError {
+    fn from(e: ApiError) -> Self {
+        InsertError::Refused(PublishError::Other(e))
+    }
+}
+
+impl From<PublishError> for InsertError {
+    fn from(e: PublishError) -> Self {
+        InsertError::Refused(e)
     }
 }
 
@@ -314,14 +280,11 @@ async fn insert_version(
     let mut tx = state.db.begin_write().await?;
     // The lock every log writer and garbage collection take first; under it, the blobs checked
     // before are checked again, so GC cannot remove one between the check and the reference.
-    crate::db::aliases::lock(&mut tx).await?;
+    crate::db::log::lock_global_writes(&mut tx).await?;
     let digests = req.manifest.blob_digests();
     let present = crate::db::blobs::count_in(&mut tx, &digests).await?;
     if present != digests.len() {
-        return Err(InsertError::Api(ApiError::bad_request(
-            codes::MISSING_BLOBS,
-            "a blob named by the manifest was garbage-collected while this push ran; upload it again",
-        )));
+        return Err(PublishError::BlobCollected.into());
     }
     let (model_id, model_created) = models::get_or_create(&mut tx, model, &actor.id, now).await?;
     if model_created {
@@ -332,51 +295,9 @@ async fn insert_version(
         return Err(InsertError::Exists(Box::new(row)));
     }
     if crate::db::aliases::current(&mut tx, model_id, label.as_str()).await?.is_some() {
-        return Err(InsertError::Api(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::NAME_CONFLICT,
-            format!("{model}@{label} is an alias; a version label cannot shadow it"),
-        )));
+        return Err(PublishError::NameConflict(format!("{model}@{label}")).into());
     }
-    let parent_refs: Vec<(ModelName, String)> = req
-        .lineage
-        .parents
-        .iter()
-        .map(|p| {
-            (
-                p.model.clone(),
-                match &p.reference {
-                    Reference::Label(l) => l.to_string(),
-                    Reference::Digest(d) => d.to_string(),
-                },
-            )
-        })
-        .collect();
-    // A parent the caller cannot read is answered as one that does not exist (no existence oracle).
-    let ids: Vec<Option<i64>> = versions::ids(&mut tx, &parent_refs)
-        .await?
-        .into_iter()
-        .zip(&req.lineage.parents)
-        .map(|(id, p)| id.filter(|_| actor.pattern.matches(&p.model)))
-        .collect();
-    let unknown: Vec<String> = req
-        .lineage
-        .parents
-        .iter()
-        .zip(&ids)
-        .filter(|(_, id)| id.is_none())
-        .map(|(p, _)| p.to_string())
-        .collect();
-    if !unknown.is_empty() {
-        return Err(InsertError::Api(
-            ApiError::bad_request(
-                codes::UNKNOWN_PARENT,
-                format!("parent version(s) not found: {}", unknown.join(", ")),
-            )
-            .with_details(json!({ "missing": unknown })),
-        ));
-    }
-    let parents: Vec<i64> = ids.into_iter().flatten().collect();
+    let parents = parent_ids(&mut tx, actor, req).await?;
     let m = &req.manifest;
     let datasets: Vec<(Digest, &str, &str)> =
         req.lineage.datasets.iter().map(|d| (d.digest, d.uri.as_str(), d.role.as_str())).collect();
@@ -409,8 +330,45 @@ async fn insert_version(
     );
     let idx = crate::db::log::append(&mut tx, &e).await?;
     versions::set_log_index(&mut tx, version_id, idx).await?;
-    attest::store(&mut tx, version_id, &subject, evidence, &actor.id, now).await.map_err(InsertError::Api)?;
+    attest::store(&mut tx, version_id, &subject, evidence, &actor.id, now).await?;
     let row = versions::find(&mut tx, model_id, label.as_str()).await?.ok_or(DbError::NotFound)?;
     tx.commit().await.map_err(DbError::from)?;
     Ok(row)
+}
+
+/// The ids of the lineage's parent versions. A parent the caller cannot read is answered as one that
+/// does not exist (no existence oracle).
+async fn parent_ids(tx: &mut Tx, actor: &Actor, req: &PutVersionRequest) -> Result<Vec<i64>, InsertError> {
+    let parent_refs: Vec<(ModelName, String)> = req
+        .lineage
+        .parents
+        .iter()
+        .map(|p| {
+            (
+                p.model.clone(),
+                match &p.reference {
+                    Reference::Label(l) => l.to_string(),
+                    Reference::Digest(d) => d.to_string(),
+                },
+            )
+        })
+        .collect();
+    let ids: Vec<Option<i64>> = versions::ids(&mut *tx, &parent_refs)
+        .await?
+        .into_iter()
+        .zip(&req.lineage.parents)
+        .map(|(id, p)| id.filter(|_| actor.pattern.matches(&p.model)))
+        .collect();
+    let unknown: Vec<String> = req
+        .lineage
+        .parents
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| id.is_none())
+        .map(|(p, _)| p.to_string())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(PublishError::UnknownParent(unknown).into());
+    }
+    Ok(ids.into_iter().flatten().collect())
 }

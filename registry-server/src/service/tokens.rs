@@ -1,8 +1,6 @@
 //! Token management (admin API and `registry-server token ...`) and the first-start bootstrap token.
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use axum::http::StatusCode;
 use registry_core::api::codes;
 use registry_core::auth::{CreateTokenRequest, CreatedToken, NamePattern, Scope, TokenInfo};
 
@@ -73,11 +71,9 @@ pub async fn create(db: &Db, actor: &Actor, req: CreateTokenRequest) -> Result<C
         revoked_at: None,
     };
     db.token_insert(&row).await.map_err(|e| match e {
-        DbError::Conflict => ApiError::new(
-            StatusCode::CONFLICT,
-            codes::TOKEN_EXISTS,
-            format!("a token named {:?} exists", req.name),
-        ),
+        DbError::Conflict => {
+            ApiError::conflict(codes::TOKEN_EXISTS, format!("a token named {:?} exists", req.name))
+        }
         e => e.into(),
     })?;
     Ok(CreatedToken { info: row.info()?, token: new.text })
@@ -222,10 +218,4 @@ async fn warn_if_unheld(db: &Db, data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a file readable by its owner only (created 0600, never widened).
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
+pub use crate::service::keys::write_private;

@@ -8,12 +8,10 @@
 //! checked out.
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use registry_core::api::{BlobResponse, CreateUploadRequest, UploadList, UploadSession, codes};
 use registry_core::{Digest, Hasher};
-use serde_json::json;
 
 use crate::auth::Actor;
 use crate::db::uploads::{PartRow, SessionRow};
@@ -26,12 +24,73 @@ pub const MAX_PARTS: u64 = 10_000;
 /// How long a part waits for the part before it to be hashed.
 const WAIT_FOR_PREDECESSOR: Duration = Duration::from_secs(60);
 
-fn gone(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        codes::UPLOAD_GONE,
-        format!("upload {id} expired, completed or aborted"),
-    )
+/// Why an upload step was refused, beyond bad input and storage faults (`Other`). `error.rs` picks
+/// the status and code of each.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The session expired, or was completed or aborted.
+    #[error("upload {0} expired, completed or aborted")]
+    Gone(String),
+    /// The announced size is over the server's blob size limit.
+    #[error("blob of {size} bytes is over the limit of {limit} bytes")]
+    TooLarge {
+        /// Announced.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A part already hashed was sent again with other bytes.
+    #[error("part {0} was confirmed with other bytes")]
+    PartConflict(u64),
+    /// A part waited for its predecessor until the wait ran out.
+    #[error("part {part} waited for part {next} which has not arrived; send parts in order")]
+    PartOutOfOrder {
+        /// The part that waited.
+        part: u64,
+        /// The part the session waits for.
+        next: i64,
+    },
+    /// The store is full: the session was discarded, its staged parts freed.
+    #[error(
+        "the registry's storage is full: upload {0} was discarded and its staged parts freed; \
+         push again once space is freed"
+    )]
+    StorageFull(String),
+    /// Completing before every part is confirmed; `missing` lists the first of them.
+    #[error("{count} of {total} parts are not confirmed yet")]
+    Incomplete {
+        /// How many parts are missing.
+        count: usize,
+        /// Parts in the session.
+        total: u64,
+        /// The first missing parts.
+        missing: Vec<u64>,
+    },
+    /// Bad input, storage faults and the rest.
+    #[error("{0}")]
+    Other(ApiError),
+}
+
+impl From<ApiError> for UploadError {
+    fn from(e: ApiError) -> Self {
+        UploadError::Other(e)
+    }
+}
+
+impl From<crate::db::DbError> for UploadError {
+    fn from(e: crate::db::DbError) -> Self {
+        UploadError::Other(e.into())
+    }
+}
+
+impl From<crate::blob::BlobError> for UploadError {
+    fn from(e: crate::blob::BlobError) -> Self {
+        UploadError::Other(e.into())
+    }
+}
+
+fn gone(id: &str) -> UploadError {
+    UploadError::Gone(id.to_owned())
 }
 
 fn expires(state: &AppState) -> i64 {
@@ -42,7 +101,7 @@ fn parts_of(size: u64, part_size: u64) -> u64 {
     size.div_ceil(part_size)
 }
 
-async fn view(state: &AppState, s: &SessionRow) -> Result<UploadSession, ApiError> {
+async fn view(state: &AppState, s: &SessionRow) -> Result<UploadSession, UploadError> {
     let parts = state.db.upload_parts(&s.id).await?;
     let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
     let (size, part_size) = (s.size.max(0) as u64, s.part_size.max(1) as u64);
@@ -63,20 +122,18 @@ pub async fn create(
     state: &AppState,
     actor: &Actor,
     req: CreateUploadRequest,
-) -> Result<(UploadSession, bool), ApiError> {
+) -> Result<(UploadSession, bool), UploadError> {
     let limit = state.settings.max_blob_size;
     if i64::try_from(req.size).is_err() {
-        return Err(ApiError::bad_request(codes::BAD_REQUEST, "size is beyond any storable blob"));
+        return Err(ApiError::bad_request(codes::BAD_REQUEST, "size is beyond any storable blob").into());
     }
     if req.size > limit {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::PAYLOAD_TOO_LARGE,
-            format!("blob of {} bytes is over the limit of {limit} bytes", req.size),
-        ));
+        return Err(UploadError::TooLarge { size: req.size, limit });
     }
     if req.size == 0 {
-        return Err(ApiError::bad_request(codes::BAD_REQUEST, "an empty blob needs no session: PUT it"));
+        return Err(
+            ApiError::bad_request(codes::BAD_REQUEST, "an empty blob needs no session: PUT it").into()
+        );
     }
     if let Some(s) = state.db.upload_find(&req.digest, req.size, &actor.id).await? {
         return Ok((view(state, &s).await?, false));
@@ -106,11 +163,11 @@ pub async fn create(
 }
 
 /// The caller's live session `id`.
-async fn load(state: &AppState, actor: &Actor, id: &str) -> Result<SessionRow, ApiError> {
+async fn load(state: &AppState, actor: &Actor, id: &str) -> Result<SessionRow, UploadError> {
     let not_found = || ApiError::not_found(format!("no upload {id}"));
     let s = state.db.upload_get(id).await?.ok_or_else(not_found)?;
     if s.actor != actor.id {
-        return Err(not_found());
+        return Err(not_found().into());
     }
     if s.expires_at <= now_ms() {
         return Err(gone(id));
@@ -119,13 +176,13 @@ async fn load(state: &AppState, actor: &Actor, id: &str) -> Result<SessionRow, A
 }
 
 /// A session's state.
-pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<UploadSession, ApiError> {
+pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<UploadSession, UploadError> {
     let s = load(state, actor, id).await?;
     view(state, &s).await
 }
 
 /// Reads a part body of exactly `expected` bytes (kept as the transport's chunks: no copy).
-async fn read_part<S, E>(body: S, expected: u64) -> Result<Vec<Bytes>, ApiError>
+async fn read_part<S, E>(body: S, expected: u64) -> Result<Vec<Bytes>, UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: std::fmt::Display,
@@ -148,14 +205,15 @@ where
                 "this part must be exactly {expected} bytes, got {}",
                 if got > expected { "more".into() } else { got.to_string() }
             ),
-        ));
+        )
+        .into());
     }
     Ok(chunks)
 }
 
 /// Feeds a part to `h` on the blocking pool (a fresh hasher: the part's own digest; a session's
 /// saved state: the state after the part).
-async fn feed(chunks: &[Bytes], mut h: Hasher) -> Result<Hasher, ApiError> {
+async fn feed(chunks: &[Bytes], mut h: Hasher) -> Result<Hasher, UploadError> {
     let chunks = chunks.to_vec(); // reference counts, not bytes
     tokio::task::spawn_blocking(move || {
         for c in &chunks {
@@ -164,14 +222,14 @@ async fn feed(chunks: &[Bytes], mut h: Hasher) -> Result<Hasher, ApiError> {
         h
     })
     .await
-    .map_err(ApiError::internal)
+    .map_err(|e| ApiError::internal(e).into())
 }
 
-fn restore(hex_state: &str) -> Result<Hasher, ApiError> {
+fn restore(hex_state: &str) -> Result<Hasher, UploadError> {
     hex::decode(hex_state)
         .ok()
         .and_then(|b| Hasher::restore(&b))
-        .ok_or_else(|| ApiError::internal("corrupt upload hash state"))
+        .ok_or_else(|| ApiError::internal("corrupt upload hash state").into())
 }
 
 /// Stores part `n` of session `id`. Returns the session's state after it.
@@ -181,7 +239,7 @@ pub async fn put_part<S, E>(
     id: &str,
     n: u64,
     body: S,
-) -> Result<UploadSession, ApiError>
+) -> Result<UploadSession, UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: std::fmt::Display,
@@ -193,7 +251,8 @@ where
         return Err(ApiError::bad_request(
             codes::BAD_REQUEST,
             format!("part {n} is out of range: this upload has {parts} parts (0..{})", parts - 1),
-        ));
+        )
+        .into());
     }
     let offset = n * part_size;
     let expected = part_size.min(size - offset);
@@ -209,13 +268,11 @@ where
             // Hashed already: only the very same bytes may be sent again (to store them if a crash
             // came between hashing and storing, or as a harmless retry).
             let known = state.db.upload_parts(id).await?.into_iter().find(|p| p.part == idx);
-            let Some(known) = known else { return Err(ApiError::internal("hashed part without a row")) };
+            let Some(known) = known else {
+                return Err(ApiError::internal("hashed part without a row").into());
+            };
             if known.sha256 != own.hex() {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    codes::PART_CONFLICT,
-                    format!("part {n} was confirmed with other bytes"),
-                ));
+                return Err(UploadError::PartConflict(n));
             }
             if known.store_part_id.is_none() {
                 store_part(state, &s, &digest, n, offset, chunks).await?;
@@ -232,15 +289,7 @@ where
             continue; // someone else chained this part meanwhile: compare with theirs
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                codes::PART_OUT_OF_ORDER,
-                format!(
-                    "part {n} waited for part {} which has not arrived; send parts in order",
-                    now.chained
-                ),
-            )
-            .with_details(json!({ "next_part": now.chained })));
+            return Err(UploadError::PartOutOfOrder { part: n, next: now.chained });
         }
         state.pauses.point("upload.part.waits").await;
         tokio::time::sleep(pause).await;
@@ -256,7 +305,7 @@ async fn store_part(
     n: u64,
     offset: u64,
     chunks: Vec<Bytes>,
-) -> Result<(), ApiError> {
+) -> Result<(), UploadError> {
     let idx = usize::try_from(n).map_err(ApiError::internal)?;
     let pid = match state.blobs.session_put_part(digest, &s.id, &s.store_upload_id, idx, offset, chunks).await
     {
@@ -266,24 +315,18 @@ async fn store_part(
             // now (the parts can be sent again in a new session once space is freed).
             let _ = state.blobs.session_abort(digest, &s.id, &s.store_upload_id).await;
             state.db.upload_delete(&s.id).await?;
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                codes::STORAGE_FULL,
-                format!(
-                    "the registry's storage is full: upload {} was discarded and its staged parts freed; \
-                     push again once space is freed",
-                    s.id
-                ),
-            ));
+            return Err(UploadError::StorageFull(s.id.clone()));
         }
-        Err(e) => return Err(ApiError::unavailable(format!("storing part {n} failed; send it again: {e}"))),
+        Err(e) => {
+            return Err(ApiError::unavailable(format!("storing part {n} failed; send it again: {e}")).into());
+        }
     };
     state.db.upload_part_stored(&s.id, to_i64(n), &pid).await?;
     Ok(())
 }
 
 /// Completes session `id`: the parts hashed to the digest, so the blob becomes visible.
-pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobResponse, ApiError> {
+pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobResponse, UploadError> {
     let s = load(state, actor, id).await?;
     let (size, part_size) = (s.size.max(0) as u64, s.part_size.max(1) as u64);
     let parts = state.db.upload_parts(id).await?;
@@ -292,12 +335,12 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobR
         .filter(|i| !parts.iter().any(|p| p.part == to_i64(*i) && p.store_part_id.is_some()))
         .collect();
     if !missing.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::UPLOAD_INCOMPLETE,
-            format!("{} of {total} parts are not confirmed yet", missing.len()),
-        )
-        .with_details(json!({ "missing": missing.into_iter().take(1000).collect::<Vec<_>>() })));
+        let count = missing.len();
+        return Err(UploadError::Incomplete {
+            count,
+            total,
+            missing: missing.into_iter().take(1000).collect(),
+        });
     }
     let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
     let hasher = restore(&s.hash_state)?;
@@ -310,14 +353,14 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobR
     }
     let ids = parts.into_iter().filter_map(|p| p.store_part_id).collect();
     state.blobs.session_complete(&digest, size, id, &s.store_upload_id, ids).await?;
-    crate::service::push::record_blob(state, &digest, size).await?;
+    crate::service::blobs::record_blob(state, &digest, size).await?;
     crate::service::blobs::record_upload(state, actor, &digest).await?;
     state.db.upload_delete(id).await?;
     Ok(BlobResponse { digest, size, created: true })
 }
 
 /// The caller's live sessions (to resume or abort them).
-pub async fn list(state: &AppState, actor: &Actor) -> Result<UploadList, ApiError> {
+pub async fn list(state: &AppState, actor: &Actor) -> Result<UploadList, UploadError> {
     let mut uploads = vec![];
     for s in state.db.uploads_of(&actor.id, now_ms()).await? {
         uploads.push(view(state, &s).await?);
@@ -326,7 +369,7 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<UploadList, ApiErro
 }
 
 /// Aborts session `id`: its parts are discarded.
-pub async fn abort(state: &AppState, actor: &Actor, id: &str) -> Result<(), ApiError> {
+pub async fn abort(state: &AppState, actor: &Actor, id: &str) -> Result<(), UploadError> {
     let s = load(state, actor, id).await?;
     let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
     state.blobs.session_abort(&digest, id, &s.store_upload_id).await?;
