@@ -33,5 +33,5 @@ pub async fn bundle(
         .map_err(|e| ApiError::bad_request(registry_core::api::codes::INVALID_NAME, e.to_string()))?;
     let r = crate::routes::models::reference(&p.version)?;
     actor.check_read(&m, format_args!("version {m}@{r}"))?;
-    Ok(Json(crate::service::bundle::download(&state, &actor.id, &m, &r).await?))
+    Ok(Json(crate::service::audit_bundle::download(&state, &actor.id, &m, &r).await?))
 }

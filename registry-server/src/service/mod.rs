@@ -1,8 +1,9 @@
-//! Use cases, free of HTTP: they take `&AppState` and domain types and return API types or `ApiError`.
+//! Use cases, free of HTTP: they take `&AppState` and domain types and return API types, or typed
+//! errors (or `ApiError` for bad input and storage faults) that `error.rs` alone maps to status and code.
 pub mod attest;
 pub mod audit;
+pub mod audit_bundle;
 pub mod blobs;
-pub mod bundle;
 pub mod gc;
 pub mod incident;
 pub mod keys;
