@@ -8,7 +8,8 @@ use super::*;
 use crate::lineage::Lineage;
 use crate::manifest::FileEntry;
 
-fn manifest(files: &[(&str, &[u8])]) -> Manifest {
+/// A manifest of these files (path, contents); shared with the predicate modules' tests.
+pub(crate) fn manifest(files: &[(&str, &[u8])]) -> Manifest {
     Manifest::new(
         files
             .iter()

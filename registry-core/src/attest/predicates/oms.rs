@@ -114,17 +114,8 @@ pub fn check_oms(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::FileEntry;
 
-    fn m(files: &[(&str, &[u8])]) -> Manifest {
-        Manifest::new(
-            files
-                .iter()
-                .map(|(p, c)| FileEntry { path: (*p).into(), size: c.len() as u64, digest: Digest::of(c) })
-                .collect(),
-        )
-        .expect("valid")
-    }
+    use crate::attest::tests::manifest as m;
 
     #[test]
     fn our_oms_predicate_checks_against_its_manifest() {
