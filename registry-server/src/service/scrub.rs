@@ -155,9 +155,32 @@ struct Seen {
 /// One full pass at `rate` bytes per second.
 pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<PassReport, ApiError> {
     let mut report = PassReport::default();
-    let mut pace = Pace { rate: rate.max(1), started: Instant::now(), hashed: 0 };
     let mut seen = Seen::default();
-    // Blobs, in digest order.
+    let mut pace = Pace { rate: rate.max(1), started: Instant::now(), hashed: 0 };
+    check_blobs(state, &mut report, stats, &mut seen, &mut pace).await?;
+    report.bytes = pace.hashed;
+    check_attestations(state, &mut report, stats, &mut seen).await?;
+    check_log_entries(state, &mut report, stats, &mut seen).await?;
+    // Aliases: each stored target is the one its newest logged move names (service::scrub_aliases).
+    for (target, detail) in crate::service::scrub_aliases::differences(state).await? {
+        finding(state, &mut report, stats, "alias", &target, &detail, &[]).await?;
+    }
+    clear_intact(state, &mut report, &seen).await?;
+    stats.passes.fetch_add(1, Ordering::Relaxed);
+    stats.last_pass_ms.store(now_ms().max(0) as u64, Ordering::Relaxed);
+    Ok(report)
+}
+
+/// Blobs, in digest order: each object re-read and hashed at `pace`. A bad object marks its row lost
+/// (the next push of those bytes heals it) and its versions corrupted; a read that fails is an error,
+/// not a finding, and too many in a row abandon the pass.
+async fn check_blobs(
+    state: &AppState,
+    report: &mut PassReport,
+    stats: &ScrubStats,
+    seen: &mut Seen,
+    pace: &mut Pace,
+) -> Result<(), ApiError> {
     let mut after = String::new();
     let mut unreadable_in_a_row = 0;
     loop {
@@ -168,7 +191,7 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
             let d = row.digest;
             report.blobs += 1;
             stats.blobs.fetch_add(1, Ordering::Relaxed);
-            match check_blob(state, &d, row.size, &mut pace, stats).await {
+            match check_blob(state, &d, row.size, pace, stats).await {
                 BlobCheck::Whole => {
                     unreadable_in_a_row = 0;
                     if row.lost {
@@ -185,7 +208,7 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
                     state.db.blob_mark_lost(&d).await?;
                     let versions = state.db.versions_with_blob(&d).await?;
                     seen.touched.extend(&versions);
-                    finding(state, &mut report, stats, "blob", &d.to_string(), &detail, &versions).await?;
+                    finding(state, report, stats, "blob", &d.to_string(), &detail, &versions).await?;
                 }
                 BlobCheck::Unreadable(cause) => {
                     tracing::warn!(digest = %d, cause = %cause, "scrub: a blob could not be checked");
@@ -202,8 +225,16 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
             }
         }
     }
-    report.bytes = pace.hashed;
-    // Attestations: the stored bytes still hash to the recorded digest.
+    Ok(())
+}
+
+/// Attestations: the stored bytes still hash to the recorded digest.
+async fn check_attestations(
+    state: &AppState,
+    report: &mut PassReport,
+    stats: &ScrubStats,
+    seen: &mut Seen,
+) -> Result<(), ApiError> {
     let mut after = 0i64;
     loop {
         let page = state.db.attestation_bytes_after(after, PAGE).await?;
@@ -215,20 +246,21 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
             if actual.hex() != digest {
                 let detail = format!("bytes hash to {actual}, recorded sha256:{digest}");
                 seen.touched.insert(version_id);
-                finding(
-                    state,
-                    &mut report,
-                    stats,
-                    "attestation",
-                    &format!("attestation {id}"),
-                    &detail,
-                    &[version_id],
-                )
-                .await?;
+                let what = format!("attestation {id}");
+                finding(state, report, stats, "attestation", &what, &detail, &[version_id]).await?;
             }
         }
     }
-    // Log entries: each body still hashes to its leaf in the tree.
+    Ok(())
+}
+
+/// Log entries: each body still hashes to its leaf in the tree; a version the entry names is marked.
+async fn check_log_entries(
+    state: &AppState,
+    report: &mut PassReport,
+    stats: &ScrubStats,
+    seen: &mut Seen,
+) -> Result<(), ApiError> {
     let mut after = -1i64;
     loop {
         let page = state.db.log_leaves_after(after, PAGE).await?;
@@ -237,44 +269,27 @@ pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<Pas
         for LogLeafRow { idx, body, hash: leaf } in page {
             report.log_entries += 1;
             let actual = hex::encode(leaf_hash(body.as_bytes()));
-            if leaf.as_deref() != Some(actual.as_str()) {
-                // The entry names its subject; a version subject is marked.
-                let versions = match registry_core::tlog::entry::LogEntry::parse(body.as_bytes())
-                    .ok()
-                    .and_then(|e| ModelRef::parse(&e.subject).ok())
-                {
-                    Some(r) => crate::service::read::resolve(state, &r.model, &r.reference)
-                        .await
-                        .map(|v| vec![v.id])
-                        .unwrap_or_default(),
-                    None => vec![],
-                };
-                seen.touched.extend(&versions);
-                let detail = format!(
-                    "entry hashes to {actual}, the tree holds {}",
-                    leaf.as_deref().unwrap_or("nothing")
-                );
-                finding(
-                    state,
-                    &mut report,
-                    stats,
-                    "log_entry",
-                    &format!("log entry {idx}"),
-                    &detail,
-                    &versions,
-                )
-                .await?;
+            if leaf.as_deref() == Some(actual.as_str()) {
+                continue;
             }
+            let versions = match registry_core::tlog::entry::LogEntry::parse(body.as_bytes())
+                .ok()
+                .and_then(|e| ModelRef::parse(&e.subject).ok())
+            {
+                Some(r) => crate::service::read::resolve(state, &r.model, &r.reference)
+                    .await
+                    .map(|v| vec![v.id])
+                    .unwrap_or_default(),
+                None => vec![],
+            };
+            seen.touched.extend(&versions);
+            let detail =
+                format!("entry hashes to {actual}, the tree holds {}", leaf.as_deref().unwrap_or("nothing"));
+            finding(state, report, stats, "log_entry", &format!("log entry {idx}"), &detail, &versions)
+                .await?;
         }
     }
-    // Aliases: each stored target is the one its newest logged move names (service::scrub_aliases).
-    for (target, detail) in crate::service::scrub_aliases::differences(state).await? {
-        finding(state, &mut report, stats, "alias", &target, &detail, &[]).await?;
-    }
-    clear_intact(state, &mut report, &seen).await?;
-    stats.passes.fetch_add(1, Ordering::Relaxed);
-    stats.last_pass_ms.store(now_ms().max(0) as u64, Ordering::Relaxed);
-    Ok(report)
+    Ok(())
 }
 
 /// Lifts the corrupted mark of versions this full pass found intact: no finding touched them and
