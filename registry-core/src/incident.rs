@@ -114,7 +114,7 @@ pub struct LiftRequest {
 }
 
 /// Provenance coverage of one namespace (the versions the caller can see).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NamespaceCompliance {
     /// Namespace.
     pub namespace: String,

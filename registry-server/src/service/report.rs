@@ -54,21 +54,9 @@ pub async fn compliance(state: &AppState, actor: &Actor) -> Result<ComplianceRep
                 pt == want && ok(pt, signer) && bound.is_none_or(|b| b == binding)
             })
         };
-        let n = out.entry(ns.clone()).or_insert_with(|| NamespaceCompliance {
-            namespace: ns.clone(),
-            versions: 0,
-            signed_provenance: 0,
-            with_datasets: 0,
-            oms_signature: 0,
-            promoted: 0,
-            promoted_with_vsa: 0,
-            quarantined: 0,
-            corrupted: 0,
-            signed_provenance_pct: 0.0,
-            with_datasets_pct: 0.0,
-            oms_signature_pct: 0.0,
-            promoted_with_vsa_pct: 0.0,
-        });
+        let n = out
+            .entry(ns.clone())
+            .or_insert_with(|| NamespaceCompliance { namespace: ns.clone(), ..Default::default() });
         n.versions += 1;
         n.signed_provenance += u64::from(has(SLSA_PROVENANCE_V1, Some("manifest")));
         n.with_datasets += u64::from(datasets > 0);
