@@ -18,6 +18,7 @@ pub mod attest;
 mod attestations;
 mod audit;
 mod blobs;
+mod config_file;
 pub mod credentials;
 pub mod hash;
 pub mod incident;
