@@ -20,17 +20,11 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let max = a.limit.unwrap_or(usize::MAX);
     if let Some(t) = a.target.as_deref().filter(|t| t.contains('/')) {
         let model = ModelName::parse(t)?;
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = client.list_versions(&model, cursor.as_deref(), Some(500)).await?;
-            all.extend(page.versions);
-            cursor = page.next_cursor;
-            if cursor.is_none() || all.len() >= max {
-                break;
-            }
-        }
-        all.truncate(max);
+        let all = pages(max, async |cursor| {
+            let page = client.list_versions(&model, cursor, Some(500)).await?;
+            Ok((page.versions, page.next_cursor))
+        })
+        .await?;
         if ctx.json {
             return Ok(super::print_json(&all)?);
         }
@@ -42,19 +36,11 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = client
-            .list_models(a.target.as_deref(), a.prefix.as_deref(), cursor.as_deref(), Some(500))
-            .await?;
-        all.extend(page.models);
-        cursor = page.next_cursor;
-        if cursor.is_none() || all.len() >= max {
-            break;
-        }
-    }
-    all.truncate(max);
+    let all = pages(max, async |cursor| {
+        let page = client.list_models(a.target.as_deref(), a.prefix.as_deref(), cursor, Some(500)).await?;
+        Ok((page.models, page.next_cursor))
+    })
+    .await?;
     if ctx.json {
         return Ok(super::print_json(&all)?);
     }
@@ -68,4 +54,23 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Up to `max` items, fetched page by page: `fetch(cursor)` gives a page and the next cursor.
+async fn pages<T>(
+    max: usize,
+    mut fetch: impl AsyncFnMut(Option<&str>) -> Result<(Vec<T>, Option<String>), registry_client::ClientError>,
+) -> Result<Vec<T>, registry_client::ClientError> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let (items, next) = fetch(cursor.as_deref()).await?;
+        all.extend(items);
+        cursor = next;
+        if cursor.is_none() || all.len() >= max {
+            break;
+        }
+    }
+    all.truncate(max);
+    Ok(all)
 }
