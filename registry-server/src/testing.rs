@@ -33,6 +33,19 @@ impl TestDb {
     }
 }
 
+/// `n` pseudo-random bytes from `seed` (xorshift; reproducible, incompressible enough), for tests.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// The PostgreSQL server URL for tests, if configured. With `REGISTRY_REQUIRE_POSTGRES=1` (set by
 /// `scripts/test.sh`) a missing URL is a failure, so CI can never skip the PostgreSQL half silently.
 pub fn postgres_base_url() -> Option<String> {

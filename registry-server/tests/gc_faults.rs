@@ -13,23 +13,11 @@ use std::time::{Duration, Instant};
 use registry_core::Digest;
 use registry_server::service::gc;
 use registry_server::testing::faults::{Action, Faults, Op, Rule};
-use registry_server::testing::{TestOptions, TestServer, fresh_s3_url, s3_base_url, tamper_blob};
+use registry_server::testing::{TestOptions, TestServer, fresh_s3_url, noise, s3_base_url, tamper_blob};
 use serde_json::{Value, json};
 
 const WRITERS: u64 = 3;
 const VERSIONS: u64 = 8;
-
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn http(token: &str) -> reqwest::Client {
     let mut h = reqwest::header::HeaderMap::new();

@@ -22,18 +22,7 @@ pub fn write_files(root: &Path, files: &[(&str, &[u8])]) {
     }
 }
 
-/// `n` pseudo-random bytes from `seed` (xorshift; reproducible, incompressible enough).
-pub fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use registry_server::testing::noise;
 
 /// An error answer: status plus the decoded `{code, message}`; panics if the body is not one.
 pub async fn error_of(resp: reqwest::Response) -> (u16, String, serde_json::Value) {
