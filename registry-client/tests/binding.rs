@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Cli, Relay, blocking, write};
+use common::{Cli, Relay, blocking, sql, write};
 use predicates::prelude::*;
 use registry_server::testing::TestServer;
 
@@ -204,10 +204,6 @@ async fn pull_reports_the_version_asked_for_when_another_shares_its_manifest() {
         assert!(list.as_array().unwrap().iter().any(|a| a["digest"] == digest.as_str()), "{list}");
     })
     .await;
-}
-
-async fn sql(s: &TestServer, q: &str) {
-    sqlx::query(sqlx::AssertSqlSafe(q.to_owned())).execute(s.state.db.pool()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,12 @@
 //! CLI smoke tests: the real `registry` binary against a real server, exit codes included.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
+use common::{blocking, write};
 use predicates::prelude::*;
 use registry_server::testing::TestServer;
 
@@ -13,19 +16,6 @@ fn registry(url: &str, token: &str) -> Command {
         .env("REGISTRY_TOKEN", token)
         .env("REGISTRY_CONFIG_DIR", "/nonexistent/registry-test");
     c
-}
-
-fn write(root: &Path, files: &[(&str, &str)]) {
-    for (p, c) in files {
-        let path = root.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, c).unwrap();
-    }
-}
-
-/// Runs blocking CLI assertions off the async runtime that serves the registry.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

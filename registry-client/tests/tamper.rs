@@ -3,31 +3,13 @@
 //! a blob's bytes swapped, and a forked log served to a client that pinned the original.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
+mod common;
+
+use common::{Cli, blocking, sql};
 use predicates::prelude::*;
 use registry_server::testing::{TestDb, TestOptions, TestServer};
-
-struct Cli {
-    url: String,
-    token: String,
-    cfg: PathBuf,
-}
-
-impl Cli {
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("registry").unwrap();
-        c.env("REGISTRY_URL", &self.url)
-            .env("REGISTRY_TOKEN", &self.token)
-            .env("REGISTRY_CONFIG_DIR", &self.cfg);
-        c
-    }
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
 
 /// A server with one signed version pushed and the log verified once (pinned).
 async fn setup(work: &Path) -> (TestServer, Cli) {
@@ -41,8 +23,7 @@ async fn setup_with(work: &Path, opts: TestOptions) -> (TestServer, Cli) {
     std::fs::create_dir_all(&model).unwrap();
     std::fs::write(model.join("weights.bin"), b"original weights").unwrap();
     std::fs::write(model.join("config.json"), b"{}").unwrap();
-    let (c, w) =
-        (Cli { url: cli.url.clone(), token: cli.token.clone(), cfg: cli.cfg.clone() }, work.to_path_buf());
+    let (c, w) = (cli.clone(), work.to_path_buf());
     blocking(move || {
         c.cmd().args(["keygen", "--out"]).arg(w.join("k")).assert().success();
         c.cmd()
@@ -65,10 +46,6 @@ async fn setup_with(work: &Path, opts: TestOptions) -> (TestServer, Cli) {
     })
     .await;
     (s, cli)
-}
-
-async fn sql(s: &TestServer, q: &str) {
-    sqlx::query(sqlx::AssertSqlSafe(q.to_owned())).execute(s.state.db.pool()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

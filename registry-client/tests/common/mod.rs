@@ -51,6 +51,11 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
+/// Runs one SQL statement on the server's database: tampering behind the server's back.
+pub async fn sql(s: &registry_server::testing::TestServer, q: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(q.to_owned())).execute(s.state.db.pool()).await.unwrap();
+}
+
 /// Maps a request's path and query to the upstream path and query it is answered from.
 pub type Route = Box<dyn Fn(&str) -> String + Send + Sync>;
 /// Edits an answer: (path and query asked, body) -> new body.
