@@ -322,14 +322,6 @@ async fn every_route_by_every_caller_gets_exactly_what_its_scope_allows() {
             (format!("{} {}", r.method, r.path), required)
         })
         .collect();
-    // The document's operations are all mounted, with the access they declare.
-    let doc: Value = reqwest::get(format!("{}/v1/openapi.json", s.url)).await.unwrap().json().await.unwrap();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
-            let op = format!("{} {path}", method.to_uppercase());
-            assert!(ops.iter().any(|(o, _)| *o == op), "{op} is documented but not in the route table");
-        }
-    }
     assert!(ops.len() >= 16, "{} operations", ops.len());
 
     let clients: Vec<reqwest::Client> =
