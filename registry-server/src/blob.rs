@@ -139,6 +139,10 @@ impl std::fmt::Debug for BlobStore {
     }
 }
 
+/// The key prefix of uploads whose digest is known only once they are written (see
+/// [`BlobStore::put_unnamed`]); nothing under it is a blob.
+pub const STAGING: &str = "staging";
+
 /// The object key of a blob.
 pub fn key(d: &Digest) -> ObjectPath {
     ObjectPath::from(format!("sha256/{}", d.hex()))

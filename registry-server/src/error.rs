@@ -114,7 +114,12 @@ impl ApiError {
         self.code
     }
 
-    /// The human message.
+    /// The hidden cause of a 5xx (logged, never sent).
+    pub fn cause(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The message.
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -36,7 +36,7 @@ pub struct MountedRoute {
 /// `spec` is the document `GET /v1/openapi.json` serves.
 pub(crate) fn beside_the_document(spec: Arc<String>) -> Vec<(MountedRoute, MethodRouter<AppState>)> {
     let route = |method: Method, path: &str, access| MountedRoute { method, path: path.into(), access };
-    vec![
+    let mut out = vec![
         (
             route(Method::GET, "/v1/openapi.json", Access::Public),
             get(move || {
@@ -50,7 +50,10 @@ pub(crate) fn beside_the_document(spec: Arc<String>) -> Vec<(MountedRoute, Metho
                 ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::render(&state).await)
             }),
         ),
-    ]
+    ];
+    // The MLflow-compatible API (its own error shapes; no OpenAPI document of ours describes it).
+    out.extend(crate::routes::mlflow::routes());
+    out
 }
 
 /// Every route [`crate::build_router`] mounts.

@@ -188,9 +188,106 @@ fn request(op: &str, n: usize) -> Option<Request> {
         "POST /v1/quarantines/{id}/lift" => {
             (Method::POST, "/v1/quarantines/1/lift".into(), Some(json!({"reason": "matrix"})), None)
         }
+        op if op.contains("/api/") => return mlflow_request(op, n),
         _ => return None,
     })
 }
+
+/// The request each MLflow-compatible route gets (`/api/2.0/mlflow...`, `/api/3.0/...`): reads of
+/// fraud/detector (whose 1.4.0 is its version 1), writes that reach their service, and runs, logged
+/// models and files that do not exist (their owner checks are the services', tested elsewhere).
+fn mlflow_request(op: &str, n: usize) -> Option<Request> {
+    use reqwest::Method;
+    let (method, template) = op.split_once(' ')?;
+    let method: Method = method.parse().ok()?;
+    let api = "/api/2.0/mlflow";
+    let run = "0123456789abcdef0123456789abcdef";
+    let model = format!("m-{run}");
+    let body = |v: Value| Some(v);
+    let key =
+        template.strip_prefix("/api/2.0/mlflow/").map_or_else(|| template.to_owned(), |t| format!("/{t}"));
+    let (path, json) = match key.as_str() {
+        "/experiments/get-by-name" => {
+            (format!("{api}/experiments/get-by-name?experiment_name=Default"), None)
+        }
+        "/experiments/get" => (format!("{api}/experiments/get?experiment_id=0"), None),
+        "/experiments/create" => (template.into(), body(json!({"name": format!("exp-{n}")}))),
+        "/experiments/search" | "/runs/search" | "/logged-models/search" => {
+            (template.into(), body(json!({"experiment_ids": ["0"]})))
+        }
+        "/runs/create" | "/logged-models" => (template.into(), body(json!({"experiment_id": "0"}))),
+        "/runs/get" => (format!("{api}/runs/get?run_id={run}"), None),
+        "/metrics/get-history" => (format!("{api}/metrics/get-history?run_id={run}&metric_key=loss"), None),
+        "/runs/update"
+        | "/runs/log-batch"
+        | "/runs/log-parameter"
+        | "/runs/log-metric"
+        | "/runs/set-tag"
+        | "/runs/log-inputs"
+        | "/runs/outputs" => (
+            template.into(),
+            body(
+                json!({"run_id": run, "key": "k", "value": 1.0, "status": "FINISHED", "timestamp": 1, "step": 0}),
+            ),
+        ),
+        "/logged-models/{model_id}" => {
+            (format!("{api}/logged-models/{model}"), body(json!({"status": "LOGGED_MODEL_READY"})))
+        }
+        "/logged-models/{model_id}/tags" => {
+            (format!("{api}/logged-models/{model}/tags"), body(json!({"tags": []})))
+        }
+        "/registered-models/create" => (template.into(), body(json!({"name": format!("fraud.m{n}")}))),
+        "/registered-models/get" | "/registered-models/get-latest-versions" | "/registered-models/delete" => {
+            (format!("{template}?name=fraud.detector"), body(json!({"name": "fraud.detector"})))
+        }
+        "/registered-models/search" => (format!("{template}?filter=name%3D%27fraud.detector%27"), None),
+        "/registered-models/alias" => (
+            format!("{template}?name=fraud.detector&alias=staging"),
+            body(json!({"name": "fraud.detector", "alias": format!("a{n}"), "version": "1"})),
+        ),
+        "/registered-models/update"
+        | "/registered-models/rename"
+        | "/registered-models/set-tag"
+        | "/model-versions/update"
+        | "/model-versions/set-tag"
+        | "/model-versions/transition-stage" => (
+            template.into(),
+            body(json!({"name": "fraud.detector", "version": "1", "key": "k", "value": "v",
+                        "description": "d", "new_name": "fraud.x", "stage": "Production"})),
+        ),
+        "/registered-models/delete-tag"
+        | "/model-versions/delete-tag"
+        | "/model-versions/get"
+        | "/model-versions/delete"
+        | "/model-versions/get-download-uri" => {
+            (format!("{template}?name=fraud.detector&version=1&key=k"), None)
+        }
+        "/model-versions/search" => (format!("{template}?filter=name%3D%27fraud.detector%27"), None),
+        "/model-versions/create" => {
+            (template.into(), body(json!({"name": "fraud.detector", "source": format!("models:/{model}")})))
+        }
+        "/api/2.0/mlflow-artifacts/artifacts" => (format!("{template}?path=0/{run}/artifacts"), None),
+        "/api/2.0/mlflow-artifacts/artifacts/{*path}" => {
+            let path = format!("/api/2.0/mlflow-artifacts/artifacts/0/{run}/artifacts/f{n}.txt");
+            return Some((method, path, None, Some(b"x".to_vec())));
+        }
+        "/api/3.0/mlflow/server-info" => (template.into(), None),
+        _ => return None,
+    };
+    // GET and DELETE carry the request in the query; the others a JSON body.
+    let json = if matches!(method, Method::GET | Method::DELETE) { None } else { json };
+    Some((method, path, json, None))
+}
+
+/// MLflow-compatible routes that refuse every caller allowed to call them: history is append-only.
+const REFUSED: &[&str] = &[
+    "DELETE /api/2.0/mlflow/registered-models/alias",
+    "DELETE /api/2.0/mlflow/registered-models/delete",
+    "POST /api/2.0/mlflow/registered-models/rename",
+    "DELETE /api/2.0/mlflow/model-versions/delete",
+    "POST /api/2.0/mlflow/model-versions/transition-stage",
+    "DELETE /api/2.0/mlflow-artifacts/artifacts/{*path}",
+];
 
 /// A session id no one opened.
 fn uuid(n: usize) -> String {
@@ -210,6 +307,9 @@ fn expected(op: &str, required: Option<Option<Scope>>, c: &Caller) -> Result<(),
     if let Some(s) = required
         && !has(s)
     {
+        return Err(403);
+    }
+    if REFUSED.contains(&op) {
         return Err(403);
     }
     if op == "GET /v1/log/entries" && !scopes.contains(&Scope::Admin) {
@@ -235,6 +335,12 @@ fn expected(op: &str, required: Option<Option<Scope>>, c: &Caller) -> Result<(),
             | "PUT /v1/models/{namespace}/{name}/aliases/{alias}"
             | "POST /v1/models/{namespace}/{name}/aliases/{alias}:rollback"
             | "POST /v1/policies:test" => Err(403),
+            // MLflow's API answers 403 for any model outside the pattern, decided on the name.
+            op if op.contains("/api/2.0/mlflow/registered-models/")
+                || op.contains("/api/2.0/mlflow/model-versions/") =>
+            {
+                if op.ends_with("/registered-models/search") { Ok(()) } else { Err(403) }
+            }
             _ => Ok(()),
         };
     }

@@ -34,6 +34,11 @@ pub const VERSION_RELEASED: &str = "version.released";
 /// A version the scrubber had marked corrupted re-checked clean in a full pass (e.g. its bytes were
 /// restored or uploaded again): the mark is lifted, and that is recorded, never silent.
 pub const VERSION_CLEARED: &str = "version.cleared";
+/// A mutable annotation (an MLflow tag or description of a model or version) was set; never part
+/// of a version's identity. Details: `target` (`model`/`version`), `key`, `value_digest`.
+pub const ANNOTATION_SET: &str = "annotation.set";
+/// A mutable annotation was removed. Details: `target`, `key`.
+pub const ANNOTATION_REMOVED: &str = "annotation.removed";
 
 /// One record. `details` holds the type's own fields (digests, predicate type, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -139,7 +139,8 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Actor, ApiE
         }
         return Err(ApiError::unauthorized("authentication required: send Authorization: Bearer <token>"));
     };
-    let text = value.to_str().ok().and_then(bearer).unwrap_or_default();
+    let credential = value.to_str().ok().and_then(credential).unwrap_or_default();
+    let text = credential.as_str();
     if text.starts_with(token::PREFIX) {
         return api_token(text, state).await;
     }
@@ -150,6 +151,24 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Actor, ApiE
         });
     }
     Err(ApiError::unauthorized(INVALID))
+}
+
+/// The credential of an `Authorization` value: `Bearer <credential>`, or `Basic` whose password is
+/// the credential (the user name is ignored: the credential says who is calling). Basic is what
+/// the MLflow client sends when `MLFLOW_TRACKING_USERNAME`/`PASSWORD` are set.
+fn credential(value: &str) -> Option<String> {
+    if let Some(c) = bearer(value) {
+        return Some(c.to_owned());
+    }
+    let (scheme, rest) = value.trim_start().split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_user, password) = text.split_once(':')?;
+    Some(password.to_owned())
 }
 
 /// The credential of an `Authorization: Bearer <credential>` value. The scheme name is
@@ -185,7 +204,7 @@ async fn api_token(text: &str, state: &AppState) -> Result<Actor, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::bearer;
+    use super::{bearer, credential};
 
     #[test]
     fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_not_bearer() {
@@ -194,6 +213,17 @@ mod tests {
         }
         for v in ["Basic abc", "Bearerabc", "Bearer", "", "Token abc"] {
             assert_eq!(bearer(v), None, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn basic_credentials_carry_the_token_as_password() {
+        // base64("ci:reg_x.y") and base64("ci:a:b") (a colon inside the password is kept).
+        assert_eq!(credential("Basic Y2k6cmVnX3gueQ==").as_deref(), Some("reg_x.y"));
+        assert_eq!(credential("basic Y2k6YTpi").as_deref(), Some("a:b"));
+        assert_eq!(credential("Bearer reg_x.y").as_deref(), Some("reg_x.y"));
+        for v in ["Basic", "Basic !!!", "Basic Y2k=", "Digest abc"] {
+            assert_eq!(credential(v), None, "{v:?}");
         }
     }
 }

@@ -10,7 +10,9 @@ use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStoreExt, Write
 use registry_core::{Digest, Hasher};
 
 use super::local::file_stream;
-use super::{BlobError, BlobRead, BlobStore, LOCAL_PARTS_IN_FLIGHT, PART_SIZE, REMOTE_PARTS_IN_FLIGHT, key};
+use super::{
+    BlobError, BlobRead, BlobStore, LOCAL_PARTS_IN_FLIGHT, PART_SIZE, REMOTE_PARTS_IN_FLIGHT, STAGING, key,
+};
 
 impl BlobStore {
     /// The size of a stored blob, if present.
@@ -29,7 +31,41 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let upload = self.bounded("start upload", self.store.put_multipart(&key(d))).await?;
+        Ok(self.write_hashed(&key(d), body, limit, Some(d)).await?.1)
+    }
+
+    /// Streams a body whose digest nobody stated (an MLflow artifact upload) into the store: written
+    /// under a staging key while it is hashed, then moved under the digest it hashed to. Returns
+    /// the digest and size. A crash in between leaves only a `staging/` object, never a blob.
+    pub async fn put_unnamed<S, E>(&self, body: S, limit: u64) -> Result<(Digest, u64), BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let staging = ObjectPath::from(format!("{STAGING}/{}", uuid::Uuid::new_v4().simple()));
+        let (d, size) = self.write_hashed(&staging, body, limit, None).await?;
+        // Same bytes under the same key if it is already there: replacing them changes nothing.
+        if let Err(e) = self.bounded("move staged upload", self.store.rename(&staging, &key(&d))).await {
+            let _ = self.bounded("remove staged upload", self.store.delete(&staging)).await;
+            return Err(e);
+        }
+        Ok((d, size))
+    }
+
+    /// Writes `body` under `path`, hashing it; completes only within `limit` and, when `expect` is
+    /// given, only if the bytes hash to it.
+    async fn write_hashed<S, E>(
+        &self,
+        path: &ObjectPath,
+        body: S,
+        limit: u64,
+        expect: Option<&Digest>,
+    ) -> Result<(Digest, u64), BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let upload = self.bounded("start upload", self.store.put_multipart(path)).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut hasher = Hasher::new();
         let mut body = std::pin::pin!(body);
@@ -58,12 +94,14 @@ impl BlobStore {
         }
         let size = hasher.len();
         let actual = hasher.finalize();
-        if actual != *d {
+        if let Some(d) = expect
+            && actual != *d
+        {
             let _ = self.bounded("abort upload", writer.abort()).await;
             return Err(BlobError::Mismatch { actual, size });
         }
         self.bounded("complete upload", writer.finish()).await?;
-        Ok(size)
+        Ok((actual, size))
     }
 
     /// Reads a blob, or the part of it in `range` (end exclusive; the caller checks it against the size).

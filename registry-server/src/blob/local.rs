@@ -62,7 +62,15 @@ impl BlobStore {
         tokio::task::spawn_blocking(move || {
             let dir = root.join("sha256");
             let mut removed = 0;
-            let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(0) };
+            // Unnamed uploads (MLflow artifacts) never finished: everything under staging/.
+            if let Ok(entries) = std::fs::read_dir(root.join(super::STAGING)) {
+                for e in entries.flatten() {
+                    if e.path().is_file() && std::fs::remove_file(e.path()).is_ok() {
+                        removed += 1;
+                    }
+                }
+            }
+            let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(removed) };
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().contains('#') {
                     std::fs::remove_file(e.path()).map_err(|e| {

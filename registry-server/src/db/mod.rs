@@ -16,6 +16,7 @@ pub mod blobs;
 pub mod gc;
 pub mod incident;
 pub mod log;
+pub mod mlflow;
 pub mod models;
 pub mod replay;
 pub mod report;

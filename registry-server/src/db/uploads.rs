@@ -210,6 +210,7 @@ pub async fn gc_candidates(
     let sql = format!(
         "SELECT digest, size FROM blobs b WHERE last_seen < $1 \
          AND NOT EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.digest = b.digest) \
+         AND NOT EXISTS (SELECT 1 FROM mlflow_artifacts ma WHERE ma.digest = b.digest) \
          ORDER BY last_seen LIMIT $2{}",
         if postgres { " FOR UPDATE" } else { "" }
     );

@@ -42,11 +42,13 @@ pub struct VersionRow {
     pub quarantined: i64,
     /// Non-zero when the scrubber found its bytes, attestations or log entries altered.
     pub corrupted: i64,
+    /// Per-model sequence number, 1, 2, ... in creation order (MLflow's version number).
+    pub seq: i64,
 }
 
 const SELECT: &str = "SELECT v.id, v.model_id, m.namespace, m.name, v.version, v.manifest_digest, \
      v.oms_root_digest, v.manifest, v.lineage, v.metadata, v.file_count, v.total_size, v.created_by, \
-     v.created_at, v.log_index, v.quarantined, v.corrupted FROM versions v JOIN models m ON m.id = v.model_id";
+     v.created_at, v.log_index, v.quarantined, v.corrupted, v.seq FROM versions v JOIN models m ON m.id = v.model_id";
 
 /// A version to insert.
 #[derive(Debug)]
@@ -133,6 +135,17 @@ impl Db {
         Ok(out)
     }
 
+    /// A version by its per-model sequence number.
+    pub async fn version_by_seq(&self, m: &ModelName, seq: i64) -> Result<VersionRow, DbError> {
+        let sql = format!("{SELECT} WHERE m.namespace = $1 AND m.name = $2 AND v.seq = $3");
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(m.namespace())
+            .bind(m.name())
+            .bind(seq)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
     /// A version by internal id.
     pub async fn version_by_id(&self, id: i64) -> Result<VersionRow, DbError> {
         let sql = format!("{SELECT} WHERE v.id = $1");
@@ -197,7 +210,18 @@ pub async fn ids(
     Ok(out)
 }
 
+/// The sequence number the next version of `model_id` gets. Only stable under the global write
+/// lock, which every version insert holds.
+pub async fn next_seq(conn: &mut AnyConnection, model_id: i64) -> Result<i64, DbError> {
+    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM versions WHERE model_id = $1")
+        .bind(model_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
 /// Inserts a version and its index rows; returns its id. Fails with `Conflict` if the label exists.
+/// Its sequence number is [`next_seq`] (the caller holds the global write lock).
 pub async fn insert(
     conn: &mut AnyConnection,
     v: &NewVersion<'_>,
@@ -205,10 +229,11 @@ pub async fn insert(
     datasets: &[(Digest, &str, &str)],
     parents: &[i64],
 ) -> Result<i64, DbError> {
+    let seq = next_seq(conn, v.model_id).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO versions (model_id, version, manifest_digest, oms_root_digest, manifest, lineage, \
-         metadata, file_count, total_size, code_commit, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         metadata, file_count, total_size, code_commit, created_by, created_at, seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
     )
     .bind(v.model_id)
     .bind(v.version)
@@ -222,6 +247,7 @@ pub async fn insert(
     .bind(v.code_commit)
     .bind(v.created_by)
     .bind(v.created_at)
+    .bind(seq)
     .fetch_one(&mut *conn)
     .await?;
 

@@ -87,7 +87,12 @@ pub async fn get_blob(
 ) -> Result<Response, ApiError> {
     let d = parse_digest(&digest)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (read, partial) = match service::blobs::download(&state, &actor, &d, range).await? {
+    respond(service::blobs::download(&state, &actor, &d, range).await?)
+}
+
+/// The answer to a download: the bytes (`206` with `Content-Range` for a range), or a redirect.
+pub fn respond(download: Download) -> Result<Response, ApiError> {
+    let (read, partial) = match download {
         Download::Bytes { read, partial } => (read, partial),
         Download::Redirect(url) => return redirect(&url),
     };

@@ -16,6 +16,7 @@ pub mod health;
 pub mod incident;
 pub mod keys;
 pub mod log;
+pub mod mlflow;
 pub mod models;
 pub mod namespaces;
 pub mod params;

@@ -110,6 +110,31 @@ where
     Ok(BlobResponse { digest, size, created: !(readable && stored.is_some()) })
 }
 
+/// Stores a body whose digest the caller did not state (an MLflow artifact upload): hashed while
+/// it streams, recorded under the digest it hashed to, and recorded as uploaded by `actor`.
+pub async fn put_unnamed<S, E>(
+    state: &AppState,
+    actor: &Actor,
+    content_length: Option<u64>,
+    body: S,
+) -> Result<(Digest, u64), ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let limit = state.settings.max_blob_size;
+    if let Some(len) = content_length
+        && len > limit
+    {
+        return Err(crate::blob::BlobError::TooLarge { limit }.into());
+    }
+    state.pauses.point("blob.upload").await;
+    let (digest, size) = state.blobs.put_unnamed(body, limit).await?;
+    record_blob(state, &digest, size).await?;
+    record_upload(state, actor, &digest).await?;
+    Ok((digest, size))
+}
+
 /// Hashes an upload body whose bytes are already stored, failing as `put_stream` would.
 async fn hash_body<S, E>(body: S, digest: &Digest, limit: u64) -> Result<(), ApiError>
 where
@@ -191,6 +216,17 @@ pub async fn download(
     if !visible(state, actor, d).await? {
         return Err(not_stored(d));
     }
+    serve(state, actor, d, range_header).await
+}
+
+/// Serves blob `d` to `actor`, who the caller has checked may read it (through a version it may
+/// read, or an artifact of its own): the audit record is written before any byte leaves.
+pub async fn serve(
+    state: &AppState,
+    actor: &Actor,
+    d: &Digest,
+    range_header: Option<&str>,
+) -> Result<Download, ApiError> {
     if state.settings.direct_downloads {
         if state.db.blob_size(d).await?.is_none() {
             return Err(not_stored(d));

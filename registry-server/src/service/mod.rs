@@ -8,6 +8,7 @@ pub mod gc;
 pub mod incident;
 pub mod keys;
 pub mod log;
+pub mod mlflow;
 pub mod promote;
 pub mod push;
 pub mod read;

@@ -151,14 +151,16 @@ pub async fn publish_version(
         metadata: String::from_utf8(canonical::to_vec(&req.metadata).map_err(invalid_lineage)?)
             .map_err(ApiError::internal)?,
     };
-    let existing = match insert_version(state, actor, model, label, &req, &digest, &texts, &evidence).await {
-        Ok(row) => return Ok(Published::Created(version_response(row)?)),
-        Err(InsertError::Exists(row)) => *row,
-        // A concurrent push of the same label won the race: answer as if we had come second.
-        Err(InsertError::Db(DbError::Conflict)) => state.db.version_get(model, label.as_str()).await?,
-        Err(InsertError::Db(e)) => return Err(e.into()),
-        Err(InsertError::Refused(e)) => return Err(e),
-    };
+    let choice = LabelChoice::Given(label);
+    let existing =
+        match insert_version(state, actor, model, choice, &req, &digest, &texts, &evidence, None).await {
+            Ok(row) => return Ok(Published::Created(version_response(row)?)),
+            Err(InsertError::Exists(row)) => *row,
+            // A concurrent push of the same label won the race: answer as if we had come second.
+            Err(InsertError::Db(DbError::Conflict)) => state.db.version_get(model, label.as_str()).await?,
+            Err(InsertError::Db(e)) => return Err(e.into()),
+            Err(InsertError::Refused(e)) => return Err(e),
+        };
     let version_id = existing.id;
     let published = same_or_conflict(existing, &digest, &texts)?;
     // An identical retry may bring attestations the first attempt did not store. Creating a version
@@ -195,6 +197,58 @@ pub async fn publish_version(
         tx.commit().await.map_err(DbError::from)?;
     }
     Ok(published)
+}
+
+/// Publishes a version of `model` registered through the MLflow API: the same checks and the same
+/// transaction as [`publish_version`], but the label is decided under the write lock: the version's
+/// sequence number (`fraud/detector@3`), or `mlflow-<seq>` when that label is taken. `source` says
+/// where it came from (its `version_id` is filled in). No attestations: MLflow has none to send.
+pub async fn publish_numbered(
+    state: &AppState,
+    actor: &Actor,
+    model: &ModelName,
+    req: PutVersionRequest,
+    source: MlflowSource,
+) -> Result<VersionRow, PublishError> {
+    req.lineage.validate().map_err(invalid_lineage)?;
+    req.metadata.validate().map_err(invalid_lineage)?;
+    if !req.attestations.is_empty() {
+        return Err(ApiError::internal("a numbered publish carries no attestations").into());
+    }
+    check_blobs(state, actor, &req).await?;
+    // Labels matter to attestations only; with none, any label checks the same.
+    let any = VersionLabel::parse("1").map_err(ApiError::internal)?;
+    let evidence = verify_evidence(state, model, &any, &req).await?;
+    let digest = req.manifest.digest();
+    let texts = Texts {
+        manifest: String::from_utf8(req.manifest.canonical_bytes()).map_err(ApiError::internal)?,
+        lineage: String::from_utf8(canonical::to_vec(&req.lineage).map_err(invalid_lineage)?)
+            .map_err(ApiError::internal)?,
+        metadata: String::from_utf8(canonical::to_vec(&req.metadata).map_err(invalid_lineage)?)
+            .map_err(ApiError::internal)?,
+    };
+    let choice = LabelChoice::Numbered;
+    match insert_version(state, actor, model, choice, &req, &digest, &texts, &evidence, Some(&source)).await {
+        Ok(row) => Ok(row),
+        Err(InsertError::Exists(row)) => Err(PublishError::VersionExists {
+            name: format!("{}/{}@{}", row.namespace, row.name, row.version),
+            stored: None,
+        }),
+        Err(InsertError::Db(e)) => Err(e.into()),
+        Err(InsertError::Refused(e)) => Err(e),
+    }
+}
+
+/// Where an MLflow-registered version came from, recorded in its publishing transaction.
+pub type MlflowSource = crate::db::mlflow::SourceRow;
+
+/// How a publish names its version.
+#[derive(Clone, Copy)]
+enum LabelChoice<'a> {
+    /// The label the caller gave.
+    Given(&'a VersionLabel),
+    /// The sequence number the version gets (or `mlflow-<seq>` when that label is taken).
+    Numbered,
 }
 
 /// Decoded and verified attestations of a push, in request order.
@@ -270,11 +324,12 @@ async fn insert_version(
     state: &AppState,
     actor: &Actor,
     model: &ModelName,
-    label: &VersionLabel,
+    label: LabelChoice<'_>,
     req: &PutVersionRequest,
     digest: &Digest,
     texts: &Texts,
     evidence: &Evidence,
+    source: Option<&MlflowSource>,
 ) -> Result<VersionRow, InsertError> {
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
@@ -291,10 +346,14 @@ async fn insert_version(
         let e = log::entry(entry::MODEL_CREATED, &model.to_string(), &actor.id, &[]);
         crate::db::log::append(&mut tx, &e).await?;
     }
-    if let Some(row) = versions::find(&mut tx, model_id, label.as_str()).await? {
+    let label = match label {
+        LabelChoice::Given(l) => l.as_str().to_owned(),
+        LabelChoice::Numbered => numbered_label(&mut tx, model_id).await?,
+    };
+    if let Some(row) = versions::find(&mut tx, model_id, &label).await? {
         return Err(InsertError::Exists(Box::new(row)));
     }
-    if crate::db::aliases::current(&mut tx, model_id, label.as_str()).await?.is_some() {
+    if crate::db::aliases::current(&mut tx, model_id, &label).await?.is_some() {
         return Err(PublishError::NameConflict(format!("{model}@{label}")).into());
     }
     let parents = parent_ids(&mut tx, actor, req).await?;
@@ -303,7 +362,7 @@ async fn insert_version(
         req.lineage.datasets.iter().map(|d| (d.digest, d.uri.as_str(), d.role.as_str())).collect();
     let new = NewVersion {
         model_id,
-        version: label.as_str(),
+        version: &label,
         manifest_digest: *digest,
         oms_root_digest: m.oms_root_digest(),
         manifest: &texts.manifest,
@@ -331,9 +390,23 @@ async fn insert_version(
     let idx = crate::db::log::append(&mut tx, &e).await?;
     versions::set_log_index(&mut tx, version_id, idx).await?;
     attest::store(&mut tx, version_id, &subject, evidence, &actor.id, now).await?;
-    let row = versions::find(&mut tx, model_id, label.as_str()).await?.ok_or(DbError::NotFound)?;
+    if let Some(s) = source {
+        let s = MlflowSource { version_id, ..s.clone() };
+        crate::db::mlflow::source_insert(&mut tx, &s).await?;
+    }
+    let row = versions::find(&mut tx, model_id, &label).await?.ok_or(DbError::NotFound)?;
     tx.commit().await.map_err(DbError::from)?;
     Ok(row)
+}
+
+/// The label of the next numbered version of `model_id`: its sequence number, or `mlflow-<seq>` when
+/// a version or alias already has that name (the caller holds the global write lock).
+async fn numbered_label(tx: &mut Tx, model_id: i64) -> Result<String, DbError> {
+    let seq = versions::next_seq(tx, model_id).await?;
+    let plain = seq.to_string();
+    let taken = versions::find(tx, model_id, &plain).await?.is_some()
+        || crate::db::aliases::current(tx, model_id, &plain).await?.is_some();
+    Ok(if taken { format!("mlflow-{seq}") } else { plain })
 }
 
 /// The ids of the lineage's parent versions. A parent the caller cannot read is answered as one that
