@@ -496,7 +496,7 @@ impl Db {
     ) -> Result<Vec<ArtifactRow>, DbError> {
         let chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
         Ok(sqlx::query_as(
-            "SELECT path, digest, size FROM mlflow_artifacts WHERE root = $1 AND substr(path, 1, $2) = $3 \
+            "SELECT path, digest, size FROM mlflow_artifacts WHERE root = $1 AND substr(path, 1, CAST($2 AS INTEGER)) = $3 \
              ORDER BY path LIMIT $4",
         )
         .bind(root)

@@ -44,6 +44,7 @@ conformance!(
 
 mod access;
 mod incident;
+mod mlflow;
 mod promotion;
 
 fn model(s: &str) -> ModelName {
