@@ -14,6 +14,15 @@ use super::{
     BlobError, BlobRead, BlobStore, LOCAL_PARTS_IN_FLIGHT, PART_SIZE, REMOTE_PARTS_IN_FLIGHT, STAGING, key,
 };
 
+/// A spooled upload's temporary file, removed however the upload ends.
+struct Spool(std::path::PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 impl BlobStore {
     /// The size of a stored blob, if present.
     pub async fn size(&self, d: &Digest) -> Result<Option<u64>, BlobError> {
@@ -34,14 +43,20 @@ impl BlobStore {
         Ok(self.write_hashed(&key(d), body, limit, Some(d)).await?.1)
     }
 
-    /// Streams a body whose digest nobody stated (an MLflow artifact upload) into the store: written
-    /// under a staging key while it is hashed, then moved under the digest it hashed to. Returns
-    /// the digest and size. A crash in between leaves only a `staging/` object, never a blob.
+    /// Streams a body whose digest nobody stated (an MLflow artifact upload) into the store, hashed
+    /// on the way; returns its digest and size. A local directory writes it under a staging key and
+    /// renames it under the digest (one atomic `rename(2)`; a crash leaves only a `staging/` file,
+    /// removed at the next start). Remote stores cannot rename without a server-side copy (S3's is
+    /// capped at 5 GB), so the body is spooled to a temporary file (`TMPDIR`) while it is hashed, then
+    /// streamed in under its digest like any upload.
     pub async fn put_unnamed<S, E>(&self, body: S, limit: u64) -> Result<(Digest, u64), BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
+        if self.local_root.is_none() {
+            return self.put_spooled(body, limit).await;
+        }
         let staging = ObjectPath::from(format!("{STAGING}/{}", uuid::Uuid::new_v4().simple()));
         let (d, size) = self.write_hashed(&staging, body, limit, None).await?;
         // Same bytes under the same key if it is already there: replacing them changes nothing.
@@ -49,6 +64,37 @@ impl BlobStore {
             let _ = self.bounded("remove staged upload", self.store.delete(&staging)).await;
             return Err(e);
         }
+        Ok((d, size))
+    }
+
+    async fn put_spooled<S, E>(&self, body: S, limit: u64) -> Result<(Digest, u64), BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        use tokio::io::AsyncWriteExt;
+        let io = |e: std::io::Error| {
+            BlobError::Store(object_store::Error::Generic { store: "spool", source: e.into() })
+        };
+        let spool =
+            Spool(std::env::temp_dir().join(format!("registry-upload-{}", uuid::Uuid::new_v4().simple())));
+        let mut file = tokio::fs::File::create(&spool.0).await.map_err(io)?;
+        let mut hasher = Hasher::new();
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+            if hasher.len() + chunk.len() as u64 > limit {
+                return Err(BlobError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        drop(file);
+        let size = hasher.len();
+        let d = hasher.finalize();
+        let read = std::fs::File::open(&spool.0).map_err(io)?;
+        self.put_stream(&d, file_stream(read, 0..size), limit).await?;
         Ok((d, size))
     }
 

@@ -269,3 +269,26 @@ async fn a_store_that_stops_answering_fails_each_call_within_the_timeout() {
     let e = s.delete(&d).await.expect_err("delete");
     assert!(e.to_string().contains("did not answer delete within"), "{e}");
 }
+
+#[tokio::test]
+async fn an_upload_without_a_stated_digest_is_stored_under_the_digest_it_hashes_to() {
+    on_each_store(|s, guard| async move {
+        let bytes: Vec<Vec<u8>> = vec![vec![7u8; 300_000], vec![9u8; 5]];
+        let whole: Vec<u8> = bytes.concat();
+        let (d, size) = s.put_unnamed(body(bytes.clone()), 1 << 20).await.expect("put");
+        assert_eq!((d, size), (Digest::of(&whole), whole.len() as u64));
+        assert_eq!(read_all(&s, &d, None).await, whole);
+        // The same bytes again land on the same key; an oversized body stores nothing.
+        assert_eq!(s.put_unnamed(body(bytes), 1 << 20).await.expect("again").0, d);
+        assert!(matches!(
+            s.put_unnamed(body(vec![vec![1u8; 2000]]), 1000).await,
+            Err(BlobError::TooLarge { .. })
+        ));
+        assert_eq!(s.list().await.expect("list").len(), 1, "nothing but the blob under sha256/");
+        if let Some(dir) = guard {
+            let staged = std::fs::read_dir(dir.path().join(super::STAGING)).map(|e| e.count()).unwrap_or(0);
+            assert_eq!(staged, 0, "no staging file is left behind");
+        }
+    })
+    .await;
+}
