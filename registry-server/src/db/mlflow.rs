@@ -532,12 +532,30 @@ impl Db {
         .await?)
     }
 
-    /// The aliases pointing at a version, by name.
-    pub async fn mlflow_aliases_of_version(&self, version_id: i64) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar("SELECT name FROM aliases WHERE version_id = $1 ORDER BY name")
-            .bind(version_id)
-            .fetch_all(self.pool())
-            .await?)
+    /// A version's aliases (by name) and annotation tags (by key), in one round trip.
+    pub async fn mlflow_version_labels(
+        &self,
+        version_id: i64,
+    ) -> Result<(Vec<String>, Vec<(String, String)>), DbError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT 'alias' AS what, name AS key, '' AS value FROM aliases WHERE version_id = $1 \
+             UNION ALL SELECT 'tag' AS what, key, value FROM mlflow_tags WHERE kind = 'version' AND owner = $2 \
+             ORDER BY what, key",
+        )
+        .bind(version_id)
+        .bind(version_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        let mut aliases = Vec::new();
+        let mut tags = Vec::new();
+        for (what, k, v) in rows {
+            if what == "alias" {
+                aliases.push(k);
+            } else {
+                tags.push((k, v));
+            }
+        }
+        Ok((aliases, tags))
     }
 
     /// Versions registered from run `run_id`.

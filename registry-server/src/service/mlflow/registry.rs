@@ -97,7 +97,7 @@ pub fn seq(version: &str) -> Result<i64, ApiError> {
 pub async fn view(state: &AppState, row: VersionRow) -> Result<VersionView, ApiError> {
     let m = ModelName::new(&row.namespace, &row.name).map_err(ApiError::internal)?;
     let extras = state.db.mlflow_version_extras(row.id).await?;
-    let aliases = state.db.mlflow_aliases_of_version(row.id).await?;
+    let (aliases, annotations) = state.db.mlflow_version_labels(row.id).await?;
     let mut tags = vec![
         ("registry.label".to_owned(), row.version.clone()),
         ("registry.manifest_digest".to_owned(), format!("sha256:{}", row.manifest_digest)),
@@ -109,7 +109,7 @@ pub async fn view(state: &AppState, row: VersionRow) -> Result<VersionView, ApiE
     if row.corrupted != 0 {
         tags.push(("registry.corrupted".to_owned(), "true".to_owned()));
     }
-    tags.extend(state.db.mlflow_tags(kind::VERSION, &row.id.to_string()).await?);
+    tags.extend(annotations);
     let name = mlflow_name(&m).unwrap_or_else(|| m.to_string());
     Ok(VersionView { row, name, aliases, tags, extras })
 }
