@@ -160,8 +160,29 @@ async fn a_registered_logged_model_is_an_immutable_version_with_the_runs_lineage
     let c = http(&s);
     let data = Digest::of(b"training data");
     let t = train(&c, &s, &[("MLmodel", b"flavors: {}"), ("sub/model.pkl", b"weights")], &data.hex()).await;
+    // The source is recorded as provenance: a model_id naming another logged model is refused.
+    let (status, e) = call(
+        &c,
+        &s,
+        "POST",
+        &format!("{API}/model-versions/create"),
+        Some(json!({"name": "fraud.detector", "source": "models:/m-00000000000000000000000000000000",
+                    "model_id": t.model_id})),
+    )
+    .await;
+    assert_eq!((status, e["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{e}");
     let v = register(&c, &s, "fraud.detector", &t).await;
     assert_eq!(v["version"], "1");
+    // No tag may make the model vanish from MLflow clients (they hide prompts).
+    let (status, _) = call(
+        &c,
+        &s,
+        "POST",
+        &format!("{API}/registered-models/set-tag"),
+        Some(json!({"name": "fraud.detector", "key": "mlflow.prompt.is_prompt", "value": "true"})),
+    )
+    .await;
+    assert_eq!(status, 400);
     assert_eq!(v["status"], "READY");
     assert_eq!(v["run_id"], t.run.as_str());
 

@@ -518,7 +518,18 @@ async fn origin(state: &AppState, actor: &Actor, new: &NewVersion<'_>) -> Result
         let files = artifacts::logged_model_files(state, &m).await?;
         Ok::<_, ApiError>(Origin { files, run, logged_model: Some(m) })
     };
-    let model_id = new.model_id.filter(|m| !m.is_empty()).or_else(|| new.source.strip_prefix("models:/"));
+    let given = new.model_id.filter(|m| !m.is_empty());
+    let named = new.source.strip_prefix("models:/");
+    if let (Some(g), Some(n)) = (given, named)
+        && g != n
+    {
+        // The source is recorded as provenance: it must name what is registered.
+        return Err(invalid(format!(
+            "model_id {g} is not the logged model the source names ({})",
+            new.source
+        )));
+    }
+    let model_id = given.or(named);
     if let Some(id) = model_id.filter(|id| id.starts_with("m-")) {
         let m = tracking::owned_logged_model(state, actor, id).await?;
         return logged(m).await;
@@ -748,6 +759,11 @@ fn check_annotations(tags: &[(String, String)], description: Option<&str>) -> Re
         check_entry("tag", k, v, MAX_TAG_VALUE)?;
         if k.starts_with(RESERVED_PREFIX) {
             return Err(invalid(format!("tag keys starting with {RESERVED_PREFIX} are the registry's")));
+        }
+        if k.starts_with("mlflow.prompt.") {
+            // MLflow clients hide a model tagged as a prompt ("not found"): no tag may make a
+            // registered model vanish from deploy code.
+            return Err(invalid("MLflow prompts are not supported; mlflow.prompt.* tags are refused"));
         }
     }
     if description.is_some_and(|d| d.len() > registry_core::api::MAX_DESCRIPTION_LEN) {
