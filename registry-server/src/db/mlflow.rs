@@ -113,9 +113,35 @@ pub struct SourceRow {
     pub model_id: Option<String>,
 }
 
-/// What a version shows through MLflow beyond its row, read in one query.
-#[derive(Debug, Clone, Default, sqlx::FromRow)]
-pub struct VersionExtras {
+/// Everything a version shows through MLflow, read in one query (the hot path of every deploy):
+/// its row without the manifest, lineage and metadata texts, its attestation count, MLflow source,
+/// description, aliases and annotation tags (the last two as JSON arrays).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionFacts {
+    /// Internal id.
+    pub id: i64,
+    /// Namespace.
+    pub namespace: String,
+    /// Model name.
+    pub name: String,
+    /// Label.
+    pub version: String,
+    /// Hex manifest digest.
+    pub manifest_digest: String,
+    /// Hex OMS root digest.
+    pub oms_root_digest: String,
+    /// Pusher.
+    pub created_by: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Index of its `version.created` entry.
+    pub log_index: Option<i64>,
+    /// Non-zero when quarantined.
+    pub quarantined: i64,
+    /// Non-zero when corrupted.
+    pub corrupted: i64,
+    /// Sequence number.
+    pub seq: i64,
     /// How many attestations it has.
     pub attestations: i64,
     /// Its MLflow source, if registered through MLflow.
@@ -126,6 +152,21 @@ pub struct VersionExtras {
     pub model_id: Option<String>,
     /// Its description annotation.
     pub description: Option<String>,
+    /// JSON array of alias names.
+    pub aliases: Option<String>,
+    /// JSON array of `[key, value]` annotation tags.
+    pub tags: Option<String>,
+}
+
+/// Which version [`Db::mlflow_version`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum VersionKey<'a> {
+    /// The one an alias of a model points at.
+    Alias(&'a registry_core::ModelName, &'a str),
+    /// By sequence number.
+    Seq(&'a registry_core::ModelName, i64),
+    /// By internal id.
+    Id(i64),
 }
 
 /// Most rows one listing returns.
@@ -517,45 +558,44 @@ impl Db {
         .await?)
     }
 
-    /// A version's MLflow extras.
-    pub async fn mlflow_version_extras(&self, version_id: i64) -> Result<VersionExtras, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM attestations a WHERE a.version_id = $1) AS attestations, \
-             s.source, s.run_id, s.model_id, \
-             (SELECT t.value FROM mlflow_tags t WHERE t.kind = 'description.version' AND t.owner = $2 \
-              AND t.key = '') AS description \
-             FROM (SELECT 1 AS one) AS x LEFT JOIN mlflow_sources s ON s.version_id = $1",
-        )
-        .bind(version_id)
-        .bind(version_id.to_string())
-        .fetch_one(self.pool())
-        .await?)
-    }
-
-    /// A version's aliases (by name) and annotation tags (by key), in one round trip.
-    pub async fn mlflow_version_labels(
-        &self,
-        version_id: i64,
-    ) -> Result<(Vec<String>, Vec<(String, String)>), DbError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT 'alias' AS what, name AS key, '' AS value FROM aliases WHERE version_id = $1 \
-             UNION ALL SELECT 'tag' AS what, key, value FROM mlflow_tags WHERE kind = 'version' AND owner = $2 \
-             ORDER BY what, key",
-        )
-        .bind(version_id)
-        .bind(version_id.to_string())
-        .fetch_all(self.pool())
-        .await?;
-        let mut aliases = Vec::new();
-        let mut tags = Vec::new();
-        for (what, k, v) in rows {
-            if what == "alias" {
-                aliases.push(k);
-            } else {
-                tags.push((k, v));
+    /// One version's [`VersionFacts`], in one query.
+    pub async fn mlflow_version(&self, key: VersionKey<'_>) -> Result<Option<VersionFacts>, DbError> {
+        let (aliases, tags) = match self.backend() {
+            super::Backend::Sqlite => {
+                ("json_group_array(a.name)", "json_group_array(json_array(t.key, t.value))")
             }
-        }
-        Ok((aliases, tags))
+            super::Backend::Postgres => (
+                "CAST(COALESCE(json_agg(a.name), '[]') AS TEXT)",
+                "CAST(COALESCE(json_agg(json_build_array(t.key, t.value)), '[]') AS TEXT)",
+            ),
+        };
+        let cond = match key {
+            VersionKey::Alias(..) => {
+                "m.namespace = $1 AND m.name = $2 AND v.id = \
+                 (SELECT al.version_id FROM aliases al WHERE al.model_id = m.id AND al.name = $3)"
+            }
+            VersionKey::Seq(..) => "m.namespace = $1 AND m.name = $2 AND v.seq = $3",
+            VersionKey::Id(_) => "v.id = $1",
+        };
+        let sql = format!(
+            "SELECT v.id, m.namespace, m.name, v.version, v.manifest_digest, v.oms_root_digest, v.created_by, \
+             v.created_at, v.log_index, v.quarantined, v.corrupted, v.seq, \
+             (SELECT COUNT(*) FROM attestations at WHERE at.version_id = v.id) AS attestations, \
+             s.source, s.run_id, s.model_id, \
+             (SELECT d.value FROM mlflow_tags d WHERE d.kind = 'description.version' \
+              AND d.owner = CAST(v.id AS TEXT) AND d.key = '') AS description, \
+             (SELECT {aliases} FROM aliases a WHERE a.version_id = v.id) AS aliases, \
+             (SELECT {tags} FROM mlflow_tags t WHERE t.kind = 'version' AND t.owner = CAST(v.id AS TEXT)) AS tags \
+             FROM versions v JOIN models m ON m.id = v.model_id LEFT JOIN mlflow_sources s ON s.version_id = v.id \
+             WHERE {cond}"
+        );
+        let q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        let q = match key {
+            VersionKey::Alias(m, a) => q.bind(m.namespace()).bind(m.name()).bind(a.to_owned()),
+            VersionKey::Seq(m, n) => q.bind(m.namespace()).bind(m.name()).bind(n),
+            VersionKey::Id(id) => q.bind(id),
+        };
+        Ok(q.fetch_optional(self.pool()).await?)
     }
 
     /// Versions registered from run `run_id`.

@@ -135,20 +135,6 @@ impl Db {
         Ok(out)
     }
 
-    /// The version alias `alias` of `m` points at (`NotFound` when the model or the alias is missing).
-    pub async fn version_by_alias(&self, m: &ModelName, alias: &str) -> Result<VersionRow, DbError> {
-        let sql = format!(
-            "{SELECT} WHERE m.namespace = $1 AND m.name = $2 AND v.id = \
-             (SELECT a.version_id FROM aliases a WHERE a.model_id = m.id AND a.name = $3)"
-        );
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
-            .bind(m.namespace())
-            .bind(m.name())
-            .bind(alias)
-            .fetch_one(self.pool())
-            .await?)
-    }
-
     /// A version by its per-model sequence number.
     pub async fn version_by_seq(&self, m: &ModelName, seq: i64) -> Result<VersionRow, DbError> {
         let sql = format!("{SELECT} WHERE m.namespace = $1 AND m.name = $2 AND v.seq = $3");

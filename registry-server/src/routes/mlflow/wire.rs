@@ -109,18 +109,18 @@ pub fn version(v: &VersionView) -> Value {
         "last_updated_timestamp": r.created_at,
         "user_id": r.created_by,
         "current_stage": "None",
-        "source": v.extras.source.clone().unwrap_or_else(|| format!("registry:{}/{}@{}", r.namespace, r.name, r.version)),
+        "source": r.source.clone().unwrap_or_else(|| format!("registry:{}/{}@{}", r.namespace, r.name, r.version)),
         "status": "READY",
         "tags": kv(&v.tags),
         "aliases": v.aliases,
     });
-    if let Some(run) = &v.extras.run_id {
+    if let Some(run) = &r.run_id {
         out["run_id"] = json!(run);
     }
-    if let Some(m) = &v.extras.model_id {
+    if let Some(m) = &r.model_id {
         out["model_id"] = json!(m);
     }
-    if let Some(d) = &v.extras.description {
+    if let Some(d) = &r.description {
         out["description"] = json!(d);
     }
     out

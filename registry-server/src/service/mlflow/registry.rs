@@ -14,7 +14,7 @@ use registry_core::{Digest, ModelName, Reference, VersionLabel};
 use serde_json::json;
 
 use crate::auth::Actor;
-use crate::db::mlflow::{ArtifactRow, InputRow, LoggedModelRow, RunRow, SourceRow, VersionExtras};
+use crate::db::mlflow::{ArtifactRow, InputRow, LoggedModelRow, RunRow, SourceRow, VersionFacts, VersionKey};
 use crate::db::models::{ModelFilter, ModelRow};
 use crate::db::versions::VersionRow;
 use crate::db::{DbError, now_ms};
@@ -35,16 +35,14 @@ pub const RESERVED_PREFIX: &str = "registry.";
 /// A version as MLflow shows it.
 #[derive(Debug)]
 pub struct VersionView {
-    /// The stored version.
-    pub row: VersionRow,
+    /// The stored facts.
+    pub row: VersionFacts,
     /// MLflow's name for its model.
     pub name: String,
     /// Aliases pointing at it.
     pub aliases: Vec<String>,
     /// `registry.*` facts, then its annotations.
     pub tags: Vec<(String, String)>,
-    /// Source, run, logged model, description.
-    pub extras: VersionExtras,
 }
 
 /// A registered model as MLflow shows it.
@@ -93,17 +91,23 @@ pub fn seq(version: &str) -> Result<i64, ApiError> {
     })
 }
 
-/// The MLflow view of a stored version.
-pub async fn view(state: &AppState, row: VersionRow) -> Result<VersionView, ApiError> {
+/// The MLflow view of a version's facts (no further reads).
+pub fn view(row: VersionFacts) -> Result<VersionView, ApiError> {
     let m = ModelName::new(&row.namespace, &row.name).map_err(ApiError::internal)?;
-    let extras = state.db.mlflow_version_extras(row.id).await?;
-    let (aliases, annotations) = state.db.mlflow_version_labels(row.id).await?;
+    let corrupt =
+        |e: serde_json::Error| ApiError::internal(DbError::Corrupt(format!("version annotations: {e}")));
+    let mut aliases: Vec<String> =
+        serde_json::from_str(row.aliases.as_deref().unwrap_or("[]")).map_err(corrupt)?;
+    aliases.sort();
+    let mut annotations: Vec<(String, String)> =
+        serde_json::from_str(row.tags.as_deref().unwrap_or("[]")).map_err(corrupt)?;
+    annotations.sort();
     let mut tags = vec![
         ("registry.label".to_owned(), row.version.clone()),
         ("registry.manifest_digest".to_owned(), format!("sha256:{}", row.manifest_digest)),
         ("registry.oms_root_digest".to_owned(), format!("sha256:{}", row.oms_root_digest)),
         ("registry.log_index".to_owned(), row.log_index.map(|i| i.to_string()).unwrap_or_default()),
-        ("registry.attestation_count".to_owned(), extras.attestations.to_string()),
+        ("registry.attestation_count".to_owned(), row.attestations.to_string()),
         ("registry.quarantined".to_owned(), (row.quarantined != 0).to_string()),
     ];
     if row.corrupted != 0 {
@@ -111,7 +115,19 @@ pub async fn view(state: &AppState, row: VersionRow) -> Result<VersionView, ApiE
     }
     tags.extend(annotations);
     let name = mlflow_name(&m).unwrap_or_else(|| m.to_string());
-    Ok(VersionView { row, name, aliases, tags, extras })
+    Ok(VersionView { row, name, aliases, tags })
+}
+
+/// The MLflow view of version `key` (`None` if there is none).
+async fn view_of(state: &AppState, key: VersionKey<'_>) -> Result<Option<VersionView>, ApiError> {
+    state.db.mlflow_version(key).await?.map(view).transpose()
+}
+
+/// The MLflow view of a version known to exist.
+async fn view_of_id(state: &AppState, id: i64) -> Result<VersionView, ApiError> {
+    view_of(state, VersionKey::Id(id))
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("version {id} vanished")))
 }
 
 async fn model_view(
@@ -126,7 +142,7 @@ async fn model_view(
         state.db.versions_by_ids(&ids).await?.into_iter().map(|v| (v.id, v.seq)).collect();
     let aliases = aliases.into_iter().filter_map(|a| seqs.get(&a.version_id).map(|s| (a.name, *s))).collect();
     let latest = match state.db.versions_list(row.id, None, 1).await?.pop() {
-        Some(v) => Some(view(state, v).await?),
+        Some(v) => Some(view_of_id(state, v.id).await?),
         None => None,
     };
     let owner = m.to_string();
@@ -288,14 +304,12 @@ pub async fn version(
     name: &str,
     version: &str,
 ) -> Result<VersionView, ApiError> {
-    let (m, _) = readable_model(state, actor, name).await?;
+    let m = model_name(name)?;
+    check_covers(actor, &m)?;
     let n = seq(version)?;
-    match state.db.version_by_seq(&m, n).await {
-        Ok(row) => view(state, row).await,
-        Err(DbError::NotFound) => {
-            Err(ApiError::not_found(format!("Model Version (name={name}, version={n}) not found")))
-        }
-        Err(e) => Err(e.into()),
+    match view_of(state, VersionKey::Seq(&m, n)).await? {
+        Some(v) => Ok(v),
+        None => Err(ApiError::not_found(format!("Model Version (name={name}, version={n}) not found"))),
     }
 }
 
@@ -312,7 +326,7 @@ pub async fn latest_versions(
         return Ok(vec![]);
     }
     match state.db.versions_list(row.id, None, 1).await?.pop() {
-        Some(v) => Ok(vec![view(state, v).await?]),
+        Some(v) => Ok(vec![view_of_id(state, v.id).await?]),
         None => Ok(vec![]),
     }
 }
@@ -391,7 +405,7 @@ pub async fn search_versions(
         {
             continue;
         }
-        out.push(view(state, r).await?);
+        out.push(view_of_id(state, r.id).await?);
     }
     let next = if more { out.last().map(|v| v.row.id.to_string()) } else { None };
     Ok((out, next))
@@ -425,11 +439,16 @@ pub async fn alias(
     name: &str,
     alias: &str,
 ) -> Result<VersionView, ApiError> {
-    let (m, model) = readable_model(state, actor, name).await?;
+    let m = model_name(name)?;
+    check_covers(actor, &m)?;
     let a = promote::alias(alias)?;
-    match state.db.alias_get(model.id, a.as_str()).await? {
-        Some(row) => view(state, state.db.version_by_id(row.version_id).await?).await,
-        None => Err(ApiError::not_found(format!("Registered model alias {alias} not found for {m}."))),
+    // The hot path of every deploy: the token, then this one query.
+    match view_of(state, VersionKey::Alias(&m, a.as_str())).await? {
+        Some(v) => Ok(v),
+        None => {
+            readable_model(state, actor, name).await?;
+            Err(ApiError::not_found(format!("Registered model alias {alias} not found for {m}.")))
+        }
     }
 }
 
@@ -748,7 +767,7 @@ pub async fn create_version(
         }
         tx.commit().await.map_err(DbError::from)?;
     }
-    Ok(Registered::Ready(Box::new(view(state, row).await?)))
+    Ok(Registered::Ready(Box::new(view_of_id(state, row.id).await?)))
 }
 
 fn check_annotations(tags: &[(String, String)], description: Option<&str>) -> Result<(), ApiError> {
@@ -864,7 +883,7 @@ pub async fn annotate_version(
         &subject,
     )
     .await?;
-    view(state, state.db.version_by_id(v.row.id).await?).await
+    view_of_id(state, v.row.id).await
 }
 
 /// Annotates a registered model (tags, description): push scope over it.
