@@ -171,6 +171,29 @@ async fn a_registered_logged_model_is_an_immutable_version_with_the_runs_lineage
     )
     .await;
     assert_eq!((status, e["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")), "{e}");
+    for source in
+        ["runs:/ffffffffffffffffffffffffffffffff/evil", "s3://elsewhere/model", "mlflow-artifacts:/0/x"]
+    {
+        let (status, e) = call(
+            &c,
+            &s,
+            "POST",
+            &format!("{API}/model-versions/create"),
+            Some(json!({"name": "fraud.detector", "source": source, "model_id": t.model_id})),
+        )
+        .await;
+        assert_eq!(status, 400, "{source}: {e}");
+    }
+    let (status, e) = call(
+        &c,
+        &s,
+        "POST",
+        &format!("{API}/model-versions/create"),
+        Some(json!({"name": "fraud.detector", "source": format!("models:/{}", t.model_id),
+                    "run_id": "ffffffffffffffffffffffffffffffff"})),
+    )
+    .await;
+    assert_eq!(status, 400, "a run_id that is not the source's run: {e}");
     let v = register(&c, &s, "fraud.detector", &t).await;
     assert_eq!(v["version"], "1");
     // No tag may make the model vanish from MLflow clients (they hide prompts).
@@ -273,6 +296,14 @@ async fn versions_are_numbered_per_model_and_mlflow_labels_step_aside_for_taken_
     assert!(stored(&s, "mlflow-3").await.is_ok(), "label 3 was taken");
     let t = train(&c, &s, &[("MLmodel", b"b")], "short").await;
     assert_eq!(register(&c, &s, "fraud.detector", &t).await["version"], "4");
+    // Labels pushed through /v1 cannot block MLflow registration: versions 5 and 6 take the labels
+    // "7" and "mlflow-7" that version 7 would get.
+    TestPush::new("fraud/detector", "7").run(&client(&s)).await.unwrap();
+    TestPush::new("fraud/detector", "mlflow-7").run(&client(&s)).await.unwrap();
+    let t = train(&c, &s, &[("MLmodel", b"c")], "short").await;
+    let v = register(&c, &s, "fraud.detector", &t).await;
+    assert_eq!((v["version"].as_str(), v["status"].as_str()), (Some("7"), Some("READY")), "{v}");
+    assert_eq!(label(&json!({"model_version": v})), "mlflow-7.1");
     assert!(stored(&s, "4").await.is_ok());
     // A short MLflow dataset digest is not lineage; it is kept as a label.
     let got = stored(&s, "4").await.unwrap();
@@ -283,7 +314,7 @@ async fn versions_are_numbered_per_model_and_mlflow_labels_step_aside_for_taken_
             .await;
     let numbers: Vec<&str> =
         search["model_versions"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
-    assert_eq!(numbers, ["4", "3", "2", "1"]);
+    assert_eq!(numbers, ["7", "6", "5", "4", "3", "2", "1"]);
 }
 
 #[tokio::test]
@@ -349,6 +380,31 @@ async fn quarantine_stops_every_download_path_but_leaves_the_record_readable() {
     denied(format!("{API}/model-versions/get-download-uri?name=fraud.detector&version=1")).await;
     denied(format!("{FILES}/{root}/w.bin")).await;
     denied(format!("{FILES}?path={root}")).await;
+    // A version registered from a run's files (`runs:/RUN/model`) withdraws the run's files too.
+    let run = t.run.clone();
+    let r = c
+        .put(format!("{}{FILES}/0/{run}/artifacts/model/weights.bin", s.url))
+        .body("run weights")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v = ok(
+        &c,
+        &s,
+        "POST",
+        &format!("{API}/model-versions/create"),
+        Some(json!({"name": "fraud.detector", "source": format!("runs:/{run}/model")})),
+    )
+    .await;
+    assert_eq!(v["model_version"]["version"], "2");
+    let req2 = registry_core::incident::QuarantineRequest {
+        version: Some("fraud/detector@2".into()),
+        ..req.clone()
+    };
+    client(&s).quarantine(&req2).await.unwrap();
+    denied(format!("{FILES}/0/{run}/artifacts/model/weights.bin")).await;
+    denied(format!("{FILES}?path=0/{run}/artifacts/model")).await;
     // The logged model's own root (`load_model("models:/m-...")`) is the same version.
     denied(format!("{FILES}/{}/w.bin", t.root)).await;
     denied(format!("{FILES}?path={}", t.root)).await;
@@ -391,6 +447,20 @@ async fn runs_logged_models_and_their_files_belong_to_their_creator() {
     register(&c, &s, "fraud.detector", &t).await;
     let r = other.get(format!("{}{FILES}/{}/MLmodel", s.url, t.root)).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // Search is bounded by the caller's pattern: no page and no cursor names another namespace.
+    TestPush::new("other/secret-alpha", "1").run(&client(&s)).await.unwrap();
+    TestPush::new("other/secret-beta", "1").run(&client(&s)).await.unwrap();
+    let page = ok(
+        &other,
+        &s,
+        "GET",
+        &format!("{API}/registered-models/search?filter=name%20LIKE%20%27other.%25%27&max_results=1"),
+        None,
+    )
+    .await;
+    assert_eq!(page, json!({"registered_models": []}), "{page}");
+    let page = ok(&other, &s, "GET", &format!("{API}/registered-models/search?max_results=1"), None).await;
+    assert!(!page.to_string().contains("other"), "{page}");
     // A reader outside the namespace is refused on the name, whether or not the model exists.
     let outsider = http_with(&s.token("outsider", &[Scope::Read], "other/*").await);
     for name in ["fraud.detector", "fraud.no-such-model"] {

@@ -100,6 +100,17 @@ pub struct ArtifactRow {
     pub size: i64,
 }
 
+/// What recording an artifact file did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactInsert {
+    /// Recorded.
+    Inserted,
+    /// The path already names a file (compare digests: the same is a retry).
+    Exists,
+    /// The logged model is no longer pending; nothing recorded.
+    Finalized,
+}
+
 /// Where a version registered through MLflow came from.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SourceRow {
@@ -504,14 +515,31 @@ impl Db {
             .await?)
     }
 
-    /// Records a file; `false` if the path already names a file (files are write-once).
+    /// Records a file (files are write-once). With `pending_model`, only while that logged model is
+    /// still pending: the check takes the model's row lock (an `UPDATE`), so it serialises with
+    /// [`Db::mlflow_logged_model_status`] on both databases.
     pub async fn mlflow_artifact_insert(
         &self,
         root: &str,
         file: &ArtifactRow,
+        pending_model: Option<&str>,
         by: &str,
         at: i64,
-    ) -> Result<bool, DbError> {
+    ) -> Result<ArtifactInsert, DbError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(m) = pending_model {
+            let locked = sqlx::query(
+                "UPDATE mlflow_logged_models SET updated_at = $1 WHERE id = $2 AND status = 'LOGGED_MODEL_PENDING'",
+            )
+            .bind(at)
+            .bind(m)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if locked == 0 {
+                return Ok(ArtifactInsert::Finalized);
+            }
+        }
         let n = sqlx::query(
             "INSERT INTO mlflow_artifacts (root, path, digest, size, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -522,10 +550,11 @@ impl Db {
         .bind(file.size)
         .bind(by)
         .bind(at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(n == 1)
+        tx.commit().await?;
+        Ok(if n == 1 { ArtifactInsert::Inserted } else { ArtifactInsert::Exists })
     }
 
     /// Files under `root` whose path starts with `prefix` (empty: all), by path, at most `limit`.

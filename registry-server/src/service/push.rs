@@ -201,7 +201,7 @@ pub async fn publish_version(
 
 /// Publishes a version of `model` registered through the MLflow API: the same checks and the same
 /// transaction as [`publish_version`], but the label is decided under the write lock: the version's
-/// sequence number (`fraud/detector@3`), or `mlflow-<seq>` when that label is taken. `source` says
+/// sequence number (`fraud/detector@3`), or `mlflow-<seq>` (`mlflow-<seq>.<k>`) when that is taken. `source` says
 /// where it came from (its `version_id` is filled in). No attestations: MLflow has none to send.
 pub async fn publish_numbered(
     state: &AppState,
@@ -403,11 +403,23 @@ async fn insert_version(
 /// a version or alias already has that name (the caller holds the global write lock).
 async fn numbered_label(tx: &mut Tx, model_id: i64) -> Result<String, DbError> {
     let seq = versions::next_seq(tx, model_id).await?;
-    let plain = seq.to_string();
-    let taken = versions::find(tx, model_id, &plain).await?.is_some()
-        || crate::db::aliases::current(tx, model_id, &plain).await?.is_some();
-    Ok(if taken { format!("mlflow-{seq}") } else { plain })
+    // The sequence number, else `mlflow-<seq>`, else `mlflow-<seq>.<k>`: labels and aliases pushed
+    // through /v1 can take any of these names, and none of them may block registration for good.
+    let candidates = std::iter::once(seq.to_string())
+        .chain(std::iter::once(format!("mlflow-{seq}")))
+        .chain((1..).map(|k| format!("mlflow-{seq}.{k}")));
+    for label in candidates.take(MAX_LABEL_TRIES) {
+        let taken = versions::find(tx, model_id, &label).await?.is_some()
+            || crate::db::aliases::current(tx, model_id, &label).await?.is_some();
+        if !taken {
+            return Ok(label);
+        }
+    }
+    Err(DbError::Conflict)
 }
+
+/// How many labels a numbered publish tries before giving up.
+const MAX_LABEL_TRIES: usize = 1000;
 
 /// The ids of the lineage's parent versions. A parent the caller cannot read is answered as one that
 /// does not exist (no existence oracle).

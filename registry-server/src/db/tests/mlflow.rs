@@ -1,6 +1,6 @@
 //! Conformance of the MLflow stores (runs, metrics, artifacts, tags) and of migration 0013, which
 //! numbers the versions that already exist.
-use super::super::mlflow::{ArtifactRow, MetricRow, RunRow};
+use super::super::mlflow::{ArtifactInsert, ArtifactRow, MetricRow, RunRow};
 use super::*;
 
 conformance!(
@@ -71,9 +71,12 @@ async fn artifact_files_are_write_once_and_listed_by_prefix(db: &Db) {
     for (p, b) in
         [("MLmodel", &b"m"[..]), ("sub/a.bin", b"aa"), ("sub/b/c.bin", b"ccc"), ("subway.txt", b"s")]
     {
-        assert!(db.mlflow_artifact_insert(root, &f(p, b), "token:ci", 1).await.expect("insert"));
+        let done = db.mlflow_artifact_insert(root, &f(p, b), None, "token:ci", 1).await.expect("insert");
+        assert_eq!(done, ArtifactInsert::Inserted);
     }
-    assert!(!db.mlflow_artifact_insert(root, &f("MLmodel", b"other"), "token:ci", 2).await.expect("again"));
+    let again =
+        db.mlflow_artifact_insert(root, &f("MLmodel", b"other"), None, "token:ci", 2).await.expect("again");
+    assert_eq!(again, ArtifactInsert::Exists);
     assert_eq!(
         db.mlflow_artifact(root, "MLmodel").await.expect("get"),
         Some(f("MLmodel", b"m")),
@@ -84,6 +87,27 @@ async fn artifact_files_are_write_once_and_listed_by_prefix(db: &Db) {
     assert_eq!(paths, ["sub/a.bin", "sub/b/c.bin"], "`sub/` is not `subway.txt`");
     assert_eq!(db.mlflow_artifacts(root, "", 100).await.expect("all").len(), 4);
     assert!(db.mlflow_artifacts("0/models/m-2/artifacts", "", 100).await.expect("other root").is_empty());
+    // A logged model's files are recorded only while it is pending.
+    let model = super::super::mlflow::LoggedModelRow {
+        id: "m-2".into(),
+        experiment_id: 0,
+        name: "model".into(),
+        source_run_id: None,
+        status: "LOGGED_MODEL_PENDING".into(),
+        params: "[]".into(),
+        created_by: "token:ci".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    db.mlflow_logged_model_insert(&model).await.expect("model");
+    let other = "0/models/m-2/artifacts";
+    let (a, b) = (f("a", b"x"), f("b", b"x"));
+    let put = db.mlflow_artifact_insert(other, &a, Some("m-2"), "token:ci", 3).await.expect("pending");
+    assert_eq!(put, ArtifactInsert::Inserted);
+    db.mlflow_logged_model_status("m-2", "LOGGED_MODEL_READY", 4).await.expect("finalize");
+    let put = db.mlflow_artifact_insert(other, &b, Some("m-2"), "token:ci", 5).await.expect("finalized");
+    assert_eq!(put, ArtifactInsert::Finalized);
+    assert_eq!(db.mlflow_artifacts(other, "", 100).await.expect("list").len(), 1);
 }
 
 async fn new_versions_take_the_next_sequence_number(db: &Db) {

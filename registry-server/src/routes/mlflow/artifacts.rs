@@ -8,9 +8,8 @@ use axum::routing::MethodRouter;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{MlAuth, MlError, MlQuery, MlResult, PUSH, READ, add, empty, route};
+use super::{MlAuth, MlError, MlPath, MlQuery, MlResult, PUSH, READ, add, empty, route};
 use crate::auth::need;
-use crate::extract::ApiPath;
 use crate::mounted::MountedRoute;
 use crate::service::mlflow::artifacts as svc;
 use crate::state::AppState;
@@ -59,7 +58,7 @@ struct FilePath {
 async fn download(
     State(state): State<AppState>,
     actor: MlAuth<need::Read>,
-    ApiPath(p): ApiPath<FilePath>,
+    MlPath(p): MlPath<FilePath>,
     headers: HeaderMap,
 ) -> Result<Response, MlError> {
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -70,7 +69,7 @@ async fn download(
 async fn upload(
     State(state): State<AppState>,
     actor: MlAuth<need::Push>,
-    ApiPath(p): ApiPath<FilePath>,
+    MlPath(p): MlPath<FilePath>,
     headers: HeaderMap,
     body: Body,
 ) -> MlResult {
@@ -79,7 +78,7 @@ async fn upload(
     Ok(empty())
 }
 
-async fn remove(State(_): State<AppState>, _: MlAuth<need::Push>, ApiPath(_): ApiPath<FilePath>) -> MlResult {
+async fn remove(State(_): State<AppState>, _: MlAuth<need::Push>, MlPath(_): MlPath<FilePath>) -> MlResult {
     Err(MlError(crate::error::ApiError::forbidden(
         "artifact files are write-once: they name content-addressed blobs that versions may reference",
     )))

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Actor, Auth, Requirement};
 use crate::error::{ApiError, InternalCause};
-use crate::extract::{ApiJson, ApiQuery, FieldCodes};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldCodes};
 use crate::mounted::{Access, MountedRoute};
 use crate::state::AppState;
 
@@ -139,6 +139,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for MlQuery<T> {
     type Rejection = MlError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, MlError> {
         Ok(MlQuery(ApiQuery::<T>::from_request_parts(parts, state).await?.0))
+    }
+}
+
+/// Path parameters.
+pub struct MlPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for MlPath<T> {
+    type Rejection = MlError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, MlError> {
+        Ok(MlPath(ApiPath::<T>::from_request_parts(parts, state).await?.0))
     }
 }
 

@@ -7,12 +7,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    KeyValue, MlAuth, MlError, MlJson, MlQuery, MlResult, PUSH, READ, add, de_f64, de_i64, empty,
+    KeyValue, MlAuth, MlError, MlJson, MlPath, MlQuery, MlResult, PUSH, READ, add, de_f64, de_i64, empty,
     no_field_codes, pairs, route, wire,
 };
 use crate::auth::need;
 use crate::db::mlflow::{InputRow, MetricRow};
-use crate::extract::ApiPath;
 use crate::mounted::MountedRoute;
 use crate::service::mlflow::tracking::{self as svc, NewLoggedModel, NewRun};
 use crate::state::AppState;
@@ -444,7 +443,7 @@ struct ModelPath {
 async fn get_logged_model(
     State(state): State<AppState>,
     actor: MlAuth<need::Read>,
-    ApiPath(p): ApiPath<ModelPath>,
+    MlPath(p): MlPath<ModelPath>,
 ) -> MlResult {
     let m = svc::logged_model(&state, &actor, &p.model_id).await?;
     Ok(Json(json!({"model": wire::logged_model(&m)})))
@@ -459,7 +458,7 @@ struct Finalize {
 async fn finalize_logged_model(
     State(state): State<AppState>,
     actor: MlAuth<need::Push>,
-    ApiPath(p): ApiPath<ModelPath>,
+    MlPath(p): MlPath<ModelPath>,
     MlJson(b): MlJson<Finalize>,
 ) -> MlResult {
     let m = svc::finalize_logged_model(&state, &actor, &p.model_id, &b.status).await?;
@@ -475,7 +474,7 @@ struct Tags {
 async fn tag_logged_model(
     State(state): State<AppState>,
     actor: MlAuth<need::Push>,
-    ApiPath(p): ApiPath<ModelPath>,
+    MlPath(p): MlPath<ModelPath>,
     MlJson(b): MlJson<Tags>,
 ) -> MlResult {
     svc::tag_logged_model(&state, &actor, &p.model_id, &pairs(b.tags)).await?;

@@ -16,7 +16,7 @@ use registry_core::manifest::{check_path, check_portable_path};
 use registry_core::{Digest, ModelName};
 
 use crate::auth::Actor;
-use crate::db::mlflow::{ArtifactRow, LoggedModelRow, MAX_ROWS};
+use crate::db::mlflow::{ArtifactInsert, ArtifactRow, LoggedModelRow};
 use crate::db::now_ms;
 use crate::db::versions::VersionRow;
 use crate::error::ApiError;
@@ -24,6 +24,10 @@ use crate::service::blobs::{self, Download};
 use crate::service::mlflow::tracking::{self, PENDING};
 use crate::service::mlflow::{check_push, invalid, owns};
 use crate::state::AppState;
+
+/// Most files of one root that are listed or registered (a version's bound; one more is fetched to
+/// tell "more" from "exactly").
+const MAX_FILES: i64 = registry_core::manifest::MAX_FILES as i64;
 
 /// The first segment of registered versions' roots.
 pub const REGISTRY: &str = "registry";
@@ -160,6 +164,12 @@ async fn readable(state: &AppState, actor: &Actor, root: &Root) -> Result<Option
     match root {
         Root::Run { run, .. } => match state.db.mlflow_run(run).await? {
             Some(r) if owns(actor, &r.created_by) && root_matches(root, r.experiment_id) => {
+                // A version registered from the run's files (`runs:/RUN/PATH`) withdraws them too.
+                let registered = state.db.mlflow_versions_of_run(run).await?;
+                if let Some(v) = state.db.versions_by_ids(&registered).await?.iter().find(|v| quarantined(v))
+                {
+                    return Err(withdrawn(v));
+                }
                 Ok(Some(Readable::Recorded(root.key())))
             }
             _ => Ok(None),
@@ -236,7 +246,15 @@ pub async fn list(state: &AppState, actor: &Actor, path: &str) -> Result<Vec<Ent
     let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
     let rows = match readable(state, actor, &root).await? {
         None => return Ok(vec![]),
-        Some(Readable::Recorded(key)) => state.db.mlflow_artifacts(&key, &prefix, MAX_ROWS).await?,
+        Some(Readable::Recorded(key)) => {
+            let rows = state.db.mlflow_artifacts(&key, &prefix, MAX_FILES + 1).await?;
+            if rows.len() as i64 > MAX_FILES {
+                return Err(invalid(format!(
+                    "{path} holds more than {MAX_FILES} files; list a subdirectory"
+                )));
+            }
+            rows
+        }
         Some(Readable::Version(v)) => {
             manifest_rows(&v)?.into_iter().filter(|r| r.path.starts_with(&prefix)).collect()
         }
@@ -338,8 +356,21 @@ where
         digest: digest.hex(),
         size: i64::try_from(size).unwrap_or(i64::MAX),
     };
-    if state.db.mlflow_artifact_insert(&key, &row, &actor.id, now_ms()).await? {
-        return Ok(());
+    // For a logged model, the insert re-checks under the model's row lock that it is still pending:
+    // a finalize that landed while the bytes streamed wins, and the file is not added.
+    let pending = match &root {
+        Root::LoggedModel { model, .. } => Some(model.as_str()),
+        _ => None,
+    };
+    match state.db.mlflow_artifact_insert(&key, &row, pending, &actor.id, now_ms()).await? {
+        ArtifactInsert::Inserted => return Ok(()),
+        ArtifactInsert::Exists => {}
+        ArtifactInsert::Finalized => {
+            return Err(ApiError::forbidden(format!(
+                "logged model {} was finalized while this file was uploaded; its files are immutable",
+                pending.unwrap_or_default()
+            )));
+        }
     }
     match state.db.mlflow_artifact(&key, &file).await? {
         Some(stored) if stored.digest == row.digest => Ok(()),
@@ -353,7 +384,7 @@ where
 /// The files recorded under a logged model's root, for registering it.
 pub async fn logged_model_files(state: &AppState, m: &LoggedModelRow) -> Result<Vec<ArtifactRow>, ApiError> {
     let root = Root::LoggedModel { experiment: m.experiment_id, model: m.id.clone() };
-    Ok(state.db.mlflow_artifacts(&root.key(), "", MAX_ROWS).await?)
+    Ok(state.db.mlflow_artifacts(&root.key(), "", MAX_FILES + 1).await?)
 }
 
 /// The files recorded under a run's root below `sub` (a `runs:/RUN/sub` source), paths relative
@@ -366,7 +397,7 @@ pub async fn run_files(
 ) -> Result<Vec<ArtifactRow>, ApiError> {
     let root = Root::Run { experiment, run: run.to_owned() };
     let prefix = if sub.is_empty() { String::new() } else { format!("{}/", sub.trim_matches('/')) };
-    let rows = state.db.mlflow_artifacts(&root.key(), &prefix, MAX_ROWS).await?;
+    let rows = state.db.mlflow_artifacts(&root.key(), &prefix, MAX_FILES + 1).await?;
     Ok(rows.into_iter().map(|r| ArtifactRow { path: r.path[prefix.len()..].to_owned(), ..r }).collect())
 }
 

@@ -258,25 +258,30 @@ pub async fn search_models(
         None => None,
     };
     let limit = max_results.clamp(1, 1000);
+    // The caller's pattern bounds the query itself, so neither the page nor its cursor can name a
+    // model it does not cover; a filter outside the pattern matches nothing.
+    let (own_ns, own_name) = (actor.pattern.namespace(), actor.pattern.name());
+    let nothing = Ok((vec![], None));
     let mut filter = ModelFilter {
-        namespace: actor.pattern.namespace().map(str::to_owned),
-        name: actor.pattern.name().map(str::to_owned),
+        namespace: own_ns.map(str::to_owned),
+        name: own_name.map(str::to_owned),
         name_prefix: None,
         after,
     };
     if let Some(m) = &exact {
+        if own_ns.is_some_and(|ns| ns != m.namespace()) || own_name.is_some_and(|n| n != m.name()) {
+            return nothing;
+        }
         filter.namespace = Some(m.namespace().to_owned());
         filter.name = Some(m.name().to_owned());
     }
-    if let Some(p) = &prefix {
+    if let Some((ns, name)) = prefix.as_deref().and_then(|p| p.split_once('.')) {
         // `NS.PREFIX%`: the namespace is everything before the first dot.
-        match p.split_once('.') {
-            Some((ns, name)) => {
-                filter.namespace = Some(ns.to_owned());
-                filter.name_prefix = Some(name.to_owned());
-            }
-            None => filter.name_prefix = None,
+        if own_ns.is_some_and(|o| o != ns) {
+            return nothing;
         }
+        filter.namespace = Some(ns.to_owned());
+        filter.name_prefix = Some(name.to_owned());
     }
     let page = crate::service::read::list_models(state, &filter, limit).await?;
     let mut out = Vec::new();
@@ -539,16 +544,16 @@ async fn origin(state: &AppState, actor: &Actor, new: &NewVersion<'_>) -> Result
     };
     let given = new.model_id.filter(|m| !m.is_empty());
     let named = new.source.strip_prefix("models:/");
-    if let (Some(g), Some(n)) = (given, named)
-        && g != n
+    if let Some(g) = given
+        && named != Some(g)
     {
         // The source is recorded as provenance: it must name what is registered.
         return Err(invalid(format!(
-            "model_id {g} is not the logged model the source names ({})",
-            new.source
+            "model_id {g} is given, so the source must be models:/{g}, not {}",
+            registry_core::text::clip(new.source, 300)
         )));
     }
-    let model_id = given.or(named);
+    let model_id = named;
     if let Some(id) = model_id.filter(|id| id.starts_with("m-")) {
         let m = tracking::owned_logged_model(state, actor, id).await?;
         return logged(m).await;
@@ -707,13 +712,20 @@ pub async fn create_version(
     actor.check_write(Scope::Push, &m)?;
     check_annotations(&new.tags, new.description)?;
     let o = origin(state, actor, &new).await?;
-    if let (Some(given), Some(run)) = (new.run_id.filter(|r| !r.is_empty()), &o.run)
-        && given != run.id
+    if let Some(given) = new.run_id.filter(|r| !r.is_empty())
+        && o.run.as_ref().is_none_or(|r| r.id != given)
     {
         return Err(invalid(format!("run_id {given} is not the run that produced {}", new.source)));
     }
     if o.files.is_empty() {
         return Ok(Registered::Failed(format!("not registered: {} holds no files", new.source)));
+    }
+    if o.files.len() > registry_core::manifest::MAX_FILES {
+        return Ok(Registered::Failed(format!(
+            "not registered: {} holds more than {} files",
+            new.source,
+            registry_core::manifest::MAX_FILES
+        )));
     }
     let mut labels = BTreeMap::new();
     labels.insert("mlflow.source".to_owned(), registry_core::text::clip(new.source, 4000).into_owned());
