@@ -36,13 +36,16 @@ CREATE TABLE mlflow_params (
 );
 
 -- Metric history; identical (key, value, timestamp, step) points are one point, as on MLflow.
+-- NaN is stored as value 0 with is_nan 1 (SQLite turns a NaN REAL into NULL); infinities are
+-- clamped to the largest finite doubles, as MLflow's server does.
 CREATE TABLE mlflow_metrics (
     run_id     TEXT NOT NULL REFERENCES mlflow_runs (id),
     key        TEXT NOT NULL,
     value      DOUBLE PRECISION NOT NULL,
+    is_nan     BIGINT NOT NULL DEFAULT 0,
     timestamp  BIGINT NOT NULL,
     step       BIGINT NOT NULL,
-    PRIMARY KEY (run_id, key, timestamp, step, value)
+    PRIMARY KEY (run_id, key, timestamp, step, value, is_nan)
 );
 
 -- Dataset inputs of a run (log_input).

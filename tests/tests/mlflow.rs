@@ -584,3 +584,100 @@ async fn bad_input_on_mlflow_routes_is_a_4xx_in_mlflows_shape() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["experiment"]["name"], "Default");
 }
+
+/// Every MLflow route, given malformed input, answers 4xx in MLflow's shape (never a 5xx, which the
+/// client would retry for minutes): broken JSON for bodies, missing or mistyped parameters for
+/// queries, a path naming nothing for files.
+#[tokio::test]
+async fn every_mlflow_route_answers_bad_input_with_a_4xx_in_mlflows_shape() {
+    let s = TestServer::start().await;
+    let c = http(&s);
+    let routes: Vec<_> = registry_server::mounted::mounted_routes()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .collect();
+    assert!(routes.len() >= 40, "{} MLflow routes", routes.len());
+    let mut checked = 0;
+    for r in routes {
+        let op = format!("{} {}", r.method, r.path);
+        let path = r.path.replace("{model_id}", "m-0").replace("{*path}", "0/nothing/artifacts/x");
+        let rb = match r.method.as_str() {
+            // No input to get wrong.
+            "GET" if path.ends_with("/server-info") => continue,
+            // Optional inputs only: a mistyped one.
+            "GET" if path.ends_with("/registered-models/search") => {
+                c.get(format!("{}{path}?max_results=-1", s.url))
+            }
+            "GET" if path.ends_with("/mlflow-artifacts/artifacts") => {
+                c.get(format!("{}{path}?path=a&path=b", s.url))
+            }
+            "GET" | "DELETE" => c.request(r.method.clone(), format!("{}{path}", s.url)),
+            "PUT" => c.put(format!("{}{path}", s.url)).body("x"),
+            _ => c
+                .request(r.method.clone(), format!("{}{path}", s.url))
+                .header("content-type", "application/json")
+                .body("{"),
+        };
+        let resp = rb.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or_default();
+        assert!((400..500).contains(&status), "{op}: {status} {body}");
+        assert!(body["error_code"].is_string() && body["message"].is_string(), "{op}: {body}");
+        checked += 1;
+    }
+    eprintln!("{checked} MLflow routes answered bad input with a 4xx in MLflow's shape");
+}
+
+/// What the MLflow client sends that other clients do not: DELETEs with a JSON body, non-finite
+/// metrics (a diverging run must not crash; MLflow's server keeps NaN and clamps infinities).
+#[tokio::test]
+async fn deletes_with_json_bodies_and_non_finite_metrics_work_as_on_mlflow() {
+    let s = TestServer::start().await;
+    let c = http(&s);
+    let t = train(&c, &s, &[("MLmodel", b"m")], "d").await;
+    register(&c, &s, "fraud.detector", &t).await;
+    ok(
+        &c,
+        &s,
+        "POST",
+        &format!("{API}/model-versions/set-tag"),
+        Some(json!({"name": "fraud.detector", "version": "1", "key": "team", "value": "risk"})),
+    )
+    .await;
+    ok(
+        &c,
+        &s,
+        "DELETE",
+        &format!("{API}/model-versions/delete-tag"),
+        Some(json!({"name": "fraud.detector", "version": "1", "key": "team"})),
+    )
+    .await;
+    let v = ok(&c, &s, "GET", &format!("{API}/model-versions/get?name=fraud.detector&version=1"), None).await;
+    assert!(!v.to_string().contains("\"team\""), "{v}");
+    let (status, e) = call(
+        &c,
+        &s,
+        "DELETE",
+        &format!("{API}/registered-models/alias"),
+        Some(json!({"name": "fraud.detector", "alias": "production"})),
+    )
+    .await;
+    assert_eq!((status, e["error_code"].as_str()), (403, Some("PERMISSION_DENIED")), "{e}");
+
+    for (v, step) in [(json!("NaN"), 3), (json!("Infinity"), 4)] {
+        ok(
+            &c,
+            &s,
+            "POST",
+            &format!("{API}/runs/log-metric"),
+            Some(json!({"run_id": t.run, "key": "odd", "value": v, "timestamp": 1, "step": step})),
+        )
+        .await;
+    }
+    let h =
+        ok(&c, &s, "GET", &format!("{API}/metrics/get-history?run_id={}&metric_key=odd", t.run), None).await;
+    assert_eq!(h["metrics"][0]["value"], "NaN");
+    assert_eq!(h["metrics"][1]["value"], f64::MAX);
+    let (status, _) = call(&c, &s, "GET", &format!("{FILES}?path=0%2F..%2F..%2Fetc"), None).await;
+    assert_eq!(status, 400);
+}

@@ -38,8 +38,29 @@ pub struct RunRow {
     pub created_at: i64,
 }
 
+/// A metric point as stored (NaN as a flag).
+#[derive(sqlx::FromRow)]
+struct StoredMetric {
+    key: String,
+    value: f64,
+    is_nan: i64,
+    timestamp: i64,
+    step: i64,
+}
+
+impl From<StoredMetric> for MetricRow {
+    fn from(m: StoredMetric) -> Self {
+        MetricRow {
+            key: m.key,
+            value: if m.is_nan != 0 { f64::NAN } else { m.value },
+            timestamp: m.timestamp,
+            step: m.step,
+        }
+    }
+}
+
 /// One metric point.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricRow {
     /// Name.
     pub key: String,
@@ -342,13 +363,17 @@ impl Db {
     pub async fn mlflow_metrics_log(&self, run: &str, points: &[MetricRow]) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
         for p in points {
+            // As MLflow's server: NaN kept (as a flag), infinities clamped to the largest doubles.
+            let (value, is_nan) =
+                if p.value.is_nan() { (0.0, 1i64) } else { (p.value.clamp(f64::MIN, f64::MAX), 0) };
             sqlx::query(
-                "INSERT INTO mlflow_metrics (run_id, key, value, timestamp, step) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO mlflow_metrics (run_id, key, value, is_nan, timestamp, step) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             )
             .bind(run)
             .bind(&p.key)
-            .bind(p.value)
+            .bind(value)
+            .bind(is_nan)
             .bind(p.timestamp)
             .bind(p.step)
             .execute(&mut *tx)
@@ -361,14 +386,15 @@ impl Db {
     /// Each metric's current value, as MLflow defines it: the point with the highest step, then
     /// timestamp, then value.
     pub async fn mlflow_metrics_latest(&self, run: &str) -> Result<Vec<MetricRow>, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT key, value, timestamp, step FROM (SELECT key, value, timestamp, step, ROW_NUMBER() \
-             OVER (PARTITION BY key ORDER BY step DESC, timestamp DESC, value DESC) AS rn \
+        let rows: Vec<StoredMetric> = sqlx::query_as(
+            "SELECT key, value, is_nan, timestamp, step FROM (SELECT key, value, is_nan, timestamp, step, \
+             ROW_NUMBER() OVER (PARTITION BY key ORDER BY step DESC, timestamp DESC, is_nan, value DESC) AS rn \
              FROM mlflow_metrics WHERE run_id = $1) t WHERE rn = 1 ORDER BY key",
         )
         .bind(run)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(MetricRow::from).collect())
     }
 
     /// A metric's history in (step, timestamp) order, from row `offset`, at most `limit`.
@@ -379,16 +405,17 @@ impl Db {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<MetricRow>, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT key, value, timestamp, step FROM mlflow_metrics WHERE run_id = $1 AND key = $2 \
-             ORDER BY step, timestamp, value LIMIT $3 OFFSET $4",
+        let rows: Vec<StoredMetric> = sqlx::query_as(
+            "SELECT key, value, is_nan, timestamp, step FROM mlflow_metrics WHERE run_id = $1 AND key = $2 \
+             ORDER BY step, timestamp, is_nan, value LIMIT $3 OFFSET $4",
         )
         .bind(run)
         .bind(key)
         .bind(limit)
         .bind(offset)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(MetricRow::from).collect())
     }
 
     /// Records dataset inputs (the same dataset again is one input).

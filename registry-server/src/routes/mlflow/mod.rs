@@ -142,6 +142,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for MlQuery<T> {
     }
 }
 
+/// A DELETE's request message: the MLflow client sends it as a JSON body (only GETs carry it in the
+/// query), other clients in the query; a JSON body wins when there is one.
+pub struct MlDelete<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + FieldCodes> FromRequest<S> for MlDelete<T> {
+    type Rejection = MlError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, MlError> {
+        let has_body = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|n| n != "0")
+            || req.headers().contains_key(axum::http::header::TRANSFER_ENCODING);
+        if has_body {
+            return Ok(MlDelete(ApiJson::<T>::from_request(req, state).await?.0));
+        }
+        let (mut parts, _) = req.into_parts();
+        Ok(MlDelete(ApiQuery::<T>::from_request_parts(&mut parts, state).await?.0))
+    }
+}
+
 /// Path parameters.
 pub struct MlPath<T>(pub T);
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    KeyValue, MlAuth, MlError, MlJson, MlQuery, MlResult, PROMOTE, PUSH, READ, add, de_i64, empty,
+    KeyValue, MlAuth, MlDelete, MlError, MlJson, MlQuery, MlResult, PROMOTE, PUSH, READ, add, de_i64, empty,
     no_field_codes, pairs, route, wire,
 };
 use crate::auth::need;
@@ -187,7 +187,7 @@ async fn refused(state: &AppState, actor: &crate::auth::Actor, name: &str, what:
 async fn delete_alias(
     State(state): State<AppState>,
     actor: MlAuth<need::Promote>,
-    MlQuery(q): MlQuery<AliasQuery>,
+    MlDelete(q): MlDelete<AliasQuery>,
 ) -> MlResult {
     refused(&state, &actor, &q.name, "deleting an alias").await
 }
@@ -203,7 +203,7 @@ async fn rename_model(
 async fn delete_model(
     State(state): State<AppState>,
     actor: MlAuth<need::Push>,
-    MlQuery(q): MlQuery<Name>,
+    MlDelete(q): MlDelete<Name>,
 ) -> MlResult {
     refused(&state, &actor, &q.name, "deleting a model").await
 }
@@ -219,7 +219,7 @@ struct NameVersion {
 async fn delete_version(
     State(state): State<AppState>,
     actor: MlAuth<need::Push>,
-    MlQuery(q): MlQuery<NameVersion>,
+    MlDelete(q): MlDelete<NameVersion>,
 ) -> MlResult {
     refused(&state, &actor, &q.name, "deleting a model version").await
 }
@@ -287,7 +287,7 @@ async fn set_model_tag(
 async fn delete_model_tag(
     State(state): State<AppState>,
     actor: MlAuth<need::Push>,
-    MlQuery(q): MlQuery<Tag>,
+    MlDelete(q): MlDelete<Tag>,
 ) -> MlResult {
     svc::annotate_model(&state, &actor, &q.name, Annotation::DeleteTag(&q.key)).await?;
     Ok(empty())
@@ -306,7 +306,7 @@ async fn set_version_tag(
 async fn delete_version_tag(
     State(state): State<AppState>,
     actor: MlAuth<need::Push>,
-    MlQuery(q): MlQuery<Tag>,
+    MlDelete(q): MlDelete<Tag>,
 ) -> MlResult {
     let version = q.version.unwrap_or_default();
     svc::annotate_version(&state, &actor, &q.name, &version, Annotation::DeleteTag(&q.key)).await?;
@@ -396,4 +396,4 @@ async fn download_uri(
     Ok(Json(json!({"artifact_uri": uri})))
 }
 
-no_field_codes!(CreateModel, LatestBody, SetAlias, Name, NameVersion, Update, Tag, CreateVersion);
+no_field_codes!(CreateModel, LatestBody, SetAlias, Name, NameVersion, Update, Tag, CreateVersion, AliasQuery);

@@ -46,7 +46,15 @@ pub fn run_info(r: &RunRow) -> Value {
 
 /// A metric point.
 pub fn metric(m: &MetricRow) -> Value {
-    json!({"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step})
+    // Protobuf's JSON spelling of the non-finite doubles.
+    let value = if m.value.is_nan() {
+        json!("NaN")
+    } else if m.value.is_infinite() {
+        json!(if m.value > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        json!(m.value)
+    };
+    json!({"key": m.key, "value": value, "timestamp": m.timestamp, "step": m.step})
 }
 
 /// A run with its data, inputs and outputs.

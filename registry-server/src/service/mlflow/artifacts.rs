@@ -242,6 +242,10 @@ fn manifest_rows(v: &VersionRow) -> Result<Vec<ArtifactRow>, ApiError> {
 /// subdirectories, named relative to `path` as MLflow's server does. Unknown or unreadable
 /// directories list as empty, like MLflow's own missing ones.
 pub async fn list(state: &AppState, actor: &Actor, path: &str) -> Result<Vec<Entry>, ApiError> {
+    let trimmed = path.trim_matches('/');
+    if !trimmed.is_empty() {
+        check_path(trimmed).map_err(|e| invalid(format!("artifact path: {e}")))?;
+    }
     let Some((root, dir)) = Root::parse(path) else { return Ok(vec![]) };
     let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
     let rows = match readable(state, actor, &root).await? {

@@ -215,11 +215,10 @@ pub async fn log_batch(
     }
     params.iter().try_for_each(|(k, v)| check_entry("param", k, v, MAX_PARAM_VALUE))?;
     check_tags(tags)?;
+    // NaN and infinities are logged as MLflow's server logs them (a diverging run must not crash);
+    // lineage keeps only finite values.
     for m in metrics {
         check_entry("metric", &m.key, "", 0)?;
-        if !m.value.is_finite() {
-            return Err(invalid(format!("metric {:?}: value must be a finite number", m.key)));
-        }
     }
     match state.db.mlflow_params_log(id, params).await {
         Err(DbError::Conflict) => {
