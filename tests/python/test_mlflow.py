@@ -388,3 +388,62 @@ def test_quarantined_version_is_refused_but_readable(ml, trained):
     assert reads and all(x.status == 403 for x in reads), reads
     mv = run_mlflow(ml, GET_VERSION, token=ml.deployer, env={"M": "fraud.quarantined", "V": q.out["version"]}).out
     assert tags_of(mv).get("registry.quarantined") == "true", mv
+
+
+def test_foreign_namespace_cannot_tell_existing_models_from_missing(ml, deployed):
+    """The outsider's PERMISSION_DENIED must not be an existence oracle for models of fraud/*."""
+    answers = {}
+    for name in ("fraud.detector", "fraud.no-such-model"):
+        st, _, body = ml.registry.http("GET", f"/api/2.0/mlflow/registered-models/get?name={name}", token=ml.outsider)
+        b = json.loads(body)
+        answers[name] = (st, b.get("error_code"), b.get("message", "").replace(name, "<name>").replace(
+            name.replace(".", "/", 1), "<name>"))
+    assert answers["fraud.detector"][0] == 403, answers
+    assert answers["fraud.detector"] == answers["fraud.no-such-model"], answers
+
+
+BAD_INPUT = [
+    ("GET", "/api/2.0/mlflow/model-versions/get?name=fraud.inputs&version=abc", None),
+    ("GET", "/api/2.0/mlflow/model-versions/get?name=fraud.inputs&version=99999", None),
+    ("GET", "/api/2.0/mlflow/registered-models/get?name=fraud.no-such-model", None),
+    ("GET", "/api/2.0/mlflow/registered-models/get?name=nodot", None),
+    ("GET", "/api/2.0/mlflow/registered-models/alias?name=fraud.inputs&alias=no-such-alias", None),
+    ("POST", "/api/2.0/mlflow/registered-models/alias", {"name": "fraud.inputs", "alias": "x", "version": "99999"}),
+    ("POST", "/api/2.0/mlflow/registered-models/alias", {"name": "fraud.inputs", "alias": "../x", "version": "1"}),
+    ("POST", "/api/2.0/mlflow/registered-models/create", {"name": "fraud.inputs"}),
+    ("POST", "/api/2.0/mlflow/registered-models/create", {"name": "a/b"}),
+    ("POST", "/api/2.0/mlflow/registered-models/create", b"{not json"),
+    ("POST", "/api/2.0/mlflow/model-versions/create", {"name": "fraud.inputs", "source": "file:///etc"}),
+    ("POST", "/api/2.0/mlflow/model-versions/create", {"name": "fraud.inputs", "source": "models:/m-doesnotexist"}),
+    ("GET", "/api/2.0/mlflow/model-versions/search?filter=name%3D%27fraud.inputs", None),
+    ("GET", "/api/2.0/mlflow/experiments/get?experiment_id=987654321", None),
+    ("GET", "/api/2.0/mlflow/experiments/get-by-name?experiment_name=no-such-experiment", None),
+    ("GET", "/api/2.0/mlflow/runs/get?run_id=00000000000000000000000000000000", None),
+    ("POST", "/api/2.0/mlflow/runs/log-metric", {"run_id": "00000000000000000000000000000000", "key": "k", "value": 1.0,
+                                                 "timestamp": 1, "step": 0}),
+    ("POST", "/api/2.0/mlflow/runs/create", {"experiment_id": "not-a-number"}),
+    ("GET", "/api/2.0/mlflow/logged-models/m-doesnotexist", None),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts?path=0%2F..%2F..%2Fetc", None),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts/0/%2e%2e/%2e%2e/etc/passwd", None),
+    ("PUT", "/api/2.0/mlflow-artifacts/artifacts/0/%2e%2e/%2e%2e/escape.txt", b"x"),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts/0/models/m-doesnotexist/artifacts/MLmodel", None),
+]
+
+
+@pytest.fixture(scope="module")
+def pushed_inputs(ml, tmp_path_factory):
+    """fraud/inputs, one version pushed with the CLI (MLflow: fraud.inputs version 1), for the bad-input cases."""
+    d = tmp_path_factory.mktemp("inputs")
+    (d / "weights.bin").write_bytes(b"inputs")
+    ml.registry.cli("push", d, "--model", "fraud/inputs", "--version", "1.0", token=ml.trainer)
+
+
+@pytest.mark.parametrize("method,path,body", BAD_INPUT, ids=[f"{m} {p[:70]}" for m, p, _ in BAD_INPUT])
+def test_bad_input_gets_a_4xx_with_mlflows_error_body(ml, pushed_inputs, method, path, body):
+    st, headers, raw = ml.registry.http(method, path, body=body, token=ml.trainer)
+    assert 400 <= st < 500, (st, raw[:500])
+    b = json.loads(raw)
+    assert isinstance(b.get("error_code"), str) and b["error_code"].isupper(), b
+    assert isinstance(b.get("message"), str) and b["message"], b
+    assert b["error_code"] in {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS",
+                               "BAD_REQUEST", "MALFORMED_REQUEST", "PERMISSION_DENIED"}, b
