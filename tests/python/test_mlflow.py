@@ -365,6 +365,35 @@ def test_history_is_append_only_through_mlflow(ml, deployed):
     assert ml.registry.cli("show", "fraud/detector@1")["version"] == "1"
 
 
+def test_version_tags_and_descriptions_are_mutable_annotations(ml, trained):
+    before = ml.registry.cli("show", "fraud/detector@1")
+    size0 = ml.registry.cli("log", "verify")["size"]
+    got = run_mlflow(ml, """
+        out = {}
+        client.set_model_version_tag("fraud.detector", "1", "reviewed-by", "alice")
+        client.update_model_version("fraud.detector", "1", description="holdout auc 0.91")
+        mv = client.get_model_version("fraud.detector", "1")
+        out["set"] = [mv.tags.get("reviewed-by"), mv.description]
+        client.delete_model_version_tag("fraud.detector", "1", "reviewed-by")
+        out["deleted"] = "reviewed-by" in client.get_model_version("fraud.detector", "1").tags
+        try:
+            client.set_model_version_tag("fraud.detector", "1", "registry.label", "forged")
+            out["reserved"] = "accepted"
+        except MlflowException as e:
+            out["reserved"] = e.error_code
+        out["label"] = client.get_model_version("fraud.detector", "1").tags.get("registry.label")
+        print(json.dumps(out))
+    """, token=ml.trainer).out
+    assert got == {"set": ["alice", "holdout auc 0.91"], "deleted": False, "reserved": "INVALID_PARAMETER_VALUE",
+                   "label": "1"}, got
+    after = ml.registry.cli("show", "fraud/detector@1")
+    assert (after["manifest_digest"], after["lineage"], after["log_index"]) == (
+        before["manifest_digest"], before["lineage"], before["log_index"]), "an annotation changed the version"
+    # each change (tag set, description, tag deleted) is a log entry; the refused one is not
+    res = ml.registry.cli("log", "verify")
+    assert res["ok"] is True and res["size"] == size0 + 3, (size0, res)
+
+
 def test_quarantined_version_is_refused_but_readable(ml, trained):
     q = train(ml, "fraud.quarantined")
     label = f"fraud/quarantined@{q.out['version']}"
@@ -373,8 +402,9 @@ def test_quarantined_version_is_refused_but_readable(ml, trained):
     r = run_mlflow(ml, "deploy.py", token=ml.deployer, env={"MODEL_NAME": "fraud.quarantined", "MODE": "quarantined"})
     assert "deploy.py: 6 passed, 0 failed" in r.stdout, r.stdout
     refused = [x for x in r.proxy.exchanges if "get-download-uri" in x.path]
-    assert refused and all(x.status == 403 for x in refused), refused
-    # the logged model's own location (models:/m-<id>) never asks get-download-uri: the artifact reads refuse
+    assert refused and all(x.status == 403 for x in refused), r.proxy.exchanges
+    # the logged model's own location (models:/m-<id>) never asks get-download-uri: the artifact reads refuse.
+    # As its creator (the trainer), so that the logged model itself is visible and only the bytes are refused.
     got = run_mlflow(ml, """
         import tempfile
         try:
@@ -382,10 +412,14 @@ def test_quarantined_version_is_refused_but_readable(ml, trained):
             print(json.dumps("downloaded"))
         except Exception as e:
             print(json.dumps(str(e)[-2000:]))
-    """, token=ml.deployer, env={"SRC": q.out["model_uri"]})
+    """, token=ml.trainer, env={"SRC": q.out["model_uri"]})
     assert got.out != "downloaded" and "403" in got.out, got.out
-    reads = [x for x in got.proxy.exchanges if x.method == "GET" and "/mlflow-artifacts/artifacts/" in x.path]
-    assert reads and all(x.status == 403 for x in reads), reads
+    reads = [x for x in got.proxy.exchanges if x.method == "GET" and "/mlflow-artifacts/artifacts" in x.path]
+    assert reads and all(x.status == 403 for x in reads), (got.out, got.proxy.exchanges)
+    # and each file itself, read directly where the client uploaded it
+    for path in q.proxy.uploads():
+        st, _, body = ml.registry.http("GET", "/api/2.0/mlflow-artifacts/artifacts/" + path, token=ml.trainer)
+        assert st == 403 and json.loads(body)["error_code"] == "PERMISSION_DENIED", (path, st, body[:300])
     mv = run_mlflow(ml, GET_VERSION, token=ml.deployer, env={"M": "fraud.quarantined", "V": q.out["version"]}).out
     assert tags_of(mv).get("registry.quarantined") == "true", mv
 
