@@ -257,6 +257,10 @@ def test_pushed_versions_get_per_model_sequence_numbers(ml, tmp_path):
         except MlflowException as e:
             out["3"] = e.error_code
         out["search"] = sorted(v.version for v in client.search_model_versions("name='fraud.pushed'"))
+        import hashlib, tempfile
+        d = mlflow.artifacts.download_artifacts("models:/fraud.pushed/2", dst_path=tempfile.mkdtemp())
+        out["files"] = {n: hashlib.sha256(open(os.path.join(d, n), "rb").read()).hexdigest()
+                        for n in os.listdir(d) if n != "registered_model_meta"}
         print(json.dumps(out))
     """, token=ml.deployer).out
     for seq, label in (("1", "1.4.0"), ("2", "1.5.0")):
@@ -265,6 +269,7 @@ def test_pushed_versions_get_per_model_sequence_numbers(ml, tmp_path):
         assert got[seq]["tags"].get("registry.manifest_digest") == digests[label], got[seq]
     assert got["3"] == "RESOURCE_DOES_NOT_EXIST", got
     assert got["search"] == ["1", "2"], got
+    assert got["files"] == {p: d for p, (d, _) in ml.registry.manifest("fraud/pushed", "1.5.0").items()}, got["files"]
 
 
 def test_registered_version_whose_number_is_a_taken_label_is_labelled_mlflow_seq(ml, trained, tmp_path):
@@ -300,6 +305,10 @@ def test_deploy_downloads_hash_to_the_manifest(ml, deployed):
     manifest = ml.registry.manifest("fraud/detector", "1")
     assert deployed.out["version"] == "1"
     assert deployed.out["files"] == {p: d for p, (d, _) in manifest.items()}, (deployed.out["files"], manifest)
+    # the download URI names the manifest digest: moving the alias cannot change a download in flight
+    digest = ml.registry.cli("show", "fraud/detector@1")["manifest_digest"].removeprefix("sha256:")
+    uris = [json.loads(x.resp_body)["artifact_uri"] for x in deployed.proxy.exchanges if "get-download-uri" in x.path]
+    assert uris and all(digest in u for u in uris), (digest, uris)
 
 
 def test_aliases_set_through_mlflow_are_promotions(ml, deployed):
