@@ -403,6 +403,28 @@ def test_version_tags_and_descriptions_are_mutable_annotations(ml, trained):
     assert res["ok"] is True and res["size"] == size0 + 3, (size0, res)
 
 
+def test_non_finite_metrics_are_logged_as_on_mlflow(ml):
+    """A diverging run logs loss=NaN; MLflow's server stores NaN and +-inf, so unmodified training code must not
+    crash here either. JSON lineage cannot hold them: the version's lineage keeps only the finite metrics."""
+    got = run_mlflow(ml, """
+        import math
+        class M(mlflow.pyfunc.PythonModel):
+            def predict(self, context, model_input, params=None):
+                return model_input
+        with mlflow.start_run() as r:
+            mlflow.log_metric("loss", float("nan"), step=0)
+            mlflow.log_metric("grad", float("inf"), step=0)
+            mlflow.log_metric("auc", 0.5, step=0)
+            info = mlflow.pyfunc.log_model(name="model", python_model=M(), registered_model_name="fraud.diverged")
+        m = client.get_run(r.info.run_id).data.metrics
+        print(json.dumps({"loss_nan": math.isnan(m["loss"]), "grad": m["grad"] > 1e300, "auc": m["auc"],
+                          "version": str(info.registered_model_version)}))
+    """, token=ml.trainer).out
+    assert got == {"loss_nan": True, "grad": True, "auc": 0.5, "version": "1"}, got
+    v = ml.registry.cli("show", "fraud/diverged@1")
+    assert v["lineage"]["metrics"] == {"auc": 0.5}, v["lineage"]
+
+
 def test_quarantined_version_is_refused_but_readable(ml, trained):
     q = train(ml, "fraud.quarantined")
     label = f"fraud/quarantined@{q.out['version']}"
