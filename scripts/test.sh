@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs and starts what the tests need, then runs
 #   1. cargo fmt --check and cargo clippy -D warnings
-#   2. every test (unit, store conformance on SQLite AND PostgreSQL, end-to-end, CLI) on SQLite
+#   2. every test (unit, store conformance on SQLite AND PostgreSQL, end-to-end, CLI) on SQLite, then the
+#      Python suite (tests/python, one pytest call: the real MLflow client against our server)
 #   3. the end-to-end suite again on the scale-out stack: PostgreSQL + S3 (SeaweedFS)
 # Blob-store conformance runs on memory, a local directory AND S3 in step 2.
 # .ci/run calls exactly this script.
@@ -44,6 +45,9 @@ scripts/api-conformance.sh
 
 step "interop with model_signing, securesystemslib and in-toto-attestation"
 scripts/interop.sh
+
+step "Python suite (real MLflow client against the MLflow-compatible API, ...)"
+scripts/python-tests.sh
 
 step "fuzz smoke (every cargo-fuzz target, 10 s each)"
 nice -n 5 scripts/fuzz.sh 10

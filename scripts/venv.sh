@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${REGISTRY_VENV:-$(pwd)/target/ci-venv}
+# interop/conformance tools, then the Python test suite (tests/python): pytest and the MLflow client of
+# issue 16 (mlflow-skinny with the numpy/pandas/cloudpickle that pyfunc models need). These resolve together
+# without conflicts (pip check clean), ~50 s fresh.
 want="schemathesis==4.32.5 model-signing==1.1.1 pyopenssl==26.4.0 securesystemslib[crypto]==1.6.0 in-toto-attestation==0.9.3"
+want="$want pytest==9.2.0 mlflow-skinny==3.17.2 numpy==2.4.6 pandas==3.1.1 cloudpickle==3.1.3"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.pins" 2>/dev/null)" != "$want" ]; then
   echo "creating Python venv in $venv ..." >&2
   rm -rf "$venv"
