@@ -587,8 +587,12 @@ async fn origin(state: &AppState, actor: &Actor, new: &NewVersion<'_>) -> Result
     Ok(Origin { files, run: Some(run), logged_model: None })
 }
 
-/// A finite metric as a JSON number.
+/// A metric as lineage: finite values only (NaN and the largest doubles, which stand for the
+/// infinities MLflow clamps, are not measurements).
 fn number(v: f64) -> Option<Scalar> {
+    if v.abs() == f64::MAX {
+        return None;
+    }
     serde_json::Number::from_f64(v).map(Scalar::Number)
 }
 
