@@ -221,7 +221,7 @@ pub async fn next_seq(conn: &mut AnyConnection, model_id: i64) -> Result<i64, Db
 }
 
 /// Inserts a version and its index rows; returns its id. Fails with `Conflict` if the label exists.
-/// Its sequence number is [`next_seq`] (the caller holds the global write lock).
+/// Its sequence number is [`next_seq`], under the global write lock (taken here if the caller has not).
 pub async fn insert(
     conn: &mut AnyConnection,
     v: &NewVersion<'_>,
@@ -229,6 +229,9 @@ pub async fn insert(
     datasets: &[(Digest, &str, &str)],
     parents: &[i64],
 ) -> Result<i64, DbError> {
+    // Publishes hold the global write lock already; taking it again in the same transaction is a
+    // no-op, and it makes the sequence number safe for any caller.
+    super::log::lock_global_writes(conn).await?;
     let seq = next_seq(conn, v.model_id).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO versions (model_id, version, manifest_digest, oms_root_digest, manifest, lineage, \
