@@ -205,3 +205,109 @@ async fn fill(
         version: v,
     })
 }
+
+/// How [`pull_verified`] checks and writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PullOptions<'a> {
+    /// Keys, required predicates and tolerance of unsigned files the version must meet.
+    pub expect: crate::tlog::Expect<'a>,
+    /// Replace a non-empty output directory (only once the new tree is complete and verified).
+    pub force: bool,
+    /// Pull even a quarantined version (forensics).
+    pub allow_quarantined: bool,
+    /// Also return the version's OpenSSF Model Signing bundle (an error if it has none).
+    pub signature: bool,
+    /// Blobs downloaded at once.
+    pub jobs: usize,
+}
+
+/// What [`pull_verified`] did.
+#[derive(Debug, Clone)]
+pub struct VerifiedPull {
+    /// The pull itself.
+    pub report: PullReport,
+    /// When the log recorded the version.
+    pub logged_at: Option<String>,
+    /// The OpenSSF Model Signing bundle the log records for the version (asked with `signature`).
+    pub signature: Option<String>,
+    /// The log key (vkey text) when this run pinned it for the first time (trust on first use).
+    pub first_use: Option<String>,
+    /// Warnings to show the user (quarantined version pulled anyway, files no attestation covers).
+    pub warnings: Vec<String>,
+}
+
+/// `registry pull`: the version is checked against the pinned log first, bound to what was asked (the
+/// model, the label or manifest digest, or the alias's newest logged move) and to `opts.expect`, and
+/// then exactly that version's manifest is downloaded into `out` (no second lookup). Nothing is written
+/// unless every check passes; a failed check is [`ClientError::Verify`].
+pub async fn pull_verified(
+    client: &Client,
+    model: &ModelName,
+    reference: &str,
+    out: &Path,
+    opts: &PullOptions<'_>,
+    progress: Arc<dyn Progress>,
+) -> Result<VerifiedPull, ClientError> {
+    // Before any request: a target that is or contains the current directory is refused.
+    check_target(out)?;
+    let c = crate::tlog::check_version(client, model, reference, &opts.expect, None).await?;
+    let first_use = c.log.first_use.then(|| c.log.key.to_vkey());
+    if !c.report.ok() {
+        let mut msg = format!("{model}@{reference} does not check out; nothing was written");
+        for f in c.report.findings.iter().filter(|f| !f.ok) {
+            msg.push_str(&format!("\n✗ {}", f.what));
+        }
+        return Err(ClientError::Verify(msg));
+    }
+    let version = c.record();
+    let label = format!("{model}@{}", version.version);
+    let mut warnings = Vec::new();
+    if version.corrupted {
+        return Err(ClientError::Verify(format!(
+            "{label}: the registry's scrubber found its stored bytes, an attestation or a log entry altered; nothing was written"
+        )));
+    }
+    if version.quarantined {
+        if !opts.allow_quarantined {
+            return Err(ClientError::Verify(format!(
+                "{label} is quarantined; nothing was written (--allow-quarantined for forensics)"
+            )));
+        }
+        warnings.push(format!("{label} is QUARANTINED (pulling for forensics)"));
+    }
+    if !c.report.uncovered.is_empty() {
+        warnings.push(format!(
+            "no verified attestation covers {} (written because of --allow-unsigned-files)",
+            c.report.uncovered.join(", ")
+        ));
+    }
+    let manifest = c
+        .report
+        .manifest
+        .clone()
+        .ok_or_else(|| ClientError::Protocol("the bundle has no manifest".into()))?;
+    // The model signature, if asked: the exact bytes the log records for this version.
+    let signature = match opts.signature {
+        false => None,
+        true => Some(
+            model_signature(&c.audit_bundle)
+                .ok_or_else(|| ClientError::Input(format!("{label} has no OpenSSF Model Signing bundle")))?,
+        ),
+    };
+    let report = pull_manifest(client, version, &manifest, out, opts.force, progress, opts.jobs).await?;
+    Ok(VerifiedPull { report, logged_at: c.report.facts.logged_at.clone(), signature, first_use, warnings })
+}
+
+/// The OpenSSF Model Signing bundle among the attestations an audit bundle records for its version.
+pub fn model_signature(bundle: &registry_core::audit_bundle::AuditBundle) -> Option<String> {
+    bundle
+        .attestations
+        .iter()
+        .find(|b| {
+            registry_core::attest::parse(b.body.as_bytes()).is_ok_and(|p| {
+                p.format == registry_core::attest::Format::SigstoreBundle
+                    && p.statement.predicate_type == registry_core::attest::predicates::OMS_V1
+            })
+        })
+        .map(|b| b.body.clone())
+}

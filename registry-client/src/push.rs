@@ -446,3 +446,87 @@ pub async fn push(
         oms_bundle: oms,
     })
 }
+
+/// [`push`] as `registry push` runs it: a signing push takes each lineage parent's manifest digest from
+/// its audit bundle checked against the pinned log, and after the push the version is read back through
+/// the pinned log, which must hold exactly what was pushed (this model and label, this manifest, this
+/// lineage and metadata). A failed check is [`ClientError::Verify`]. The notes say what could not be
+/// checked (a credential that cannot read the model back).
+pub async fn push_logged(
+    client: &Client,
+    spec: PushSpec<'_>,
+    progress: Arc<dyn Progress>,
+    opts: &PushOptions,
+) -> Result<(PushReport, Vec<String>), ClientError> {
+    let mut opts = opts.clone();
+    if spec.sign.is_some() {
+        opts.verified_parents = Some(parents_from_log(client, &spec.lineage).await?);
+    }
+    let sent = (canon(&spec.lineage)?, canon(&spec.metadata)?);
+    let (model, version) = (spec.model.clone(), spec.version.clone());
+    let r = push(client, spec, progress, &opts).await?;
+    let notes = read_back(client, &model, &version, &r.version.manifest_digest, &sent).await?;
+    Ok((r, notes))
+}
+
+/// Canonical-JSON digest of lineage or metadata (what the read-back compares).
+fn canon<T: Serialize>(value: &T) -> Result<Digest, ClientError> {
+    registry_core::canonical::digest(value).map_err(|e| ClientError::Input(e.to_string()))
+}
+
+/// Each lineage parent's manifest digest, from its audit bundle checked against the pinned log and
+/// bound to the parent reference as written.
+async fn parents_from_log(client: &Client, lineage: &Lineage) -> Result<Vec<(String, Digest)>, ClientError> {
+    let mut parents = Vec::new();
+    for p in &lineage.parents {
+        let expect = crate::tlog::Expect::default();
+        let c = crate::tlog::check_version(client, &p.model, &p.reference.to_string(), &expect, None).await?;
+        if !c.report.ok() {
+            let mut msg = format!("parent {p} does not check out against the log");
+            for f in c.report.findings.iter().filter(|f| !f.ok) {
+                msg.push_str(&format!("\n✗ {}", f.what));
+            }
+            return Err(ClientError::Verify(msg));
+        }
+        parents.push((p.to_string(), c.audit_bundle.version.manifest_digest));
+    }
+    Ok(parents)
+}
+
+/// Reads the version back through the pinned log: the log must hold exactly what was pushed, not
+/// merely some version.
+async fn read_back(
+    client: &Client,
+    model: &ModelName,
+    version: &VersionLabel,
+    manifest: &Digest,
+    sent: &(Digest, Digest),
+) -> Result<Vec<String>, ClientError> {
+    let expect = crate::tlog::Expect::default();
+    let c = match crate::tlog::check_version(client, model, version.as_str(), &expect, None).await {
+        Ok(c) => c,
+        Err(ClientError::Api { status: 403 | 404, .. }) => {
+            return Ok(vec![format!(
+                "this credential cannot read {model}, so the log entry was not checked"
+            )]);
+        }
+        Err(e) => return Err(e),
+    };
+    let logged = &c.audit_bundle.version;
+    let mut bad: Vec<String> = c.report.findings.iter().filter(|f| !f.ok).map(|f| f.what.clone()).collect();
+    if logged.manifest_digest != *manifest {
+        bad.push(format!("the log holds manifest {}, not the one pushed", logged.manifest_digest));
+    }
+    let back = (canon(&logged.lineage)?, canon(&logged.metadata)?);
+    if back != *sent {
+        bad.push("the log holds other lineage or metadata than was pushed".into());
+    }
+    if bad.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut msg = format!("{model}@{version} was pushed but the log does not show it as pushed");
+    for f in &bad {
+        msg.push_str(&format!("\n✗ {f}"));
+    }
+    Err(ClientError::Verify(msg))
+}

@@ -62,3 +62,102 @@ pub fn verify_dir(
     }
     Ok(report)
 }
+
+/// The verdict of `registry verify` (and the SDK's `verify`): every check made, bound to one version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// `NS/NAME@VERSION` as the log has it.
+    pub version: String,
+    /// Its manifest digest.
+    pub manifest_digest: registry_core::Digest,
+    /// True when no check failed.
+    pub ok: bool,
+    /// Every check, passed or failed, in order.
+    pub checks: Vec<registry_core::audit_bundle::Finding>,
+    /// The log key (vkey text) when this run pinned it for the first time (trust on first use).
+    #[serde(skip)]
+    pub first_use: Option<String>,
+}
+
+impl Verdict {
+    /// The checks that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &registry_core::audit_bundle::Finding> {
+        self.checks.iter().filter(|f| !f.ok)
+    }
+}
+
+/// What a verification asks beyond the log: the directory to compare, and what is tolerated.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions<'a> {
+    /// Re-hash this directory and compare it with the manifest.
+    pub dir: Option<&'a Path>,
+    /// A quarantined version is reported but does not fail.
+    pub allow_quarantined: bool,
+    /// Hashing threads.
+    pub threads: usize,
+}
+
+/// Finishes a verification from an audit bundle's offline report: the log's corruption and quarantine
+/// facts, then `opts.dir` against the manifest. Shared by the online check and `verify --offline`.
+pub async fn conclude(
+    bundle: &registry_core::audit_bundle::AuditBundle,
+    report: registry_core::audit_bundle::OfflineReport,
+    opts: &VerifyOptions<'_>,
+    progress: Arc<dyn Progress>,
+) -> Result<Verdict, ClientError> {
+    use registry_core::audit_bundle::Finding;
+    let mut findings = report.findings;
+    if report.facts.corrupted {
+        findings.push(Finding {
+            ok: false,
+            what: "the registry's scrubber found this version's stored bytes, an attestation or a log entry altered".into(),
+        });
+    }
+    if report.facts.quarantined {
+        findings.push(Finding {
+            ok: opts.allow_quarantined,
+            what: "the version is QUARANTINED (see `registry quarantine --list`)".into(),
+        });
+    }
+    if let (Some(dir), Some(manifest)) = (opts.dir, report.manifest) {
+        let manifest_files = manifest.files().len();
+        let threads = if opts.threads == 0 { crate::hash::default_threads() } else { opts.threads };
+        let owned = dir.to_path_buf();
+        let r = tokio::task::spawn_blocking(move || verify_dir(&owned, &manifest, progress, threads))
+            .await
+            .map_err(|e| ClientError::Input(format!("hashing task failed: {e}")))??;
+        findings.push(Finding {
+            ok: r.is_clean(),
+            what: format!("files: {} of {} match in {}", r.ok, manifest_files, dir.display()),
+        });
+        findings.extend(r.missing.iter().map(|p| Finding { ok: false, what: format!("missing: {p}") }));
+        findings.extend(r.changed.iter().map(|p| Finding { ok: false, what: format!("changed: {p}") }));
+        findings.extend(r.extra.iter().map(|p| Finding { ok: false, what: format!("extra:   {p}") }));
+    }
+    let v = &bundle.version;
+    Ok(Verdict {
+        version: format!("{}/{}@{}", v.namespace, v.name, v.version),
+        manifest_digest: v.manifest_digest,
+        ok: findings.iter().all(|f| f.ok),
+        checks: findings,
+        first_use: None,
+    })
+}
+
+/// Verifies `model@reference` against the pinned transparency log (see [`crate::tlog::check_version`]),
+/// then the log's facts and `opts.dir`, as `registry verify` does. A failed check is in the verdict, not
+/// an error: the caller decides (the CLI exits 3, the SDK raises).
+pub async fn verify_version(
+    client: &crate::Client,
+    model: &registry_core::ModelName,
+    reference: &str,
+    expect: &crate::tlog::Expect<'_>,
+    log_key: Option<&registry_core::tlog::note::NoteVerifier>,
+    opts: &VerifyOptions<'_>,
+    progress: Arc<dyn Progress>,
+) -> Result<Verdict, ClientError> {
+    let c = crate::tlog::check_version(client, model, reference, expect, log_key).await?;
+    let mut verdict = conclude(&c.audit_bundle, c.report, opts, progress).await?;
+    verdict.first_use = c.log.first_use.then(|| c.log.key.to_vkey());
+    Ok(verdict)
+}

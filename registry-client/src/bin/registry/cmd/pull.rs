@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use registry_client::attest::read_public_key;
-use registry_client::pull::pull_manifest;
-use registry_client::tlog::{Expect, check_version};
+use registry_client::pull::{PullOptions, pull_verified};
+use registry_client::tlog::Expect;
 
 use crate::progress::Bars;
 use crate::{Ctx, Failure};
@@ -51,63 +51,31 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     // Before any byte is written: the version must be in the pinned log, be what was asked for, and its
     // attestations must verify with the --verify-with keys (at least one, or every --require-predicate).
     let keys = a.verify_with.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
-    let expect =
-        Expect { keys: &keys, required: &a.require_predicate, allow_unsigned_files: a.allow_unsigned_files };
-    let c = check_version(&client, &model, &reference, &expect, None).await?;
-    if c.log.first_use {
-        eprintln!(
-            "registry: trusting the log key {} of {} from now on (first use)",
-            c.log.key.to_vkey(),
-            ctx.registry
-        );
-    }
-    if !c.report.ok() {
-        for f in c.report.findings.iter().filter(|f| !f.ok) {
-            eprintln!("✗ {}", f.what);
-        }
-        return Err(Failure::Verification(format!(
-            "{model}@{reference} does not check out; nothing was written"
-        )));
-    }
-    let version = c.record();
-    let label = format!("{model}@{}", version.version);
-    if version.corrupted {
-        return Err(Failure::Verification(format!(
-            "{label}: the registry's scrubber found its stored bytes, an attestation or a log entry altered; nothing was written"
-        )));
-    }
-    if version.quarantined {
-        if !a.allow_quarantined {
-            return Err(Failure::Verification(format!(
-                "{label} is quarantined; nothing was written (--allow-quarantined for forensics)"
-            )));
-        }
-        eprintln!("registry: warning: {label} is QUARANTINED (pulling for forensics)");
-    }
-    if !c.report.uncovered.is_empty() {
-        eprintln!(
-            "registry: warning: no verified attestation covers {} (written because of --allow-unsigned-files)",
-            c.report.uncovered.join(", ")
-        );
-    }
-    let manifest = c.report.manifest.clone().ok_or_else(|| anyhow::anyhow!("the bundle has no manifest"))?;
-    // The model signature, if asked: the exact bytes the log records for this version.
-    let signature = match &a.signature_out {
-        None => None,
-        Some(path) => Some((
-            path.clone(),
-            model_signature(&c)
-                .ok_or_else(|| anyhow::anyhow!("{label} has no OpenSSF Model Signing bundle"))?,
-        )),
+    let opts = PullOptions {
+        expect: Expect {
+            keys: &keys,
+            required: &a.require_predicate,
+            allow_unsigned_files: a.allow_unsigned_files,
+        },
+        force: a.force,
+        allow_quarantined: a.allow_quarantined,
+        signature: a.signature_out.is_some(),
+        jobs: a.jobs,
     };
-    let r =
-        pull_manifest(&client, version, &manifest, &a.output, a.force, Bars::new(ctx.json), a.jobs).await?;
-    if let Some((path, bytes)) = signature {
-        std::fs::write(&path, bytes).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    let p = pull_verified(&client, &model, &reference, &a.output, &opts, Bars::new(ctx.json)).await?;
+    if let Some(key) = &p.first_use {
+        eprintln!("registry: trusting the log key {key} of {} from now on (first use)", ctx.registry);
     }
+    for w in &p.warnings {
+        eprintln!("registry: warning: {w}");
+    }
+    if let (Some(path), Some(bytes)) = (&a.signature_out, &p.signature) {
+        std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    let r = p.report;
     if ctx.json {
         let mut out = serde_json::to_value(&r)?;
-        out["logged_at"] = serde_json::json!(c.report.facts.logged_at);
+        out["logged_at"] = serde_json::json!(p.logged_at);
         out["unverified"] = serde_json::json!(["version.created_at"]);
         super::print_json(&out)?;
     } else {
@@ -115,18 +83,4 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         eprintln!("verified {} files, {} bytes", r.files, r.bytes);
     }
     Ok(())
-}
-
-/// The version's OpenSSF Model Signing bundle among the attestations the log records for it.
-fn model_signature(c: &registry_client::tlog::VersionCheck) -> Option<String> {
-    c.audit_bundle
-        .attestations
-        .iter()
-        .find(|b| {
-            registry_core::attest::parse(b.body.as_bytes()).is_ok_and(|p| {
-                p.format == registry_core::attest::Format::SigstoreBundle
-                    && p.statement.predicate_type == registry_core::attest::predicates::OMS_V1
-            })
-        })
-        .map(|b| b.body.clone())
 }

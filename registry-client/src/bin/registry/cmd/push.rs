@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use registry_client::push::{PushOptions, PushSpec, Signing, push};
+use registry_client::push::{PushOptions, PushSpec, Signing, push_logged};
 use registry_core::api::Metadata;
 use registry_core::attest::predicates::RunTimes;
 use registry_core::lineage::{Code, Dataset, Run, Scalar};
@@ -116,68 +116,6 @@ fn scalars(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, Scal
     Ok(kv(flag, items)?.into_iter().map(|(k, v)| (k, Scalar::parse_loose(&v))).collect())
 }
 
-/// Each lineage parent's manifest digest, from its bundle checked against the pinned log and bound to
-/// the parent reference as written.
-async fn parents_from_log(
-    client: &registry_client::Client,
-    lineage: &Lineage,
-) -> Result<Vec<(String, Digest)>, Failure> {
-    let mut parents = Vec::new();
-    for p in &lineage.parents {
-        let expect = registry_client::tlog::Expect::default();
-        let c =
-            registry_client::tlog::check_version(client, &p.model, &p.reference.to_string(), &expect, None)
-                .await?;
-        if !c.report.ok() {
-            for f in c.report.findings.iter().filter(|f| !f.ok) {
-                eprintln!("✗ {}", f.what);
-            }
-            return Err(Failure::Verification(format!("parent {p} does not check out against the log")));
-        }
-        parents.push((p.to_string(), c.audit_bundle.version.manifest_digest));
-    }
-    Ok(parents)
-}
-
-/// Reads the version back through the pinned log: the log must hold exactly what was pushed (this model
-/// and label, this manifest, this lineage and metadata), not merely some version.
-async fn read_back(
-    client: &registry_client::Client,
-    model: &ModelName,
-    version: &VersionLabel,
-    manifest: &Digest,
-    sent: &(Digest, Digest),
-) -> Result<(), Failure> {
-    let expect = registry_client::tlog::Expect::default();
-    let c = match registry_client::tlog::check_version(client, model, version.as_str(), &expect, None).await {
-        Ok(c) => c,
-        Err(registry_client::ClientError::Api { status: 403 | 404, .. }) => {
-            eprintln!("registry: this credential cannot read {model}, so the log entry was not checked");
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let logged = &c.audit_bundle.version;
-    let mut bad: Vec<String> = c.report.findings.iter().filter(|f| !f.ok).map(|f| f.what.clone()).collect();
-    if logged.manifest_digest != *manifest {
-        bad.push(format!("the log holds manifest {}, not the one pushed", logged.manifest_digest));
-    }
-    let back = (
-        registry_core::canonical::digest(&logged.lineage)?,
-        registry_core::canonical::digest(&logged.metadata)?,
-    );
-    if back != *sent {
-        bad.push("the log holds other lineage or metadata than was pushed".into());
-    }
-    if bad.is_empty() {
-        return Ok(());
-    }
-    for f in &bad {
-        eprintln!("✗ {f}");
-    }
-    Err(Failure::Verification(format!("{model}@{version} was pushed but the log does not show it as pushed")))
-}
-
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let model = ModelName::parse(&a.model)?;
     let version = VersionLabel::parse(&a.version)?;
@@ -222,17 +160,15 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         attestations.push(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
     }
     let client = ctx.client()?;
-    // A signed provenance pins each parent's manifest digest: take it from the log.
-    let verified_parents = match key {
-        Some(_) => Some(parents_from_log(&client, &lineage).await?),
-        None => None,
-    };
-    let opts = PushOptions { jobs: a.jobs, verified_parents, ..Default::default() };
-    let sent = (registry_core::canonical::digest(&lineage)?, registry_core::canonical::digest(&metadata)?);
+    // A signed provenance pins each parent's manifest digest (taken from the log), and the version is
+    // read back through the log after the push.
+    let opts = PushOptions { jobs: a.jobs, ..Default::default() };
     let spec =
         PushSpec { dir: &a.dir, model: &model, version: &version, lineage, metadata, sign, attestations };
-    let r = push(&client, spec, Bars::new(ctx.json), &opts).await?;
-    read_back(&client, &model, &version, &r.version.manifest_digest, &sent).await?;
+    let (r, notes) = push_logged(&client, spec, Bars::new(ctx.json), &opts).await?;
+    for n in &notes {
+        eprintln!("registry: {n}");
+    }
     if let (Some(path), Some(bundle)) = (&a.signature_out, &r.oms_bundle) {
         std::fs::write(path, bundle).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 
 use registry_client::attest::read_public_key;
-use registry_client::tlog::{Expect, check_version, read_log_key};
-use registry_client::verify::verify_dir;
+use registry_client::tlog::{Expect, read_log_key};
+use registry_client::verify::{VerifyOptions, conclude, verify_version};
 use registry_core::attest::TrustedKey;
-use registry_core::audit_bundle::{AuditBundle, Finding, Policy, Request, verify_audit_bundle};
+use registry_core::audit_bundle::{AuditBundle, Policy, Request, verify_audit_bundle};
 
 use crate::progress::Bars;
 use crate::{Ctx, Failure};
@@ -51,7 +51,8 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let keys = a.trusted_key.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
     let given = a.log_key.as_deref().map(read_log_key).transpose()?;
-    let (bundle, mut findings, manifest, facts) = if a.offline {
+    let opts = VerifyOptions { dir: a.dir.as_deref(), allow_quarantined: a.allow_quarantined, threads: 0 };
+    let verdict = if a.offline {
         let path = a.bundle.clone().unwrap_or_default();
         let text = std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         let bundle: AuditBundle = serde_json::from_slice(&text)
@@ -66,8 +67,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
             allow_unsigned_files: a.allow_unsigned_files,
         };
         let r = verify_audit_bundle(&bundle, &key, &policy);
-        let manifest = r.manifest.clone();
-        (bundle, r.findings, manifest, r.facts)
+        conclude(&bundle, r, &opts, Bars::new(ctx.json)).await?
     } else {
         let (model, reference) = super::parse_ref(a.reference.as_deref().unwrap_or_default())?;
         let client = ctx.client()?;
@@ -76,60 +76,25 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
             required: &a.require_predicate,
             allow_unsigned_files: a.allow_unsigned_files,
         };
-        let c = check_version(&client, &model, &reference, &expect, given.as_ref()).await?;
-        if c.log.first_use {
-            eprintln!(
-                "registry: trusting the log key {} of {} from now on (first use)",
-                c.log.key.to_vkey(),
-                ctx.registry
-            );
+        let v =
+            verify_version(&client, &model, &reference, &expect, given.as_ref(), &opts, Bars::new(ctx.json))
+                .await?;
+        if let Some(key) = &v.first_use {
+            eprintln!("registry: trusting the log key {key} of {} from now on (first use)", ctx.registry);
         }
-        let manifest = c.report.manifest.clone();
-        (c.audit_bundle, c.report.findings, manifest, c.report.facts)
+        v
     };
-    let v = &bundle.version;
-    if facts.corrupted {
-        findings.push(Finding {
-            ok: false,
-            what: "the registry's scrubber found this version's stored bytes, an attestation or a log entry altered".into(),
-        });
-    }
-    if facts.quarantined {
-        findings.push(Finding {
-            ok: a.allow_quarantined,
-            what: "the version is QUARANTINED (see `registry quarantine --list`)".into(),
-        });
-    }
-    if let (Some(dir), Some(manifest)) = (a.dir.clone(), manifest) {
-        let manifest_files = manifest.files().len();
-        let bars = Bars::new(ctx.json);
-        let report = tokio::task::spawn_blocking(move || {
-            verify_dir(&dir, &manifest, bars, registry_client::hash::default_threads())
-        })
-        .await??;
-        let shown = a.dir.as_deref().unwrap_or(std::path::Path::new(".")).display().to_string();
-        findings.push(Finding {
-            ok: report.is_clean(),
-            what: format!("files: {} of {} match in {shown}", report.ok, manifest_files),
-        });
-        findings.extend(report.missing.iter().map(|p| Finding { ok: false, what: format!("missing: {p}") }));
-        findings.extend(report.changed.iter().map(|p| Finding { ok: false, what: format!("changed: {p}") }));
-        findings.extend(report.extra.iter().map(|p| Finding { ok: false, what: format!("extra:   {p}") }));
-    }
-    let failed = findings.iter().filter(|f| !f.ok).count();
-    let name = format!("{}/{}@{}", v.namespace, v.name, v.version);
     if ctx.json {
-        super::print_json(&serde_json::json!({
-            "version": name, "manifest_digest": v.manifest_digest, "ok": failed == 0, "checks": findings,
-        }))?;
+        super::print_json(&verdict)?;
     } else {
-        for f in &findings {
+        for f in &verdict.checks {
             println!("{} {}", if f.ok { "✓" } else { "✗" }, f.what);
         }
     }
+    let failed = verdict.failures().count();
     if failed == 0 {
         Ok(())
     } else {
-        Err(Failure::Verification(format!("{failed} check(s) failed for {name}")))
+        Err(Failure::Verification(format!("{failed} check(s) failed for {}", verdict.version)))
     }
 }
