@@ -49,7 +49,9 @@ def test_client_defaults_come_from_the_environment(registry, monkeypatch, tmp_pa
     monkeypatch.setenv("REGISTRY_TOKEN", registry.admin_token)
     c = sdk.Client()
     assert c.url == registry.url
-    assert any(m["namespace"] for m in c.ls()) or c.ls() == []
+    v = c.push(make_model(tmp_path / "env", "env"), "sdkenv/m", "1")
+    assert registry.cli("show", "sdkenv/m@1")["manifest_digest"] == v.manifest_digest
+    assert [m["name"] for m in c.ls("sdkenv")] == ["m"]
     # Without a token (and no stored login), the same listing of a private model is refused.
     monkeypatch.delenv("REGISTRY_TOKEN")
     anon = sdk.Client()
@@ -170,8 +172,8 @@ def test_a_changed_stored_byte_raises_verification_error(registry, env, tmp_path
     env.pull("sdk/tamper@1", tmp_path / "again")  # the restored bytes verify
 
 
-def test_sdk_oms_signature_passes_model_signing_verify(registry, env, tmp_path):
-    os.chdir(tmp_path)
+def test_sdk_oms_signature_passes_model_signing_verify(registry, env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     registry.cli("keygen", "--out", tmp_path / "sdk")
     registry.cli("keys", "add", "--namespace", "sdksig/*", "--public-key", tmp_path / "sdk.pub")
     model_dir = make_model(tmp_path / "model", "signed")
@@ -186,7 +188,7 @@ def test_sdk_oms_signature_passes_model_signing_verify(registry, env, tmp_path):
     out = tmp_path / "out"
     env.pull("sdksig/m@1", out, trusted_keys=[tmp_path / "sdk.pub"], require_predicates=[OMS],
              signature_out=tmp_path / "pulled.sig")
-    p = subprocess.run(ms[:6] + [str(out), "--signature", str(tmp_path / "pulled.sig"), "--public_key",
+    p = subprocess.run(ms[:5] + [str(out), "--signature", str(tmp_path / "pulled.sig"), "--public_key",
                                  str(tmp_path / "sdk.pub")], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     assert env.verify("sdksig/m@1", out, trusted_keys=[tmp_path / "sdk.pub"], require_predicates=[OMS]).ok
@@ -211,7 +213,11 @@ def test_policy_denial_raises_policy_denied_with_the_reasons(registry, env, tmp_
         env.promote("sdkpol/m@1", "blocked", "try")
     assert isinstance(e.value, sdk.ApiError)
     assert (e.value.code, e.value.status) == ("policy_denied", 403)
-    assert e.value.reasons == [reason]
+    assert len(e.value.reasons) == 1 and e.value.reasons[0].endswith(reason), e.value.reasons
+    # The CLI gets the same reasons (exit 3).
+    p = registry.cli("promote", "sdkpol/m@1", "--to", "blocked", check=False)
+    assert p.returncode == 3
+    assert json.loads(p.stdout)["details"]["reasons"] == e.value.reasons
     # An alias no policy blocks moves, and rollback with nothing earlier is an ApiError with its code.
     moved = env.promote("sdkpol/m@1", "staging", "ok")
     assert moved["alias"]["version"] == "1"
