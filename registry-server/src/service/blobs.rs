@@ -79,13 +79,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: std::fmt::Display,
 {
-    let limit = state.settings.max_blob_size;
-    if let Some(len) = content_length
-        && len > limit
-    {
-        return Err(crate::blob::BlobError::TooLarge { limit }.into());
-    }
-    state.pauses.point("blob.upload").await;
+    let limit = begin_upload(state, content_length).await?;
     let readable = visible(state, actor, &digest).await?;
     // Touching the row (rather than reading it) keeps GC off this blob: if GC is deleting it right
     // now, the touch finds no row and the bytes are stored again below.
@@ -122,6 +116,16 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: std::fmt::Display,
 {
+    let limit = begin_upload(state, content_length).await?;
+    let (digest, size) = state.blobs.put_unnamed(body, limit).await?;
+    record_blob(state, &digest, size).await?;
+    record_upload(state, actor, &digest).await?;
+    Ok((digest, size))
+}
+
+/// The start of every upload: a declared length over the limit is refused before a byte is read.
+/// Returns the limit the body is then held to.
+async fn begin_upload(state: &AppState, content_length: Option<u64>) -> Result<u64, ApiError> {
     let limit = state.settings.max_blob_size;
     if let Some(len) = content_length
         && len > limit
@@ -129,10 +133,7 @@ where
         return Err(crate::blob::BlobError::TooLarge { limit }.into());
     }
     state.pauses.point("blob.upload").await;
-    let (digest, size) = state.blobs.put_unnamed(body, limit).await?;
-    record_blob(state, &digest, size).await?;
-    record_upload(state, actor, &digest).await?;
-    Ok((digest, size))
+    Ok(limit)
 }
 
 /// Hashes an upload body whose bytes are already stored, failing as `put_stream` would.
