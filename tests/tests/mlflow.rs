@@ -681,3 +681,42 @@ async fn deletes_with_json_bodies_and_non_finite_metrics_work_as_on_mlflow() {
     let (status, _) = call(&c, &s, "GET", &format!("{FILES}?path=0%2F..%2F..%2Fetc"), None).await;
     assert_eq!(status, 400);
 }
+
+/// An artifact file whose blob garbage collection takes between its upload and its record is not
+/// recorded (it would name bytes that are gone): the upload answers 503 and, sent again, lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_never_names_a_blob_gc_removed_while_it_was_recorded() {
+    let s = TestServer::start().await;
+    let c = http(&s);
+    let run = ok(&c, &s, "POST", &format!("{API}/runs/create"), Some(json!({"experiment_id": "0"}))).await["run"]["info"]
+        ["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("{}{FILES}/0/{run}/artifacts/w.bin", s.url);
+    let (reached, release) = s.state.pauses.arm("mlflow.artifact.stored");
+    let upload = tokio::spawn({
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let r = c.put(url).body("weights GC takes").send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or_default())
+        }
+    });
+    reached.await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let gc = registry_server::service::gc::pass(
+        &s.state,
+        std::time::Duration::ZERO,
+        registry_server::service::gc::ORPHAN_MIN_AGE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(gc.blobs_removed, 1, "the stored, not yet named blob is garbage: {gc:?}");
+    release.send(()).unwrap();
+    let (status, e) = upload.await.unwrap();
+    assert_eq!((status, e["error_code"].as_str()), (503, Some("TEMPORARILY_UNAVAILABLE")), "{e}");
+    let listed = ok(&c, &s, "GET", &format!("{FILES}?path=0/{run}/artifacts"), None).await;
+    assert!(listed.get("files").is_none_or(|f| f.as_array().unwrap().is_empty()), "{listed}");
+    assert_eq!(c.put(&url).body("weights GC takes").send().await.unwrap().status(), 200, "sent again");
+    assert_eq!(c.get(&url).send().await.unwrap().text().await.unwrap(), "weights GC takes");
+}

@@ -96,14 +96,25 @@ impl Db {
     /// A blob GC is deleting right now is not returned: the update waits for GC's lock and then finds
     /// no row, so the caller uploads it again instead of referencing bytes that are going away. Nor is
     /// a blob whose object was found lost: the caller uploads it again, which heals it.
+    ///
+    /// On PostgreSQL the rows are locked in digest order first, so two pushes touching overlapping
+    /// blobs never lock them in opposite orders (a deadlock); GC skips rows a touch holds.
     pub async fn blob_touch(&self, digests: &[Digest]) -> Result<HashMap<Digest, u64>, DbError> {
         let mut out = HashMap::with_capacity(digests.len());
         let now = now_ms();
         for chunk in digests.chunks(CHUNK) {
-            let sql = format!(
-                "UPDATE blobs SET last_seen = $1 WHERE digest IN ({}) AND lost_at = 0 RETURNING digest, size",
-                placeholders(2, chunk.len())
-            );
+            let list = placeholders(2, chunk.len());
+            let sql = if self.backend() == super::Backend::Postgres {
+                format!(
+                    "UPDATE blobs SET last_seen = $1 WHERE digest IN (SELECT digest FROM blobs \
+                     WHERE digest IN ({list}) AND lost_at = 0 ORDER BY digest FOR NO KEY UPDATE) \
+                     RETURNING digest, size"
+                )
+            } else {
+                format!(
+                    "UPDATE blobs SET last_seen = $1 WHERE digest IN ({list}) AND lost_at = 0 RETURNING digest, size"
+                )
+            };
             let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql)).bind(now);
             for d in chunk {
                 q = q.bind(d.hex());

@@ -1,6 +1,6 @@
 //! Rows behind the MLflow-compatible API: experiments, runs (params, metrics, inputs), logged
 //! models, string tags, artifact files and where a registered version came from.
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::{Db, DbError};
 
@@ -130,6 +130,9 @@ pub enum ArtifactInsert {
     Exists,
     /// The logged model is no longer pending; nothing recorded.
     Finalized,
+    /// The file's blob is not recorded any more (garbage collection took it after it was stored, or
+    /// is taking it); nothing recorded: the bytes must be sent again.
+    BlobGone,
 }
 
 /// Where a version registered through MLflow came from.
@@ -544,7 +547,9 @@ impl Db {
 
     /// Records a file (files are write-once). With `pending_model`, only while that logged model is
     /// still pending: the check takes the model's row lock (an `UPDATE`), so it serialises with
-    /// [`Db::mlflow_logged_model_status`] on both databases.
+    /// [`Db::mlflow_logged_model_status`] on both databases. Only while the file's blob is still
+    /// recorded, too: the check holds its row (GC skips a held row, and a row GC deleted is not
+    /// found), so a file never names bytes garbage collection removed between upload and record.
     pub async fn mlflow_artifact_insert(
         &self,
         root: &str,
@@ -566,6 +571,16 @@ impl Db {
             if locked == 0 {
                 return Ok(ArtifactInsert::Finalized);
             }
+        }
+        let hold = if self.backend() == super::Backend::Postgres { " FOR KEY SHARE" } else { "" };
+        let blob: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT size FROM blobs WHERE digest = $1 AND lost_at = 0{hold}"
+        )))
+        .bind(&file.digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if blob.is_none() {
+            return Ok(ArtifactInsert::BlobGone);
         }
         let n = sqlx::query(
             "INSERT INTO mlflow_artifacts (root, path, digest, size, created_by, created_at) \

@@ -199,7 +199,9 @@ impl Db {
 
 /// Locks every blob row GC may delete in this transaction (all writers wait on the log head; on
 /// PostgreSQL the candidate rows are also locked) and returns up to `limit` blobs that no version
-/// references and nobody touched since `cutoff`.
+/// references and nobody touched since `cutoff`. A row another transaction holds is skipped, never
+/// waited for: that is a push touching it (so it is not garbage), and waiting while holding the
+/// global lock could deadlock with it.
 pub async fn gc_candidates(
     tx: &mut Tx,
     postgres: bool,
@@ -212,7 +214,7 @@ pub async fn gc_candidates(
          AND NOT EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.digest = b.digest) \
          AND NOT EXISTS (SELECT 1 FROM mlflow_artifacts ma WHERE ma.digest = b.digest) \
          ORDER BY last_seen LIMIT $2{}",
-        if postgres { " FOR UPDATE" } else { "" }
+        if postgres { " FOR UPDATE SKIP LOCKED" } else { "" }
     );
     let rows: Vec<(String, i64)> =
         sqlx::query_as(AssertSqlSafe(sql)).bind(cutoff).bind(limit).fetch_all(&mut **tx).await?;

@@ -355,6 +355,7 @@ where
     }
     let key = root.key();
     let (digest, size) = blobs::put_unnamed(state, actor, content_length, body).await?;
+    state.pauses.point("mlflow.artifact.stored").await;
     let row = ArtifactRow {
         path: file.clone(),
         digest: digest.hex(),
@@ -369,6 +370,11 @@ where
     match state.db.mlflow_artifact_insert(&key, &row, pending, &actor.id, now_ms()).await? {
         ArtifactInsert::Inserted => return Ok(()),
         ArtifactInsert::Exists => {}
+        ArtifactInsert::BlobGone => {
+            return Err(ApiError::unavailable(format!(
+                "blob {digest} of artifact {file} was removed by garbage collection before it was recorded; send it again"
+            )));
+        }
         ArtifactInsert::Finalized => {
             return Err(ApiError::forbidden(format!(
                 "logged model {} was finalized while this file was uploaded; its files are immutable",
