@@ -1,27 +1,32 @@
 //! Third-party Sigstore bundles (keyless cosign signatures, GitHub Actions attestations, key-based
 //! bundles with Rekor entries), verified offline with `sigstore-verify` against a trusted root file.
+//! Keyless signers are checked by `registry_core::keyless` (the rules the server applies at ingest).
 //!
-//! The signer must be named: an exact certificate identity (SAN) and OIDC issuer for keyless bundles,
-//! or a public key. "Any identity" would prove only that someone with a Fulcio certificate signed, so
-//! it is not offered.
+//! The signer must be named: trusted identities (an exact OIDC issuer and a subject, exact or an
+//! anchored pattern, optionally with certificate claims) for keyless bundles, or a public key. "Any
+//! identity" would prove only that someone with a Fulcio certificate signed, so it is not offered.
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use registry_core::keyless::{self, SubjectMatch, TrustRoot, TrustedIdentity};
 use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::types::{Bundle, DerPublicKey, SignatureContent};
-use sigstore_verify::{IdentityMatcher, PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
+use sigstore_verify::{PublicKeyVerificationPolicy, Verifier};
 
 use crate::ClientError;
 
 /// Who must have signed.
 #[derive(Debug, Clone)]
 pub enum Signer {
-    /// Keyless: the certificate's SAN (an email or a URI such as a workflow) and its OIDC issuer.
+    /// Keyless: the certificate's exact SAN (an email or a URI such as a workflow) and OIDC issuer.
     Identity {
         /// Exact SAN.
         identity: String,
         /// Exact issuer URL.
         issuer: String,
     },
+    /// Keyless: any of these identities.
+    Trusted(Vec<TrustedIdentity>),
     /// A key-based Sigstore bundle: the public key (PEM).
     Key(String),
 }
@@ -33,7 +38,9 @@ pub struct SigstoreBundleReport {
     pub identity: Option<String>,
     /// The OIDC issuer, for keyless bundles.
     pub issuer: Option<String>,
-    /// When the transparency log integrated the entry (RFC 3339), if it did.
+    /// The Fulcio CI claims of the certificate (snake_case names), for keyless bundles.
+    pub claims: BTreeMap<String, String>,
+    /// When it was signed (RFC 3339), as the transparency log or a timestamp authority proved.
     pub integrated_time: Option<String>,
     /// The in-toto predicate type, for DSSE bundles.
     pub predicate_type: Option<String>,
@@ -44,35 +51,49 @@ fn err(e: impl std::fmt::Display) -> ClientError {
 }
 
 /// Verifies `bundle` (JSON) over `artifact` against the trust root in `trusted_root` (JSON), requiring
-/// `signer`. No network is used.
+/// `signer`. No network is used. A keyless refusal names its reason (`untrusted_identity`,
+/// `certificate_chain`, `sct`, `no_signing_time`, `tlog_proof`, `signature`, `subject_mismatch`).
 pub fn verify_sigstore_bundle(
     bundle: &str,
     artifact: &[u8],
     trusted_root: &str,
     signer: &Signer,
 ) -> Result<SigstoreBundleReport, ClientError> {
+    let identities = match signer {
+        Signer::Key(pem) => return verify_with_key(bundle, artifact, trusted_root, pem),
+        Signer::Identity { identity, issuer } => vec![
+            TrustedIdentity::new(issuer, SubjectMatch::Exact(identity.clone()), BTreeMap::new(), None)
+                .map_err(|e| ClientError::Input(e.to_string()))?,
+        ],
+        Signer::Trusted(ids) => ids.clone(),
+    };
+    let root =
+        TrustRoot::from_json("trusted-root", trusted_root).map_err(|e| ClientError::Input(e.to_string()))?;
+    let v = keyless::verify(bundle, artifact, &[root], &identities).map_err(|e| match e {
+        keyless::KeylessError::Input(m) => ClientError::Input(m),
+        refused => err(refused),
+    })?;
+    Ok(SigstoreBundleReport {
+        identity: Some(v.signer.subject),
+        issuer: Some(v.signer.issuer),
+        claims: v.signer.claims,
+        integrated_time: v.signed_at,
+        predicate_type: v.predicate_type,
+    })
+}
+
+fn verify_with_key(
+    bundle: &str,
+    artifact: &[u8],
+    trusted_root: &str,
+    pem: &str,
+) -> Result<SigstoreBundleReport, ClientError> {
     let root =
         TrustedRoot::from_json(trusted_root).map_err(|e| ClientError::Input(format!("trusted root: {e}")))?;
     let bundle = Bundle::from_json(bundle).map_err(|e| ClientError::Input(format!("bundle: {e}")))?;
     let verifier = Verifier::new(&root).map_err(|e| ClientError::Input(format!("trusted root: {e}")))?;
-    let result = match signer {
-        Signer::Identity { identity, issuer } => {
-            // A URI identity (a CI workflow) must be a URI SAN, an address an email SAN.
-            let matcher = if identity.contains("://") {
-                IdentityMatcher::Uri(identity.clone())
-            } else {
-                IdentityMatcher::Email(identity.clone())
-            };
-            verifier
-                .verify(artifact, &bundle, &VerificationPolicy::new(matcher, issuer.clone()))
-                .map_err(err)?
-        }
-        Signer::Key(pem) => {
-            let key =
-                DerPublicKey::from_pem(pem).map_err(|e| ClientError::Input(format!("public key: {e}")))?;
-            verifier.verify(artifact, &bundle, &PublicKeyVerificationPolicy::new(key)).map_err(err)?
-        }
-    };
+    let key = DerPublicKey::from_pem(pem).map_err(|e| ClientError::Input(format!("public key: {e}")))?;
+    let result = verifier.verify(artifact, &bundle, &PublicKeyVerificationPolicy::new(key)).map_err(err)?;
     let predicate_type = match &bundle.content {
         SignatureContent::DsseEnvelope(env) => {
             serde_json::from_slice::<serde_json::Value>(env.payload.as_bytes())
@@ -82,8 +103,9 @@ pub fn verify_sigstore_bundle(
         _ => None,
     };
     Ok(SigstoreBundleReport {
-        identity: result.identity().map(|i| i.to_string()),
-        issuer: result.issuer().map(String::from),
+        identity: None,
+        issuer: None,
+        claims: BTreeMap::new(),
         integrated_time: result.integrated_time().map(|t| t.to_string()),
         predicate_type,
     })

@@ -430,3 +430,54 @@ async fn keys_are_trusted_listed_and_revoked_through_the_cli() {
     })
     .await;
 }
+
+/// `registry verify-bundle` with trusted identities: a pattern over the whole subject plus claims,
+/// the claims printed with --json, each refusal's reason on stderr with exit 3 (verification failed).
+#[test]
+fn verify_bundle_checks_trusted_identities_and_their_claims() {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/sigstore");
+    let f = |p: &str| fx.join(p).to_str().unwrap().to_owned();
+    let gh = "https://token.actions.githubusercontent.com";
+    let run = |extra: &[&str]| {
+        let mut c = registry("http://127.0.0.1:1", "");
+        c.args(["verify-bundle", &f("conda-attestation.sigstore.json")])
+            .args(["--artifact", &f("signed-package-2.1.0-hb0f4dca_0.conda")])
+            .args(["--trusted-root", &f("public-good-trusted_root.json")])
+            .args(extra);
+        c.assert()
+    };
+    let out = run(&[
+        "--json",
+        "--trusted-identity",
+        &format!(r"{gh}=https://github\.com/prefix-dev/sigstore-example/.+@refs/heads/main"),
+        "--claim",
+        "source_repository_ref=refs/heads/main",
+    ])
+    .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["claims"]["source_repository_uri"], "https://github.com/prefix-dev/sigstore-example");
+    assert_eq!(v["issuer"], gh);
+    // A prefix is not the whole subject; another ref is not the claimed one; another issuer.
+    for (id, claim) in [
+        (format!(r"{gh}=https://github\.com/prefix-dev/sigstore-example"), None),
+        (format!("{gh}=.*"), Some("source_repository_ref=refs/heads/release")),
+        ("https://accounts.google.com=.*".to_owned(), None),
+    ] {
+        let mut args = vec!["--trusted-identity", id.as_str()];
+        if let Some(c) = claim {
+            args.extend(["--claim", c]);
+        }
+        run(&args).code(3).stderr(predicate::str::contains("untrusted_identity"));
+    }
+    run(&["--trusted-identity", &format!("{gh}=.*"), "--claim", "repo=x"])
+        .code(1)
+        .stderr(predicate::str::contains("unknown certificate claim"));
+    let mut c = registry("http://127.0.0.1:1", "");
+    c.args(["verify-bundle", &f("conda-attestation.sigstore.json")])
+        .args(["--artifact", &f("cosign-v3-blob.txt")])
+        .args(["--trusted-root", &f("public-good-trusted_root.json")])
+        .args(["--trusted-identity", &format!("{gh}=.*")])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("subject_mismatch"));
+}

@@ -12,6 +12,8 @@ pub mod auth;
 pub mod canonical;
 pub mod digest;
 pub mod incident;
+#[cfg(feature = "keyless")]
+pub mod keyless;
 pub mod lineage;
 pub mod manifest;
 pub mod name;

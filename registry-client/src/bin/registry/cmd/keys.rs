@@ -251,13 +251,21 @@ pub struct VerifySigstoreBundleArgs {
     #[arg(long)]
     trusted_root: PathBuf,
     /// Keyless: the exact certificate identity (email or URI, e.g. a workflow).
-    #[arg(long, requires = "issuer", conflicts_with = "key")]
+    #[arg(long, requires = "issuer", conflicts_with_all = ["key", "trusted_identity"])]
     identity: Option<String>,
     /// Keyless: the exact OIDC issuer.
     #[arg(long, requires = "identity")]
     issuer: Option<String>,
+    /// Keyless: a trusted signer as ISSUER=SUBJECT_REGEX (split at the first `=`; the pattern must
+    /// match the whole subject). Repeatable: any one of them may have signed.
+    #[arg(long, value_name = "ISSUER=SUBJECT_REGEX", conflicts_with = "key")]
+    trusted_identity: Vec<String>,
+    /// Keyless: a certificate claim every --trusted-identity requires, NAME=VALUE (snake_case Fulcio
+    /// extension names: source_repository_uri, source_repository_ref, build_config_uri, ...). Repeatable.
+    #[arg(long, value_name = "NAME=VALUE", requires = "trusted_identity")]
+    claim: Vec<String>,
     /// Key-based: the public key (PEM).
-    #[arg(long, required_unless_present = "identity")]
+    #[arg(long, required_unless_present_any = ["identity", "trusted_identity"])]
     key: Option<PathBuf>,
 }
 
@@ -266,22 +274,47 @@ pub async fn verify_sigstore_bundle(ctx: &Ctx, a: VerifySigstoreBundleArgs) -> R
     use registry_client::sigstore::{Signer, verify_sigstore_bundle_files};
     let signer = match (a.identity, a.issuer, &a.key) {
         (Some(identity), Some(issuer), None) => Signer::Identity { identity, issuer },
+        (None, None, None) if !a.trusted_identity.is_empty() => {
+            Signer::Trusted(trusted_identities(&a.trusted_identity, &a.claim)?)
+        }
         (None, None, Some(k)) => {
             Signer::Key(std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?)
         }
-        _ => return Err(anyhow::anyhow!("give --identity and --issuer, or --key").into()),
+        _ => return Err(anyhow::anyhow!("give --identity and --issuer, --trusted-identity, or --key").into()),
     };
     let r = verify_sigstore_bundle_files(&a.bundle, &a.artifact, &a.trusted_root, &signer)?;
     if ctx.json {
         return Ok(super::print_json(&r)?);
     }
     println!(
-        "✓ {} verified{}{}",
+        "✓ {} verified{}{}{}",
         a.artifact.display(),
         r.identity.map(|i| format!(", signed by {i}")).unwrap_or_default(),
+        r.claims.get("source_repository_ref").map(|r| format!(" on {r}")).unwrap_or_default(),
         r.integrated_time.map(|t| format!(", logged {t}")).unwrap_or_default()
     );
     Ok(())
+}
+
+/// `ISSUER=SUBJECT_REGEX` rules, each requiring every `NAME=VALUE` claim.
+pub fn trusted_identities(
+    pairs: &[String],
+    claims: &[String],
+) -> anyhow::Result<Vec<registry_core::keyless::TrustedIdentity>> {
+    use registry_core::keyless::TrustedIdentity;
+    let mut required = std::collections::BTreeMap::new();
+    for c in claims {
+        let (k, v) =
+            c.split_once('=').ok_or_else(|| anyhow::anyhow!("--claim {c:?}: expected NAME=VALUE"))?;
+        required.insert(k.to_owned(), v.to_owned());
+    }
+    pairs
+        .iter()
+        .map(|p| {
+            let id = TrustedIdentity::parse_pair(p)?;
+            Ok(TrustedIdentity::new(&id.issuer, id.subject, required.clone(), None)?)
+        })
+        .collect()
 }
 
 #[derive(clap::Args)]
