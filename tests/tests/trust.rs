@@ -419,3 +419,32 @@ async fn lifting_two_quarantines_at_once_releases_what_both_covered() {
     first.await.unwrap().unwrap();
     assert!(!c.get_version(&m("fraud/m"), "1").await.unwrap().quarantined, "both lifted: released");
 }
+
+/// Defect 2's class, publish: a key revoked after a push's attestations were verified with it, and
+/// before the version commits. The version must not get in on the revoked key's word (the push
+/// verifies again, under the lock, and is refused); nor may a later push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_between_verification_and_commit_stops_the_push() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    let key = SigningKey::from_seed(KeyKind::Ed25519, &[8; 32]).unwrap();
+    c.add_key(&trust_key("fraud/*", &key, &[SLSA_PROVENANCE_V1, OMS_V1])).await.unwrap();
+    let (reached, release) = s.state.pauses.arm("push.verified");
+    let c2 = c.clone();
+    let push = tokio::spawn(async move { TestPush::new("fraud/m", "1").signed(Some(&key)).run(&c2).await });
+    reached.await.unwrap();
+    let r = http(&s)
+        .delete(format!(
+            "{}/v1/keys/{}",
+            s.url,
+            SigningKey::from_seed(KeyKind::Ed25519, &[8; 32]).unwrap().public().key_id()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    release.send(()).unwrap();
+    let err = push.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Some("invalid_attestation"), "{err}");
+    assert!(c.get_version(&m("fraud/m"), "1").await.is_err(), "no version on a revoked key's word");
+}

@@ -258,3 +258,36 @@ async fn a_full_disk_discards_the_session_and_says_so() {
     let r = h.post(format!("{}/v1/uploads/{}/complete", s.url, again.id)).send().await.unwrap();
     assert_eq!(r.status(), 201);
 }
+
+/// A completion racing the last part: the part lands after the completion loaded the session but
+/// before it read the parts. The upload completes (it was once judged corrupt by a hash state read
+/// too early, and discarded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_complete_racing_the_last_part_sees_it_hashed() {
+    let s = server().await;
+    let h = http(&s);
+    let data = noise(PART + 999, 21);
+    let d = Digest::of(&data);
+    let r = h
+        .post(format!("{}/v1/uploads", s.url))
+        .json(&json!({"digest": d, "size": data.len()}))
+        .send()
+        .await
+        .unwrap();
+    let sess: UploadSession = r.json().await.unwrap();
+    assert_eq!(put_part(&h, &s.url, &sess.id, 0, data[..PART].to_vec()).await.status(), 200);
+    let (loaded, release) = s.state.pauses.arm("upload.complete.loaded");
+    let complete = tokio::spawn({
+        let (h, url) = (h.clone(), format!("{}/v1/uploads/{}/complete", s.url, sess.id));
+        async move {
+            let r = h.post(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    });
+    loaded.await.unwrap();
+    assert_eq!(put_part(&h, &s.url, &sess.id, 1, data[PART..].to_vec()).await.status(), 200);
+    release.send(()).unwrap();
+    let (status, body) = complete.await.unwrap();
+    assert!(status == 200 || status == 201, "{status} {body}");
+    assert_eq!(s.stored_blobs().await.len(), 1, "the blob is stored");
+}

@@ -317,11 +317,7 @@ pub async fn evidence_mark(conn: &mut AnyConnection, version_id: i64) -> Result<
         .bind(version_id)
         .fetch_all(&mut *conn)
         .await?;
-    let keys = sqlx::query_as(
-        "SELECT key_id, namespace, added_at, revoked_at FROM trusted_keys ORDER BY key_id, namespace",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let keys = super::attestations::keys_mark(conn).await?;
     Ok(EvidenceMark { flags, attestations, keys })
 }
 

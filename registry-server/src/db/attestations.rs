@@ -225,6 +225,44 @@ impl Db {
     }
 }
 
+/// What a push's or an attestation's verification read about trust: every trusted-key row (added,
+/// revoked) and the namespace's provenance requirement. Read before verifying and again under the
+/// write lock; a difference means a key was trusted or revoked, or the requirement changed, in
+/// between, and the verification is done again.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TrustMark {
+    keys: Vec<(String, String, i64, Option<i64>)>,
+    require_provenance: Option<i64>,
+}
+
+/// Every trusted-key row as the marks compare them.
+pub async fn keys_mark(conn: &mut AnyConnection) -> Result<Vec<(String, String, i64, Option<i64>)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT key_id, namespace, added_at, revoked_at FROM trusted_keys ORDER BY key_id, namespace",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The trust mark of `namespace` (see [`TrustMark`]), inside a transaction or on a connection.
+pub async fn trust_mark(conn: &mut AnyConnection, namespace: &str) -> Result<TrustMark, DbError> {
+    let keys = keys_mark(conn).await?;
+    let require_provenance =
+        sqlx::query_scalar("SELECT require_provenance FROM namespace_settings WHERE namespace = $1")
+            .bind(namespace)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(TrustMark { keys, require_provenance })
+}
+
+impl Db {
+    /// [`trust_mark`] outside a transaction (what a verification is about to read).
+    pub async fn trust_mark(&self, namespace: &str) -> Result<TrustMark, DbError> {
+        let mut conn = self.pool().acquire().await?;
+        trust_mark(&mut conn, namespace).await
+    }
+}
+
 /// Sets a namespace's settings in the caller's transaction.
 pub async fn set_require_provenance(
     conn: &mut AnyConnection,

@@ -61,6 +61,19 @@ impl Db {
         Ok(r.rows_affected() > 0)
     }
 
+    /// [`Db::blob_mark_lost`] for a row GC found missing from a listing that began at `listed_at`:
+    /// only if no verified upload stored the object since (the listing could not have shown it).
+    pub async fn blob_mark_lost_listed(&self, digest: &Digest, listed_at: i64) -> Result<bool, DbError> {
+        let r =
+            sqlx::query("UPDATE blobs SET lost_at = $1 WHERE digest = $2 AND lost_at = 0 AND stored_at < $3")
+                .bind(now_ms().max(1))
+                .bind(digest.hex())
+                .bind(listed_at)
+                .execute(self.pool())
+                .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// Clears a lost mark (the scrubber found the object whole again).
     pub async fn blob_mark_found(&self, digest: &Digest) -> Result<bool, DbError> {
         let r = sqlx::query("UPDATE blobs SET lost_at = 0 WHERE digest = $1 AND lost_at <> 0")
@@ -125,18 +138,6 @@ impl Db {
             }
         }
         Ok(out)
-    }
-
-    /// Forgets a blob row unless a version references it (after its object turned out missing).
-    pub async fn blob_forget_unreferenced(&self, digest: &Digest) -> Result<(), DbError> {
-        sqlx::query(
-            "DELETE FROM blobs WHERE digest = $1 \
-             AND NOT EXISTS (SELECT 1 FROM version_blobs vb WHERE vb.digest = blobs.digest)",
-        )
-        .bind(digest.hex())
-        .execute(self.pool())
-        .await?;
-        Ok(())
     }
 
     /// The recorded size of one blob.

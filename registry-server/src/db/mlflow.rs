@@ -234,9 +234,10 @@ impl Db {
         .await?)
     }
 
-    /// Creates an experiment; `Conflict` if the name is taken.
+    /// Creates an experiment; `Conflict` if the name is taken. Under the global write lock: the id is
+    /// MAX+1, and two creations computing the same one would make the second look like a taken name.
     pub async fn mlflow_experiment_create(&self, name: &str, by: &str, at: i64) -> Result<i64, DbError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_logged().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO mlflow_experiments (id, name, created_by, created_at) \
              SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3 FROM mlflow_experiments RETURNING id",
@@ -337,6 +338,10 @@ impl Db {
     /// Logs parameters: new keys are added, a key logged again with its value is a no-op, and a key
     /// logged with another value refuses the whole batch (`Conflict`, nothing written).
     pub async fn mlflow_params_log(&self, run: &str, params: &[(String, String)]) -> Result<(), DbError> {
+        // In key order: two batches on one run then wait for each other's keys in one order only
+        // (in request order they could deadlock on PostgreSQL).
+        let mut params: Vec<&(String, String)> = params.iter().collect();
+        params.sort();
         let mut tx = self.begin_write().await?;
         for (k, v) in params {
             let stored: Option<String> =
@@ -364,6 +369,9 @@ impl Db {
 
     /// Logs metric points (an identical point again is one point).
     pub async fn mlflow_metrics_log(&self, run: &str, points: &[MetricRow]) -> Result<(), DbError> {
+        // In one order (key, step, timestamp), for the reason mlflow_params_log sorts.
+        let mut points: Vec<&MetricRow> = points.iter().collect();
+        points.sort_by(|a, b| (&a.key, a.step, a.timestamp).cmp(&(&b.key, b.step, b.timestamp)));
         let mut tx = self.begin_write().await?;
         for p in points {
             // As MLflow's server: NaN kept (as a flag), infinities clamped to the largest doubles.
@@ -525,15 +533,20 @@ impl Db {
         .await?)
     }
 
-    /// Sets a logged model's status.
-    pub async fn mlflow_logged_model_status(&self, id: &str, status: &str, at: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE mlflow_logged_models SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(status)
-            .bind(at)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+    /// Sets a logged model's status, unless it is ready and `status` is another: a ready model's
+    /// files are immutable, so readiness is never taken back, whatever finalize calls race (checked
+    /// in the statement itself). Returns whether it was set.
+    pub async fn mlflow_logged_model_status(&self, id: &str, status: &str, at: i64) -> Result<bool, DbError> {
+        let r = sqlx::query(
+            "UPDATE mlflow_logged_models SET status = $1, updated_at = $2 \
+             WHERE id = $3 AND (status <> 'LOGGED_MODEL_READY' OR $1 = 'LOGGED_MODEL_READY')",
+        )
+        .bind(status)
+        .bind(at)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// The file at `path` under `root`.

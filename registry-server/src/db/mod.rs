@@ -168,6 +168,16 @@ impl Db {
         })
     }
 
+    /// Starts a write transaction holding the global write lock (see [`log::lock_global_writes`]).
+    /// Every transaction that appends to the log starts so, before it locks or inserts anything
+    /// else: all of them then take their locks in one order (the log head first), so none can
+    /// deadlock with another, and rows they insert are numbered in commit order.
+    pub async fn begin_logged(&self) -> Result<Tx, DbError> {
+        let mut tx = self.begin_write().await?;
+        log::lock_global_writes(&mut tx).await?;
+        Ok(tx)
+    }
+
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -156,7 +156,8 @@ pub async fn backfill_evidence_keys(db: &Db) -> anyhow::Result<u64> {
 }
 
 /// Stores verified attestations of `subject` (`NS/NAME@VERSION`, row `version_id`) inside `tx`, each
-/// with its `attestation.added` log entry. Returns the ids of those newly stored.
+/// with its `attestation.added` log entry. Returns the ids of those newly stored. The transaction
+/// holds the global write lock (taken here if the caller has not), so ids follow commit order.
 pub async fn store(
     tx: &mut crate::db::Tx,
     version_id: i64,
@@ -167,6 +168,7 @@ pub async fn store(
 ) -> Result<Vec<i64>, ApiError> {
     use registry_core::tlog::entry::ATTESTATION_ADDED;
     use serde_json::json;
+    crate::db::log::lock_global_writes(tx).await?;
     let mut ids = Vec::new();
     for (raw, v) in evidence {
         let r = row(version_id, raw, v, actor, now)?;
@@ -279,7 +281,7 @@ pub async fn add_key(db: &Db, actor: &str, req: AddKeyRequest) -> Result<Trusted
         added_at: now_ms(),
         revoked_at: None,
     };
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_logged().await?;
     crate::db::attestations::key_add(&mut tx, &row).await.map_err(|e| match e {
         DbError::Conflict => ApiError::conflict(
             codes::KEY_EXISTS,
@@ -310,7 +312,7 @@ pub async fn revoke_key(
     namespace: Option<&NamePattern>,
 ) -> Result<u64, ApiError> {
     let ns = namespace.map(ToString::to_string);
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_logged().await?;
     let n = crate::db::attestations::key_revoke(&mut tx, &key_id.hex(), ns.as_deref(), now_ms()).await?;
     if n > 0 {
         let e = crate::service::log::entry(
@@ -341,14 +343,30 @@ pub async fn add(
     raw: &[u8],
 ) -> Result<(AttestationInfo, bool), ApiError> {
     let manifest: Manifest = serde_json::from_str(&version.manifest).map_err(|e| corrupt("manifest", e))?;
-    let trusted = trusted_for(state, model).await?;
-    let v = verify_all(&[raw.to_vec()], &trusted, model, &version.version, &manifest)?.remove(0);
     let subject = format!("{model}@{}", version.version);
-    let key = evidence_key(raw, &v.signer.hex())
-        .map_err(|e| ApiError::bad_request(codes::INVALID_ATTESTATION, e.to_string()))?;
-    let mut tx = state.db.begin_write().await?;
-    let created = store(&mut tx, version.id, &subject, &[(raw.to_vec(), v)], actor, now_ms()).await?;
-    tx.commit().await.map_err(DbError::from)?;
+    let mut tries = 0;
+    let (trusted, key, created) = loop {
+        // Read before trust is; compared under the write lock, so a key revoked in between is not
+        // honoured (the verification is done again).
+        let mark = state.db.trust_mark(model.namespace()).await?;
+        let trusted = trusted_for(state, model).await?;
+        let v = verify_all(&[raw.to_vec()], &trusted, model, &version.version, &manifest)?.remove(0);
+        let key = evidence_key(raw, &v.signer.hex())
+            .map_err(|e| ApiError::bad_request(codes::INVALID_ATTESTATION, e.to_string()))?;
+        let mut tx = state.db.begin_logged().await?;
+        if crate::db::attestations::trust_mark(&mut tx, model.namespace()).await? != mark {
+            tries += 1;
+            if tries < 5 {
+                continue;
+            }
+            return Err(ApiError::unavailable(
+                "trusted keys kept changing while the attestation was verified",
+            ));
+        }
+        let created = store(&mut tx, version.id, &subject, &[(raw.to_vec(), v)], actor, now_ms()).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        break (trusted, key, created);
+    };
     // The row holding this evidence: this one, or the one stored before (same bytes or a twin).
     let stored = match state.db.attestation_by_evidence(version.id, &key).await {
         Err(DbError::NotFound) => state.db.attestation_by_digest(version.id, &Digest::of(raw).hex()).await?,
@@ -399,7 +417,7 @@ pub async fn set_namespace(
     namespace: &str,
     require_provenance: bool,
 ) -> Result<(), ApiError> {
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_logged().await?;
     crate::db::attestations::set_require_provenance(&mut tx, namespace, require_provenance, actor, now_ms())
         .await?;
     let e = crate::service::log::entry(

@@ -162,8 +162,10 @@ where
 
 /// Records a blob whose bytes were just stored and verified. If garbage collection is deleting the
 /// object right now (it holds a claim on the digest), nothing is recorded; if it removed the object
-/// between the write and the record, the record is withdrawn. Either way the client is told to send
-/// the bytes again, never acknowledged with nothing stored.
+/// between the write and the record, the row is marked lost (never deleted: another upload of the
+/// same bytes may have recorded it meanwhile, and something may reference it; a lost row is not
+/// counted as present, and the next verified upload or a clean scrub heals it). Either way the
+/// client is told to send the bytes again, never acknowledged with nothing stored.
 pub async fn record_blob(state: &AppState, digest: &Digest, size: u64) -> Result<(), ApiError> {
     if !state.db.blob_insert(digest, size).await? {
         return Err(ApiError::unavailable(format!(
@@ -171,7 +173,7 @@ pub async fn record_blob(state: &AppState, digest: &Digest, size: u64) -> Result
         )));
     }
     if state.blobs.size(digest).await? != Some(size) {
-        state.db.blob_forget_unreferenced(digest).await?;
+        state.db.blob_mark_lost(digest).await?;
         return Err(ApiError::unavailable(format!(
             "blob {digest} was removed by garbage collection while it was stored; send it again"
         )));

@@ -314,7 +314,9 @@ impl Collector<'_> {
             after = last.digest.hex();
             for row in page.iter().filter(|b| !b.lost && b.stored_at < listed_at) {
                 let found = listed.get(&row.digest).copied();
-                if found != Some(row.size) && self.state.db.blob_mark_lost(&row.digest).await? {
+                if found != Some(row.size)
+                    && self.state.db.blob_mark_lost_listed(&row.digest, listed_at).await?
+                {
                     tracing::warn!(
                         digest = %row.digest, recorded = row.size, found = ?found,
                         "gc: a blob's object is missing or of another size; marked lost until uploaded again"

@@ -182,8 +182,7 @@ pub async fn quarantine(
                 return Err(ApiError::not_found(format!("{} reached no version", seed.text())));
             }
             state.pauses.point("quarantine.decided").await;
-            let mut tx = state.db.begin_write().await?;
-            crate::db::log::lock_global_writes(&mut tx).await?;
+            let mut tx = state.db.begin_logged().await?;
             if qdb::radius_mark(&mut tx).await? == mark {
                 break 'radius (reached, tx);
             }
@@ -263,10 +262,9 @@ pub async fn lift(
     if reason.trim().is_empty() {
         return Err(ApiError::bad_request(codes::BAD_REQUEST, "lifting a quarantine needs a reason"));
     }
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_logged().await?;
     // Under the registry-wide write lock, so two lifts covering one version cannot each see the other
     // still active and leave the version quarantined after both.
-    crate::db::log::lock_global_writes(&mut tx).await?;
     if !qdb::lift(&mut tx, id, &actor.id, now_ms(), reason).await? {
         return Err(ApiError::conflict(codes::ALREADY_LIFTED, format!("quarantine {id} is already lifted")));
     }

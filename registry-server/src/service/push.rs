@@ -6,6 +6,7 @@ use registry_core::{Digest, ModelName, Reference, VersionLabel, canonical};
 use serde_json::json;
 
 use crate::auth::Actor;
+use crate::db::attestations::TrustMark;
 use crate::db::versions::{self, NewVersion, VersionRow};
 use crate::db::{DbError, Tx, models, now_ms, to_i64};
 use crate::error::ApiError;
@@ -141,7 +142,6 @@ pub async fn publish_version(
     req.lineage.validate().map_err(invalid_lineage)?;
     req.metadata.validate().map_err(invalid_lineage)?;
     check_blobs(state, actor, &req).await?;
-    let evidence = verify_evidence(state, model, label, &req).await?;
     let m = &req.manifest;
     let digest = m.digest();
     let texts = Texts {
@@ -152,15 +152,29 @@ pub async fn publish_version(
             .map_err(ApiError::internal)?,
     };
     let choice = LabelChoice::Given(label);
-    let existing =
-        match insert_version(state, actor, model, choice, &req, &digest, &texts, &evidence, None).await {
-            Ok(row) => return Ok(Published::Created(version_response(row)?)),
-            Err(InsertError::Exists(row)) => *row,
-            // A concurrent push of the same label won the race: answer as if we had come second.
-            Err(InsertError::Db(DbError::Conflict)) => state.db.version_get(model, label.as_str()).await?,
-            Err(InsertError::Db(e)) => return Err(e.into()),
-            Err(InsertError::Refused(e)) => return Err(e),
-        };
+    let mut tries = 0;
+    let (existing, checked) = loop {
+        let checked = verify_evidence(state, model, label, &req).await?;
+        state.pauses.point("push.verified").await;
+        let existing =
+            match insert_version(state, actor, model, choice, &req, &digest, &texts, &checked, None).await {
+                Ok(row) => return Ok(Published::Created(version_response(row)?)),
+                Err(InsertError::Exists(row)) => *row,
+                // A concurrent push of the same label won the race: answer as if we had come second.
+                Err(InsertError::Db(DbError::Conflict)) => {
+                    state.db.version_get(model, label.as_str()).await?
+                }
+                Err(InsertError::Db(e)) => return Err(e.into()),
+                Err(InsertError::Refused(e)) => return Err(e),
+                Err(InsertError::TrustChanged) if tries + 1 < MAX_TRUST_TRIES => {
+                    tries += 1;
+                    continue;
+                }
+                Err(InsertError::TrustChanged) => return Err(trust_changed().into()),
+            };
+        break (existing, checked);
+    };
+    let (evidence, checked_mark) = (checked.evidence, checked.mark);
     let version_id = existing.id;
     let published = same_or_conflict(existing, &digest, &texts)?;
     // An identical retry may bring attestations the first attempt did not store. Creating a version
@@ -191,7 +205,10 @@ pub async fn publish_version(
         .into());
     }
     if new > 0 {
-        let mut tx = state.db.begin_write().await?;
+        let mut tx = state.db.begin_logged().await?;
+        if crate::db::attestations::trust_mark(&mut tx, model.namespace()).await? != checked_mark {
+            return Err(trust_changed().into());
+        }
         attest::store(&mut tx, version_id, &format!("{model}@{label}"), &evidence, &actor.id, now_ms())
             .await?;
         tx.commit().await.map_err(DbError::from)?;
@@ -218,7 +235,6 @@ pub async fn publish_numbered(
     check_blobs(state, actor, &req).await?;
     // Labels matter to attestations only; with none, any label checks the same.
     let any = VersionLabel::parse("1").map_err(ApiError::internal)?;
-    let evidence = verify_evidence(state, model, &any, &req).await?;
     let digest = req.manifest.digest();
     let texts = Texts {
         manifest: String::from_utf8(req.manifest.canonical_bytes()).map_err(ApiError::internal)?,
@@ -228,15 +244,32 @@ pub async fn publish_numbered(
             .map_err(ApiError::internal)?,
     };
     let choice = LabelChoice::Numbered;
-    match insert_version(state, actor, model, choice, &req, &digest, &texts, &evidence, Some(&source)).await {
-        Ok(row) => Ok(row),
-        Err(InsertError::Exists(row)) => Err(PublishError::VersionExists {
-            name: format!("{}/{}@{}", row.namespace, row.name, row.version),
-            stored: None,
-        }),
-        Err(InsertError::Db(e)) => Err(e.into()),
-        Err(InsertError::Refused(e)) => Err(e),
+    for _ in 0..MAX_TRUST_TRIES {
+        let checked = verify_evidence(state, model, &any, &req).await?;
+        return match insert_version(
+            state,
+            actor,
+            model,
+            choice,
+            &req,
+            &digest,
+            &texts,
+            &checked,
+            Some(&source),
+        )
+        .await
+        {
+            Ok(row) => Ok(row),
+            Err(InsertError::Exists(row)) => Err(PublishError::VersionExists {
+                name: format!("{}/{}@{}", row.namespace, row.name, row.version),
+                stored: None,
+            }),
+            Err(InsertError::Db(e)) => Err(e.into()),
+            Err(InsertError::Refused(e)) => Err(e),
+            Err(InsertError::TrustChanged) => continue,
+        };
     }
+    Err(trust_changed().into())
 }
 
 /// Where an MLflow-registered version came from, recorded in its publishing transaction.
@@ -261,7 +294,7 @@ async fn verify_evidence(
     model: &ModelName,
     label: &VersionLabel,
     req: &PutVersionRequest,
-) -> Result<Evidence, ApiError> {
+) -> Result<Checked, ApiError> {
     if req.attestations.len() > MAX_PUSH_ATTESTATIONS {
         return Err(ApiError::bad_request(
             codes::INVALID_ATTESTATION,
@@ -281,6 +314,8 @@ async fn verify_evidence(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Read before trust is: a change from here to the commit shows as a different mark.
+    let mark = state.db.trust_mark(model.namespace()).await?;
     let trusted = if raws.is_empty() { vec![] } else { attest::trusted_for(state, model).await? };
     let verified = attest::verify_all(&raws, &trusted, model, label.as_str(), &req.manifest)?;
     if state.db.require_provenance(model.namespace()).await? && !attest::has_provenance(&verified) {
@@ -290,7 +325,22 @@ async fn verify_evidence(
         ))
         .with_code(codes::PROVENANCE_REQUIRED));
     }
-    Ok(raws.into_iter().zip(verified).collect())
+    Ok(Checked { evidence: raws.into_iter().zip(verified).collect(), mark })
+}
+
+/// A push's verified evidence and the trust it was verified against.
+struct Checked {
+    evidence: Evidence,
+    mark: TrustMark,
+}
+
+/// How often a publish verifies again when trust keeps changing under it.
+const MAX_TRUST_TRIES: usize = 5;
+
+fn trust_changed() -> ApiError {
+    ApiError::unavailable(
+        "trusted keys or the namespace's provenance requirement changed during the push; retry",
+    )
 }
 
 /// Why the insert transaction stopped: the label is taken (answered by comparing), the database
@@ -299,6 +349,8 @@ enum InsertError {
     Exists(Box<VersionRow>),
     Db(DbError),
     Refused(PublishError),
+    /// Trust changed since the evidence was verified: verify again.
+    TrustChanged,
 }
 
 impl From<DbError> for InsertError {
@@ -328,14 +380,18 @@ async fn insert_version(
     req: &PutVersionRequest,
     digest: &Digest,
     texts: &Texts,
-    evidence: &Evidence,
+    checked: &Checked,
     source: Option<&MlflowSource>,
 ) -> Result<VersionRow, InsertError> {
     let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
-    // The lock every log writer and garbage collection take first; under it, the blobs checked
-    // before are checked again, so GC cannot remove one between the check and the reference.
-    crate::db::log::lock_global_writes(&mut tx).await?;
+    // The lock every log writer and garbage collection take first; under it, what the checks read
+    // is read again: the blobs (GC cannot remove one between the check and the reference) and the
+    // trust the evidence was verified against (a key revoked meanwhile does not get in).
+    let mut tx = state.db.begin_logged().await?;
+    if crate::db::attestations::trust_mark(&mut tx, model.namespace()).await? != checked.mark {
+        return Err(InsertError::TrustChanged);
+    }
+    let evidence = &checked.evidence;
     let digests = req.manifest.blob_digests();
     let present = crate::db::blobs::count_in(&mut tx, &digests).await?;
     if present != digests.len() {

@@ -305,7 +305,7 @@ async fn clear_intact(state: &AppState, report: &mut PassReport, seen: &Seen) ->
         }
         let Some(v) = state.db.versions_by_ids(&[id]).await?.into_iter().next() else { continue };
         let label = format!("{}/{}@{}", v.namespace, v.name, v.version);
-        let mut tx = state.db.begin_write().await?;
+        let mut tx = state.db.begin_logged().await?;
         if !crate::db::scrub::clear_corrupted(&mut tx, id).await? {
             continue;
         }
@@ -338,7 +338,7 @@ async fn finding(
     report.findings.push((kind.into(), target.into(), detail.into()));
     let ids: BTreeSet<i64> = versions.iter().copied().collect();
     let rows = state.db.versions_by_ids(&ids.into_iter().collect::<Vec<_>>()).await?;
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_logged().await?;
     crate::db::scrub::insert_finding(&mut tx, now_ms(), kind, target, detail).await?;
     for v in rows.iter().filter(|v| v.corrupted == 0) {
         let label = format!("{}/{}@{}", v.namespace, v.name, v.version);

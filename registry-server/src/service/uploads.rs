@@ -328,6 +328,7 @@ async fn store_part(
 /// Completes session `id`: the parts hashed to the digest, so the blob becomes visible.
 pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobResponse, UploadError> {
     let s = load(state, actor, id).await?;
+    state.pauses.point("upload.complete.loaded").await;
     let (size, part_size) = (s.size.max(0) as u64, s.part_size.max(1) as u64);
     let parts = state.db.upload_parts(id).await?;
     let total = parts_of(size, part_size);
@@ -341,6 +342,17 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobR
             total,
             missing: missing.into_iter().take(1000).collect(),
         });
+    }
+    // The hash state is read after the parts: a part is chained before it is stored, so every part
+    // seen stored above is in it (read before, a part landing in between made a good upload look
+    // corrupt, and it was discarded).
+    let s = load(state, actor, id).await?;
+    if u64::try_from(s.chained).unwrap_or(0) != total {
+        return Err(ApiError::internal(format!(
+            "upload {id}: {total} parts stored but {} hashed",
+            s.chained
+        ))
+        .into());
     }
     let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
     let hasher = restore(&s.hash_state)?;

@@ -68,6 +68,13 @@ async fn artifact_files_are_write_once_and_listed_by_prefix(db: &Db) {
         size: body.len() as i64,
     };
     let root = "0/models/m-1/artifacts";
+    // A file is recorded only while its blob is.
+    let gone =
+        db.mlflow_artifact_insert(root, &f("MLmodel", b"m"), None, "token:ci", 1).await.expect("insert");
+    assert_eq!(gone, ArtifactInsert::BlobGone, "no blob row: the file would name nothing");
+    for b in [&b"m"[..], b"aa", b"ccc", b"s", b"other", b"x"] {
+        db.blob_insert(&Digest::of(b), b.len() as u64).await.expect("blob");
+    }
     for (p, b) in
         [("MLmodel", &b"m"[..]), ("sub/a.bin", b"aa"), ("sub/b/c.bin", b"ccc"), ("subway.txt", b"s")]
     {
@@ -104,7 +111,11 @@ async fn artifact_files_are_write_once_and_listed_by_prefix(db: &Db) {
     let (a, b) = (f("a", b"x"), f("b", b"x"));
     let put = db.mlflow_artifact_insert(other, &a, Some("m-2"), "token:ci", 3).await.expect("pending");
     assert_eq!(put, ArtifactInsert::Inserted);
-    db.mlflow_logged_model_status("m-2", "LOGGED_MODEL_READY", 4).await.expect("finalize");
+    assert!(db.mlflow_logged_model_status("m-2", "LOGGED_MODEL_READY", 4).await.expect("finalize"));
+    assert!(
+        !db.mlflow_logged_model_status("m-2", "LOGGED_MODEL_PENDING", 4).await.expect("refused"),
+        "readiness is never taken back, whatever the caller read before"
+    );
     let put = db.mlflow_artifact_insert(other, &b, Some("m-2"), "token:ci", 5).await.expect("finalized");
     assert_eq!(put, ArtifactInsert::Finalized);
     assert_eq!(db.mlflow_artifacts(other, "", 100).await.expect("list").len(), 1);

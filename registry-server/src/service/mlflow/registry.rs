@@ -169,8 +169,7 @@ pub async fn create_model(
     let m = model_name(name)?;
     actor.check_write(Scope::Push, &m)?;
     check_annotations(tags, description)?;
-    let mut tx = state.db.begin_write().await?;
-    crate::db::log::lock_global_writes(&mut tx).await?;
+    let mut tx = state.db.begin_logged().await?;
     let (_, created) = crate::db::models::get_or_create(&mut tx, &m, &actor.id, now_ms()).await?;
     if !created {
         return Err(ApiError::conflict(
@@ -774,8 +773,7 @@ pub async fn create_version(
     if !new.tags.is_empty() || new.description.is_some() {
         let owner = row.id.to_string();
         let subject = format!("{m}@{}", row.version);
-        let mut tx = state.db.begin_write().await?;
-        crate::db::log::lock_global_writes(&mut tx).await?;
+        let mut tx = state.db.begin_logged().await?;
         annotate_in(&mut tx, actor, &owner, kind::VERSION, &new.tags, &subject).await?;
         if let Some(d) = new.description {
             let d = [(String::new(), d.to_owned())];
@@ -848,8 +846,7 @@ async fn annotate(
     change: Annotation<'_>,
     subject: &str,
 ) -> Result<(), ApiError> {
-    let mut tx = state.db.begin_write().await?;
-    crate::db::log::lock_global_writes(&mut tx).await?;
+    let mut tx = state.db.begin_logged().await?;
     match change {
         Annotation::SetTag(k, v) => {
             check_annotations(&[(k.to_owned(), v.to_owned())], None)?;

@@ -385,10 +385,14 @@ pub async fn finalize_logged_model(
             MODEL_STATUSES.join(", ")
         )));
     }
+    let finalized = || invalid(format!("logged model {id} is finalized; its status cannot change"));
     if row.status == READY && status != READY {
-        return Err(invalid(format!("logged model {id} is finalized; its status cannot change")));
+        return Err(finalized());
     }
-    state.db.mlflow_logged_model_status(id, status, now_ms()).await?;
+    // Checked again by the update itself: a concurrent finalize may have made it ready meanwhile.
+    if !state.db.mlflow_logged_model_status(id, status, now_ms()).await? {
+        return Err(finalized());
+    }
     logged_model(state, actor, id).await
 }
 

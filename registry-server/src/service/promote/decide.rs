@@ -160,8 +160,7 @@ pub async fn promote(
         let input = policy_input(state, mv.model, &version, mv.alias, &snap.aliases, actor).await?;
         let decision = evaluate(applicable(state, mv.model, mv.alias).await?, &input).await?;
         state.pauses.point("promotion.decided").await;
-        let mut tx = state.db.begin_write().await?;
-        crate::db::log::lock_global_writes(&mut tx).await?;
+        let mut tx = state.db.begin_logged().await?;
         if !snap.holds(&mut tx, model_row.id).await? {
             continue; // dropped: rolled back
         }
@@ -373,8 +372,7 @@ pub async fn rollback(
             let decision = evaluate(policies.clone(), &input).await?;
             if decision.allowed {
                 state.pauses.point("rollback.decided").await;
-                let mut tx = state.db.begin_write().await?;
-                crate::db::log::lock_global_writes(&mut tx).await?;
+                let mut tx = state.db.begin_logged().await?;
                 if !snap.holds(&mut tx, model_row.id).await? {
                     continue 'attempt;
                 }

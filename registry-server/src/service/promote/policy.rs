@@ -270,7 +270,7 @@ pub async fn set_policy(
     let digest = Digest::of(req.rego.as_bytes());
     let namespace = req.namespace.to_string();
     let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_logged().await?;
     let (id, revision) =
         aliases::add_policy(&mut tx, &namespace, alias.as_str(), &req.rego, &digest.hex(), &actor.id, now)
             .await?;
