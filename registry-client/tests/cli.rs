@@ -413,7 +413,8 @@ async fn keys_are_trusted_listed_and_revoked_through_the_cli() {
             .success()
             .stdout(predicate::str::contains(format!("revoked {key_id} for fraud/*")));
         let listed = cli().args(["--json", "keys", "list"]).assert().success().get_output().stdout.clone();
-        let keys: serde_json::Value = serde_json::from_slice(&listed).unwrap();
+        let listed: serde_json::Value = serde_json::from_slice(&listed).unwrap();
+        let keys = listed["keys"].clone();
         let state = |ns: &str| {
             keys.as_array().unwrap().iter().find(|k| k["namespace"] == ns).unwrap()["revoked_at"].is_string()
         };
@@ -480,4 +481,84 @@ fn verify_bundle_checks_trusted_identities_and_their_claims() {
         .assert()
         .code(3)
         .stderr(predicate::str::contains("subject_mismatch"));
+}
+
+/// Keyless trust administered through the CLI: a trust root installed (its digest printed and
+/// logged), identities added with a pattern, claims and a root tie, listed beside keys, revoked;
+/// bad rules refused with their reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_roots_and_identities_are_managed_through_the_cli() {
+    let server = TestServer::start().await;
+    let url = server.url.clone();
+    let token = server.admin_token.clone();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/sigstore/public-good-trusted_root.json");
+    let digest = registry_core::Digest::of(&std::fs::read(&root).unwrap()).to_string();
+    blocking(move || {
+        let cli = || registry(&url, &token);
+        cli()
+            .args(["trust-root", "add"])
+            .arg(&root)
+            .args(["--name", "public-good"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(&digest));
+        let roots =
+            cli().args(["--json", "trust-root", "list"]).assert().success().get_output().stdout.clone();
+        let roots: serde_json::Value = serde_json::from_slice(&roots).unwrap();
+        assert_eq!(roots[0]["name"], "public-good");
+        assert_eq!(roots[0]["digest"], digest.as_str());
+        let gh = "https://token.actions.githubusercontent.com";
+        let added = cli()
+            .args(["--json", "keys", "add-identity", "--namespace", "fraud/*", "--issuer", gh])
+            .args([
+                "--subject-regex",
+                r"https://github\.com/acme/fraud/\.github/workflows/train\.yml@refs/heads/main",
+            ])
+            .args(["--claim", "source_repository_ref=refs/heads/main", "--trust-root", "public-good"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let added: serde_json::Value = serde_json::from_slice(&added).unwrap();
+        let id = added["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("identity-"), "{added}");
+        assert_eq!(added["claims"]["source_repository_ref"], "refs/heads/main");
+        cli()
+            .args(["keys", "list"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(&id).and(predicate::str::contains("via public-good")));
+        // Bad rules: an unknown claim, a pattern that does not compile, a root not installed.
+        for extra in [
+            &["--subject", "x", "--claim", "repo=x"][..],
+            &["--subject-regex", "(unclosed"][..],
+            &["--subject", "x", "--trust-root", "private"][..],
+        ] {
+            cli()
+                .args(["keys", "add-identity", "--namespace", "fraud/*", "--issuer", gh])
+                .args(extra)
+                .assert()
+                .code(1)
+                .stderr(predicate::str::contains("invalid_identity"));
+        }
+        cli().args(["keys", "revoke", &id]).assert().success().stdout(predicate::str::contains("revoked"));
+        cli()
+            .args(["keys", "revoke", &id])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("no active identity"));
+        cli().args(["trust-root", "remove", "public-good"]).assert().success();
+        cli().args(["trust-root", "remove", "public-good"]).assert().code(1);
+    })
+    .await;
+    for kind in ["trust_root.added", "identity.trusted", "identity.revoked", "trust_root.removed"] {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_entries WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(server.state.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{kind} is logged once");
+    }
 }

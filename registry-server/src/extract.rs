@@ -90,6 +90,19 @@ pub async fn read_limited(req: Request, limit: usize) -> Result<Bytes, ApiError>
 }
 
 /// Parses JSON with the field-aware error mapping of [`ApiJson`].
+/// Refuses a body whose `Content-Type` is not JSON (415), for routes that keep a body's exact bytes.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.split(';').next().unwrap_or("").trim().ends_with("json") {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        registry_core::api::codes::UNSUPPORTED_MEDIA_TYPE,
+        "expected a JSON content type",
+    ))
+}
+
 pub fn parse_json<T: DeserializeOwned + FieldCodes>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     // serde_json bounds nesting depth at 128, so hostile nesting is an error, not a stack overflow.

@@ -120,6 +120,19 @@ fn request(op: &str, n: usize) -> Option<Request> {
             None,
         ),
         "DELETE /v1/keys/{key_id}" => (Method::DELETE, format!("/v1/keys/{hello}"), None, None),
+        "GET /v1/trust-roots" => (Method::GET, "/v1/trust-roots".into(), None, None),
+        "PUT /v1/trust-roots/{name}" => {
+            (Method::PUT, "/v1/trust-roots/private".into(), Some(json!({})), None)
+        }
+        "DELETE /v1/trust-roots/{name}" => (Method::DELETE, "/v1/trust-roots/private".into(), None, None),
+        "GET /v1/identities" => (Method::GET, "/v1/identities".into(), None, None),
+        "POST /v1/identities" => (
+            Method::POST,
+            "/v1/identities".into(),
+            Some(json!({"namespace": "fraud/*", "issuer": "", "subject": "x"})),
+            None,
+        ),
+        "DELETE /v1/identities/{id}" => (Method::DELETE, "/v1/identities/identity-999".into(), None, None),
         "GET /v1/namespaces/{namespace}" => (Method::GET, "/v1/namespaces/fraud".into(), None, None),
         "GET /v1/log/key" => (Method::GET, "/v1/log/key".into(), None, None),
         "GET /v1/log/checkpoint" => (Method::GET, "/v1/log/checkpoint".into(), None, None),

@@ -74,5 +74,9 @@ pub const STORAGE_FULL: &str = "storage_full";
 pub const CONFLICT: &str = "conflict";
 /// The key is already trusted for that namespace pattern (409).
 pub const KEY_EXISTS: &str = "key_exists";
+/// A Sigstore trust root that does not parse, or a bad trust-root name.
+pub const INVALID_TRUST_ROOT: &str = "invalid_trust_root";
+/// A keyless identity rule that is not valid (issuer, subject pattern, claim names, bounds).
+pub const INVALID_IDENTITY: &str = "invalid_identity";
 /// The path exists but not with this method (405).
 pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";

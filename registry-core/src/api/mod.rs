@@ -22,7 +22,10 @@ pub use blobs::{
     BlobCheckRequest, BlobCheckResponse, BlobResponse, CreateUploadRequest, MAX_CHECK_DIGESTS, UploadList,
     UploadSession,
 };
-pub use keys::{AddKeyRequest, TrustedKeyInfo, TrustedKeyList};
+pub use keys::{
+    AddIdentityRequest, AddKeyRequest, TrustRootInfo, TrustRootList, TrustedIdentityInfo,
+    TrustedIdentityList, TrustedKeyInfo, TrustedKeyList,
+};
 pub use log::{ConsistencyProof, InclusionProof, LogEntries, LogEntryItem, MAX_LOG_PAGE};
 pub use models::{
     MAX_DESCRIPTION_LEN, Metadata, ModelList, ModelResponse, PutVersionRequest, VersionList, VersionResponse,

@@ -13,6 +13,14 @@ pub const ATTESTATION_ADDED: &str = "attestation.added";
 pub const KEY_TRUSTED: &str = "key.trusted";
 /// A signer key was revoked.
 pub const KEY_REVOKED: &str = "key.revoked";
+/// A Sigstore trust root was installed (or replaced).
+pub const TRUST_ROOT_ADDED: &str = "trust_root.added";
+/// A Sigstore trust root was removed.
+pub const TRUST_ROOT_REMOVED: &str = "trust_root.removed";
+/// A keyless identity became trusted.
+pub const IDENTITY_TRUSTED: &str = "identity.trusted";
+/// A keyless identity was revoked.
+pub const IDENTITY_REVOKED: &str = "identity.revoked";
 /// A namespace's settings changed.
 pub const NAMESPACE_SET: &str = "namespace.set";
 /// An alias moved (a promotion passed policy).

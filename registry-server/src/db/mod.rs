@@ -15,6 +15,7 @@ pub mod audit;
 pub mod blobs;
 pub mod gc;
 pub mod incident;
+pub mod keyless;
 pub mod log;
 pub mod mlflow;
 pub mod models;

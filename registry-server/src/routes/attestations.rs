@@ -77,14 +77,7 @@ pub async fn add_attestation(
     let m = model_of(&p)?;
     let r = reference(&p.version)?;
     actor.check_write(Scope::Attest, &m)?;
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.split(';').next().unwrap_or("").trim().ends_with("json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            codes::UNSUPPORTED_MEDIA_TYPE,
-            "expected a JSON content type",
-        ));
-    }
+    crate::extract::require_json(&headers)?;
     let raw: Bytes = axum::body::to_bytes(body, MAX_ATTESTATION_SIZE)
         .await
         .map_err(|_| ApiError::too_large(format!("attestation larger than {MAX_ATTESTATION_SIZE} bytes")))?;

@@ -6,6 +6,7 @@ pub mod audit_bundle;
 pub mod blobs;
 pub mod gc;
 pub mod incident;
+pub mod keyless;
 pub mod keys;
 pub mod log;
 pub mod mlflow;

@@ -54,6 +54,9 @@ enum Cmd {
     /// Keys the registry trusts for attestations.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCmd),
+    /// Sigstore trust roots keyless attestations are verified against.
+    #[command(subcommand)]
+    TrustRoot(cmd::keys::TrustRootCmd),
     /// List (and download) a version's attestations.
     Attestations(cmd::keys::AttestationsArgs),
     /// Verify a third-party Sigstore bundle offline against a trust root.
@@ -144,6 +147,7 @@ async fn main() -> ExitCode {
         Cmd::Keygen(a) => cmd::keys::keygen(&ctx, a).await,
         Cmd::Attest(a) => cmd::keys::attest(&ctx, a).await,
         Cmd::Keys(k) => cmd::keys::keys(&ctx, k).await,
+        Cmd::TrustRoot(t) => cmd::keys::trust_root(&ctx, t).await,
         Cmd::Attestations(a) => cmd::keys::attestations(&ctx, a).await,
         Cmd::VerifyBundle(a) => cmd::keys::verify_sigstore_bundle(&ctx, a).await,
         Cmd::Bundle(a) => cmd::keys::audit_bundle(&ctx, a).await,

@@ -175,10 +175,32 @@ pub enum KeysCmd {
         #[arg(long)]
         predicate_type: Vec<String>,
     },
-    /// Stop trusting a key (admin): its attestations then show `signer_revoked` and new ones signed by
-    /// it are refused.
+    /// Trust a keyless signer (a Sigstore workload identity) for a namespace pattern (admin).
+    AddIdentity {
+        /// Models covered: *, NAMESPACE/* or NAMESPACE/NAME.
+        #[arg(long, value_parser = NamePattern::parse)]
+        namespace: NamePattern,
+        /// The exact OIDC issuer (e.g. https://token.actions.githubusercontent.com).
+        #[arg(long)]
+        issuer: String,
+        /// The exact certificate subject.
+        #[arg(long, conflicts_with = "subject_regex", required_unless_present = "subject_regex")]
+        subject: Option<String>,
+        /// A Rust regex the whole subject must match (implicitly anchored).
+        #[arg(long)]
+        subject_regex: Option<String>,
+        /// A certificate claim it must carry, NAME=VALUE (snake_case Fulcio extension names:
+        /// source_repository_uri, source_repository_ref, build_config_uri, ...). Repeatable.
+        #[arg(long, value_name = "NAME=VALUE")]
+        claim: Vec<String>,
+        /// Accept it only through this installed trust root.
+        #[arg(long)]
+        trust_root: Option<String>,
+    },
+    /// Stop trusting a key or an identity (admin): its attestations then show `signer_revoked` and new
+    /// ones signed by it are refused.
     Revoke {
-        /// The key id (sha256:..., as `keys list` prints it).
+        /// The key id (sha256:...) or identity id (identity-N), as `keys list` prints it.
         key_id: String,
         /// Only for this pattern (default: every pattern the key is trusted for).
         #[arg(long, value_parser = NamePattern::parse)]
@@ -191,8 +213,11 @@ pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<(), Failure> {
     match cmd {
         KeysCmd::List => {
             let list = client.list_keys().await?;
+            let identities = client.list_identities().await?.identities;
             if ctx.json {
-                return Ok(super::print_json(&list.keys)?);
+                return Ok(super::print_json(
+                    &serde_json::json!({"keys": list.keys, "identities": identities}),
+                )?);
             }
             for k in list.keys {
                 let types = if k.predicate_types.is_empty() {
@@ -209,6 +234,57 @@ pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<(), Failure> {
                     k.revoked_at.map(|r| format!("\trevoked {r}")).unwrap_or_default()
                 );
             }
+            for i in identities {
+                let subject = match (&i.subject, &i.subject_regex) {
+                    (Some(s), _) => s.clone(),
+                    (None, Some(re)) => format!("~{re}"),
+                    (None, None) => String::new(),
+                };
+                let claims: Vec<String> = i.claims.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!(
+                    "{}\tkeyless\t{}\t{} {}{}{}{}",
+                    i.id,
+                    i.namespace,
+                    i.issuer,
+                    subject,
+                    if claims.is_empty() { String::new() } else { format!(" [{}]", claims.join(",")) },
+                    i.trust_root.map(|r| format!(" via {r}")).unwrap_or_default(),
+                    i.revoked_at.map(|r| format!("\trevoked {r}")).unwrap_or_default()
+                );
+            }
+        }
+        KeysCmd::AddIdentity { namespace, issuer, subject, subject_regex, claim, trust_root } => {
+            let mut claims = std::collections::BTreeMap::new();
+            for c in &claim {
+                let (k, v) =
+                    c.split_once('=').ok_or_else(|| anyhow::anyhow!("--claim {c:?}: expected NAME=VALUE"))?;
+                claims.insert(k.to_owned(), v.to_owned());
+            }
+            let req = registry_core::api::AddIdentityRequest {
+                namespace,
+                issuer,
+                subject,
+                subject_regex,
+                claims,
+                trust_root,
+            };
+            let i = client.add_identity(&req).await?;
+            if ctx.json {
+                return Ok(super::print_json(&i)?);
+            }
+            println!("trusted {} for {}", i.id, i.namespace);
+        }
+        KeysCmd::Revoke { key_id, namespace } if key_id.starts_with("identity-") => {
+            if namespace.is_some() {
+                return Err(
+                    anyhow::anyhow!("--namespace applies to keys; an identity has one pattern").into()
+                );
+            }
+            client.revoke_identity(&key_id).await?;
+            if ctx.json {
+                return Ok(super::print_json(&serde_json::json!({"revoked": key_id}))?);
+            }
+            println!("revoked {key_id}");
         }
         KeysCmd::Add { namespace, public_key, predicate_type } => {
             let pem = std::fs::read_to_string(&public_key)
@@ -227,7 +303,9 @@ pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<(), Failure> {
         }
         KeysCmd::Revoke { key_id, namespace } => {
             let id = registry_core::Digest::parse(&key_id).map_err(|e| {
-                anyhow::anyhow!("key id {key_id:?}: {e} (use the sha256:... id `keys list` prints)")
+                anyhow::anyhow!(
+                    "key id {key_id:?}: {e} (use the sha256:... or identity-N id `keys list` prints)"
+                )
             })?;
             client.revoke_key(&id, namespace.as_ref()).await?;
             let scope = namespace.map(|n| n.to_string()).unwrap_or_else(|| "every pattern".into());
@@ -235,6 +313,56 @@ pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<(), Failure> {
                 return Ok(super::print_json(&serde_json::json!({"revoked": id, "namespace": scope}))?);
             }
             println!("revoked {id} for {scope}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum TrustRootCmd {
+    /// Sigstore trust roots installed on the registry.
+    List,
+    /// Install a trusted_root.json under a name, replacing a root of that name (admin).
+    Add {
+        /// The trusted_root.json file.
+        file: PathBuf,
+        /// Its name (identities refer to it with --trust-root).
+        #[arg(long)]
+        name: String,
+    },
+    /// Remove a trust root (admin).
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+pub async fn trust_root(ctx: &Ctx, cmd: TrustRootCmd) -> Result<(), Failure> {
+    let client = ctx.client()?;
+    match cmd {
+        TrustRootCmd::List => {
+            let list = client.list_trust_roots().await?;
+            if ctx.json {
+                return Ok(super::print_json(&list.roots)?);
+            }
+            for r in list.roots {
+                println!("{}\t{}\t{} {}", r.name, r.digest, r.added_by, r.added_at);
+            }
+        }
+        TrustRootCmd::Add { file, name } => {
+            let body = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let r = client.put_trust_root(&name, body).await?;
+            if ctx.json {
+                return Ok(super::print_json(&r)?);
+            }
+            println!("trust root {} is {}", r.name, r.digest);
+        }
+        TrustRootCmd::Remove { name } => {
+            client.remove_trust_root(&name).await?;
+            if ctx.json {
+                return Ok(super::print_json(&serde_json::json!({"removed": name}))?);
+            }
+            println!("removed trust root {name}");
         }
     }
     Ok(())
