@@ -110,6 +110,7 @@ pub struct AddIdentityRequest {
     /// Models whose attestations it may sign.
     pub namespace: NamePattern,
     /// Exact OIDC issuer URL (e.g. `https://token.actions.githubusercontent.com`).
+    #[schema(min_length = 1, max_length = 1024, pattern = r"^\S+$")]
     pub issuer: String,
     /// Exact certificate subject (SAN).
     #[serde(default)]

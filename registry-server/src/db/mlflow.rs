@@ -121,6 +121,24 @@ pub struct ArtifactRow {
     pub size: i64,
 }
 
+/// Tag and annotation kinds in `mlflow_tags`.
+pub mod kind {
+    /// A run's tags.
+    pub const RUN: &str = "run";
+    /// A run's logged-model outputs (`key`: model id, `value`: step).
+    pub const RUN_OUTPUT: &str = "run_output";
+    /// A logged model's tags.
+    pub const LOGGED_MODEL: &str = "logged_model";
+    /// A registered model's tags (owner: `NS/NAME`).
+    pub const MODEL: &str = "model";
+    /// A version's tags (owner: the version id).
+    pub const VERSION: &str = "version";
+    /// A registered model's description (key `""`).
+    pub const MODEL_DESCRIPTION: &str = "description.model";
+    /// A version's description (key `""`).
+    pub const VERSION_DESCRIPTION: &str = "description.version";
+}
+
 /// What recording an artifact file did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArtifactInsert {
@@ -251,8 +269,9 @@ impl Db {
         Ok(id)
     }
 
-    /// Inserts a run.
-    pub async fn mlflow_run_insert(&self, r: &RunRow) -> Result<(), DbError> {
+    /// Inserts a run with its first tags (one transaction: never a run without them).
+    pub async fn mlflow_run_insert(&self, r: &RunRow, tags: &[(String, String)]) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO mlflow_runs (id, experiment_id, name, status, start_time, end_time, created_by, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -265,8 +284,10 @@ impl Db {
         .bind(r.end_time)
         .bind(&r.created_by)
         .bind(r.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tags_set(&mut tx, kind::RUN, &r.id, tags).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -483,8 +504,13 @@ impl Db {
             .await?)
     }
 
-    /// Inserts a logged model.
-    pub async fn mlflow_logged_model_insert(&self, m: &LoggedModelRow) -> Result<(), DbError> {
+    /// Inserts a logged model with its first tags (one transaction).
+    pub async fn mlflow_logged_model_insert(
+        &self,
+        m: &LoggedModelRow,
+        tags: &[(String, String)],
+    ) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO mlflow_logged_models (id, experiment_id, name, source_run_id, status, params, \
              created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -498,8 +524,10 @@ impl Db {
         .bind(&m.created_by)
         .bind(m.created_at)
         .bind(m.updated_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tags_set(&mut tx, kind::LOGGED_MODEL, &m.id, tags).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -708,6 +736,10 @@ pub async fn tags_set(
     owner: &str,
     tags: &[(String, String)],
 ) -> Result<(), DbError> {
+    // In key order (stable: a key given twice still ends with its last value), so two writers of one
+    // owner's tags wait for each other in one order only.
+    let mut tags: Vec<&(String, String)> = tags.iter().collect();
+    tags.sort_by(|a, b| a.0.cmp(&b.0));
     for (k, v) in tags {
         sqlx::query(
             "INSERT INTO mlflow_tags (kind, owner, key, value) VALUES ($1, $2, $3, $4) \

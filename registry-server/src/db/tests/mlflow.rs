@@ -27,7 +27,7 @@ fn point(key: &str, value: f64, timestamp: i64, step: i64) -> MetricRow {
 }
 
 async fn run_params_are_write_once_and_metrics_current_by_step_then_time(db: &Db) {
-    db.mlflow_run_insert(&run("r1")).await.expect("run");
+    db.mlflow_run_insert(&run("r1"), &[]).await.expect("run");
     let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
     db.mlflow_params_log("r1", &[kv("a", "1"), kv("b", "2")]).await.expect("params");
     db.mlflow_params_log("r1", &[kv("a", "1")]).await.expect("the same value again");
@@ -106,7 +106,7 @@ async fn artifact_files_are_write_once_and_listed_by_prefix(db: &Db) {
         created_at: 1,
         updated_at: 1,
     };
-    db.mlflow_logged_model_insert(&model).await.expect("model");
+    db.mlflow_logged_model_insert(&model, &[]).await.expect("model");
     let other = "0/models/m-2/artifacts";
     let (a, b) = (f("a", b"x"), f("b", b"x"));
     let put = db.mlflow_artifact_insert(other, &a, Some("m-2"), "token:ci", 3).await.expect("pending");

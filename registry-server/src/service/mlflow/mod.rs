@@ -16,22 +16,7 @@ pub mod registry;
 pub mod tracking;
 
 /// Tag and annotation kinds in `mlflow_tags`.
-pub mod kind {
-    /// A run's tags.
-    pub const RUN: &str = "run";
-    /// A run's logged-model outputs (`key`: model id, `value`: step).
-    pub const RUN_OUTPUT: &str = "run_output";
-    /// A logged model's tags.
-    pub const LOGGED_MODEL: &str = "logged_model";
-    /// A registered model's tags (owner: `NS/NAME`).
-    pub const MODEL: &str = "model";
-    /// A version's tags (owner: the version id).
-    pub const VERSION: &str = "version";
-    /// A registered model's description (key `""`).
-    pub const MODEL_DESCRIPTION: &str = "description.model";
-    /// A version's description (key `""`).
-    pub const VERSION_DESCRIPTION: &str = "description.version";
-}
+pub use crate::db::mlflow::kind;
 
 /// Longest tag or parameter key (MLflow's bound).
 pub const MAX_KEY: usize = 250;

@@ -127,8 +127,7 @@ pub async fn create_run(state: &AppState, actor: &Actor, new: NewRun<'_>) -> Res
         created_by: actor.id.clone(),
         created_at: now,
     };
-    state.db.mlflow_run_insert(&row).await?;
-    state.db.mlflow_tags_set(kind::RUN, &id, &new.tags).await?;
+    state.db.mlflow_run_insert(&row, &new.tags).await?;
     run(state, actor, &id).await
 }
 
@@ -344,8 +343,7 @@ pub async fn create_logged_model(
         created_at: now,
         updated_at: now,
     };
-    state.db.mlflow_logged_model_insert(&row).await?;
-    state.db.mlflow_tags_set(kind::LOGGED_MODEL, &row.id, &new.tags).await?;
+    state.db.mlflow_logged_model_insert(&row, &new.tags).await?;
     logged_model(state, actor, &row.id).await
 }
 
