@@ -225,7 +225,7 @@ pub async fn publish_numbered(
     actor: &Actor,
     model: &ModelName,
     req: PutVersionRequest,
-    source: MlflowSource,
+    source: MlflowRegistration,
 ) -> Result<VersionRow, PublishError> {
     req.lineage.validate().map_err(invalid_lineage)?;
     req.metadata.validate().map_err(invalid_lineage)?;
@@ -274,6 +274,15 @@ pub async fn publish_numbered(
 
 /// Where an MLflow-registered version came from, recorded in its publishing transaction.
 pub type MlflowSource = crate::db::mlflow::SourceRow;
+
+/// What an MLflow registration records with its version, in the publishing transaction: where it
+/// came from, and its first annotations (`(kind, entries)`: tags, description).
+pub struct MlflowRegistration {
+    /// Its source (`version_id` is filled in).
+    pub source: MlflowSource,
+    /// Annotations by kind.
+    pub annotations: Vec<(&'static str, Vec<(String, String)>)>,
+}
 
 /// How a publish names its version.
 #[derive(Clone, Copy)]
@@ -381,7 +390,7 @@ async fn insert_version(
     digest: &Digest,
     texts: &Texts,
     checked: &Checked,
-    source: Option<&MlflowSource>,
+    source: Option<&MlflowRegistration>,
 ) -> Result<VersionRow, InsertError> {
     let now = now_ms();
     // The lock every log writer and garbage collection take first; under it, what the checks read
@@ -446,9 +455,22 @@ async fn insert_version(
     let idx = crate::db::log::append(&mut tx, &e).await?;
     versions::set_log_index(&mut tx, version_id, idx).await?;
     attest::store(&mut tx, version_id, &subject, evidence, &actor.id, now).await?;
-    if let Some(s) = source {
-        let s = MlflowSource { version_id, ..s.clone() };
+    if let Some(reg) = source {
+        let s = MlflowSource { version_id, ..reg.source.clone() };
         crate::db::mlflow::source_insert(&mut tx, &s).await?;
+        // Its first tags and description, in the same transaction: never a version without them
+        // (a retried registration would otherwise make a second, tagged one).
+        for (kind, entries) in &reg.annotations {
+            crate::service::mlflow::registry::annotate_in(
+                &mut tx,
+                actor,
+                &version_id.to_string(),
+                kind,
+                entries,
+                &subject,
+            )
+            .await?;
+        }
     }
     let row = versions::find(&mut tx, model_id, &label).await?.ok_or(DbError::NotFound)?;
     tx.commit().await.map_err(DbError::from)?;

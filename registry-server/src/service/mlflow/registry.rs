@@ -760,7 +760,12 @@ pub async fn create_version(
         run_id: o.run.as_ref().map(|r| r.id.clone()),
         model_id: o.logged_model.as_ref().map(|m| m.id.clone()),
     };
-    let row = match push::publish_numbered(state, actor, &m, req, source).await {
+    let mut annotations = vec![(kind::VERSION, new.tags.to_vec())];
+    if let Some(d) = new.description {
+        annotations.push((kind::VERSION_DESCRIPTION, vec![(String::new(), d.to_owned())]));
+    }
+    let reg = push::MlflowRegistration { source, annotations };
+    let row = match push::publish_numbered(state, actor, &m, req, reg).await {
         Ok(row) => row,
         Err(e) => {
             let e = ApiError::from(e);
@@ -770,17 +775,6 @@ pub async fn create_version(
             return Err(e);
         }
     };
-    if !new.tags.is_empty() || new.description.is_some() {
-        let owner = row.id.to_string();
-        let subject = format!("{m}@{}", row.version);
-        let mut tx = state.db.begin_logged().await?;
-        annotate_in(&mut tx, actor, &owner, kind::VERSION, &new.tags, &subject).await?;
-        if let Some(d) = new.description {
-            let d = [(String::new(), d.to_owned())];
-            annotate_in(&mut tx, actor, &owner, kind::VERSION_DESCRIPTION, &d, &subject).await?;
-        }
-        tx.commit().await.map_err(DbError::from)?;
-    }
     Ok(Registered::Ready(Box::new(view_of_id(state, row.id).await?)))
 }
 
@@ -807,7 +801,7 @@ fn check_annotations(tags: &[(String, String)], description: Option<&str>) -> Re
 
 /// Sets annotations of `(kind, owner)` and logs each change, inside a transaction holding the
 /// global write lock.
-async fn annotate_in(
+pub(crate) async fn annotate_in(
     tx: &mut crate::db::Tx,
     actor: &Actor,
     owner: &str,
