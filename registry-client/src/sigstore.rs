@@ -31,6 +31,29 @@ pub enum Signer {
     Key(String),
 }
 
+/// `ISSUER=SUBJECT_REGEX` rules (split at the first `=`), each requiring every `NAME=VALUE` claim: how
+/// the CLI (`--trusted-identity`, `--claim`) and the SDK name keyless signers.
+pub fn trusted_identities(pairs: &[String], claims: &[String]) -> Result<Vec<TrustedIdentity>, ClientError> {
+    let mut required = BTreeMap::new();
+    for c in claims {
+        let (k, v) = c
+            .split_once('=')
+            .ok_or_else(|| ClientError::Input(format!("claim {c:?}: expected NAME=VALUE")))?;
+        required.insert(k.to_owned(), v.to_owned());
+    }
+    if pairs.is_empty() {
+        return Err(ClientError::Input("name at least one trusted identity (ISSUER=SUBJECT_REGEX)".into()));
+    }
+    pairs
+        .iter()
+        .map(|p| {
+            let id = TrustedIdentity::parse_pair(p)?;
+            TrustedIdentity::new(&id.issuer, id.subject, required.clone(), None)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| ClientError::Input(e.to_string()))
+}
+
 /// What a verified Sigstore bundle says.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SigstoreBundleReport {

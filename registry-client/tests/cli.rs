@@ -543,6 +543,14 @@ async fn trust_roots_and_identities_are_managed_through_the_cli() {
                 .code(1)
                 .stderr(predicate::str::contains("invalid_identity"));
         }
+        // A root with tied identities stays until they are revoked; ids are canonical.
+        cli()
+            .args(["trust-root", "remove", "public-good"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("trust_root_in_use"));
+        let padded = id.replace("identity-", "identity-0");
+        cli().args(["keys", "revoke", &padded]).assert().code(1);
         cli().args(["keys", "revoke", &id]).assert().success().stdout(predicate::str::contains("revoked"));
         cli()
             .args(["keys", "revoke", &id])

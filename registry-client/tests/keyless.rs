@@ -74,6 +74,9 @@ fn identities_match_the_whole_subject_the_exact_issuer_every_claim_and_their_roo
     assert!(!ok(&[identity(GITHUB, r"https://github\.com/prefix-dev/sigstore-example", &[], None)]));
     assert!(!ok(&[identity(GITHUB, r"github\.com/prefix-dev/.*", &[], None)]));
     assert!(!ok(&[identity(GITHUB, r"https://github\.com/prefix-dev/sigstore-ex", &[], None)]));
+    // A pattern cannot close the anchoring group and add an alternative that matches anything.
+    assert!(SubjectMatch::regex(r"https://github\.com/acme/x)|(?:.*").is_err());
+    assert!(SubjectMatch::regex(r"x)|(.*").is_err());
     // Another issuer, another ref claim, a root the identity is not tied to.
     assert!(!ok(&[identity("https://accounts.google.com", ".*", &[], None)]));
     assert!(!ok(&[identity(GITHUB, ".*", &[("source_repository_ref", "refs/heads/release")], None)]));

@@ -116,6 +116,10 @@ pub enum SubjectMatch {
 impl SubjectMatch {
     /// A pattern matching the whole subject: `acme/fraud` never accepts `acme/fraud-evil`.
     pub fn regex(pattern: &str) -> Result<Self, KeylessError> {
+        // Compiled alone first: a pattern that does not parse by itself could close the wrapping
+        // group (`x)|(?:.*` wrapped is `^(?:x)|(?:.*)$`, which matches every subject).
+        regex::Regex::new(pattern)
+            .map_err(|e| KeylessError::Input(format!("subject pattern {pattern:?}: {e}")))?;
         let anchored = regex::Regex::new(&format!("^(?:{pattern})$"))
             .map_err(|e| KeylessError::Input(format!("subject pattern {pattern:?}: {e}")))?;
         Ok(Self::Regex(pattern.to_owned(), anchored))

@@ -461,10 +461,33 @@ fn digest_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
         .map_err(|e| Failure::Client(e).into_py_err(py))
 }
 
+/// Verifies a Sigstore bundle (a file) over `artifact` offline against `trusted_root` (a
+/// `trusted_root.json`): a keyless signer must be one of `trusted_identities` (`ISSUER=SUBJECT_REGEX`),
+/// each requiring every `claims` entry (`NAME=VALUE`) — `registry verify-bundle`'s code. Returns the
+/// report as JSON; a refusal raises `VerificationError` naming its reason.
+#[pyfunction]
+fn verify_bundle(
+    py: Python<'_>,
+    bundle: PathBuf,
+    artifact: PathBuf,
+    trusted_root: PathBuf,
+    trusted_identities: Vec<String>,
+    claims: Vec<String>,
+) -> PyResult<String> {
+    use registry_client::sigstore::{Signer, trusted_identities as rules, verify_sigstore_bundle_files};
+    py.detach(|| -> Result<String, Failure> {
+        let signer = Signer::Trusted(rules(&trusted_identities, &claims)?);
+        let report = verify_sigstore_bundle_files(&bundle, &artifact, &trusted_root, &signer)?;
+        Ok(serde_json::to_string(&report)?)
+    })
+    .map_err(|f| f.into_py_err(py))
+}
+
 #[pymodule]
 fn _registry(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Client>()?;
     m.add_function(wrap_pyfunction!(digest_file, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_bundle, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

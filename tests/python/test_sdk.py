@@ -245,3 +245,32 @@ def test_bundle_verifies_offline_with_the_cli(registry, env, tmp_path):
     assert b.bundle["version"]["version"] == "1"
     registry.cli("verify", "--offline", "--bundle", tmp_path / "b.json", "--log-key", b.log_key, "sdk/bundle@1",
                  json_out=False)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sigstore"
+GITHUB = "https://token.actions.githubusercontent.com"
+
+
+def test_verify_bundle_checks_a_keyless_signer_and_its_claims(tmp_path):
+    """registry.verify_bundle is `registry verify-bundle`: the real GitHub Actions attestation verifies
+    for its workflow (pattern over the whole subject, a required claim); another ref, a prefix pattern
+    and a changed artifact byte raise VerificationError naming the reason."""
+    bundle, root = FIXTURES / "conda-attestation.sigstore.json", FIXTURES / "public-good-trusted_root.json"
+    pkg = FIXTURES / "signed-package-2.1.0-hb0f4dca_0.conda"
+    workflow = r"https://github\.com/prefix-dev/sigstore-example/\.github/workflows/action\.yaml@refs/heads/main"
+    r = sdk.verify_bundle(bundle, pkg, root, [f"{GITHUB}={workflow}"], claims={"source_repository_ref": "refs/heads/main"})
+    assert r.issuer == GITHUB and r.identity and r.identity.endswith("@refs/heads/main")
+    assert r.claims["source_repository_uri"] == "https://github.com/prefix-dev/sigstore-example"
+    assert r.integrated_time and r.predicate_type
+    with pytest.raises(sdk.VerificationError, match="untrusted_identity"):
+        sdk.verify_bundle(bundle, pkg, root, [f"{GITHUB}=.*"], claims={"source_repository_ref": "refs/heads/dev"})
+    with pytest.raises(sdk.VerificationError, match="untrusted_identity"):
+        sdk.verify_bundle(bundle, pkg, root, [f"{GITHUB}=https://github\\.com/prefix-dev/sigstore-example"])
+    changed = tmp_path / "pkg.conda"
+    data = bytearray(pkg.read_bytes())
+    data[len(data) // 2] ^= 1
+    changed.write_bytes(bytes(data))
+    with pytest.raises(sdk.VerificationError, match="subject_mismatch"):
+        sdk.verify_bundle(bundle, changed, root, [f"{GITHUB}=.*"])
+    with pytest.raises(ValueError, match="unknown certificate claim"):
+        sdk.verify_bundle(bundle, pkg, root, [f"{GITHUB}=.*"], claims={"repo": "x"})

@@ -76,6 +76,8 @@ pub const CONFLICT: &str = "conflict";
 pub const KEY_EXISTS: &str = "key_exists";
 /// A Sigstore trust root that does not parse, or a bad trust-root name.
 pub const INVALID_TRUST_ROOT: &str = "invalid_trust_root";
+/// A trust root cannot be removed while active identities are tied to it.
+pub const TRUST_ROOT_IN_USE: &str = "trust_root_in_use";
 /// A keyless identity rule that is not valid (issuer, subject pattern, claim names, bounds).
 pub const INVALID_IDENTITY: &str = "invalid_identity";
 /// The path exists but not with this method (405).

@@ -40,6 +40,8 @@ __all__ = [
     "RegistryError",
     "VerificationError",
     "digest_file",
+    "SigstoreReport",
+    "verify_bundle",
 ]
 __version__: str = _registry.__version__
 
@@ -52,6 +54,46 @@ ProgressCallback = Callable[[str, int, int], object]
 def digest_file(path: PathArg) -> str:
     """Streamed SHA-256 of a file as ``sha256:<hex>`` (for a dataset's digest); releases the GIL."""
     return _registry.digest_file(path)
+
+
+@dataclass(frozen=True)
+class SigstoreReport:
+    """What a verified Sigstore bundle says: its keyless signer and certificate claims, when it was signed."""
+
+    identity: Optional[str]
+    issuer: Optional[str]
+    claims: Dict[str, str]
+    integrated_time: Optional[str]
+    predicate_type: Optional[str]
+
+
+def verify_bundle(
+    bundle: PathArg,
+    artifact: PathArg,
+    trusted_root: PathArg,
+    trusted_identities: Sequence[str],
+    claims: Optional[Mapping[str, str]] = None,
+) -> SigstoreReport:
+    """Verifies a Sigstore bundle (cosign, GitHub Actions attestations, model_signing) over ``artifact``
+    offline against ``trusted_root`` (a ``trusted_root.json``), as ``registry verify-bundle`` does.
+
+    The signer must be one of ``trusted_identities``, each ``"ISSUER=SUBJECT_REGEX"`` (the pattern must
+    match the whole certificate subject), and carry every ``claims`` entry (snake_case Fulcio names such as
+    ``source_repository_ref``). A refusal raises ``VerificationError`` naming its reason
+    (``untrusted_identity``, ``certificate_chain``, ``sct``, ``no_signing_time``, ``tlog_proof``,
+    ``signature``, ``subject_mismatch``)."""
+    pairs = [f"{k}={v}" for k, v in (claims or {}).items()]
+    raw = _registry.verify_bundle(
+        os.fspath(bundle), os.fspath(artifact), os.fspath(trusted_root), list(trusted_identities), pairs
+    )
+    r = json.loads(raw)
+    return SigstoreReport(
+        identity=r.get("identity"),
+        issuer=r.get("issuer"),
+        claims=dict(r.get("claims") or {}),
+        integrated_time=r.get("integrated_time"),
+        predicate_type=r.get("predicate_type"),
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ _Progress = Callable[[str, int, int], object]
 __version__: str
 
 def digest_file(path: _Path) -> str: ...
+def verify_bundle(
+    bundle: _Path, artifact: _Path, trusted_root: _Path, trusted_identities: List[str], claims: List[str]
+) -> str: ...
 
 class Client:
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None) -> None: ...

@@ -304,7 +304,7 @@ pub async fn set_policy_log_index(conn: &mut AnyConnection, id: i64, idx: u64) -
 pub struct EvidenceMark {
     flags: Option<(i64, i64)>,
     attestations: Vec<i64>,
-    keys: Vec<(String, String, i64, Option<i64>)>,
+    keys: super::attestations::KeysMark,
 }
 
 /// The evidence mark of `version_id` (see [`EvidenceMark`]), inside a transaction or on a connection.

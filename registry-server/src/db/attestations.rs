@@ -231,14 +231,19 @@ impl Db {
 /// between, and the verification is done again.
 #[derive(Debug, PartialEq, Eq)]
 pub struct TrustMark {
-    keys: Vec<(String, String, i64, Option<i64>)>,
+    keys: KeysMark,
     require_provenance: Option<i64>,
 }
 
-/// Every trusted-key row as the marks compare them.
-pub async fn keys_mark(conn: &mut AnyConnection) -> Result<Vec<(String, String, i64, Option<i64>)>, DbError> {
+/// Every trusted-key row, whole, as the marks compare them (a key reinstated with other predicate
+/// types is a change even if the clock gave it the same `added_at`).
+pub type KeysMark = Vec<(String, String, String, String, i64, Option<i64>)>;
+
+/// [`KeysMark`] of the table.
+pub async fn keys_mark(conn: &mut AnyConnection) -> Result<KeysMark, DbError> {
     Ok(sqlx::query_as(
-        "SELECT key_id, namespace, added_at, revoked_at FROM trusted_keys ORDER BY key_id, namespace",
+        "SELECT key_id, namespace, public_key, predicate_types, added_at, revoked_at FROM trusted_keys \
+         ORDER BY key_id, namespace",
     )
     .fetch_all(&mut *conn)
     .await?)

@@ -122,3 +122,13 @@ pub async fn identity_revoke(conn: &mut AnyConnection, id: i64, at: i64) -> Resu
         .await?;
     Ok(r.rows_affected() > 0)
 }
+
+/// How many active identities are tied to root `name`.
+pub async fn identities_tied(conn: &mut AnyConnection, name: &str) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM trusted_identities WHERE trust_root = $1 AND revoked_at IS NULL",
+    )
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?)
+}

@@ -186,7 +186,8 @@ pub async fn put_trust_root(
         (status = 400, description = "Bad name", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 404, description = "Not installed", body = ErrorBody)
+        (status = 404, description = "Not installed", body = ErrorBody),
+        (status = 409, description = "Active identities are tied to it (`trust_root_in_use`)", body = ErrorBody)
     )
 )]
 pub async fn remove_trust_root(

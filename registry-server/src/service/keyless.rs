@@ -108,6 +108,14 @@ pub async fn remove_root(db: &Db, actor: &str, name: &str) -> Result<(), ApiErro
     let Some(before) = kdb::root(&mut tx, name).await? else {
         return Err(ApiError::not_found(format!("no trust root named {name}")));
     };
+    // Identities tied to it would otherwise follow whatever file is next installed under the name.
+    let tied = kdb::identities_tied(&mut tx, name).await?;
+    if tied > 0 {
+        return Err(ApiError::conflict(
+            codes::TRUST_ROOT_IN_USE,
+            format!("{tied} active identities are tied to trust root {name}: revoke them first"),
+        ));
+    }
     kdb::root_remove(&mut tx, name).await?;
     let e = log::entry(
         entry::TRUST_ROOT_REMOVED,
@@ -136,9 +144,13 @@ pub fn identity_id(n: i64) -> String {
 
 /// The number of `identity-<n>`.
 pub fn parse_identity_id(s: &str) -> Result<i64, ApiError> {
-    s.strip_prefix("identity-").and_then(|n| n.parse::<i64>().ok()).filter(|n| *n > 0).ok_or_else(|| {
-        ApiError::bad_request(codes::BAD_REQUEST, format!("{s:?} is not an identity id (identity-<n>)"))
-    })
+    // Canonical only (`identity-5`, not `identity-05` or `identity-+5`): log entries name it.
+    s.strip_prefix("identity-")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0 && identity_id(*n) == s)
+        .ok_or_else(|| {
+            ApiError::bad_request(codes::BAD_REQUEST, format!("{s:?} is not an identity id (identity-<n>)"))
+        })
 }
 
 fn identity_info(r: &IdentityRow) -> Result<TrustedIdentityInfo, ApiError> {

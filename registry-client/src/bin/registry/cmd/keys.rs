@@ -403,7 +403,7 @@ pub async fn verify_sigstore_bundle(ctx: &Ctx, a: VerifySigstoreBundleArgs) -> R
     let signer = match (a.identity, a.issuer, &a.key) {
         (Some(identity), Some(issuer), None) => Signer::Identity { identity, issuer },
         (None, None, None) if !a.trusted_identity.is_empty() => {
-            Signer::Trusted(trusted_identities(&a.trusted_identity, &a.claim)?)
+            Signer::Trusted(registry_client::sigstore::trusted_identities(&a.trusted_identity, &a.claim)?)
         }
         (None, None, Some(k)) => {
             Signer::Key(std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?)
@@ -422,27 +422,6 @@ pub async fn verify_sigstore_bundle(ctx: &Ctx, a: VerifySigstoreBundleArgs) -> R
         r.integrated_time.map(|t| format!(", logged {t}")).unwrap_or_default()
     );
     Ok(())
-}
-
-/// `ISSUER=SUBJECT_REGEX` rules, each requiring every `NAME=VALUE` claim.
-pub fn trusted_identities(
-    pairs: &[String],
-    claims: &[String],
-) -> anyhow::Result<Vec<registry_core::keyless::TrustedIdentity>> {
-    use registry_core::keyless::TrustedIdentity;
-    let mut required = std::collections::BTreeMap::new();
-    for c in claims {
-        let (k, v) =
-            c.split_once('=').ok_or_else(|| anyhow::anyhow!("--claim {c:?}: expected NAME=VALUE"))?;
-        required.insert(k.to_owned(), v.to_owned());
-    }
-    pairs
-        .iter()
-        .map(|p| {
-            let id = TrustedIdentity::parse_pair(p)?;
-            Ok(TrustedIdentity::new(&id.issuer, id.subject, required.clone(), None)?)
-        })
-        .collect()
 }
 
 #[derive(clap::Args)]
