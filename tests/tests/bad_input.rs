@@ -397,3 +397,57 @@ async fn re_uploading_a_stored_blob_still_checks_the_body() {
     }
     assert_eq!(s.stored_blobs().await.len(), 1);
 }
+
+/// Keyless trust administration: every bad trust root and identity rule is a 4xx with its code, and
+/// nothing is installed or trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_trust_roots_and_identity_rules_are_refused_with_their_codes() {
+    let s = TestServer::start().await;
+    let h = http(&s);
+    let root = |name: &str, ct: &str, body: Vec<u8>| {
+        h.put(format!("{}/v1/trust-roots/{name}", s.url))
+            .header("content-type", ct.to_owned())
+            .body(body)
+            .send()
+    };
+    let json_ct = "application/json";
+    for (name, ct, body, want) in [
+        ("private", "text/plain", b"{}".to_vec(), (415, "unsupported_media_type")),
+        ("private", json_ct, b"{}".to_vec(), (400, "invalid_trust_root")),
+        ("private", json_ct, b"not json".to_vec(), (400, "invalid_trust_root")),
+        ("private", json_ct, vec![b' '; 1024 * 1024 + 1], (413, "payload_too_large")),
+        ("Private", json_ct, b"{}".to_vec(), (400, "invalid_trust_root")),
+    ] {
+        let (status, code, _) = error_of(root(name, ct, body).await.unwrap()).await;
+        assert_eq!((status, code.as_str()), want, "{name} {ct}");
+    }
+    let identity = |body: Value| h.post(format!("{}/v1/identities", s.url)).json(&body).send();
+    let gh = "https://token.actions.githubusercontent.com";
+    let many: serde_json::Map<String, Value> = (0..33).map(|i| (format!("k{i}"), json!("v"))).collect();
+    for body in [
+        json!({"namespace": "fraud/*", "issuer": gh}),
+        json!({"namespace": "fraud/*", "issuer": gh, "subject": "a", "subject_regex": "a"}),
+        json!({"namespace": "fraud/*", "issuer": gh, "subject_regex": "x)|(?:.*"}),
+        json!({"namespace": "fraud/*", "issuer": gh, "subject": "a", "claims": {"repo": "x"}}),
+        json!({"namespace": "fraud/*", "issuer": gh, "subject": "a", "claims": many}),
+        json!({"namespace": "fraud/*", "issuer": gh, "subject": "a", "claims": {"build_trigger": ""}}),
+        json!({"namespace": "fraud/*", "issuer": "has space", "subject": "a"}),
+        json!({"namespace": "fraud/*", "issuer": gh, "subject": "a", "trust_root": "not-installed"}),
+        json!({"namespace": "fraud/*", "issuer": gh, "subject": "x".repeat(4097)}),
+    ] {
+        let (status, code, _) = error_of(identity(body.clone()).await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (400, "invalid_identity"), "{body}");
+    }
+    let (status, code, _) =
+        error_of(identity(json!({"namespace": "Fraud/*", "issuer": gh, "subject": "a"})).await.unwrap())
+            .await;
+    assert_eq!(status, 400, "{code}");
+    for id in ["identity-0", "identity-01", "identity-+1", "7"] {
+        let r = h.delete(format!("{}/v1/identities/{id}", s.url)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{id}");
+    }
+    let listed: Value = get(&s, "/v1/identities").await.json().await.unwrap();
+    assert_eq!(listed["identities"], json!([]), "nothing was trusted");
+    let roots: Value = get(&s, "/v1/trust-roots").await.json().await.unwrap();
+    assert_eq!(roots["roots"], json!([]), "nothing was installed");
+}
