@@ -231,6 +231,7 @@ impl Db {
 /// between, and the verification is done again.
 #[derive(Debug, PartialEq, Eq)]
 pub struct TrustMark {
+    namespace: String,
     keys: KeysMark,
     require_provenance: Option<i64>,
 }
@@ -257,7 +258,14 @@ pub async fn trust_mark(conn: &mut AnyConnection, namespace: &str) -> Result<Tru
             .bind(namespace)
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(TrustMark { keys, require_provenance })
+    Ok(TrustMark { namespace: namespace.to_owned(), keys, require_provenance })
+}
+
+impl TrustMark {
+    /// Whether trust is still as this mark read it (inside the caller's transaction, under the lock).
+    pub async fn holds(&self, conn: &mut AnyConnection) -> Result<bool, DbError> {
+        Ok(trust_mark(conn, &self.namespace).await? == *self)
+    }
 }
 
 impl Db {

@@ -333,6 +333,16 @@ pub async fn revoke_key(
     Ok(n)
 }
 
+/// How often a publish or an attestation is verified again when trust keeps changing under it.
+pub const MAX_TRUST_TRIES: usize = 5;
+
+/// Trust changed between a verification and its commit (and kept changing, where it was retried).
+pub fn trust_changed() -> ApiError {
+    ApiError::unavailable(
+        "trusted keys or the namespace's provenance requirement changed while the evidence was verified; retry",
+    )
+}
+
 /// Adds one attestation to an existing version (`registry attest`): verified like those of a push,
 /// stored verbatim. The bool is false when the same bytes were already stored.
 pub async fn add(
@@ -354,14 +364,12 @@ pub async fn add(
         let key = evidence_key(raw, &v.signer.hex())
             .map_err(|e| ApiError::bad_request(codes::INVALID_ATTESTATION, e.to_string()))?;
         let mut tx = state.db.begin_logged().await?;
-        if crate::db::attestations::trust_mark(&mut tx, model.namespace()).await? != mark {
+        if !mark.holds(&mut tx).await? {
             tries += 1;
-            if tries < 5 {
+            if tries < MAX_TRUST_TRIES {
                 continue;
             }
-            return Err(ApiError::unavailable(
-                "trusted keys kept changing while the attestation was verified",
-            ));
+            return Err(trust_changed());
         }
         let created = store(&mut tx, version.id, &subject, &[(raw.to_vec(), v)], actor, now_ms()).await?;
         tx.commit().await.map_err(DbError::from)?;

@@ -166,11 +166,11 @@ pub async fn publish_version(
                 }
                 Err(InsertError::Db(e)) => return Err(e.into()),
                 Err(InsertError::Refused(e)) => return Err(e),
-                Err(InsertError::TrustChanged) if tries + 1 < MAX_TRUST_TRIES => {
+                Err(InsertError::TrustChanged) if tries + 1 < attest::MAX_TRUST_TRIES => {
                     tries += 1;
                     continue;
                 }
-                Err(InsertError::TrustChanged) => return Err(trust_changed().into()),
+                Err(InsertError::TrustChanged) => return Err(attest::trust_changed().into()),
             };
         break (existing, checked);
     };
@@ -206,8 +206,8 @@ pub async fn publish_version(
     }
     if new > 0 {
         let mut tx = state.db.begin_logged().await?;
-        if crate::db::attestations::trust_mark(&mut tx, model.namespace()).await? != checked_mark {
-            return Err(trust_changed().into());
+        if !checked_mark.holds(&mut tx).await? {
+            return Err(attest::trust_changed().into());
         }
         attest::store(&mut tx, version_id, &format!("{model}@{label}"), &evidence, &actor.id, now_ms())
             .await?;
@@ -244,7 +244,7 @@ pub async fn publish_numbered(
             .map_err(ApiError::internal)?,
     };
     let choice = LabelChoice::Numbered;
-    for _ in 0..MAX_TRUST_TRIES {
+    for _ in 0..attest::MAX_TRUST_TRIES {
         let checked = verify_evidence(state, model, &any, &req).await?;
         return match insert_version(
             state,
@@ -269,7 +269,7 @@ pub async fn publish_numbered(
             Err(InsertError::TrustChanged) => continue,
         };
     }
-    Err(trust_changed().into())
+    Err(attest::trust_changed().into())
 }
 
 /// Where an MLflow-registered version came from, recorded in its publishing transaction.
@@ -343,15 +343,6 @@ struct Checked {
     mark: TrustMark,
 }
 
-/// How often a publish verifies again when trust keeps changing under it.
-const MAX_TRUST_TRIES: usize = 5;
-
-fn trust_changed() -> ApiError {
-    ApiError::unavailable(
-        "trusted keys or the namespace's provenance requirement changed during the push; retry",
-    )
-}
-
 /// Why the insert transaction stopped: the label is taken (answered by comparing), the database
 /// refused (a unique violation is a concurrent push of the same label), or the publish is refused.
 enum InsertError {
@@ -397,7 +388,7 @@ async fn insert_version(
     // is read again: the blobs (GC cannot remove one between the check and the reference) and the
     // trust the evidence was verified against (a key revoked meanwhile does not get in).
     let mut tx = state.db.begin_logged().await?;
-    if crate::db::attestations::trust_mark(&mut tx, model.namespace()).await? != checked.mark {
+    if !checked.mark.holds(&mut tx).await? {
         return Err(InsertError::TrustChanged);
     }
     let evidence = &checked.evidence;
