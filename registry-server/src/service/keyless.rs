@@ -2,13 +2,12 @@
 //! workload identities trusted to sign attestations of a namespace pattern. The rules an identity is
 //! checked by are `registry_core::keyless`'s (the client applies the same ones); every change is a
 //! log entry, written under the global write lock.
-use std::collections::BTreeMap;
 
+use registry_core::Digest;
 use registry_core::api::{AddIdentityRequest, TrustRootInfo, TrustedIdentityInfo, codes};
 use registry_core::auth::NamePattern;
 use registry_core::keyless::{SubjectMatch, TrustRoot, TrustedIdentity};
 use registry_core::tlog::entry;
-use registry_core::{Digest, ModelName};
 use serde_json::json;
 
 use crate::db::keyless::{self as kdb, IdentityRow, TrustRootRow};
@@ -128,15 +127,6 @@ pub async fn remove_root(db: &Db, actor: &str, name: &str) -> Result<(), ApiErro
     Ok(())
 }
 
-/// The installed roots, parsed for verification.
-pub async fn roots(db: &Db) -> Result<Vec<TrustRoot>, ApiError> {
-    db.trust_roots()
-        .await?
-        .iter()
-        .map(|r| TrustRoot::from_json(&r.name, &r.body).map_err(|e| corrupt("trust_roots.body", e)))
-        .collect()
-}
-
 /// `identity-<n>`.
 pub fn identity_id(n: i64) -> String {
     format!("identity-{n}")
@@ -174,32 +164,6 @@ fn identity_info(r: &IdentityRow) -> Result<TrustedIdentityInfo, ApiError> {
 /// Every identity, revoked ones included.
 pub async fn list_identities(db: &Db) -> Result<Vec<TrustedIdentityInfo>, ApiError> {
     db.identities().await?.iter().map(identity_info).collect()
-}
-
-/// The rule an identity row stands for.
-fn rule(r: &IdentityRow) -> Result<TrustedIdentity, ApiError> {
-    let subject = if r.subject_regex != 0 {
-        SubjectMatch::regex(&r.subject).map_err(|e| corrupt("trusted_identities.subject", e))?
-    } else {
-        SubjectMatch::Exact(r.subject.clone())
-    };
-    let claims: BTreeMap<String, String> =
-        serde_json::from_str(&r.claims).map_err(|e| corrupt("trusted_identities.claims", e))?;
-    TrustedIdentity::new(&r.issuer, subject, claims, r.trust_root.clone())
-        .map_err(|e| corrupt("trusted_identities", e))
-}
-
-/// The active identities trusted for `model`.
-pub async fn identities_for(db: &Db, model: &ModelName) -> Result<Vec<TrustedIdentity>, ApiError> {
-    let mut out = vec![];
-    for r in db.identities().await?.iter().filter(|r| r.revoked_at.is_none()) {
-        let pattern =
-            NamePattern::parse(&r.namespace).map_err(|e| corrupt("trusted_identities.namespace", e))?;
-        if pattern.matches(model) {
-            out.push(rule(r)?);
-        }
-    }
-    Ok(out)
 }
 
 /// Checks an identity request against the rules and bounds; returns the row to store.
