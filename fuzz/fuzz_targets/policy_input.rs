@@ -16,7 +16,9 @@ use registry_core::Digest;
 use registry_core::api::VersionResponse;
 use registry_core::attest::Binding;
 use registry_core::auth::Scope;
-use registry_core::promote::{POLICY_PACKAGE, PolicyActor, PolicyAlias, PolicyAttestation, PolicyInput};
+use registry_core::promote::{
+    POLICY_PACKAGE, PolicyActor, PolicyAlias, PolicyAttestation, PolicyInput, PolicySigner,
+};
 use serde_json::{Value, json};
 
 /// The documented example policies that read attestation predicates, compiled once.
@@ -68,6 +70,15 @@ fuzz_target!(|data: &[u8]| {
             digest: Digest::of(rest),
             predicate_type: "https://slsa.dev/provenance/v1".into(),
             signer_key_id: Digest::of(b"key"),
+            signer: if mode & 4 != 0 {
+                PolicySigner::Identity {
+                    issuer: "https://token.actions.githubusercontent.com".into(),
+                    subject: String::from_utf8_lossy(rest).into_owned(),
+                    claims: BTreeMap::from([("source_repository_ref".into(), "refs/heads/main".into())]),
+                }
+            } else {
+                PolicySigner::Key { key_id: Digest::of(b"key") }
+            },
             verified,
             status: if verified { "verified" } else { "signer_not_trusted" }.into(),
             binding: Binding::Manifest,

@@ -177,15 +177,13 @@ fn check_one(
             )
         }
         // Someone we were not asked to trust: say so, do not fail.
-        Err(attest::AttestError::UntrustedSigner | attest::AttestError::PredicateNotAllowed { .. }) => {
-            Check {
-                status: Status::Skipped,
-                what: format!(
-                    "{label}: signer {} is not among the trusted keys (not counted)",
-                    info.signer_key_id
-                ),
-            }
-        }
+        Err(e) if e.is_untrusted_signer() => Check {
+            status: Status::Skipped,
+            what: format!(
+                "{label}: signer {} is not among the trusted keys (not counted)",
+                info.signer_key_id
+            ),
+        },
         Err(e) => Check::new(false, format!("{label}: {e}")),
     }
 }

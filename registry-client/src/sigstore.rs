@@ -54,6 +54,49 @@ pub fn trusted_identities(pairs: &[String], claims: &[String]) -> Result<Vec<Tru
         .map_err(|e| ClientError::Input(e.to_string()))
 }
 
+/// Keyless trust as a verifier is given it (`registry verify --trust-root --trusted-identity`, the
+/// SDK): Sigstore trust root files and the identities they may vouch for.
+#[derive(Debug, Default)]
+pub struct KeylessTrust {
+    /// The roots, each named by its file.
+    pub roots: Vec<std::sync::Arc<TrustRoot>>,
+    /// The trusted signers.
+    pub identities: Vec<TrustedIdentity>,
+}
+
+impl KeylessTrust {
+    /// Reads `root_files` and parses `ISSUER=SUBJECT_REGEX` `pairs`, each requiring every `NAME=VALUE`
+    /// of `claims`. Nothing given is no keyless trust; roots without identities (or the reverse) are
+    /// refused: a root alone would trust nobody, an identity alone could not be checked.
+    pub fn load(
+        root_files: &[impl AsRef<Path>],
+        pairs: &[String],
+        claims: &[String],
+    ) -> Result<Self, ClientError> {
+        if root_files.is_empty() && pairs.is_empty() && claims.is_empty() {
+            return Ok(Self::default());
+        }
+        if root_files.is_empty() {
+            return Err(ClientError::Input(
+                "a trusted identity needs --trust-root FILE (the Sigstore trusted_root.json its certificates chain to)"
+                    .into(),
+            ));
+        }
+        let identities = trusted_identities(pairs, claims)?;
+        let roots = root_files
+            .iter()
+            .map(|p| {
+                let p = p.as_ref();
+                let text = std::fs::read_to_string(p).map_err(ClientError::io(p))?;
+                TrustRoot::from_json(&p.display().to_string(), &text)
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| ClientError::Input(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { roots, identities })
+    }
+}
+
 /// What a verified Sigstore bundle says.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SigstoreBundleReport {

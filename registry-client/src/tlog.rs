@@ -227,6 +227,10 @@ impl VersionCheck {
 pub struct Expect<'a> {
     /// Keys trusted for attestations.
     pub keys: &'a [registry_core::attest::keys::PublicKey],
+    /// Sigstore trust roots for keyless attestations.
+    pub roots: &'a [std::sync::Arc<registry_core::keyless::TrustRoot>],
+    /// Keyless signers trusted for attestations.
+    pub identities: &'a [registry_core::keyless::TrustedIdentity],
     /// Predicate types that must verify.
     pub required: &'a [String],
     /// Do not fail on files no verified attestation covers.
@@ -254,8 +258,10 @@ pub async fn check_version(
     let log = accept(client, &audit_bundle.log.checkpoint, given).await?;
     let trusted: Vec<registry_core::attest::TrustedKey> =
         expect.keys.iter().cloned().map(registry_core::attest::TrustedKey::any).collect();
+    let trust =
+        registry_core::attest::Trust { keys: &trusted, roots: expect.roots, identities: expect.identities };
     let policy = Policy {
-        trusted: &trusted,
+        trust,
         required: expect.required,
         request: Some(&request),
         allow_unsigned_files: expect.allow_unsigned_files,

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::Digest;
 use crate::api::{AttestationInfo, VersionResponse};
-use crate::attest::{self, Binding, Target, TrustedKey};
+use crate::attest::{self, Binding, Target, Trust, TrustedKey};
 use crate::manifest::Manifest;
 use crate::name::ModelName;
 use crate::tlog::entry::{ATTESTATION_ADDED, LogEntry};
@@ -131,12 +131,12 @@ fn b64_hashes(v: &[String]) -> Option<Vec<Hash>> {
         .collect()
 }
 
-/// What an audit bundle is checked against: the keys the verifier trusts, the predicate types it requires,
-/// and what was asked for.
+/// What an audit bundle is checked against: the keys and keyless identities the verifier trusts, the
+/// predicate types it requires, and what was asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Policy<'a> {
-    /// Keys trusted for attestations.
-    pub trusted: &'a [TrustedKey],
+    /// Keys, Sigstore roots and identities trusted for attestations.
+    pub trust: Trust<'a>,
     /// Predicate types that must have a verified attestation.
     pub required: &'a [String],
     /// The model and reference the user asked for: the bundle must be about exactly that. `None`
@@ -156,7 +156,11 @@ pub fn verify_offline(
     log_key: &NoteVerifier,
     required: &[String],
 ) -> OfflineReport {
-    verify_audit_bundle(bundle, log_key, &Policy { trusted, required, ..Default::default() })
+    verify_audit_bundle(
+        bundle,
+        log_key,
+        &Policy { trust: Trust::keys(trusted), required, ..Default::default() },
+    )
 }
 
 /// Checks an audit bundle with nothing but the keys the verifier holds: the checkpoint's signature with
@@ -238,13 +242,16 @@ pub fn verify_audit_bundle(
         );
         let Ok(model) = &model else { continue };
         // Labels come from the verified statement, never from the registry's unsigned `info`.
-        match attest::verify(a.body.as_bytes(), policy.trusted, Target { model, manifest: &manifest }) {
+        match attest::verify_with(a.body.as_bytes(), policy.trust, Target { model, manifest: &manifest }) {
             Ok(ok) => {
                 let pt = ok.statement.predicate_type.clone();
                 let (how, uncovered) = describe(&ok);
                 r.push(
                     true,
-                    format!("attestation {digest} {pt} verifies, signed by {} ({how}){uncovered}", ok.signer),
+                    format!(
+                        "attestation {digest} {pt} verifies, signed by {} ({how}){uncovered}",
+                        signer_of(&ok)
+                    ),
                 );
                 if logged {
                     verified.push((pt.clone(), ok.binding));
@@ -256,7 +263,7 @@ pub fn verify_audit_bundle(
                     }
                 }
             }
-            Err(attest::AttestError::UntrustedSigner | attest::AttestError::PredicateNotAllowed { .. }) => {}
+            Err(e) if e.is_untrusted_signer() => {}
             Err(e) => {
                 r.push(false, format!("attestation {digest}: {e}"));
             }
@@ -282,10 +289,11 @@ pub fn verify_audit_bundle(
     for p in policy.required {
         r.push(verified.iter().any(|(t, _)| t == p), format!("required predicate {p}"));
     }
-    if !policy.trusted.is_empty() && policy.required.is_empty() {
-        r.push(!verified.is_empty(), "at least one attestation verifies with the trusted keys");
+    let trusts_someone = !policy.trust.keys.is_empty() || !policy.trust.identities.is_empty();
+    if trusts_someone && policy.required.is_empty() {
+        r.push(!verified.is_empty(), "at least one attestation verifies with the trusted keys or identities");
     }
-    if !policy.trusted.is_empty() && !verified.is_empty() && !covers_all {
+    if trusts_someone && !verified.is_empty() && !covers_all {
         // A file is covered when some verified attestation covers it; with none covering all, the
         // files every one of them leaves out are signed by nobody trusted.
         let mut uncovered: Vec<String> = partly.first().cloned().unwrap_or_default();
@@ -305,6 +313,18 @@ pub fn verify_audit_bundle(
     r.checkpoint = Some(cp);
     r.manifest = Some(manifest);
     r
+}
+
+/// Who signed a verified attestation, for a report line: the key id, or the keyless identity with
+/// its issuer and the root it chained to.
+pub fn signer_of(v: &attest::Verified) -> String {
+    match &v.identity {
+        Some(i) => format!(
+            "{} (issuer {}, trust root {} {})",
+            i.signer.subject, i.signer.issuer, i.trust_root, i.trust_root_digest
+        ),
+        None => v.signer.to_string(),
+    }
 }
 
 /// How a verified attestation is tied to the version, and the files it does not cover.

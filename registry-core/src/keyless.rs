@@ -16,7 +16,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sigstore_verify::crypto::FulcioCiClaims;
 use sigstore_verify::trust_root::TrustedRoot;
+pub use sigstore_verify::types::{Artifact, ArtifactDigest};
 use sigstore_verify::types::{Bundle, SignatureContent};
+
+/// A SHA-256 digest as the artifact a bundle must be about (the server binds attestations to a
+/// version by digest: its manifest digest or OMS root digest).
+pub fn digest_artifact(d: &Digest) -> Artifact<'static> {
+    Artifact::Digest(ArtifactDigest::sha256(sigstore_verify::types::Sha256Hash::new(*d.as_bytes())))
+}
 use sigstore_verify::{
     CertificateError, Error as SigstoreError, TimestampError, VerificationPolicy, VerificationResult,
     Verifier,
@@ -185,7 +192,7 @@ impl TrustedIdentity {
 }
 
 /// Who a verified keyless bundle was signed by: the `signer` of an attestation in policy input.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Signer {
     /// OIDC issuer named by the certificate.
     pub issuer: String,
@@ -202,6 +209,10 @@ pub struct Verified {
     pub signer: Signer,
     /// The trust root it chained to.
     pub trust_root: String,
+    /// SHA-256 of that root's file.
+    pub trust_root_digest: Digest,
+    /// `sha256:` of the certificate's public key (SPKI DER): the ephemeral signing key.
+    pub key_id: Digest,
     /// When it was signed, as the transparency log or a timestamp authority proved (RFC 3339).
     pub signed_at: Option<String>,
     /// The in-toto predicate type, for DSSE bundles.
@@ -295,12 +306,13 @@ impl KeylessError {
 /// Verifies a Sigstore bundle (JSON) over `artifact` offline against `roots`, and requires its
 /// signer to be one of `identities`. A root the certificate does not chain to is passed over; the
 /// refusal reported is the most specific one (a chain failure only when no root accepted the chain).
-pub fn verify(
+pub fn verify<'a, R: std::borrow::Borrow<TrustRoot>>(
     bundle: &str,
-    artifact: &[u8],
-    roots: &[TrustRoot],
+    artifact: impl Into<Artifact<'a>>,
+    roots: &[R],
     identities: &[TrustedIdentity],
 ) -> Result<Verified, KeylessError> {
+    let artifact = artifact.into();
     let bundle = Bundle::from_json(bundle)
         .map_err(|e| KeylessError::refused(Reason::Malformed, format!("bundle: {e}")))?;
     if roots.is_empty() {
@@ -308,10 +320,11 @@ pub fn verify(
     }
     let mut refusal: Option<KeylessError> = None;
     for root in roots {
+        let root = root.borrow();
         let verifier = Verifier::new(&root.root)
             .map_err(|e| KeylessError::Input(format!("trust root {}: {e}", root.name)))?;
         // Authorisation is ours (patterns, claims, root ties), after the cryptography passed.
-        let result = match verifier.verify(artifact, &bundle, &VerificationPolicy::any_identity()) {
+        let result = match verifier.verify(artifact.clone(), &bundle, &VerificationPolicy::any_identity()) {
             Ok(r) => r,
             Err(e) => {
                 let e = KeylessError::refused(Reason::of(&e), format!("{e} (trust root {})", root.name));
@@ -321,10 +334,12 @@ pub fn verify(
                 continue;
             }
         };
-        let signer = signer_of(&result)?;
+        let (signer, key_id) = signer_of(&result)?;
         if identities.iter().any(|i| i.matches(&signer, &root.name)) {
             return Ok(Verified {
                 trust_root: root.name.clone(),
+                trust_root_digest: root.digest,
+                key_id,
                 signed_at: signed_at(&result),
                 predicate_type: predicate_type(&bundle),
                 signer,
@@ -342,7 +357,7 @@ pub fn verify(
         .unwrap_or_else(|| KeylessError::refused(Reason::CertificateChain, "no trust root accepted it")))
 }
 
-fn signer_of(r: &VerificationResult) -> Result<Signer, KeylessError> {
+fn signer_of(r: &VerificationResult) -> Result<(Signer, Digest), KeylessError> {
     let cert = r.certificate().ok_or_else(|| {
         KeylessError::refused(Reason::UntrustedIdentity, "a key-based bundle names no identity")
     })?;
@@ -352,11 +367,12 @@ fn signer_of(r: &VerificationResult) -> Result<Signer, KeylessError> {
             "the certificate names no subject or no OIDC issuer",
         ));
     };
-    Ok(Signer {
+    let signer = Signer {
         issuer: issuer.clone(),
         subject: subject.as_str().to_owned(),
         claims: claims_of(&cert.ci_claims),
-    })
+    };
+    Ok((signer, Digest::of(cert.public_key.as_bytes())))
 }
 
 fn signed_at(r: &VerificationResult) -> Option<String> {

@@ -12,7 +12,6 @@ pub mod auth;
 pub mod canonical;
 pub mod digest;
 pub mod incident;
-#[cfg(feature = "keyless")]
 pub mod keyless;
 pub mod lineage;
 pub mod manifest;

@@ -280,6 +280,26 @@ pub struct PolicyTestRequest {
     pub alias: String,
 }
 
+/// The signer of an attestation, as a policy sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PolicySigner {
+    /// A keyless signer: the certificate's workload identity.
+    Identity {
+        /// OIDC issuer.
+        issuer: String,
+        /// Certificate subject (SAN).
+        subject: String,
+        /// Fulcio CI claims by snake_case name (`source_repository_ref`, `build_config_uri`, ...).
+        claims: BTreeMap<String, String>,
+    },
+    /// A trusted key.
+    Key {
+        /// `sha256:` of its SPKI DER.
+        key_id: Digest,
+    },
+}
+
 /// One attestation as a policy sees it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PolicyAttestation {
@@ -289,8 +309,11 @@ pub struct PolicyAttestation {
     pub digest: Digest,
     /// Predicate type.
     pub predicate_type: String,
-    /// Signer key id.
+    /// Signer key id (keyless: the certificate's ephemeral key).
     pub signer_key_id: Digest,
+    /// Who signed it: `{"key_id"}` for a key, `{"issuer", "subject", "claims"}` for a keyless
+    /// (Fulcio certificate) signer, so a policy can require "provenance from workflow X on main".
+    pub signer: PolicySigner,
     /// True when the signer is trusted now for this model and predicate type.
     pub verified: bool,
     /// `verified`, `signer_revoked`, `signer_not_trusted`.

@@ -290,7 +290,12 @@ impl Client {
             registry_client::place::check_target(&dir)?;
             let keys = public_keys(&trusted_keys)?;
             let opts = PullOptions {
-                expect: Expect { keys: &keys, required: &require_predicates, allow_unsigned_files },
+                expect: Expect {
+                    keys: &keys,
+                    required: &require_predicates,
+                    allow_unsigned_files,
+                    ..Default::default()
+                },
                 force,
                 allow_quarantined,
                 signature: signature_out.is_some(),
@@ -328,7 +333,12 @@ impl Client {
             let (model, reference) = parse_ref(reference)?;
             let keys = public_keys(&trusted_keys)?;
             let given = log_key.as_deref().map(read_log_key).transpose()?;
-            let expect = Expect { keys: &keys, required: &require_predicates, allow_unsigned_files };
+            let expect = Expect {
+                keys: &keys,
+                required: &require_predicates,
+                allow_unsigned_files,
+                ..Default::default()
+            };
             let opts = VerifyOptions { dir: dir.as_deref(), allow_quarantined, threads: 0 };
             let v =
                 verify_version(&client, &model, &reference, &expect, given.as_ref(), &opts, progress(None))

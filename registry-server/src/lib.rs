@@ -156,6 +156,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         scrub: Arc::default(),
         metrics: Arc::default(),
         pauses: Arc::default(),
+        trust_roots: Arc::default(),
     })
 }
 

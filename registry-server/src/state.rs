@@ -60,6 +60,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Points where tests hold a request (none armed in production).
     pub pauses: Arc<Pauses>,
+    /// Parsed Sigstore trust roots (keyless attestations).
+    pub trust_roots: Arc<crate::service::keyless::RootCache>,
 }
 
 /// Named points where a test can hold one request (e.g. a promotion between its decision and its

@@ -267,6 +267,7 @@ impl TestServer {
             scrub: Arc::default(),
             metrics: Arc::default(),
             pauses: Arc::default(),
+            trust_roots: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));

@@ -448,3 +448,60 @@ async fn a_key_revoked_between_verification_and_commit_stops_the_push() {
     assert_eq!(err.code(), Some("invalid_attestation"), "{err}");
     assert!(c.get_version(&m("fraud/m"), "1").await.is_err(), "no version on a revoked key's word");
 }
+
+/// The same for keyless trust: an identity revoked between a push's verification and its commit. The
+/// trust mark covers identities and roots, so the push verifies again and is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_revoked_between_verification_and_commit_stops_the_push() {
+    use registry_core::attest::dsse::INTOTO_PAYLOAD_TYPE;
+    use registry_core::attest::intoto::Statement;
+    let s = TestServer::start().await;
+    let c = client(&s);
+    let h = http(&s);
+    let d = sigstore_testkit::Deployment::new();
+    let who = sigstore_testkit::github_workflow("acme/fraud", "train.yml", "refs/heads/main");
+    let r = h
+        .put(format!("{}/v1/trust-roots/test", s.url))
+        .header("content-type", "application/json")
+        .body(d.trusted_root_json())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = h
+        .post(format!("{}/v1/identities", s.url))
+        .json(&serde_json::json!({"namespace": "fraud/*", "issuer": who.issuer, "subject": who.subject}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let id: serde_json::Value = r.json().await.unwrap();
+    let files: &[(&str, &[u8])] = &[("w.bin", b"weights")];
+    let manifest = registry_core::Manifest::new(vec![registry_core::FileEntry {
+        path: "w.bin".into(),
+        size: 7,
+        digest: registry_core::Digest::of(b"weights"),
+    }])
+    .unwrap();
+    let st = Statement::new(
+        vec![Statement::subject("fraud/m", &manifest.digest())],
+        SLSA_PROVENANCE_V1,
+        serde_json::json!({"buildDefinition": {"buildType": "https://example.com/ci/v1"}}),
+    );
+    let bundle = d.sign_dsse(&who, INTOTO_PAYLOAD_TYPE, &serde_json::to_vec(&st).unwrap()).into_bytes();
+    // Without the race it is accepted (version 1).
+    TestPush::new("fraud/m", "1").files(files).attestations(vec![bundle.clone()]).run(&c).await.unwrap();
+    let (reached, release) = s.state.pauses.arm("push.verified");
+    let c2 = c.clone();
+    let push = tokio::spawn(async move {
+        TestPush::new("fraud/m", "2").files(files).attestations(vec![bundle]).run(&c2).await
+    });
+    reached.await.unwrap();
+    let r = h.delete(format!("{}/v1/identities/{}", s.url, id["id"].as_str().unwrap())).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    release.send(()).unwrap();
+    let err = push.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Some("invalid_attestation"), "{err}");
+    assert!(err.to_string().contains("untrusted_identity"), "{err}");
+    assert!(c.get_version(&m("fraud/m"), "2").await.is_err(), "no version on a revoked identity's word");
+}

@@ -20,8 +20,11 @@ pub struct AttestationInfo {
     pub format: String,
     /// The statement's predicate type.
     pub predicate_type: String,
-    /// Key id of the signer whose signature verified.
+    /// Key id of the signer whose signature verified (keyless: the certificate's ephemeral key).
     pub signer_key_id: Digest,
+    /// Keyless: the workload identity the Fulcio certificate named, and what proved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_identity: Option<SignerIdentity>,
     /// How the statement is tied to the version: `manifest`, `files` or `content`.
     pub binding: Binding,
     /// The subject digest that tied it.
@@ -36,6 +39,48 @@ pub struct AttestationInfo {
     /// Index of its `attestation.added` entry in the transparency log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_index: Option<u64>,
+}
+
+/// Who signed a keyless attestation, as verified at ingest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignerIdentity {
+    /// OIDC issuer named by the certificate.
+    pub issuer: String,
+    /// The certificate's subject (SAN: an email, or a URI such as a workflow).
+    pub subject: String,
+    /// Fulcio CI claims in the certificate, by snake_case name.
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
+    /// The installed trust root it chained to.
+    pub trust_root: String,
+    /// SHA-256 of that root's `trusted_root.json` at verification.
+    pub trust_root_digest: Digest,
+    /// When it was signed, as the transparency log or a timestamp authority proved (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<String>,
+}
+
+impl SignerIdentity {
+    /// The record of what a keyless verification proved.
+    pub fn of(v: &crate::keyless::Verified) -> Self {
+        Self {
+            issuer: v.signer.issuer.clone(),
+            subject: v.signer.subject.clone(),
+            claims: v.signer.claims.clone(),
+            trust_root: v.trust_root.clone(),
+            trust_root_digest: v.trust_root_digest,
+            signed_at: v.signed_at.clone(),
+        }
+    }
+
+    /// The signer, for matching against trusted identities.
+    pub fn signer(&self) -> crate::keyless::Signer {
+        crate::keyless::Signer {
+            issuer: self.issuer.clone(),
+            subject: self.subject.clone(),
+            claims: self.claims.clone(),
+        }
+    }
 }
 
 /// `GET .../attestations`.

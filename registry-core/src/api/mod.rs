@@ -16,7 +16,9 @@ mod log;
 mod models;
 pub mod paths;
 
-pub use attestations::{AttestationInfo, AttestationList, MAX_PUSH_ATTESTATIONS, NamespaceSettings};
+pub use attestations::{
+    AttestationInfo, AttestationList, MAX_PUSH_ATTESTATIONS, NamespaceSettings, SignerIdentity,
+};
 pub use audit::{AuditEntry, AuditList};
 pub use blobs::{
     BlobCheckRequest, BlobCheckResponse, BlobResponse, CreateUploadRequest, MAX_CHECK_DIGESTS, UploadList,

@@ -5,7 +5,9 @@
 //! or, for an OpenSSF Model Signing predicate, when its resources are exactly the version's files by
 //! name and digest and its subject is their root digest (`files` binding). A statement of any other
 //! predicate whose subject is only the OMS root digest covers the contents but not the names
-//! (`content` binding); policies can demand more. Keyless Sigstore bundles are not verified here.
+//! (`content` binding); policies can demand more. A keyless Sigstore bundle (a Fulcio certificate)
+//! is bound the same way, and its cryptography and signer checked by [`crate::keyless`] against the
+//! installed trust roots and trusted identities.
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -71,9 +73,30 @@ pub enum AttestError {
         /// What it names.
         named: String,
     },
-    /// A keyless Sigstore bundle: needs a trust root and identity policy.
-    #[error("keyless Sigstore bundles need a trusted root (not configured here)")]
-    Keyless,
+    /// A keyless Sigstore bundle was refused; `reason` is the stable code (`untrusted_identity`,
+    /// `certificate_chain`, `sct`, `no_signing_time`, `tlog_proof`, `signature`, `subject_mismatch`).
+    #[error("keyless bundle refused ({}): {detail}", reason.as_str())]
+    Keyless {
+        /// Why.
+        reason: crate::keyless::Reason,
+        /// What exactly failed.
+        detail: String,
+    },
+}
+
+impl AttestError {
+    /// True when the attestation was signed by someone the verifier was not asked to trust (a key
+    /// not given or not for this predicate, an identity not named, a root not installed): reported,
+    /// not a failure of the evidence itself.
+    pub fn is_untrusted_signer(&self) -> bool {
+        use crate::keyless::Reason;
+        matches!(
+            self,
+            Self::UntrustedSigner
+                | Self::PredicateNotAllowed { .. }
+                | Self::Keyless { reason: Reason::UntrustedIdentity | Reason::CertificateChain, .. }
+        )
+    }
 }
 
 /// How the attestation arrived.
@@ -103,6 +126,8 @@ pub enum Binding {
 pub struct Parsed {
     /// Bare DSSE envelope or Sigstore bundle.
     pub format: Format,
+    /// A Sigstore bundle signed by a Fulcio certificate (not by a key).
+    pub keyless: bool,
     /// The envelope.
     pub envelope: Envelope,
     /// The decoded statement (untrusted until verified).
@@ -116,15 +141,14 @@ pub fn parse(raw: &[u8]) -> Result<Parsed, AttestError> {
     }
     let probe: serde_json::Value =
         serde_json::from_slice(raw).map_err(|e| AttestError::Malformed(format!("not JSON: {e}")))?;
+    let mut keyless = false;
     let (format, envelope) = if probe
         .get("mediaType")
         .and_then(|m| m.as_str())
         .is_some_and(sigstore_bundle::is_sigstore_bundle_media_type)
     {
         let b = SigstoreBundle::parse(raw)?;
-        if b.is_keyless() {
-            return Err(AttestError::Keyless);
-        }
+        keyless = b.is_keyless();
         let env =
             b.dsse_envelope.ok_or_else(|| AttestError::Malformed("bundle holds no DSSE envelope".into()))?;
         (Format::SigstoreBundle, env)
@@ -138,7 +162,7 @@ pub fn parse(raw: &[u8]) -> Result<Parsed, AttestError> {
         return Err(AttestError::NoSignature);
     }
     let statement = Statement::parse(&envelope.payload)?;
-    Ok(Parsed { format, envelope, statement })
+    Ok(Parsed { format, keyless, envelope, statement })
 }
 
 /// A key a verifier trusts, optionally only for some predicate types.
@@ -170,6 +194,25 @@ pub struct Target<'a> {
     pub manifest: &'a Manifest,
 }
 
+/// What a verifier trusts: keys, and (keyless) Sigstore trust roots with the identities they may
+/// vouch for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trust<'a> {
+    /// Trusted keys.
+    pub keys: &'a [TrustedKey],
+    /// Installed Sigstore trust roots.
+    pub roots: &'a [std::sync::Arc<crate::keyless::TrustRoot>],
+    /// Trusted workload identities.
+    pub identities: &'a [crate::keyless::TrustedIdentity],
+}
+
+impl<'a> Trust<'a> {
+    /// Keys only.
+    pub fn keys(keys: &'a [TrustedKey]) -> Self {
+        Self { keys, ..Self::default() }
+    }
+}
+
 /// A verified attestation.
 #[derive(Debug, Clone)]
 pub struct Verified {
@@ -177,8 +220,10 @@ pub struct Verified {
     pub format: Format,
     /// The statement, now trusted.
     pub statement: Statement,
-    /// Id of the trusted key whose signature verified.
+    /// Id of the key whose signature verified: a trusted key, or (keyless) the certificate's key.
     pub signer: Digest,
+    /// Keyless: the workload identity, trust root and signing time the bundle proved.
+    pub identity: Option<crate::keyless::Verified>,
     /// How it is tied to the version.
     pub binding: Binding,
     /// The subject digest that tied it.
@@ -193,7 +238,17 @@ pub struct Verified {
 /// Verifies `raw` against `trusted` keys for `target`: a valid signature over PAE by a key trusted
 /// for the predicate type, a well-formed Statement v1, and a subject that is this version.
 pub fn verify(raw: &[u8], trusted: &[TrustedKey], target: Target<'_>) -> Result<Verified, AttestError> {
+    verify_with(raw, Trust::keys(trusted), target)
+}
+
+/// [`verify`] with keyless trust too: a keyless bundle must be bound to the version, verify offline
+/// against one of `trust.roots`, and be signed by one of `trust.identities`.
+pub fn verify_with(raw: &[u8], trust: Trust<'_>, target: Target<'_>) -> Result<Verified, AttestError> {
     let p = parse(raw)?;
+    if p.keyless {
+        return verify_keyless(raw, p, trust, target);
+    }
+    let trusted = trust.keys;
     let pt = p.statement.predicate_type.clone();
     let keys: Vec<&PublicKey> = trusted.iter().map(|t| &t.key).collect();
     let ok = p.envelope.verified_by(&keys);
@@ -213,7 +268,48 @@ pub fn verify(raw: &[u8], trusted: &[TrustedKey], target: Target<'_>) -> Result<
         Binding::Files => predicates::oms_ignored(&p.statement.predicate, target.manifest),
         Binding::Manifest | Binding::Content => vec![],
     };
-    Ok(Verified { format: p.format, statement: p.statement, signer, binding, subject, uncovered })
+    Ok(Verified {
+        format: p.format,
+        statement: p.statement,
+        signer,
+        identity: None,
+        binding,
+        subject,
+        uncovered,
+    })
+}
+
+fn verify_keyless(
+    raw: &[u8],
+    p: Parsed,
+    trust: Trust<'_>,
+    target: Target<'_>,
+) -> Result<Verified, AttestError> {
+    use crate::keyless::{self, KeylessError, Reason};
+    let refused = |reason, detail: String| AttestError::Keyless { reason, detail };
+    // Bound first (a pure check of the statement); the cryptography then proves the statement and
+    // that its subject is this digest.
+    let (binding, subject) =
+        bind(&p.statement, target).map_err(|e| refused(Reason::SubjectMismatch, e.to_string()))?;
+    let text = std::str::from_utf8(raw).map_err(|_| AttestError::Malformed("not UTF-8".into()))?;
+    let v = keyless::verify(text, keyless::digest_artifact(&subject), trust.roots, trust.identities)
+        .map_err(|e| match e {
+            KeylessError::Refused { reason, detail } => refused(reason, detail),
+            KeylessError::Input(m) => refused(Reason::Malformed, m),
+        })?;
+    let uncovered = match binding {
+        Binding::Files => predicates::oms_ignored(&p.statement.predicate, target.manifest),
+        Binding::Manifest | Binding::Content => vec![],
+    };
+    Ok(Verified {
+        format: p.format,
+        statement: p.statement,
+        signer: v.key_id,
+        identity: Some(v),
+        binding,
+        subject,
+        uncovered,
+    })
 }
 
 /// Which subject ties `s` to the version, and how.

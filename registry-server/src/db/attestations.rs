@@ -31,6 +31,8 @@ pub struct AttestationRow {
     pub created_at: i64,
     /// Index of its `attestation.added` log entry.
     pub log_index: Option<i64>,
+    /// Keyless: JSON of the verified `SignerIdentity`.
+    pub signer_identity: Option<String>,
 }
 
 /// A trusted key row.
@@ -53,7 +55,7 @@ pub struct KeyRow {
 }
 
 const ATT: &str = "id, version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, binding, \
-                   created_by, created_at, log_index";
+                   created_by, created_at, log_index, signer_identity";
 const KEY: &str = "key_id, namespace, public_key, predicate_types, added_by, added_at, revoked_at";
 
 /// Stores an attestation of a version (inside the caller's transaction) with its evidence key; its
@@ -65,7 +67,8 @@ pub async fn insert(
 ) -> Result<Option<i64>, DbError> {
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO attestations (version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, \
-         binding, created_by, created_at, evidence_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         binding, created_by, created_at, evidence_key, signer_identity) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(a.version_id)
@@ -79,6 +82,7 @@ pub async fn insert(
     .bind(&a.created_by)
     .bind(a.created_at)
     .bind(evidence_key)
+    .bind(&a.signer_identity)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(id)
@@ -225,16 +229,22 @@ impl Db {
     }
 }
 
-/// What a push's or an attestation's verification read about trust: every trusted-key row (added,
-/// revoked) and the namespace's provenance requirement. Read before verifying and again under the
+/// What a push's or an attestation's verification read about trust: every trusted-key and
+/// trusted-identity row (added, revoked), the installed trust roots, and the namespace's provenance
+/// requirement. Read before verifying and again under the
 /// write lock; a difference means a key was trusted or revoked, or the requirement changed, in
 /// between, and the verification is done again.
 #[derive(Debug, PartialEq, Eq)]
 pub struct TrustMark {
     namespace: String,
     keys: KeysMark,
+    identities: IdentitiesMark,
+    roots: Vec<(String, String)>,
     require_provenance: Option<i64>,
 }
+
+/// Every trusted-identity row, whole (keyless trust changes like key trust).
+type IdentitiesMark = Vec<(i64, String, String, String, i64, String, Option<String>, Option<i64>)>;
 
 /// Every trusted-key row, whole, as the marks compare them (a key reinstated with other predicate
 /// types is a change even if the clock gave it the same `added_at`).
@@ -253,12 +263,20 @@ pub async fn keys_mark(conn: &mut AnyConnection) -> Result<KeysMark, DbError> {
 /// The trust mark of `namespace` (see [`TrustMark`]), inside a transaction or on a connection.
 pub async fn trust_mark(conn: &mut AnyConnection, namespace: &str) -> Result<TrustMark, DbError> {
     let keys = keys_mark(conn).await?;
+    let identities = sqlx::query_as(
+        "SELECT id, namespace, issuer, subject, subject_regex, claims, trust_root, revoked_at \
+         FROM trusted_identities ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let roots =
+        sqlx::query_as("SELECT name, digest FROM trust_roots ORDER BY name").fetch_all(&mut *conn).await?;
     let require_provenance =
         sqlx::query_scalar("SELECT require_provenance FROM namespace_settings WHERE namespace = $1")
             .bind(namespace)
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(TrustMark { namespace: namespace.to_owned(), keys, require_provenance })
+    Ok(TrustMark { namespace: namespace.to_owned(), keys, identities, roots, require_provenance })
 }
 
 impl TrustMark {

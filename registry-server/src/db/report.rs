@@ -30,6 +30,8 @@ pub struct AttestationFactsRow {
     pub signer_key_id: String,
     /// `manifest`, `files` or `content`.
     pub binding: String,
+    /// Keyless: JSON of the verified signer identity.
+    pub signer_identity: Option<String>,
 }
 
 impl Db {
@@ -46,9 +48,11 @@ impl Db {
 
     /// Every attestation.
     pub async fn report_attestations(&self) -> Result<Vec<AttestationFactsRow>, DbError> {
-        Ok(sqlx::query_as("SELECT version_id, predicate_type, signer_key_id, binding FROM attestations")
-            .fetch_all(self.pool())
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT version_id, predicate_type, signer_key_id, binding, signer_identity FROM attestations",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Ids of the versions some alias move passed a promotion policy for.

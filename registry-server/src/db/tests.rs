@@ -300,6 +300,7 @@ async fn attestations_stored_before_evidence_keys_get_theirs(db: &Db) {
         created_by: "t".into(),
         created_at: now_ms(),
         log_index: None,
+        signer_identity: None,
     };
     // Two rows from before keys existed (both kept: the old rule deduplicated on bytes only).
     let mut tx = db.begin_write().await.expect("tx");

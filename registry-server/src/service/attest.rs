@@ -1,19 +1,74 @@
 //! Attestations on the server: which keys are trusted for a model, verifying what arrives (nothing
 //! is stored unless it verifies), storing it verbatim, and listing it with its status now.
-use registry_core::api::{AddKeyRequest, AttestationInfo, NamespaceSettings, TrustedKeyInfo, codes};
+use registry_core::api::{
+    AddKeyRequest, AttestationInfo, NamespaceSettings, SignerIdentity, TrustedKeyInfo, codes,
+};
 use registry_core::attest::keys::PublicKey;
 use registry_core::attest::predicates::{SLSA_PROVENANCE_V1, check_names};
-use registry_core::attest::{self, AttestError, Binding, Target, TrustedKey, Verified};
+use registry_core::attest::{self, AttestError, Binding, Target, Trust, TrustedKey, Verified};
 use registry_core::auth::NamePattern;
 use registry_core::{Digest, Manifest, ModelName};
 
 use crate::db::attestations::{AttestationRow, KeyRow};
 use crate::db::{Db, DbError, now_ms, rfc3339};
 use crate::error::ApiError;
+use crate::service::keyless::{self, KeylessTrust};
 use crate::state::AppState;
 
+/// What is trusted now for attestations of one model: keys (with the predicate types each may
+/// sign) and keyless identities with the roots that vouch for them.
+#[derive(Debug, Default)]
+pub struct Trusted {
+    /// Trusted keys (the server's own VSA key first).
+    pub keys: Vec<TrustedKey>,
+    /// Sigstore roots and identities.
+    pub keyless: KeylessTrust,
+}
+
+impl Trusted {
+    /// As the verifier takes it.
+    pub fn trust(&self) -> Trust<'_> {
+        Trust { keys: &self.keys, roots: &self.keyless.roots, identities: &self.keyless.identities }
+    }
+
+    /// `verified` while the signer is trusted for this predicate type; otherwise `signer_revoked` (a
+    /// key or identity that vouched for it was revoked) or `signer_not_trusted`. The one judgement of a
+    /// stored attestation's status (listing, policy input, compliance report).
+    pub fn status(
+        &self,
+        predicate_type: &str,
+        signer_key_id: &str,
+        identity: Option<&SignerIdentity>,
+        revoked_keys: &[String],
+    ) -> &'static str {
+        if let Some(id) = identity {
+            return match self.keyless.judge(&id.signer(), &id.trust_root) {
+                Some(true) => "verified",
+                Some(false) => "signer_revoked",
+                None => "signer_not_trusted",
+            };
+        }
+        let trusted_now = self.keys.iter().any(|t| {
+            t.key.key_id().hex() == signer_key_id
+                && (t.predicate_types.is_empty() || t.predicate_types.iter().any(|p| p == predicate_type))
+        });
+        if trusted_now {
+            "verified"
+        } else if revoked_keys.iter().any(|k| k == signer_key_id) {
+            "signer_revoked"
+        } else {
+            "signer_not_trusted"
+        }
+    }
+}
+
+/// What is trusted now for attestations of `model`.
+pub async fn trusted_for(state: &AppState, model: &ModelName) -> Result<Trusted, ApiError> {
+    Ok(Trusted { keys: trusted_keys(state, model).await?, keyless: keyless::trust_for(state, model).await? })
+}
+
 /// The keys trusted now for attestations of `model`, with the predicate types each may sign.
-pub async fn trusted_for(state: &AppState, model: &ModelName) -> Result<Vec<TrustedKey>, ApiError> {
+async fn trusted_keys(state: &AppState, model: &ModelName) -> Result<Vec<TrustedKey>, ApiError> {
     // The server's own attestation key vouches for its promotion decisions (VSAs) and nothing else.
     let mut out = vec![TrustedKey {
         key: state.attestation_key.public().clone(),
@@ -38,10 +93,10 @@ pub async fn trusted_for(state: &AppState, model: &ModelName) -> Result<Vec<Trus
 }
 
 /// Verifies each raw attestation of `model@version`; the first failure answers 400
-/// `invalid_attestation` (or 413).
+/// `invalid_attestation` (or 413), with `details.reason` for a refused keyless bundle.
 pub fn verify_all(
     raws: &[Vec<u8>],
-    trusted: &[TrustedKey],
+    trusted: &Trusted,
     model: &ModelName,
     version: &str,
     manifest: &Manifest,
@@ -49,16 +104,30 @@ pub fn verify_all(
     raws.iter()
         .enumerate()
         .map(|(i, raw)| {
-            attest::verify(raw, trusted, Target { model, manifest })
+            attest::verify_with(raw, trusted.trust(), Target { model, manifest })
                 .and_then(|v| {
                     let st = &v.statement;
-                    check_names(&st.predicate_type, &st.predicate, model, version)?;
+                    check_names(&st.predicate_type, &st.predicate, model, version).map_err(|e| {
+                        match v.identity {
+                            // A keyless refusal always carries its reason.
+                            Some(_) => AttestError::Keyless {
+                                reason: registry_core::keyless::Reason::SubjectMismatch,
+                                detail: e.to_string(),
+                            },
+                            None => e,
+                        }
+                    })?;
                     Ok(v)
                 })
                 .map_err(|e| match e {
                     attest::AttestError::TooLarge => {
                         ApiError::too_large(format!("attestation #{}: {e}", i + 1))
                     }
+                    AttestError::Keyless { reason, .. } => ApiError::bad_request(
+                        codes::INVALID_ATTESTATION,
+                        format!("attestation #{}: {e}", i + 1),
+                    )
+                    .with_details(serde_json::json!({ "reason": reason.as_str() })),
                     e => ApiError::bad_request(
                         codes::INVALID_ATTESTATION,
                         format!("attestation #{}: {e}", i + 1),
@@ -109,6 +178,12 @@ pub fn row(
         created_by: actor.into(),
         created_at: now,
         log_index: None,
+        signer_identity: v
+            .identity
+            .as_ref()
+            .map(|i| serde_json::to_string(&SignerIdentity::of(i)))
+            .transpose()
+            .map_err(ApiError::internal)?,
     })
 }
 
@@ -175,17 +250,16 @@ pub async fn store(
         let key = evidence_key(raw, &r.signer_key_id)
             .map_err(|e| ApiError::bad_request(codes::INVALID_ATTESTATION, e.to_string()))?;
         let Some(id) = crate::db::attestations::insert(tx, &r, &key).await? else { continue };
-        let e = crate::service::log::entry(
-            ATTESTATION_ADDED,
-            subject,
-            actor,
-            &[
-                ("digest", json!(format!("sha256:{}", r.digest))),
-                ("predicate_type", json!(r.predicate_type)),
-                ("signer_key_id", json!(format!("sha256:{}", r.signer_key_id))),
-                ("binding", json!(r.binding)),
-            ],
-        );
+        let mut details = vec![
+            ("digest", json!(format!("sha256:{}", r.digest))),
+            ("predicate_type", json!(r.predicate_type)),
+            ("signer_key_id", json!(format!("sha256:{}", r.signer_key_id))),
+            ("binding", json!(r.binding)),
+        ];
+        if let Some(i) = &v.identity {
+            details.push(("signer_identity", json!(SignerIdentity::of(i))));
+        }
+        let e = crate::service::log::entry(ATTESTATION_ADDED, subject, actor, &details);
         let idx = crate::db::log::append(tx, &e).await?;
         crate::db::attestations::set_log_index(tx, id, idx).await?;
         ids.push(id);
@@ -197,24 +271,20 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(DbError::Corrupt(format!("{what}: {e}")))
 }
 
-/// The public record of a stored attestation, with its status against the keys trusted now.
-pub fn info(
-    r: &AttestationRow,
-    trusted: &[TrustedKey],
-    revoked: &[String],
-) -> Result<AttestationInfo, ApiError> {
+/// A stored row's keyless signer, if it has one.
+pub fn signer_identity(r: &AttestationRow) -> Result<Option<SignerIdentity>, ApiError> {
+    r.signer_identity
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt("signer_identity", e))
+}
+
+/// The public record of a stored attestation, with its status against what is trusted now.
+pub fn info(r: &AttestationRow, trusted: &Trusted, revoked: &[String]) -> Result<AttestationInfo, ApiError> {
     let signer = Digest::from_hex(&r.signer_key_id).map_err(|e| corrupt("signer_key_id", e))?;
-    let trusted_now = trusted.iter().any(|t| {
-        t.key.key_id() == signer
-            && (t.predicate_types.is_empty() || t.predicate_types.contains(&r.predicate_type))
-    });
-    let status = if trusted_now {
-        "verified"
-    } else if revoked.contains(&r.signer_key_id) {
-        "signer_revoked"
-    } else {
-        "signer_not_trusted"
-    };
+    let identity = signer_identity(r)?;
+    let status = trusted.status(&r.predicate_type, &r.signer_key_id, identity.as_ref(), revoked);
     let binding = match r.binding.as_str() {
         "manifest" => Binding::Manifest,
         "files" => Binding::Files,
@@ -227,6 +297,7 @@ pub fn info(
         format: r.format.clone(),
         predicate_type: r.predicate_type.clone(),
         signer_key_id: signer,
+        signer_identity: identity,
         binding,
         subject_digest: Digest::from_hex(&r.subject_digest).map_err(|e| corrupt("subject_digest", e))?,
         status: status.into(),

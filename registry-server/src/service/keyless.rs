@@ -6,7 +6,11 @@
 use registry_core::Digest;
 use registry_core::api::{AddIdentityRequest, TrustRootInfo, TrustedIdentityInfo, codes};
 use registry_core::auth::NamePattern;
-use registry_core::keyless::{SubjectMatch, TrustRoot, TrustedIdentity};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use registry_core::ModelName;
+use registry_core::keyless::{Signer, SubjectMatch, TrustRoot, TrustedIdentity};
 use registry_core::tlog::entry;
 use serde_json::json;
 
@@ -14,6 +18,89 @@ use crate::db::keyless::{self as kdb, IdentityRow, TrustRootRow};
 use crate::db::{Db, DbError, now_ms, rfc3339};
 use crate::error::ApiError;
 use crate::service::log;
+
+/// Parsed trust roots, by name and digest: parsing a root and preparing its keys costs milliseconds,
+/// and roots change rarely. Entries for roots no longer installed are dropped on the next read.
+#[derive(Debug, Default)]
+pub struct RootCache(std::sync::Mutex<HashMap<(String, String), Arc<TrustRoot>>>);
+
+impl RootCache {
+    fn parsed(&self, rows: &[TrustRootRow]) -> Result<Vec<Arc<TrustRoot>>, ApiError> {
+        let mut cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.retain(|(name, digest), _| rows.iter().any(|r| &r.name == name && &r.digest == digest));
+        rows.iter()
+            .map(|r| {
+                let key = (r.name.clone(), r.digest.clone());
+                if let Some(root) = cache.get(&key) {
+                    return Ok(root.clone());
+                }
+                let root = Arc::new(
+                    TrustRoot::from_json(&r.name, &r.body).map_err(|e| corrupt("trust_roots.body", e))?,
+                );
+                cache.insert(key, root.clone());
+                Ok(root)
+            })
+            .collect()
+    }
+}
+
+/// The keyless trust of one model: the installed roots, the active identities whose namespace
+/// pattern covers it, and the revoked ones (to tell "revoked" from "never trusted").
+#[derive(Debug, Default)]
+pub struct KeylessTrust {
+    /// Every installed root.
+    pub roots: Vec<Arc<TrustRoot>>,
+    /// Active identities for the model.
+    pub identities: Vec<TrustedIdentity>,
+    /// Revoked identities for the model.
+    pub revoked: Vec<TrustedIdentity>,
+}
+
+impl KeylessTrust {
+    /// Whether `signer`, proven through root `root`, is trusted now (`Some(true)`), was trusted by an
+    /// identity since revoked (`Some(false)`), or never (`None`).
+    pub fn judge(&self, signer: &Signer, root: &str) -> Option<bool> {
+        let installed = self.roots.iter().any(|r| r.name() == root);
+        if installed && self.identities.iter().any(|i| i.matches(signer, root)) {
+            Some(true)
+        } else if self.revoked.iter().any(|i| i.matches(signer, root)) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// The rule an identity row states.
+fn rule(r: &IdentityRow) -> Result<TrustedIdentity, ApiError> {
+    let subject = if r.subject_regex != 0 {
+        SubjectMatch::regex(&r.subject).map_err(|e| corrupt("trusted_identities.subject", e))?
+    } else {
+        SubjectMatch::Exact(r.subject.clone())
+    };
+    let claims = serde_json::from_str(&r.claims).map_err(|e| corrupt("trusted_identities.claims", e))?;
+    TrustedIdentity::new(&r.issuer, subject, claims, r.trust_root.clone())
+        .map_err(|e| corrupt("trusted_identities", e))
+}
+
+/// [`KeylessTrust`] of `model` now.
+pub async fn trust_for(state: &crate::state::AppState, model: &ModelName) -> Result<KeylessTrust, ApiError> {
+    let rows = state.db.identities().await?;
+    let mut out = KeylessTrust::default();
+    for r in &rows {
+        let pattern =
+            NamePattern::parse(&r.namespace).map_err(|e| corrupt("trusted_identities.namespace", e))?;
+        if !pattern.matches(model) {
+            continue;
+        }
+        if r.revoked_at.is_some() { out.revoked.push(rule(r)?) } else { out.identities.push(rule(r)?) }
+    }
+    // Roots are only parsed when some identity could use them.
+    if !out.identities.is_empty() || !out.revoked.is_empty() {
+        out.roots = state.trust_roots.parsed(&state.db.trust_roots().await?)?;
+    }
+    Ok(out)
+}
 
 /// Largest `trusted_root.json` accepted (the public-good one is ~10 KiB).
 pub const MAX_TRUST_ROOT_SIZE: usize = 1024 * 1024;

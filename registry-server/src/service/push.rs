@@ -325,7 +325,8 @@ async fn verify_evidence(
         .collect::<Result<Vec<_>, _>>()?;
     // Read before trust is: a change from here to the commit shows as a different mark.
     let mark = state.db.trust_mark(model.namespace()).await?;
-    let trusted = if raws.is_empty() { vec![] } else { attest::trusted_for(state, model).await? };
+    let trusted =
+        if raws.is_empty() { attest::Trusted::default() } else { attest::trusted_for(state, model).await? };
     let verified = attest::verify_all(&raws, &trusted, model, label.as_str(), &req.manifest)?;
     if state.db.require_provenance(model.namespace()).await? && !attest::has_provenance(&verified) {
         return Err(ApiError::forbidden(format!(

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use registry_core::ModelName;
-use registry_core::attest::TrustedKey;
+use registry_core::api::SignerIdentity;
 use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
 use registry_core::incident::{ComplianceReport, NamespaceCompliance};
 
@@ -23,14 +23,12 @@ pub async fn compliance(state: &AppState, actor: &Actor) -> Result<ComplianceRep
     let versions = state.db.report_versions().await?;
     let attestations = state.db.report_attestations().await?;
     let promoted: HashSet<i64> = state.db.versions_promoted().await?.into_iter().collect();
-    let mut by_version: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
-    for AttestationFactsRow { version_id: v, predicate_type: pt, signer_key_id: signer, binding } in
-        attestations
-    {
-        by_version.entry(v).or_default().push((pt, signer, binding));
+    let mut by_version: HashMap<i64, Vec<AttestationFactsRow>> = HashMap::new();
+    for row in attestations {
+        by_version.entry(row.version_id).or_default().push(row);
     }
     let own = state.attestation_key.public().key_id().hex();
-    let mut trust: HashMap<String, Vec<TrustedKey>> = HashMap::new();
+    let mut trust: HashMap<String, attest::Trusted> = HashMap::new();
     let mut out: BTreeMap<String, NamespaceCompliance> = BTreeMap::new();
     for VersionFactsRow { id, namespace: ns, name, quarantined, corrupted, datasets } in versions {
         let Ok(model) = ModelName::new(&ns, &name) else { continue };
@@ -42,29 +40,39 @@ pub async fn compliance(state: &AppState, actor: &Actor) -> Result<ComplianceRep
             trust.insert(key.clone(), attest::trusted_for(state, &model).await?);
         }
         let trusted = &trust[&key];
-        let ok = |pt: &str, signer: &str| {
-            trusted.iter().any(|t| {
-                t.key.key_id().hex() == signer
-                    && (t.predicate_types.is_empty() || t.predicate_types.iter().any(|p| p == pt))
-            })
-        };
         let atts = by_version.get(&id).map(Vec::as_slice).unwrap_or_default();
-        let has = |want: &str, bound: Option<&str>| {
-            atts.iter().any(|(pt, signer, binding)| {
-                pt == want && ok(pt, signer) && bound.is_none_or(|b| b == binding)
-            })
+        let ok = |a: &AttestationFactsRow| -> Result<bool, ApiError> {
+            let identity = a
+                .signer_identity
+                .as_deref()
+                .map(serde_json::from_str::<SignerIdentity>)
+                .transpose()
+                .map_err(|e| {
+                    ApiError::internal(crate::db::DbError::Corrupt(format!("signer_identity: {e}")))
+                })?;
+            Ok(trusted.status(&a.predicate_type, &a.signer_key_id, identity.as_ref(), &[]) == "verified")
         };
+        let mut has_provenance = false;
+        let mut has_oms = false;
+        for a in atts {
+            if a.predicate_type == SLSA_PROVENANCE_V1 && a.binding == "manifest" && ok(a)? {
+                has_provenance = true;
+            }
+            if a.predicate_type == OMS_V1 && ok(a)? {
+                has_oms = true;
+            }
+        }
         let n = out
             .entry(ns.clone())
             .or_insert_with(|| NamespaceCompliance { namespace: ns.clone(), ..Default::default() });
         n.versions += 1;
-        n.signed_provenance += u64::from(has(SLSA_PROVENANCE_V1, Some("manifest")));
+        n.signed_provenance += u64::from(has_provenance);
         n.with_datasets += u64::from(datasets > 0);
-        n.oms_signature += u64::from(has(OMS_V1, None));
+        n.oms_signature += u64::from(has_oms);
         if promoted.contains(&id) {
             n.promoted += 1;
             n.promoted_with_vsa +=
-                u64::from(atts.iter().any(|(pt, signer, _)| pt == SLSA_VSA_V1 && *signer == own));
+                u64::from(atts.iter().any(|a| a.predicate_type == SLSA_VSA_V1 && a.signer_key_id == own));
         }
         n.quarantined += u64::from(quarantined != 0);
         n.corrupted += u64::from(corrupted != 0);

@@ -102,6 +102,7 @@ async fn scrub_marks_and_report_reads_see_every_version(db: &Db) {
         created_by: "t".into(),
         created_at: 1,
         log_index: None,
+        signer_identity: None,
     };
     let mut tx = db.begin_write().await.expect("tx");
     let a1 = attestations::insert(&mut tx, &row(v1, "p/one"), "e1").await.expect("insert").expect("new");

@@ -7,7 +7,7 @@ use registry_core::api::codes;
 use registry_core::auth::NamePattern;
 use registry_core::promote::{
     AliasName, AliasPattern, Decision, POLICY_PACKAGE, PolicyActor, PolicyAlias, PolicyAttestation,
-    PolicyInfo, PolicyInput, PolicyRef, SetPolicyRequest,
+    PolicyInfo, PolicyInput, PolicyRef, PolicySigner, SetPolicyRequest,
 };
 use registry_core::tlog::entry;
 use registry_core::{Digest, ModelName, Reference};
@@ -205,11 +205,20 @@ pub async fn policy_input(
         let predicate = registry_core::attest::parse(row.body.as_bytes())
             .map(|p| p.statement.predicate)
             .unwrap_or(Value::Null);
+        let signer = match &info.signer_identity {
+            Some(i) => PolicySigner::Identity {
+                issuer: i.issuer.clone(),
+                subject: i.subject.clone(),
+                claims: i.claims.clone(),
+            },
+            None => PolicySigner::Key { key_id: info.signer_key_id },
+        };
         atts.push(PolicyAttestation {
             id: info.id,
             digest: info.digest,
             predicate_type: info.predicate_type,
             signer_key_id: info.signer_key_id,
+            signer,
             verified: info.status == "verified",
             status: info.status,
             binding: info.binding,

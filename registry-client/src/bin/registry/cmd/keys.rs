@@ -151,10 +151,12 @@ pub async fn attestations(ctx: &Ctx, a: AttestationsArgs) -> Result<(), Failure>
         return Ok(super::print_json(&list.attestations)?);
     }
     for i in list.attestations {
-        println!(
-            "{}\t{}\t{}\t{}\t{:?}\t{}",
-            i.id, i.predicate_type, i.format, i.signer_key_id, i.binding, i.status
-        );
+        // A keyless signer is its workload identity; a key, its id.
+        let signer = match &i.signer_identity {
+            Some(s) => format!("{} ({})", s.subject, s.issuer),
+            None => i.signer_key_id.to_string(),
+        };
+        println!("{}\t{}\t{}\t{}\t{:?}\t{}", i.id, i.predicate_type, i.format, signer, i.binding, i.status);
     }
     Ok(())
 }

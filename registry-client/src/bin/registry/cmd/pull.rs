@@ -56,6 +56,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
             keys: &keys,
             required: &a.require_predicate,
             allow_unsigned_files: a.allow_unsigned_files,
+            ..Default::default()
         },
         force: a.force,
         allow_quarantined: a.allow_quarantined,

@@ -1,15 +1,17 @@
-//! `registry verify NS/NAME@V [--dir DIR] [--trusted-key PUB]... [--require-predicate URI]...` checks a
+//! `registry verify NS/NAME@V [--dir DIR] [--trusted-key PUB]... [--trust-root FILE --trusted-identity
+//! ISSUER=SUBJECT_REGEX]... [--require-predicate URI]...` checks a
 //! version against the pinned transparency log through its auditor bundle: the checkpoint is signed by
 //! the log key and extends the one seen before, the version and every attestation are in the log, the
-//! attestations verify with the keys given (never the registry's verdict), and `--dir` matches the
+//! attestations verify with the keys or keyless identities given (never the registry's verdict), and `--dir` matches the
 //! manifest. `--offline --bundle FILE --log-key KEY [NS/NAME@REF]` does the same with no network at all.
 //! Every check is bound to the reference asked for; quarantine and corruption are read from the log.
 use std::path::PathBuf;
 
 use registry_client::attest::read_public_key;
+use registry_client::sigstore::KeylessTrust;
 use registry_client::tlog::{Expect, read_log_key};
 use registry_client::verify::{VerifyOptions, conclude, verify_version};
-use registry_core::attest::TrustedKey;
+use registry_core::attest::{Trust, TrustedKey};
 use registry_core::audit_bundle::{AuditBundle, Policy, Request, verify_audit_bundle};
 
 use crate::progress::Bars;
@@ -27,6 +29,18 @@ pub struct Args {
     /// A public key (PEM) whose attestations you trust. Repeatable.
     #[arg(long, value_name = "PUB")]
     trusted_key: Vec<PathBuf>,
+    /// A Sigstore trusted_root.json that keyless attestations must chain to (offline; no network).
+    /// Repeatable.
+    #[arg(long, value_name = "FILE", alias = "trusted-root")]
+    trust_root: Vec<PathBuf>,
+    /// A keyless signer you trust, ISSUER=SUBJECT_REGEX (split at the first `=`; the pattern must
+    /// match the whole certificate subject). Repeatable; needs --trust-root.
+    #[arg(long, value_name = "ISSUER=SUBJECT_REGEX")]
+    trusted_identity: Vec<String>,
+    /// A certificate claim every --trusted-identity requires, NAME=VALUE (snake_case Fulcio names,
+    /// e.g. source_repository_ref=refs/heads/main). Repeatable.
+    #[arg(long, value_name = "NAME=VALUE")]
+    claim: Vec<String>,
     /// Fail unless an attestation of this predicate type verifies. Repeatable.
     #[arg(long, value_name = "URI")]
     require_predicate: Vec<String>,
@@ -50,6 +64,7 @@ pub struct Args {
 
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let keys = a.trusted_key.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
+    let keyless = KeylessTrust::load(&a.trust_root, &a.trusted_identity, &a.claim)?;
     let given = a.log_key.as_deref().map(read_log_key).transpose()?;
     let opts = VerifyOptions { dir: a.dir.as_deref(), allow_quarantined: a.allow_quarantined, threads: 0 };
     let verdict = if a.offline {
@@ -61,7 +76,7 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         let key = given.ok_or_else(|| anyhow::anyhow!("--offline needs --log-key"))?;
         let request = a.reference.as_deref().map(Request::parse).transpose()?;
         let policy = Policy {
-            trusted: &trusted,
+            trust: Trust { keys: &trusted, roots: &keyless.roots, identities: &keyless.identities },
             required: &a.require_predicate,
             request: request.as_ref(),
             allow_unsigned_files: a.allow_unsigned_files,
@@ -73,6 +88,8 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
         let client = ctx.client()?;
         let expect = Expect {
             keys: &keys,
+            roots: &keyless.roots,
+            identities: &keyless.identities,
             required: &a.require_predicate,
             allow_unsigned_files: a.allow_unsigned_files,
         };
