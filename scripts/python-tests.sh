@@ -10,9 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export REGISTRY_BIN_DIR=${REGISTRY_BIN_DIR:-$root/target/debug}
-if [ ! -x "$REGISTRY_BIN_DIR/registry-server" ] || [ ! -x "$REGISTRY_BIN_DIR/registry" ]; then
+# sigstore-testkit: a test Sigstore deployment (keyless bundles for the sigstore-python interop test).
+if [ ! -x "$REGISTRY_BIN_DIR/registry-server" ] || [ ! -x "$REGISTRY_BIN_DIR/registry" ] \
+   || [ ! -x "$REGISTRY_BIN_DIR/sigstore-testkit" ]; then
   [ "$REGISTRY_BIN_DIR" = "$root/target/debug" ] || { echo "no binaries in REGISTRY_BIN_DIR=$REGISTRY_BIN_DIR" >&2; exit 1; }
-  cargo build -q -p registry-server -p registry-client
+  cargo build -q -p registry-server -p registry-client -p sigstore-testkit
 fi
 bin=$(scripts/venv.sh)
 

@@ -8,6 +8,8 @@ venv=${REGISTRY_VENV:-$(pwd)/target/ci-venv}
 # issue 16 (mlflow-skinny with the numpy/pandas/cloudpickle that pyfunc models need). These resolve together
 # without conflicts (pip check clean), ~50 s fresh.
 want="schemathesis==4.32.5 model-signing==1.1.1 pyopenssl==26.4.0 securesystemslib[crypto]==1.6.0 in-toto-attestation==0.9.3"
+# sigstore-python verifies the test Sigstore deployment's keyless bundles (issue 17; also model-signing's own dependency)
+want="$want sigstore==4.5.1"
 want="$want pytest==9.2.0 mlflow-skinny==3.17.2 numpy==2.4.6 pandas==3.1.1 cloudpickle==3.1.3"
 # the Python SDK (issue 20): maturin builds its wheel, mypy checks its stubs
 want="$want maturin==1.16.0 mypy==2.4.1"

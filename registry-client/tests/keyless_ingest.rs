@@ -141,6 +141,29 @@ async fn keyless_attestations_are_ingested_judged_by_policy_and_verified_through
             "tlog_proof",
         ),
     ];
+    // A confused bundle: a real keyless message signature over the manifest bytes, plus an unsigned
+    // DSSE statement after it. A Sigstore verifier reads the first (and verifies it); the statement
+    // must never be what gets stored.
+    let confused = {
+        let signed = d.sign_message(&main, &m.canonical_bytes());
+        let unsigned = serde_json::to_vec(&Statement::new(
+            vec![Statement::subject("fraud/detector", &m.digest())],
+            SLSA_PROVENANCE_V1,
+            json!({"buildDefinition": {"buildType": "https://attacker.example/v1"}}),
+        ))
+        .unwrap();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let envelope = json!({
+            "payloadType": INTOTO_PAYLOAD_TYPE,
+            "payload": b64(&unsigned),
+            "signatures": [{"sig": b64(b"not a signature"), "keyid": ""}],
+        });
+        let text = format!("{},\"dsseEnvelope\":{envelope}}}", signed.trim_end().strip_suffix('}').unwrap());
+        assert!(text.find("messageSignature") < text.find("dsseEnvelope"));
+        let p = w.join("confused.json");
+        std::fs::write(&p, text).unwrap();
+        p
+    };
     let policy = w.join("workflow.rego");
     std::fs::write(
         &policy,
@@ -177,10 +200,10 @@ deny contains "no SLSA provenance from acme/fraud train.yml on refs/heads/main" 
                 .assert()
                 .success();
         }
-        // Nothing trusted yet: refused as an untrusted chain, nothing stored.
+        // Nothing trusted yet: no identity is trusted, nothing stored.
         cli.cmd().args(["attest", "fraud/detector@1", "--envelope"]).arg(&good).assert().code(1).stderr(
             predicate::str::contains("invalid_attestation")
-                .and(predicate::str::contains("certificate_chain")),
+                .and(predicate::str::contains("untrusted_identity")),
         );
         cli.cmd().args(["trust-root", "add"]).arg(&root).args(["--name", "test-sigstore"]).assert().success();
         cli.cmd()
@@ -193,6 +216,9 @@ deny contains "no SLSA provenance from acme/fraud train.yml on refs/heads/main" 
                 predicate::str::contains("invalid_attestation").and(predicate::str::contains(*reason)),
             );
         }
+        cli.cmd().args(["attest", "fraud/detector@1", "--envelope"]).arg(&confused).assert().code(1).stderr(
+            predicate::str::contains("invalid_attestation").and(predicate::str::contains("messageSignature")),
+        );
         cli.cmd().args(["attest", "fraud/detector@1", "--envelope"]).arg(&good).assert().success();
         cli.cmd().args(["attest", "fraud/detector@1", "--envelope"]).arg(&signed_files).assert().success();
         cli.cmd().args(["attest", "fraud/detector@2", "--envelope"]).arg(&from_dev).assert().success();

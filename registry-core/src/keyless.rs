@@ -14,10 +14,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sigstore_verify::crypto::FulcioCiClaims;
+use sigstore_verify::crypto::{CertificateInfo, FulcioCiClaims, parse_certificate_info};
 use sigstore_verify::trust_root::TrustedRoot;
 pub use sigstore_verify::types::{Artifact, ArtifactDigest};
-use sigstore_verify::types::{Bundle, SignatureContent};
+use sigstore_verify::types::{Bundle, SignatureContent, VerificationMaterialContent};
 
 /// A SHA-256 digest as the artifact a bundle must be about (the server binds attestations to a
 /// version by digest: its manifest digest or OMS root digest).
@@ -82,7 +82,8 @@ fn claims_of(c: &FulcioCiClaims) -> BTreeMap<String, String> {
 pub struct TrustRoot {
     name: String,
     digest: Digest,
-    root: TrustedRoot,
+    /// Built once: its keys and anchors parsed from the root.
+    verifier: Verifier,
 }
 
 impl std::fmt::Debug for TrustRoot {
@@ -96,8 +97,9 @@ impl TrustRoot {
     pub fn from_json(name: &str, json: &str) -> Result<Self, KeylessError> {
         let root = TrustedRoot::from_json(json)
             .map_err(|e| KeylessError::Input(format!("trust root {name}: {e}")))?;
-        Verifier::new(&root).map_err(|e| KeylessError::Input(format!("trust root {name}: {e}")))?;
-        Ok(Self { name: name.to_owned(), digest: Digest::of(json.as_bytes()), root })
+        let verifier =
+            Verifier::new(&root).map_err(|e| KeylessError::Input(format!("trust root {name}: {e}")))?;
+        Ok(Self { name: name.to_owned(), digest: Digest::of(json.as_bytes()), verifier })
     }
 
     /// The name it was installed under.
@@ -184,8 +186,12 @@ impl TrustedIdentity {
 
     /// Whether `signer`, proven through the root named `root`, is this identity.
     pub fn matches(&self, signer: &Signer, root: &str) -> bool {
-        self.trust_root.as_deref().is_none_or(|r| r == root)
-            && self.issuer == signer.issuer
+        self.trust_root.as_deref().is_none_or(|r| r == root) && self.names(signer)
+    }
+
+    /// Whether `signer`'s issuer, subject and claims are this identity's (the root not considered).
+    fn names(&self, signer: &Signer) -> bool {
+        self.issuer == signer.issuer
             && self.subject.matches(&signer.subject)
             && self.claims.iter().all(|(k, v)| signer.claims.get(k) == Some(v))
     }
@@ -217,7 +223,15 @@ pub struct Verified {
     pub signed_at: Option<String>,
     /// The in-toto predicate type, for DSSE bundles.
     pub predicate_type: Option<String>,
+    /// What the signature was verified over, for DSSE bundles: the payload type and the exact payload
+    /// bytes (a caller that reads the envelope itself must read these same bytes).
+    #[serde(skip)]
+    pub signed_payload: Option<(String, Vec<u8>)>,
 }
+
+/// Most transparency-log entries, RFC 3161 timestamps or chain certificates one bundle may carry: a
+/// real bundle has one or two; each costs signature checks (per root) before its signer is judged.
+pub const MAX_EVIDENCE: usize = 4;
 
 /// Why a bundle was refused: one stable reason per class of failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -304,8 +318,10 @@ impl KeylessError {
 }
 
 /// Verifies a Sigstore bundle (JSON) over `artifact` offline against `roots`, and requires its
-/// signer to be one of `identities`. A root the certificate does not chain to is passed over; the
-/// refusal reported is the most specific one (a chain failure only when no root accepted the chain).
+/// signer to be one of `identities`. The signer named by the certificate is matched first (a bundle
+/// from someone not trusted costs no signature check); then a root the certificate does not chain to
+/// is passed over, and the refusal reported is the most specific one (a chain failure only when no
+/// root accepted the chain).
 pub fn verify<'a, R: std::borrow::Borrow<TrustRoot>>(
     bundle: &str,
     artifact: impl Into<Artifact<'a>>,
@@ -315,33 +331,66 @@ pub fn verify<'a, R: std::borrow::Borrow<TrustRoot>>(
     let artifact = artifact.into();
     let bundle = Bundle::from_json(bundle)
         .map_err(|e| KeylessError::refused(Reason::Malformed, format!("bundle: {e}")))?;
+    let m = &bundle.verification_material;
+    let chain = match &m.content {
+        VerificationMaterialContent::X509CertificateChain { certificates } => certificates.len(),
+        _ => 1,
+    };
+    if m.tlog_entries.len() > MAX_EVIDENCE
+        || m.timestamp_verification_data.rfc3161_timestamps.len() > MAX_EVIDENCE
+        || chain > MAX_EVIDENCE
+    {
+        return Err(KeylessError::refused(
+            Reason::Malformed,
+            format!("at most {MAX_EVIDENCE} log entries, timestamps and chain certificates per bundle"),
+        ));
+    }
+    let cert = bundle.signing_certificate().ok_or_else(|| {
+        KeylessError::refused(Reason::UntrustedIdentity, "a key-based bundle names no identity")
+    })?;
+    let named = parse_certificate_info(cert)
+        .map_err(|e| KeylessError::refused(Reason::CertificateChain, format!("certificate: {e}")))
+        .and_then(|c| signer_in(&c))?
+        .0;
+    if !identities.iter().any(|i| i.names(&named)) {
+        return Err(KeylessError::refused(
+            Reason::UntrustedIdentity,
+            format!("signed by {} (issuer {}), which no trusted identity names", named.subject, named.issuer),
+        ));
+    }
     if roots.is_empty() {
         return Err(KeylessError::refused(Reason::CertificateChain, "no trust root is installed"));
     }
     let mut refusal: Option<KeylessError> = None;
     for root in roots {
         let root = root.borrow();
-        let verifier = Verifier::new(&root.root)
-            .map_err(|e| KeylessError::Input(format!("trust root {}: {e}", root.name)))?;
         // Authorisation is ours (patterns, claims, root ties), after the cryptography passed.
-        let result = match verifier.verify(artifact.clone(), &bundle, &VerificationPolicy::any_identity()) {
-            Ok(r) => r,
-            Err(e) => {
-                let e = KeylessError::refused(Reason::of(&e), format!("{e} (trust root {})", root.name));
-                if refusal.as_ref().is_none_or(|r| r.reason() == Some(Reason::CertificateChain)) {
-                    refusal = Some(e);
+        let result =
+            match root.verifier.verify(artifact.clone(), &bundle, &VerificationPolicy::any_identity()) {
+                Ok(r) => r,
+                Err(e) => {
+                    let e = KeylessError::refused(Reason::of(&e), format!("{e} (trust root {})", root.name));
+                    if refusal.as_ref().is_none_or(|r| r.reason() == Some(Reason::CertificateChain)) {
+                        refusal = Some(e);
+                    }
+                    continue;
                 }
-                continue;
-            }
-        };
+            };
         let (signer, key_id) = signer_of(&result)?;
         if identities.iter().any(|i| i.matches(&signer, &root.name)) {
+            let signed_payload = match &bundle.content {
+                SignatureContent::DsseEnvelope(env) => {
+                    Some((env.payload_type.clone(), env.payload.as_bytes().to_vec()))
+                }
+                _ => None,
+            };
             return Ok(Verified {
                 trust_root: root.name.clone(),
                 trust_root_digest: root.digest,
                 key_id,
                 signed_at: signed_at(&result),
                 predicate_type: predicate_type(&bundle),
+                signed_payload,
                 signer,
             });
         }
@@ -361,6 +410,11 @@ fn signer_of(r: &VerificationResult) -> Result<(Signer, Digest), KeylessError> {
     let cert = r.certificate().ok_or_else(|| {
         KeylessError::refused(Reason::UntrustedIdentity, "a key-based bundle names no identity")
     })?;
+    signer_in(cert)
+}
+
+/// The signer a certificate names, and its key's id.
+fn signer_in(cert: &CertificateInfo) -> Result<(Signer, Digest), KeylessError> {
     let (Some(subject), Some(issuer)) = (&cert.identity, &cert.issuer) else {
         return Err(KeylessError::refused(
             Reason::UntrustedIdentity,

@@ -13,6 +13,7 @@ use registry_client::attest::{read_public_key, read_signing_key};
 use registry_client::incident::SeedArg;
 use registry_client::pull::{PullOptions, pull_verified};
 use registry_client::push::{PushOptions, PushSpec, Signing, push_logged};
+use registry_client::sigstore::KeylessTrust;
 use registry_client::tlog::{Expect, check_version, read_log_key};
 use registry_client::verify::{VerifyOptions, verify_version};
 use registry_client::{ClientError, Progress};
@@ -267,7 +268,7 @@ impl Client {
         })
     }
 
-    #[pyo3(signature = (reference, dir, trusted_keys=Vec::new(), require_predicates=Vec::new(), allow_unsigned_files=false, allow_quarantined=false, force=false, signature_out=None, jobs=4, progress_cb=None))]
+    #[pyo3(signature = (reference, dir, trusted_keys=Vec::new(), require_predicates=Vec::new(), allow_unsigned_files=false, allow_quarantined=false, force=false, signature_out=None, jobs=4, progress_cb=None, trust_roots=Vec::new(), trusted_identities=Vec::new(), claims=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn pull(
         &self,
@@ -282,6 +283,9 @@ impl Client {
         signature_out: Option<PathBuf>,
         jobs: usize,
         progress_cb: Option<Py<PyAny>>,
+        trust_roots: Vec<PathBuf>,
+        trusted_identities: Vec<String>,
+        claims: Vec<String>,
     ) -> PyResult<(String, Vec<String>)> {
         let client = self.inner.clone();
         let progress = progress(progress_cb);
@@ -289,12 +293,14 @@ impl Client {
             let (model, reference) = parse_ref(reference)?;
             registry_client::place::check_target(&dir)?;
             let keys = public_keys(&trusted_keys)?;
+            let keyless = KeylessTrust::load(&trust_roots, &trusted_identities, &claims)?;
             let opts = PullOptions {
                 expect: Expect {
                     keys: &keys,
+                    roots: &keyless.roots,
+                    identities: &keyless.identities,
                     required: &require_predicates,
                     allow_unsigned_files,
-                    ..Default::default()
                 },
                 force,
                 allow_quarantined,
@@ -315,7 +321,7 @@ impl Client {
         })
     }
 
-    #[pyo3(signature = (reference, dir=None, trusted_keys=Vec::new(), require_predicates=Vec::new(), allow_unsigned_files=false, allow_quarantined=false, log_key=None))]
+    #[pyo3(signature = (reference, dir=None, trusted_keys=Vec::new(), require_predicates=Vec::new(), allow_unsigned_files=false, allow_quarantined=false, log_key=None, trust_roots=Vec::new(), trusted_identities=Vec::new(), claims=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn verify(
         &self,
@@ -327,17 +333,22 @@ impl Client {
         allow_unsigned_files: bool,
         allow_quarantined: bool,
         log_key: Option<String>,
+        trust_roots: Vec<PathBuf>,
+        trusted_identities: Vec<String>,
+        claims: Vec<String>,
     ) -> PyResult<String> {
         let client = self.inner.clone();
         block(py, async move {
             let (model, reference) = parse_ref(reference)?;
             let keys = public_keys(&trusted_keys)?;
+            let keyless = KeylessTrust::load(&trust_roots, &trusted_identities, &claims)?;
             let given = log_key.as_deref().map(read_log_key).transpose()?;
             let expect = Expect {
                 keys: &keys,
+                roots: &keyless.roots,
+                identities: &keyless.identities,
                 required: &require_predicates,
                 allow_unsigned_files,
-                ..Default::default()
             };
             let opts = VerifyOptions { dir: dir.as_deref(), allow_quarantined, threads: 0 };
             let v =

@@ -267,3 +267,28 @@ fn trust_config_embeds_the_trusted_root() {
     assert_eq!(config["trustedRoot"], root);
     assert_eq!(config["signingConfig"]["mediaType"], "application/vnd.dev.sigstore.signingconfig.v0.2+json");
 }
+
+#[test]
+fn evidence_beyond_the_bound_is_refused_before_any_signature_check() {
+    let d = Deployment::new();
+    let who = github_workflow("acme/fraud", "train.yml", "refs/heads/main");
+    let bundle = d.sign_message(&who, ARTIFACT);
+    let mut b: serde_json::Value = serde_json::from_str(&bundle).expect("json");
+    let entry = b["verificationMaterial"]["tlogEntries"][0].clone();
+    b["verificationMaterial"]["tlogEntries"] =
+        serde_json::Value::Array(vec![entry; keyless::MAX_EVIDENCE + 1]);
+    assert_eq!(refusal(&d, &who, &b.to_string(), ARTIFACT), Reason::Malformed);
+}
+
+#[test]
+fn an_untrusted_signer_is_refused_by_name_before_the_cryptography() {
+    // The pre-check reads the certificate's names only: a bundle from someone not trusted is refused
+    // as untrusted_identity even when nothing else about it would verify (no root installed).
+    let d = Deployment::new();
+    let who = github_workflow("acme/fraud", "train.yml", "refs/heads/main");
+    let stranger = github_workflow("acme/fraud", "deploy.yml", "refs/heads/main");
+    let bundle = d.sign_message(&stranger, ARTIFACT);
+    let e = keyless::verify(&bundle, ARTIFACT, &[] as &[TrustRoot], &[trusting(&who)]).expect_err("refused");
+    assert_eq!(e.reason(), Some(Reason::UntrustedIdentity), "{e}");
+    assert!(e.to_string().contains("deploy.yml"), "{e}");
+}

@@ -148,6 +148,13 @@ pub fn parse(raw: &[u8]) -> Result<Parsed, AttestError> {
         .is_some_and(sigstore_bundle::is_sigstore_bundle_media_type)
     {
         let b = SigstoreBundle::parse(raw)?;
+        // A message signature signs some bytes, not a statement; one beside an envelope would be what
+        // a Sigstore verifier checks while the envelope is what is read (first key wins there).
+        if b.message_signature.is_some() {
+            return Err(AttestError::Malformed(
+                "a bundle with a messageSignature is not an attestation (it states no predicate)".into(),
+            ));
+        }
         keyless = b.is_keyless();
         let env =
             b.dsse_envelope.ok_or_else(|| AttestError::Malformed("bundle holds no DSSE envelope".into()))?;
@@ -297,6 +304,13 @@ fn verify_keyless(
             KeylessError::Refused { reason, detail } => refused(reason, detail),
             KeylessError::Input(m) => refused(Reason::Malformed, m),
         })?;
+    // What was verified must be exactly what is read: the same payload type and payload bytes.
+    if v.signed_payload.as_ref() != Some(&(p.envelope.payload_type.clone(), p.envelope.payload.clone())) {
+        return Err(refused(
+            Reason::Malformed,
+            "the signed content is not the envelope this bundle holds".into(),
+        ));
+    }
     let uncovered = match binding {
         Binding::Files => predicates::oms_ignored(&p.statement.predicate, target.manifest),
         Binding::Manifest | Binding::Content => vec![],

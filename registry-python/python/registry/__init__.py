@@ -309,15 +309,20 @@ class Client:
         signature_out: Optional[PathArg] = None,
         jobs: int = 4,
         progress: Optional[ProgressCallback] = None,
+        trust_roots: Sequence[PathArg] = (),
+        trusted_identities: Sequence[str] = (),
+        claims: Sequence[str] = (),
     ) -> Pulled:
         """Download ``NS/NAME@VERSION`` (or ``@ALIAS``, ``@sha256:...``) into ``dir`` (``registry
         pull``): the version is first checked against the pinned transparency log and bound to what was
         asked; with ``trusted_keys`` (public keys, PEM; the CLI's ``--verify-with``) its attestations
         must verify with one of them (and every ``require_predicates`` type); every byte is hashed as it
-        is written and nothing is placed at ``dir`` unless all of it verifies. Raises
+        is written and nothing is placed at ``dir`` unless all of it verifies. Keyless attestations
+        verify with ``trust_roots`` (Sigstore ``trusted_root.json`` files) and ``trusted_identities``
+        (``ISSUER=SUBJECT_REGEX``, each requiring every ``claims`` ``NAME=VALUE``). Raises
         ``VerificationError`` (nothing written) or ``ApiError``."""
-        if (require_predicates or allow_unsigned_files) and not trusted_keys:
-            raise ValueError("require_predicates and allow_unsigned_files need trusted_keys")
+        if (require_predicates or allow_unsigned_files) and not (trusted_keys or trusted_identities):
+            raise ValueError("require_predicates and allow_unsigned_files need trusted_keys or trusted_identities")
         out, notes = self._native.pull(
             ref,
             os.fspath(dir),
@@ -329,6 +334,9 @@ class Client:
             _opt_path(signature_out),
             jobs,
             progress,
+            _paths(trust_roots),
+            list(trusted_identities),
+            list(claims),
         )
         _notes(notes)
         r = json.loads(out)
@@ -351,9 +359,13 @@ class Client:
         allow_unsigned_files: bool = False,
         allow_quarantined: bool = False,
         log_key: Optional[str] = None,
+        trust_roots: Sequence[PathArg] = (),
+        trusted_identities: Sequence[str] = (),
+        claims: Sequence[str] = (),
     ) -> Report:
         """Check a version against the pinned transparency log (``registry verify``): the checkpoint,
-        the version's and every attestation's inclusion, the attestations against ``trusted_keys``,
+        the version's and every attestation's inclusion, the attestations against ``trusted_keys``
+        and keyless ``trusted_identities`` (with ``trust_roots`` and ``claims``, as for ``pull``),
         quarantine and corruption as the log has them, and ``dir`` (if given) against the manifest.
         Raises ``VerificationError`` (with ``.report``) on any failed check; returns the report."""
         out = self._native.verify(
@@ -364,6 +376,9 @@ class Client:
             allow_unsigned_files,
             allow_quarantined,
             log_key,
+            _paths(trust_roots),
+            list(trusted_identities),
+            list(claims),
         )
         r = json.loads(out)
         return Report(

@@ -45,6 +45,9 @@ class Client:
         signature_out: Optional[_Path] = None,
         jobs: int = 4,
         progress_cb: Optional[_Progress] = None,
+        trust_roots: Sequence[_Path] = ...,
+        trusted_identities: Sequence[str] = ...,
+        claims: Sequence[str] = ...,
     ) -> Tuple[str, List[str]]: ...
     def verify(
         self,
@@ -55,6 +58,9 @@ class Client:
         allow_unsigned_files: bool = False,
         allow_quarantined: bool = False,
         log_key: Optional[str] = None,
+        trust_roots: Sequence[_Path] = ...,
+        trusted_identities: Sequence[str] = ...,
+        claims: Sequence[str] = ...,
     ) -> str: ...
     def promote(
         self, reference: str, to: str, reason: str = "", expect_current: Optional[str] = None

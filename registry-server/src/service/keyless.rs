@@ -19,14 +19,18 @@ use crate::db::{Db, DbError, now_ms, rfc3339};
 use crate::error::ApiError;
 use crate::service::log;
 
-/// Parsed trust roots, by name and digest: parsing a root and preparing its keys costs milliseconds,
-/// and roots change rarely. Entries for roots no longer installed are dropped on the next read.
+/// Parsed keyless trust: roots by name and digest (parsing a root and preparing its keys costs
+/// milliseconds, and roots change rarely) and compiled subject patterns by their text. Entries no
+/// longer in use are dropped on the next read.
 #[derive(Debug, Default)]
-pub struct RootCache(std::sync::Mutex<HashMap<(String, String), Arc<TrustRoot>>>);
+pub struct RootCache {
+    roots: std::sync::Mutex<HashMap<(String, String), Arc<TrustRoot>>>,
+    patterns: std::sync::Mutex<HashMap<String, SubjectMatch>>,
+}
 
 impl RootCache {
     fn parsed(&self, rows: &[TrustRootRow]) -> Result<Vec<Arc<TrustRoot>>, ApiError> {
-        let mut cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self.roots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.retain(|(name, digest), _| rows.iter().any(|r| &r.name == name && &r.digest == digest));
         rows.iter()
             .map(|r| {
@@ -71,10 +75,22 @@ impl KeylessTrust {
     }
 }
 
-/// The rule an identity row states.
-fn rule(r: &IdentityRow) -> Result<TrustedIdentity, ApiError> {
+/// The rule an identity row states (patterns compiled once, from `cache`).
+fn rule(r: &IdentityRow, cache: &RootCache) -> Result<TrustedIdentity, ApiError> {
     let subject = if r.subject_regex != 0 {
-        SubjectMatch::regex(&r.subject).map_err(|e| corrupt("trusted_identities.subject", e))?
+        let mut patterns = cache.patterns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match patterns.get(&r.subject) {
+            Some(m) => m.clone(),
+            None => {
+                let m =
+                    SubjectMatch::regex(&r.subject).map_err(|e| corrupt("trusted_identities.subject", e))?;
+                if patterns.len() >= 4096 {
+                    patterns.clear(); // bounded: identities are admin-made and few
+                }
+                patterns.insert(r.subject.clone(), m.clone());
+                m
+            }
+        }
     } else {
         SubjectMatch::Exact(r.subject.clone())
     };
@@ -93,7 +109,8 @@ pub async fn trust_for(state: &crate::state::AppState, model: &ModelName) -> Res
         if !pattern.matches(model) {
             continue;
         }
-        if r.revoked_at.is_some() { out.revoked.push(rule(r)?) } else { out.identities.push(rule(r)?) }
+        let rule = rule(r, &state.trust_roots)?;
+        if r.revoked_at.is_some() { out.revoked.push(rule) } else { out.identities.push(rule) }
     }
     // Roots are only parsed when some identity could use them.
     if !out.identities.is_empty() || !out.revoked.is_empty() {

@@ -25,12 +25,16 @@ pub struct Args {
     /// pull (exit 3, nothing written) unless one verifies. Repeatable.
     #[arg(long, value_name = "PUB")]
     verify_with: Vec<PathBuf>,
-    /// With --verify-with: require a verified attestation of this predicate type. Repeatable.
-    #[arg(long, value_name = "URI", requires = "verify_with")]
+    /// Or keyless: verify with a Sigstore root and trusted identities (as `registry verify`).
+    #[command(flatten)]
+    keyless: super::verify::KeylessArgs,
+    /// With --verify-with or --trusted-identity: require a verified attestation of this predicate
+    /// type. Repeatable.
+    #[arg(long, value_name = "URI")]
     require_predicate: Vec<String>,
-    /// With --verify-with: write files that no verified attestation covers (e.g. left out by a model
-    /// signature's ignore_paths) instead of refusing the pull.
-    #[arg(long, requires = "verify_with")]
+    /// With --verify-with or --trusted-identity: write files that no verified attestation covers
+    /// (e.g. left out by a model signature's ignore_paths) instead of refusing the pull.
+    #[arg(long)]
     allow_unsigned_files: bool,
     /// Also write the version's OpenSSF Model Signing bundle to FILE (for `model_signing verify`).
     #[arg(long, value_name = "FILE")]
@@ -51,12 +55,23 @@ pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     // Before any byte is written: the version must be in the pinned log, be what was asked for, and its
     // attestations must verify with the --verify-with keys (at least one, or every --require-predicate).
     let keys = a.verify_with.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
+    let keyless = a.keyless.load()?;
+    if (!a.require_predicate.is_empty() || a.allow_unsigned_files)
+        && keys.is_empty()
+        && keyless.identities.is_empty()
+    {
+        return Err(anyhow::anyhow!(
+            "--require-predicate and --allow-unsigned-files need --verify-with or --trusted-identity"
+        )
+        .into());
+    }
     let opts = PullOptions {
         expect: Expect {
             keys: &keys,
             required: &a.require_predicate,
             allow_unsigned_files: a.allow_unsigned_files,
-            ..Default::default()
+            roots: &keyless.roots,
+            identities: &keyless.identities,
         },
         force: a.force,
         allow_quarantined: a.allow_quarantined,

@@ -29,18 +29,8 @@ pub struct Args {
     /// A public key (PEM) whose attestations you trust. Repeatable.
     #[arg(long, value_name = "PUB")]
     trusted_key: Vec<PathBuf>,
-    /// A Sigstore trusted_root.json that keyless attestations must chain to (offline; no network).
-    /// Repeatable.
-    #[arg(long, value_name = "FILE", alias = "trusted-root")]
-    trust_root: Vec<PathBuf>,
-    /// A keyless signer you trust, ISSUER=SUBJECT_REGEX (split at the first `=`; the pattern must
-    /// match the whole certificate subject). Repeatable; needs --trust-root.
-    #[arg(long, value_name = "ISSUER=SUBJECT_REGEX")]
-    trusted_identity: Vec<String>,
-    /// A certificate claim every --trusted-identity requires, NAME=VALUE (snake_case Fulcio names,
-    /// e.g. source_repository_ref=refs/heads/main). Repeatable.
-    #[arg(long, value_name = "NAME=VALUE")]
-    claim: Vec<String>,
+    #[command(flatten)]
+    keyless: KeylessArgs,
     /// Fail unless an attestation of this predicate type verifies. Repeatable.
     #[arg(long, value_name = "URI")]
     require_predicate: Vec<String>,
@@ -62,9 +52,33 @@ pub struct Args {
     allow_unsigned_files: bool,
 }
 
+/// Keyless trust on the command line (`verify`, `pull`).
+#[derive(clap::Args)]
+pub struct KeylessArgs {
+    /// A Sigstore trusted_root.json that keyless attestations must chain to (offline; no network).
+    /// Repeatable.
+    #[arg(long, value_name = "FILE", alias = "trusted-root")]
+    trust_root: Vec<PathBuf>,
+    /// A keyless signer you trust, ISSUER=SUBJECT_REGEX (split at the first `=`; the pattern must
+    /// match the whole certificate subject). Repeatable; needs --trust-root.
+    #[arg(long, value_name = "ISSUER=SUBJECT_REGEX")]
+    trusted_identity: Vec<String>,
+    /// A certificate claim every --trusted-identity requires, NAME=VALUE (snake_case Fulcio names,
+    /// e.g. source_repository_ref=refs/heads/main). Repeatable.
+    #[arg(long, value_name = "NAME=VALUE")]
+    claim: Vec<String>,
+}
+
+impl KeylessArgs {
+    /// The roots read and the identities parsed.
+    pub fn load(&self) -> Result<KeylessTrust, registry_client::ClientError> {
+        KeylessTrust::load(&self.trust_root, &self.trusted_identity, &self.claim)
+    }
+}
+
 pub async fn run(ctx: &Ctx, a: Args) -> Result<(), Failure> {
     let keys = a.trusted_key.iter().map(|p| read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
-    let keyless = KeylessTrust::load(&a.trust_root, &a.trusted_identity, &a.claim)?;
+    let keyless = a.keyless.load()?;
     let given = a.log_key.as_deref().map(read_log_key).transpose()?;
     let opts = VerifyOptions { dir: a.dir.as_deref(), allow_quarantined: a.allow_quarantined, threads: 0 };
     let verdict = if a.offline {
