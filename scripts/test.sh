@@ -4,7 +4,8 @@
 #   2. every test (unit, store conformance on SQLite AND PostgreSQL, end-to-end, CLI) on SQLite, then the
 #      Python suite (tests/python, one pytest call: the real MLflow client against our server)
 #   3. the end-to-end suite again on the scale-out stack: PostgreSQL + S3 (SeaweedFS)
-# Blob-store conformance runs on memory, a local directory AND S3 in step 2.
+# Blob-store conformance runs on memory, a local directory AND S3 in step 2; the server's keys in a
+# PKCS#11 token are tested on SoftHSM2 (scripts/softhsm.sh installs it from apt).
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,10 @@ export REGISTRY_TEST_POSTGRES_URL="$pg_url" REGISTRY_REQUIRE_POSTGRES=1
 step "S3-compatible store (SeaweedFS)"
 eval "$(scripts/s3.sh start "$work/s3" "${REGISTRY_TEST_S3_PORT:-8333}")"
 export REGISTRY_REQUIRE_S3=1
+
+step "SoftHSM2 (the server's keys in a PKCS#11 token)"
+eval "$(scripts/softhsm.sh)"
+export REGISTRY_REQUIRE_SOFTHSM=1
 
 step "format and lint"
 cargo fmt --all -- --check

@@ -1,5 +1,6 @@
 //! Attestation verification as the server runs it on a push and the client on `verify`: attest::parse
-//! and attest::verify, with a fixed set of trusted keys and a fixed version, never panic on any bytes.
+//! and attest::verify, with a fixed set of trusted keys and a fixed version, never panic on any bytes
+//! (a keyless bundle, with no identity trusted, is always refused as keyless).
 //! A verified attestation parsed, was signed over PAE by a key trusted for its predicate type, and is
 //! bound by a subject it carries; every refusal is one of the documented errors.
 #![no_main]
@@ -25,6 +26,11 @@ fuzz_target!(|data: &[u8]| {
     let bundle = probe.get("mediaType").and_then(|m| m.as_str()).is_some_and(is_sigstore_bundle_media_type);
     assert_eq!(p.format == Format::SigstoreBundle, bundle, "format is not told by mediaType");
     assert!(!p.envelope.signatures.is_empty());
+    // Keyless bundles are judged by identities; with keys alone (no identity) none verifies.
+    if p.keyless {
+        assert!(matches!(verified, Err(AttestError::Keyless { .. })), "keyless with keys only: {verified:?}");
+        return;
+    }
     match verified {
         Ok(v) => {
             assert_eq!(v.format, p.format);

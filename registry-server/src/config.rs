@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::service::pkcs11::{Pin, Pkcs11Settings, Pkcs11Uri};
+
 /// Settings of `registry-server` (all optional in the file; see `default-config`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +58,22 @@ pub struct ServeArgs {
     /// first start [default: DATA_DIR/attestation-signing.key]. Replicas must share it.
     #[arg(long, env = "REGISTRY_ATTESTATION_KEY_FILE")]
     pub attestation_key_file: Option<PathBuf>,
+    /// The transparency log's signing key in a PKCS#11 token instead of a file: an RFC 7512 URI such
+    /// as `pkcs11:token=registry;object=log` (Ed25519; needs --pkcs11-module and a PIN).
+    #[arg(long, env = "REGISTRY_LOG_KEY_PKCS11")]
+    pub log_key_pkcs11: Option<String>,
+    /// The promotion decision (VSA) signing key in a PKCS#11 token instead of a file: an RFC 7512
+    /// URI (Ed25519 or ECDSA P-256; needs --pkcs11-module and a PIN).
+    #[arg(long, env = "REGISTRY_ATTESTATION_KEY_PKCS11")]
+    pub attestation_key_pkcs11: Option<String>,
+    /// The PKCS#11 module (shared library) of the token holding those keys, e.g.
+    /// /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, env = "REGISTRY_PKCS11_MODULE")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// File holding the token's user PIN (mode 0600: a file group or others can access is refused).
+    /// Else the PIN is read from REGISTRY_PKCS11_PIN.
+    #[arg(long, env = "REGISTRY_PKCS11_PIN_FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
     /// Scrubber: seconds between passes that re-hash every blob and re-check attestations and log
     /// entries (0: off) [default: 60].
     #[arg(long, env = "REGISTRY_SCRUB_INTERVAL")]
@@ -151,6 +169,12 @@ pub struct Config {
     pub log_origin: Option<String>,
     /// VSA signing key file.
     pub attestation_key_file: PathBuf,
+    /// The log key in a PKCS#11 token (then `log_key_file` is not read).
+    pub log_key_pkcs11: Option<Pkcs11Uri>,
+    /// The VSA key in a PKCS#11 token (then `attestation_key_file` is not read).
+    pub attestation_key_pkcs11: Option<Pkcs11Uri>,
+    /// Module and PIN, when a key is in a token.
+    pub pkcs11: Option<Pkcs11Settings>,
     /// Seconds between scrub passes (0: off).
     pub scrub_interval: u64,
     /// Scrub read rate, bytes per second.
@@ -224,6 +248,62 @@ fn bootstrap_token(file: Option<&PathBuf>) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// The PIN: `--pkcs11-pin-file` (flag or `REGISTRY_PKCS11_PIN_FILE`), else `REGISTRY_PKCS11_PIN`, else
+/// the config file's `pkcs11_pin_file` (flags over env over file, as for every setting).
+fn pkcs11_pin(flag: Option<&PathBuf>, file: Option<&PathBuf>) -> anyhow::Result<Pin> {
+    if let Some(p) = flag {
+        return Pin::from_file(p);
+    }
+    if let Ok(t) = std::env::var("REGISTRY_PKCS11_PIN")
+        && !t.is_empty()
+    {
+        return Ok(Pin::new(&t));
+    }
+    match file {
+        Some(p) => Pin::from_file(p),
+        None => anyhow::bail!(
+            "a PKCS#11 key needs the token's PIN: --pkcs11-pin-file FILE or REGISTRY_PKCS11_PIN"
+        ),
+    }
+}
+
+/// Token keys, resolved: (log key URI, attestation key URI, module and PIN if either is set). A key
+/// named both by a file and by a URI is refused, not resolved by precedence: which key signs must
+/// never be a surprise.
+type TokenKeys = (Option<Pkcs11Uri>, Option<Pkcs11Uri>, Option<Pkcs11Settings>);
+
+fn token_keys(args: &ServeArgs, file: &ServeArgs) -> anyhow::Result<TokenKeys> {
+    let uri = |flag: &str, a: &Option<String>, f: &Option<String>, key_file: bool| -> anyhow::Result<_> {
+        let Some(text) = a.clone().or_else(|| f.clone()) else { return Ok(None) };
+        anyhow::ensure!(
+            !key_file,
+            "--{flag}-file and --{flag}-pkcs11 both name the {flag}: give one (the file, or the token)"
+        );
+        let uri = Pkcs11Uri::parse(&text).map_err(|e| anyhow::anyhow!("--{flag}-pkcs11: {e}"))?;
+        Ok(Some(uri))
+    };
+    let log = uri(
+        "log-key",
+        &args.log_key_pkcs11,
+        &file.log_key_pkcs11,
+        args.log_key_file.is_some() || file.log_key_file.is_some(),
+    )?;
+    let att = uri(
+        "attestation-key",
+        &args.attestation_key_pkcs11,
+        &file.attestation_key_pkcs11,
+        args.attestation_key_file.is_some() || file.attestation_key_file.is_some(),
+    )?;
+    if log.is_none() && att.is_none() {
+        return Ok((None, None, None));
+    }
+    let module = args.pkcs11_module.clone().or_else(|| file.pkcs11_module.clone()).ok_or_else(|| {
+        anyhow::anyhow!("a PKCS#11 key needs --pkcs11-module PATH (e.g. /usr/lib/softhsm/libsofthsm2.so)")
+    })?;
+    let pin = pkcs11_pin(args.pkcs11_pin_file.as_ref(), file.pkcs11_pin_file.as_ref())?;
+    Ok((log, att, Some(Pkcs11Settings { module, pin })))
+}
+
 impl Config {
     /// Merges `args` (flags and env, as clap read them) over the file they name, over the defaults.
     pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
@@ -235,6 +315,7 @@ impl Config {
             }
             None => ServeArgs::default(),
         };
+        let (log_key_pkcs11, attestation_key_pkcs11, pkcs11) = token_keys(args, &file)?;
         let data_dir =
             args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("registry-data"));
         let log_key_default = data_dir.join("log-signing.key");
@@ -278,6 +359,9 @@ impl Config {
                 .clone()
                 .or(file.attestation_key_file)
                 .unwrap_or_else(|| att_key_default.clone()),
+            log_key_pkcs11,
+            attestation_key_pkcs11,
+            pkcs11,
             scrub_interval: args.scrub_interval.or(file.scrub_interval).unwrap_or(60),
             scrub_rate: match args.scrub_rate.clone().or(file.scrub_rate) {
                 Some(s) => parse_size(&s).map_err(anyhow::Error::msg)?.max(1),
@@ -342,6 +426,13 @@ anonymous_read = false                                      # true: reads need n
 # bootstrap_token_file = "/run/secrets/registry-admin"      # else a token is generated on first start
 # log_key_file = "registry-data/log-signing.key"            # shared by every replica
 # log_origin = "registry.example.com/log"                   # default: registry/<8 hex of the key>
+# attestation_key_file = "registry-data/attestation-signing.key"
+# Server keys in an HSM instead of files (docs/security.md); the PIN file must be mode 0600, or
+# set REGISTRY_PKCS11_PIN. A key has a file or a URI, never both.
+# log_key_pkcs11 = "pkcs11:token=registry;object=log"        # Ed25519
+# attestation_key_pkcs11 = "pkcs11:token=registry;object=vsa" # Ed25519 or ECDSA P-256
+# pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
+# pkcs11_pin_file = "/run/secrets/registry-pkcs11-pin"
 scrub_interval = 60                                         # seconds between scrub passes; 0 = off
 scrub_rate = "64MiB"                                        # scrub read rate per second
 upload_part_size = "32MiB"                                  # resumable upload parts (5MiB..5GiB)

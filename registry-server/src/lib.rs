@@ -107,8 +107,8 @@ async fn log_request(State(state): State<AppState>, req: Request, next: Next) ->
 pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let db = db::Db::open(&config.database_url, config.migrate).await?;
     // Before anything else is written: a server with the wrong keys must not start at all.
-    let log = service::log::LogKey::load_or_create(&config.log_key_file, config.log_origin.as_deref())?;
-    let attestation_key = service::promote::load_or_create_key(&config.attestation_key_file)?;
+    let log = service::log::LogKey::load(config)?;
+    let attestation_key = service::keys::load_attestation_key(config)?;
     let configured =
         service::server_keys::Configured { log: log.vkey(), attestation: attestation_key.public().to_pem() };
     service::server_keys::pin(&db, &configured).await?;

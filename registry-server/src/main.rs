@@ -38,9 +38,11 @@ enum Cmd {
     /// Namespace settings.
     #[command(subcommand)]
     Namespace(NamespaceCmd),
-    /// Print the transparency log's verifier key (creating the signing key on first use).
+    /// Print the transparency log's verifier key (creating the signing key file on first use, or
+    /// reading the public key from the token with --log-key-pkcs11).
     LogKey,
-    /// Print the public key (PEM) that signs promotion decisions (VSAs), creating it on first use.
+    /// Print the public key (PEM) that signs promotion decisions (VSAs) (creating the key file on
+    /// first use, or reading the public key from the token with --attestation-key-pkcs11).
     AttestationKey,
     /// Show the server keys the database recorded next to the configured ones; with --accept,
     /// record the configured ones instead (the step of a deliberate rotation, see
@@ -174,18 +176,12 @@ async fn main() -> std::process::ExitCode {
         Cmd::Token(t) => token_cmd(&config, t).await,
         Cmd::Keys(k) => keys_cmd(&config, k).await,
         Cmd::Namespace(n) => namespace_cmd(&config, n).await,
-        Cmd::LogKey => registry_server::service::log::LogKey::load_or_create(
-            &config.log_key_file,
-            config.log_origin.as_deref(),
-        )
-        .map(|k| println!("{}", k.vkey())),
+        Cmd::LogKey => registry_server::service::log::LogKey::load(&config).map(|k| println!("{}", k.vkey())),
         Cmd::Scrub => scrub_cmd(&config).await,
         Cmd::ServerKeys { accept, json } => server_keys_cmd(&config, accept, json).await,
         Cmd::Gc { grace, json } => gc_cmd(&config, grace, json).await,
-        Cmd::AttestationKey => {
-            registry_server::service::promote::load_or_create_key(&config.attestation_key_file)
-                .map(|k| print!("{}", k.public().to_pem()))
-        }
+        Cmd::AttestationKey => registry_server::service::keys::load_attestation_key(&config)
+            .map(|k| print!("{}", k.public().to_pem())),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -53,7 +53,7 @@ pub struct AppState {
     /// The transparency log's signing key.
     pub log: Arc<crate::service::log::LogKey>,
     /// The key the server signs its own attestations (promotion decisions) with.
-    pub attestation_key: Arc<registry_core::attest::keys::SigningKey>,
+    pub attestation_key: Arc<crate::service::keys::Signer>,
     /// The scrubber's running totals.
     pub scrub: Arc<crate::service::scrub::ScrubStats>,
     /// Request metrics for `/metrics`.

@@ -77,6 +77,26 @@ pub fn s3_base_url() -> Option<String> {
     }
 }
 
+/// The SoftHSM2 PKCS#11 module for tests (`REGISTRY_TEST_PKCS11_MODULE`, else Debian's
+/// `/usr/lib/softhsm/libsofthsm2.so`), if it and `softhsm2-util` are installed. With
+/// `REGISTRY_REQUIRE_SOFTHSM=1` (set by `scripts/test.sh`) a missing one is a failure, so CI never
+/// skips the HSM tests silently.
+pub fn softhsm_module() -> Option<PathBuf> {
+    let module = std::env::var_os("REGISTRY_TEST_PKCS11_MODULE")
+        .filter(|m| !m.is_empty())
+        .map_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"), PathBuf::from);
+    let util = std::process::Command::new("softhsm2-util").arg("--version").output();
+    if module.is_file() && util.is_ok_and(|o| o.status.success()) {
+        return Some(module);
+    }
+    assert!(
+        std::env::var("REGISTRY_REQUIRE_SOFTHSM").as_deref() != Ok("1"),
+        "REGISTRY_REQUIRE_SOFTHSM=1 but SoftHSM2 is missing ({} or softhsm2-util): apt-get install softhsm2",
+        module.display()
+    );
+    None
+}
+
 /// A fresh, empty prefix of the test bucket: `s3://bucket/t-<uuid>`.
 pub fn fresh_s3_url(base: &str) -> String {
     format!("{base}/t-{}", uuid::Uuid::new_v4().simple())

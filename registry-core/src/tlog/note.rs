@@ -90,6 +90,27 @@ impl NoteVerifier {
         &self.name
     }
 
+    /// The verifier of `name`'s Ed25519 key `public` (a key held elsewhere, e.g. in an HSM).
+    pub fn from_public_key(name: &str, public: &[u8; 32]) -> Result<Self, NoteError> {
+        if !valid_name(name) {
+            return Err(NoteError::Key(format!("invalid key name {name:?}")));
+        }
+        let key = ed25519_dalek::VerifyingKey::from_bytes(public)
+            .map_err(|_| NoteError::Key("not an Ed25519 point".into()))?;
+        if key.is_weak() {
+            return Err(NoteError::Key("a weak (small-order) Ed25519 key".into()));
+        }
+        Ok(Self { name: name.to_owned(), id: key_id(name, public), key })
+    }
+
+    /// The note of `text` signed by this key: the text, a blank line, one signature line carrying
+    /// `sig` (the Ed25519 signature over `text`, made wherever the secret lives; see [`check_text`]).
+    pub fn signed_note(&self, text: &str, sig: &[u8; 64]) -> String {
+        let mut blob = self.id.to_vec();
+        blob.extend_from_slice(sig);
+        format!("{text}\n\u{2014} {} {}\n", self.name, STANDARD.encode(blob))
+    }
+
     /// `name+hexid+base64key`.
     pub fn to_vkey(&self) -> String {
         let mut raw = vec![ED25519];
@@ -135,19 +156,23 @@ impl NoteSigner {
     /// Signs `text` (which must end with a newline): the text, a blank line, one signature line.
     /// Refuses any text [`open`] would refuse, so that what is signed always opens again.
     pub fn sign(&self, text: &str) -> Result<String, NoteError> {
-        if !text.ends_with('\n') || text.contains("\n\n") {
-            return Err(NoteError::Malformed(
-                "note text must end with one newline and have no blank line".into(),
-            ));
-        }
-        if has_control_characters(text) {
-            return Err(NoteError::Malformed("control characters".into()));
-        }
-        let sig = self.key.sign(text.as_bytes());
-        let mut blob = self.verifier.id.to_vec();
-        blob.extend_from_slice(&sig.to_bytes());
-        Ok(format!("{text}\n\u{2014} {} {}\n", self.verifier.name, STANDARD.encode(blob)))
+        check_text(text)?;
+        Ok(self.verifier.signed_note(text, &self.key.sign(text.as_bytes()).to_bytes()))
     }
+}
+
+/// Refuses note text [`open`] would refuse (it must end with one newline, have no blank line and no
+/// control characters), so that what is signed always opens again.
+pub fn check_text(text: &str) -> Result<(), NoteError> {
+    if !text.ends_with('\n') || text.contains("\n\n") {
+        return Err(NoteError::Malformed(
+            "note text must end with one newline and have no blank line".into(),
+        ));
+    }
+    if has_control_characters(text) {
+        return Err(NoteError::Malformed("control characters".into()));
+    }
+    Ok(())
 }
 
 /// ASCII control characters other than newline: Go's `note.Open` refuses them anywhere in a note.
@@ -260,6 +285,19 @@ mod tests {
         assert!(text.starts_with("If you think"));
         assert!(open(&note.replace("answer", "Answer"), &v).is_err());
         assert_eq!(v.to_vkey(), "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW");
+    }
+
+    #[test]
+    fn a_key_held_elsewhere_signs_the_same_note_as_the_signer() {
+        let s = NoteSigner::new("registry.example/log", &[7; 32]).expect("signer");
+        let v = NoteVerifier::from_public_key("registry.example/log", &NoteSigner::public_key(&[7; 32]))
+            .expect("verifier");
+        assert_eq!(&v, s.verifier());
+        let text = "registry.example/log\n1\nAAAA\n";
+        let sig = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).sign(text.as_bytes()).to_bytes();
+        assert_eq!(v.signed_note(text, &sig), s.sign(text).expect("signed"));
+        assert!(check_text("no newline").is_err());
+        assert!(NoteVerifier::from_public_key("bad+name", &[1; 32]).is_err());
     }
 
     #[test]

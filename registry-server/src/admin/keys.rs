@@ -109,11 +109,8 @@ pub async fn namespace_cmd(config: &Config, cmd: NamespaceCmd) -> anyhow::Result
 pub async fn server_keys_cmd(config: &Config, accept: bool, json: bool) -> anyhow::Result<()> {
     use registry_server::service::server_keys::{self, Configured, one_line};
     let db = registry_server::db::Db::open(&config.database_url, config.migrate).await?;
-    let log = registry_server::service::log::LogKey::load_or_create(
-        &config.log_key_file,
-        config.log_origin.as_deref(),
-    )?;
-    let att = registry_server::service::promote::load_or_create_key(&config.attestation_key_file)?;
+    let log = registry_server::service::log::LogKey::load(config)?;
+    let att = registry_server::service::keys::load_attestation_key(config)?;
     let keys = Configured { log: log.vkey(), attestation: att.public().to_pem() };
     let r = async {
         if accept {

@@ -1,17 +1,99 @@
-//! Loading the server's own signing keys from their files (created, owner-only, on first start): the
-//! transparency log's note key and the attestation (VSA) key. Pinning their public halves in the
-//! database is `service::server_keys`.
+//! The server's own signing keys: the transparency log's note key and the attestation (VSA) key,
+//! each from its file (created, owner-only, on first start) or from a PKCS#11 token
+//! (`service::pkcs11`). Pinning their public halves in the database is `service::server_keys`.
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine;
-use registry_core::attest::keys::{KeyKind, SigningKey};
-use registry_core::tlog::note::NoteSigner;
+use registry_core::attest::dsse::{Envelope, Signature, pae};
+use registry_core::attest::keys::{KeyKind, PublicKey, SigningKey};
+use registry_core::tlog::note::{self, NoteError, NoteSigner, NoteVerifier};
+
+use crate::config::Config;
+use crate::service::pkcs11::{Pkcs11Error, TokenKey};
+
+/// Why a signature could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The text is no signable note.
+    #[error(transparent)]
+    Note(#[from] NoteError),
+    /// The token failed.
+    #[error(transparent)]
+    Token(#[from] Pkcs11Error),
+    /// The signing thread died.
+    #[error("the signing task failed: {0}")]
+    Task(String),
+}
+
+/// Signs `msg` with a token key on the blocking pool: C_Sign may take a network HSM's round trip,
+/// which must not stall the async workers.
+async fn token_sign(key: &Arc<TokenKey>, msg: Vec<u8>) -> Result<Vec<u8>, SignError> {
+    let key = key.clone();
+    tokio::task::spawn_blocking(move || key.sign_blocking(&msg))
+        .await
+        .map_err(|e| SignError::Task(e.to_string()))?
+        .map_err(SignError::from)
+}
+
+/// Where a signing key lives: its file (loaded into memory) or a PKCS#11 token.
+#[derive(Debug)]
+pub enum Signer {
+    /// A key file.
+    File(Box<SigningKey>),
+    /// A key in a token.
+    Token(Arc<TokenKey>),
+}
+
+impl Signer {
+    /// The public key.
+    pub fn public(&self) -> &PublicKey {
+        match self {
+            Signer::File(k) => k.public(),
+            Signer::Token(k) => k.public(),
+        }
+    }
+
+    /// A DSSE envelope over `payload` with one signature by this key, byte for byte what
+    /// [`Envelope::sign`] makes with a key file (the key id as `keyid`).
+    pub async fn sign_envelope(&self, payload_type: &str, payload: Vec<u8>) -> Result<Envelope, SignError> {
+        match self {
+            Signer::File(k) => Ok(Envelope::sign(payload_type, payload, &[k])),
+            Signer::Token(k) => {
+                let sig = token_sign(k, pae(payload_type, &payload)).await?;
+                let keyid = k.public().key_id().to_string();
+                Ok(Envelope {
+                    payload_type: payload_type.to_owned(),
+                    payload,
+                    signatures: vec![Signature { keyid, sig }],
+                })
+            }
+        }
+    }
+}
+
+enum NoteKey {
+    File(Box<NoteSigner>),
+    Token(Arc<TokenKey>),
+}
 
 /// The log's signer and origin.
-#[derive(Debug)]
 pub struct LogKey {
-    signer: NoteSigner,
+    verifier: NoteVerifier,
+    key: NoteKey,
+}
+
+impl std::fmt::Debug for LogKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if matches!(self.key, NoteKey::Token(_)) { "token" } else { "file" };
+        write!(f, "LogKey({} in {at})", self.verifier.to_vkey())
+    }
+}
+
+/// `registry/<8 hex of the public key's hash>`: the origin when none is configured.
+fn default_origin(public: &[u8]) -> String {
+    format!("registry/{}", &registry_core::Digest::of(public).hex()[..8])
 }
 
 impl LogKey {
@@ -39,35 +121,84 @@ impl LogKey {
         };
         let origin = match origin {
             Some(o) => o.to_owned(),
-            None => {
-                let pk = NoteSigner::public_key(&secret);
-                format!("registry/{}", &registry_core::Digest::of(&pk).hex()[..8])
-            }
+            None => default_origin(&NoteSigner::public_key(&secret)),
         };
-        Ok(Self { signer: NoteSigner::new(&origin, &secret)? })
+        let signer = NoteSigner::new(&origin, &secret)?;
+        Ok(Self { verifier: signer.verifier().clone(), key: NoteKey::File(Box::new(signer)) })
+    }
+
+    /// The log key in a token (Ed25519 only: signed notes know no other algorithm).
+    pub fn from_token(key: TokenKey, origin: Option<&str>) -> anyhow::Result<Self> {
+        let public: [u8; 32] = key
+            .raw_public()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the token's log key is not a 32-byte Ed25519 key"))?;
+        let origin = origin.map_or_else(|| default_origin(&public), str::to_owned);
+        let verifier = NoteVerifier::from_public_key(&origin, &public)?;
+        Ok(Self { verifier, key: NoteKey::Token(Arc::new(key)) })
+    }
+
+    /// The configured log key: the token's when `--log-key-pkcs11` is set, else the key file's.
+    pub fn load(config: &Config) -> anyhow::Result<Self> {
+        match (&config.log_key_pkcs11, &config.pkcs11) {
+            (Some(uri), Some(settings)) => {
+                let what = "transparency log signing key (--log-key-pkcs11)";
+                Self::from_token(
+                    TokenKey::open(settings, uri, &[KeyKind::Ed25519], what)?,
+                    config.log_origin.as_deref(),
+                )
+            }
+            _ => Self::load_or_create(&config.log_key_file, config.log_origin.as_deref()),
+        }
     }
 
     /// The verifier key text clients pin: `origin+keyid+key`.
     pub fn vkey(&self) -> String {
-        self.signer.verifier().to_vkey()
+        self.verifier.to_vkey()
     }
 
     /// Signs a note's text (a checkpoint).
-    pub fn sign(&self, text: &str) -> Result<String, registry_core::tlog::note::NoteError> {
-        self.signer.sign(text)
+    pub async fn sign(&self, text: &str) -> Result<String, SignError> {
+        match &self.key {
+            NoteKey::File(s) => Ok(s.sign(text)?),
+            NoteKey::Token(k) => {
+                note::check_text(text)?;
+                let sig = token_sign(k, text.as_bytes().to_vec()).await?;
+                let sig: [u8; 64] = sig
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| SignError::Task("the token's Ed25519 signature is not 64 bytes".into()))?;
+                Ok(self.verifier.signed_note(text, &sig))
+            }
+        }
     }
 
     /// The origin line of checkpoints.
     pub fn origin(&self) -> &str {
-        self.signer.verifier().name()
+        self.verifier.name()
+    }
+}
+
+/// The configured attestation (VSA) key: the token's when `--attestation-key-pkcs11` is set, else
+/// the key file's.
+pub fn load_attestation_key(config: &Config) -> anyhow::Result<Signer> {
+    match (&config.attestation_key_pkcs11, &config.pkcs11) {
+        (Some(uri), Some(settings)) => {
+            let what = "promotion decision signing key (--attestation-key-pkcs11)";
+            let key = TokenKey::open(settings, uri, &[KeyKind::Ed25519, KeyKind::P256], what)?;
+            Ok(Signer::Token(Arc::new(key)))
+        }
+        _ => load_or_create_attestation_key(&config.attestation_key_file),
     }
 }
 
 /// Loads the server's attestation key (PEM PKCS#8) that signs promotion decisions (VSAs), creating an
 /// Ed25519 one (0600) on first start.
-pub fn load_or_create_attestation_key(path: &Path) -> anyhow::Result<SigningKey> {
+pub fn load_or_create_attestation_key(path: &Path) -> anyhow::Result<Signer> {
     match std::fs::read_to_string(path) {
-        Ok(pem) => SigningKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Ok(pem) => SigningKey::from_pem(&pem)
+            .map(|k| Signer::File(Box::new(k)))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -77,7 +208,7 @@ pub fn load_or_create_attestation_key(path: &Path) -> anyhow::Result<SigningKey>
             }
             write_private(path, key.to_pkcs8_pem().as_bytes())?;
             tracing::warn!(file = %path.display(), key = %key.public().key_id(), "created the server's attestation key");
-            Ok(key)
+            Ok(Signer::File(Box::new(key)))
         }
         Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
     }

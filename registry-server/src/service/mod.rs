@@ -10,6 +10,7 @@ pub mod keyless;
 pub mod keys;
 pub mod log;
 pub mod mlflow;
+pub mod pkcs11;
 pub mod promote;
 pub mod push;
 pub mod read;

@@ -4,7 +4,7 @@
 //! sign checkpoints with a fresh key, and every client that pinned the real one would fail.
 use crate::db::{Db, now_ms, rfc3339};
 
-/// What a key signs, as recorded, and the flag that names its file.
+/// What a key signs, as recorded, and the flags that name its file or token key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     /// Checkpoints of the transparency log (Ed25519 note key; the verifier key text is recorded).
@@ -27,8 +27,10 @@ impl Purpose {
 
     fn what(self) -> &'static str {
         match self {
-            Purpose::Log => "transparency log signing key (--log-key-file)",
-            Purpose::Attestation => "promotion decision signing key (--attestation-key-file)",
+            Purpose::Log => "transparency log signing key (--log-key-file or --log-key-pkcs11)",
+            Purpose::Attestation => {
+                "promotion decision signing key (--attestation-key-file or --attestation-key-pkcs11)"
+            }
         }
     }
 }
@@ -62,8 +64,8 @@ pub async fn pin(db: &Db, keys: &Configured) -> anyhow::Result<()> {
             anyhow::bail!(
                 "the {} is not the one this registry's database recorded on {}.\n  \
                  configured: {}\n  recorded:   {}\n\
-                 Every replica must use the same key files (a replica started without the shared key \
-                 file creates a new key). If this is a deliberate rotation, follow \"Rotating server \
+                 Every replica must use the same key files or token keys (a replica started without \
+                 the shared key file creates a new key). If this is a deliberate rotation, follow \"Rotating server \
                  keys\" in docs/operations.md (`registry-server server-keys --accept`).",
                 p.what(),
                 rfc3339(at),

@@ -3,7 +3,7 @@
 //! lock.
 
 use registry_core::attest::Target;
-use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
+use registry_core::attest::dsse::INTOTO_PAYLOAD_TYPE;
 use registry_core::attest::intoto::Statement;
 use registry_core::attest::predicates::SLSA_VSA_V1;
 use registry_core::promote::{AliasName, Decision, PolicyInput, PolicyRef, PromoteResponse};
@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::service::{attest, log, read};
 use crate::state::AppState;
 
-fn vsa(
+async fn vsa(
     state: &AppState,
     model: &ModelName,
     version: &VersionRow,
@@ -50,7 +50,8 @@ fn vsa(
     });
     let st = Statement::new(vec![Statement::subject(&model.to_string(), &manifest)], SLSA_VSA_V1, predicate);
     let payload = serde_json::to_vec(&st).map_err(ApiError::internal)?;
-    Ok(Envelope::sign(INTOTO_PAYLOAD_TYPE, payload, &[state.attestation_key.as_ref()]).to_json())
+    let envelope = state.attestation_key.sign_envelope(INTOTO_PAYLOAD_TYPE, payload).await;
+    Ok(envelope.map_err(ApiError::internal)?.to_json())
 }
 
 /// Why a move was refused, beyond a missing model or version and storage faults (`Other`).
@@ -267,7 +268,7 @@ async fn commit_decision(
     ];
     let (kind, verdict, vsa_info) = if decision.allowed {
         // The signed decision: checked like any attestation before it is stored.
-        let raw = vsa(state, mv.model, version, mv.alias, decision, input)?;
+        let raw = vsa(state, mv.model, version, mv.alias, decision, input).await?;
         let manifest: Manifest = serde_json::from_str(&version.manifest).map_err(corrupt)?;
         let own = [registry_core::attest::TrustedKey {
             key: state.attestation_key.public().clone(),
