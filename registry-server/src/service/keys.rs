@@ -25,16 +25,43 @@ pub enum SignError {
     /// The signing thread died.
     #[error("the signing task failed: {0}")]
     Task(String),
+    /// The token did not answer in time (or an earlier signature is still stuck in it).
+    #[error("the PKCS#11 token did not sign within {} s", TOKEN_TIMEOUT.as_secs())]
+    Timeout,
 }
 
+impl SignError {
+    /// The answer for a request whose signature failed: the token being slow, down or refusing is
+    /// 503 (retry later), anything else 500.
+    pub fn to_api(&self) -> crate::error::ApiError {
+        match self {
+            SignError::Timeout | SignError::Token(_) => {
+                tracing::error!(error = %self, "server key signing failed");
+                crate::error::ApiError::unavailable("the server's signing key is unavailable; retry later")
+            }
+            _ => crate::error::ApiError::internal(self.to_string()),
+        }
+    }
+}
+
+/// How long one signature may take in the token, waiting for earlier ones included.
+pub const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Signs `msg` with a token key on the blocking pool: C_Sign may take a network HSM's round trip,
-/// which must not stall the async workers.
+/// which must not stall the async workers. One signature per key is in the pool at a time (callers
+/// wait here, cancellable), and a token that hangs costs one blocked thread, not one per request.
 async fn token_sign(key: &Arc<TokenKey>, msg: Vec<u8>) -> Result<Vec<u8>, SignError> {
-    let key = key.clone();
-    tokio::task::spawn_blocking(move || key.sign_blocking(&msg))
-        .await
-        .map_err(|e| SignError::Task(e.to_string()))?
-        .map_err(SignError::from)
+    let run = async {
+        let permit = key.gate().acquire_owned().await.map_err(|e| SignError::Task(e.to_string()))?;
+        let k = key.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let _held = permit; // released when the token answers, even after a timeout
+            k.sign_blocking(&msg)
+        })
+        .await;
+        r.map_err(|e| SignError::Task(e.to_string()))?.map_err(SignError::from)
+    };
+    tokio::time::timeout(TOKEN_TIMEOUT, run).await.map_err(|_| SignError::Timeout)?
 }
 
 /// Where a signing key lives: its file (loaded into memory) or a PKCS#11 token.
@@ -148,7 +175,9 @@ impl LogKey {
                     config.log_origin.as_deref(),
                 )
             }
-            _ => Self::load_or_create(&config.log_key_file, config.log_origin.as_deref()),
+            // A token key without the module and PIN must never fall back to a fresh file key.
+            (Some(_), None) => anyhow::bail!("--log-key-pkcs11 needs --pkcs11-module and a PIN"),
+            (None, _) => Self::load_or_create(&config.log_key_file, config.log_origin.as_deref()),
         }
     }
 
@@ -188,7 +217,8 @@ pub fn load_attestation_key(config: &Config) -> anyhow::Result<Signer> {
             let key = TokenKey::open(settings, uri, &[KeyKind::Ed25519, KeyKind::P256], what)?;
             Ok(Signer::Token(Arc::new(key)))
         }
-        _ => load_or_create_attestation_key(&config.attestation_key_file),
+        (Some(_), None) => anyhow::bail!("--attestation-key-pkcs11 needs --pkcs11-module and a PIN"),
+        (None, _) => load_or_create_attestation_key(&config.attestation_key_file),
     }
 }
 

@@ -57,7 +57,7 @@ pub async fn checkpoint(db: &Db, key: &LogKey) -> Result<(Checkpoint, String), A
         return Ok((Checkpoint { origin: key.origin().into(), size, root }, note));
     }
     let cp = Checkpoint { origin: key.origin().into(), size, root };
-    let note = key.sign(&cp.to_text()).await.map_err(corrupt)?;
+    let note = key.sign(&cp.to_text()).await.map_err(|e| e.to_api())?;
     db.checkpoint_put(size, &root, &note).await?;
     // Another replica may have signed this size first; serve what is stored.
     let (stored_root, stored) =

@@ -37,17 +37,19 @@ impl Pin {
     /// Reads the PIN from `path`, refusing a file group or others can read or write (mode 0600, as
     /// for the key files it replaces).
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        use std::io::Read;
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| anyhow::anyhow!("PKCS#11 PIN file {}: {e}", path.display()))?;
-        let mode = meta.permissions().mode() & 0o777;
+        let io = |e: std::io::Error| anyhow::anyhow!("PKCS#11 PIN file {}: {e}", path.display());
+        // One open: the mode checked is the mode of the file read.
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mode = file.metadata().map_err(io)?.permissions().mode() & 0o777;
         anyhow::ensure!(
             mode & 0o077 == 0,
             "PKCS#11 PIN file {} is accessible to group or others (mode {mode:04o}): chmod 600 it",
             path.display()
         );
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("PKCS#11 PIN file {}: {e}", path.display()))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(io)?;
         let pin = Self::new(&text);
         anyhow::ensure!(!pin.0.is_empty(), "PKCS#11 PIN file {} is empty", path.display());
         Ok(pin)
@@ -186,7 +188,6 @@ struct Live {
 /// single-threaded); the session is reopened once if the token dropped it.
 pub struct TokenKey {
     ctx: Pkcs11,
-    slot: Slot,
     token: String,
     uri: Pkcs11Uri,
     pin: Pin,
@@ -195,6 +196,12 @@ pub struct TokenKey {
     raw_public: Vec<u8>,
     public: PublicKey,
     live: Mutex<Option<Live>>,
+    /// Set once the token refused the PIN: never sent again (tokens lock, some wipe, after a few).
+    pin_refused: Mutex<Option<String>>,
+    /// The module, for messages.
+    module: PathBuf,
+    /// One signature at a time in the blocking pool (see `service::keys`).
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for TokenKey {
@@ -230,7 +237,6 @@ impl TokenKey {
         let (kind, raw_public, public) = read_public(&session, *public, uri, kinds, what)?;
         let me = Self {
             ctx,
-            slot,
             token,
             uri: uri.clone(),
             pin: settings.pin.clone(),
@@ -238,9 +244,17 @@ impl TokenKey {
             raw_public,
             public,
             live: Mutex::new(Some(Live { session, key })),
+            pin_refused: Mutex::new(None),
+            module: settings.module.clone(),
+            gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
         };
         me.sign_blocking(b"registry-server: PKCS#11 key self-test")?;
         Ok(me)
+    }
+
+    /// The gate a caller holds while this key signs on the blocking pool.
+    pub fn gate(&self) -> std::sync::Arc<tokio::sync::Semaphore> {
+        self.gate.clone()
     }
 
     /// The algorithm.
@@ -266,9 +280,26 @@ impl TokenKey {
             Some(Ok(sig)) => sig,
             Some(Err(e)) if !session_lost(&e) => return Err(self.call("C_Sign", e)),
             _ => {
-                // The token forgot the session (restart, network HSM failover): log in again, once.
+                // The token forgot the session (restart, network HSM failover): find it again by
+                // its URI (its slot may have changed) and log in again, once — unless it refused
+                // the PIN before: a PIN is never retried.
                 *live = None;
-                let session = login(&self.ctx, self.slot, &self.token, &self.pin, &self.uri)?;
+                let mut refused = self.pin_refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(rv) = refused.as_ref() {
+                    return Err(Pkcs11Error::Pin { token: self.token.clone(), rv: rv.clone() });
+                }
+                let (slot, token) = find_token(&self.ctx, &self.uri, &self.module)?;
+                if token != self.token {
+                    return Err(Pkcs11Error::Object { uri: self.uri.to_string(), token, count: 0 });
+                }
+                let session = match login(&self.ctx, slot, &self.token, &self.pin, &self.uri) {
+                    Err(Pkcs11Error::Pin { token, rv }) => {
+                        *refused = Some(rv.clone());
+                        return Err(Pkcs11Error::Pin { token, rv });
+                    }
+                    r => r?,
+                };
+                drop(refused);
                 let key = find_one(&session, ObjectClass::PRIVATE_KEY, &self.uri)
                     .map_err(|e| self.call("C_FindObjects", e))?;
                 let [key] = key.as_slice() else {

@@ -62,10 +62,23 @@ impl Pkcs11Uri {
             });
         }
         let mut uri = Self::default();
+        let mut seen = std::collections::BTreeSet::new();
         for attr in path.split(';').filter(|a| !a.is_empty()) {
-            let (name, value) = attr
-                .split_once('=')
-                .ok_or_else(|| UriError::Malformed(format!("attribute {attr:?} has no value")))?;
+            // The name is judged before its value is decoded or quoted: a PIN never reaches a message.
+            let name = attr.split_once('=').map_or(attr, |(n, _)| n);
+            match name {
+                "pin-value" => return Err(UriError::Pin("pin-value")),
+                "pin-source" => return Err(UriError::Pin("pin-source")),
+                _ => {}
+            }
+            let Some((_, value)) = attr.split_once('=') else {
+                return Err(UriError::Malformed(format!("attribute {name:?} has no value")));
+            };
+            if !seen.insert(name) {
+                return Err(UriError::Malformed(format!(
+                    "attribute {name:?} is given twice (RFC 7512: at most once)"
+                )));
+            }
             let bytes = percent_decode(value)?;
             let text = || {
                 String::from_utf8(bytes.clone())
@@ -86,7 +99,6 @@ impl Pkcs11Uri {
                 "object" => uri.object = Some(text()?),
                 "id" => uri.id = Some(bytes),
                 "type" if bytes == b"private" => {}
-                "pin-value" => return Err(UriError::Pin("pin-value")),
                 other => return Err(UriError::Unsupported(other.to_owned())),
             }
         }
@@ -127,8 +139,10 @@ fn percent_decode(v: &str) -> Result<Vec<u8>, UriError> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
+            // Exactly two hex digits (`from_str_radix` alone would take a sign: `%+1`).
             let hex = b
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| UriError::Malformed(format!("bad percent-encoding in {v:?}")))?;
@@ -182,6 +196,17 @@ mod tests {
             assert!(!e.to_string().contains("secret1234"), "{e}");
         }
         assert!(matches!(Pkcs11Uri::parse("pkcs11:object=k?pin-source=file:/p"), Err(UriError::Pin(_))));
+        // Judged by name before the value is decoded: a badly encoded PIN is not quoted back either.
+        let e = Pkcs11Uri::parse("pkcs11:object=k;pin-value=secret%3").expect_err("pin refused");
+        assert!(matches!(e, UriError::Pin(_)) && !e.to_string().contains("secret"), "{e}");
+        assert!(matches!(Pkcs11Uri::parse("pkcs11:object=k;pin-source=x"), Err(UriError::Pin(_))));
+    }
+
+    #[test]
+    fn an_attribute_given_twice_or_a_signed_percent_escape_is_refused() {
+        // RFC 7512 allows each attribute once; the last one silently winning picked another key.
+        assert!(matches!(Pkcs11Uri::parse("pkcs11:object=a;object=b"), Err(UriError::Malformed(_))));
+        assert!(matches!(Pkcs11Uri::parse("pkcs11:object=k;id=%+1"), Err(UriError::Malformed(_))));
     }
 
     #[test]

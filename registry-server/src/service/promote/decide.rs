@@ -51,7 +51,7 @@ async fn vsa(
     let st = Statement::new(vec![Statement::subject(&model.to_string(), &manifest)], SLSA_VSA_V1, predicate);
     let payload = serde_json::to_vec(&st).map_err(ApiError::internal)?;
     let envelope = state.attestation_key.sign_envelope(INTOTO_PAYLOAD_TYPE, payload).await;
-    Ok(envelope.map_err(ApiError::internal)?.to_json())
+    Ok(envelope.map_err(|e| e.to_api())?.to_json())
 }
 
 /// Why a move was refused, beyond a missing model or version and storage faults (`Other`).
