@@ -1,6 +1,6 @@
 //! Garbage collection under storage faults, on a local directory and on S3 (when configured; CI
-//! requires it): pushes race continuous GC passes (grace 0, orphan age 0: everything unreferenced is
-//! fair game) while the store fails some deletes with EIO and leaves others unanswered. Some pushes
+//! requires it): pushes race continuous GC passes (grace 5 ms, orphan age 0: everything unreferenced
+//! and untouched that long is fair game) while the store fails some deletes with EIO and leaves others unanswered. Some pushes
 //! are refused and retried; GC passes stop on the unanswered deletes and later passes take over their
 //! claims. At the end every acknowledged push pulls whole, nothing is answered "present" that is not
 //! stored, every blob row names its object, and no claim is left.
@@ -61,7 +61,9 @@ async fn push(
     let entries: Vec<Value> =
         files.iter().map(|(p, b)| json!({"path": p, "size": b.len(), "digest": Digest::of(b)})).collect();
     let body = json!({"manifest": {"mediaType": registry_core::manifest::MEDIA_TYPE, "files": entries}});
-    for _ in 0..200 {
+    // Bounded, with a message: with a collector looping flat out, a loaded machine (CI on 2 cores) can
+    // refuse a push many times over; a hang must be a red test, never a timeout.
+    for _ in 0..500 {
         for (_, b) in files {
             put_blob(c, url, b, n).await;
         }
@@ -110,7 +112,10 @@ async fn run_under_faults(blobs_url: String, label: &str) {
     faults.add(Rule::every(Op::Delete, 5, Action::Io(std::io::ErrorKind::Other)));
     let opts = gc::GcOptions {
         lease: Duration::from_millis(900),
-        ..gc::GcOptions::new(Duration::ZERO, Duration::ZERO)
+        // 5 ms of grace: grace 0 let a busy machine starve a push forever (each pass takes a blob
+        // touched a millisecond before; CI saw 200 refusals in a row on S3). S3 round trips are longer
+        // than 5 ms, so pushes are still refused and re-sent (the race is exercised).
+        ..gc::GcOptions::new(Duration::from_millis(5), Duration::ZERO)
     };
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -237,6 +242,7 @@ async fn run_under_faults(blobs_url: String, label: &str) {
     );
     assert_eq!(counts.acknowledged.load(Ordering::Relaxed), WRITERS * VERSIONS);
     assert!(faults.injected() > 0 && stopped > 0, "the faults were exercised");
+    assert!(totals.blobs_removed > 0, "GC removed garbage while pushes ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
