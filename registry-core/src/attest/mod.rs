@@ -271,10 +271,7 @@ pub fn verify_with(raw: &[u8], trust: Trust<'_>, target: Target<'_>) -> Result<V
         }
     };
     let (binding, subject) = bind(&p.statement, target)?;
-    let uncovered = match binding {
-        Binding::Files => predicates::oms_ignored(&p.statement.predicate, target.manifest),
-        Binding::Manifest | Binding::Content => vec![],
-    };
+    let uncovered = uncovered(binding, &p.statement, target);
     Ok(Verified {
         format: p.format,
         statement: p.statement,
@@ -311,10 +308,7 @@ fn verify_keyless(
             "the signed content is not the envelope this bundle holds".into(),
         ));
     }
-    let uncovered = match binding {
-        Binding::Files => predicates::oms_ignored(&p.statement.predicate, target.manifest),
-        Binding::Manifest | Binding::Content => vec![],
-    };
+    let uncovered = uncovered(binding, &p.statement, target);
     Ok(Verified {
         format: p.format,
         statement: p.statement,
@@ -324,6 +318,14 @@ fn verify_keyless(
         subject,
         uncovered,
     })
+}
+
+/// The version's files a statement bound this way does not cover (an OMS signature's ignore_paths).
+fn uncovered(binding: Binding, s: &Statement, target: Target<'_>) -> Vec<String> {
+    match binding {
+        Binding::Files => predicates::oms_ignored(&s.predicate, target.manifest),
+        Binding::Manifest | Binding::Content => vec![],
+    }
 }
 
 /// Which subject ties `s` to the version, and how.
