@@ -271,19 +271,15 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(DbError::Corrupt(format!("{what}: {e}")))
 }
 
-/// A stored row's keyless signer, if it has one.
-pub fn signer_identity(r: &AttestationRow) -> Result<Option<SignerIdentity>, ApiError> {
-    r.signer_identity
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| corrupt("signer_identity", e))
+/// A stored row's keyless signer (its `signer_identity` column), if it has one.
+pub fn signer_identity(column: Option<&str>) -> Result<Option<SignerIdentity>, ApiError> {
+    column.map(serde_json::from_str).transpose().map_err(|e| corrupt("signer_identity", e))
 }
 
 /// The public record of a stored attestation, with its status against what is trusted now.
 pub fn info(r: &AttestationRow, trusted: &Trusted, revoked: &[String]) -> Result<AttestationInfo, ApiError> {
     let signer = Digest::from_hex(&r.signer_key_id).map_err(|e| corrupt("signer_key_id", e))?;
-    let identity = signer_identity(r)?;
+    let identity = signer_identity(r.signer_identity.as_deref())?;
     let status = trusted.status(&r.predicate_type, &r.signer_key_id, identity.as_ref(), revoked);
     let binding = match r.binding.as_str() {
         "manifest" => Binding::Manifest,

@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use registry_core::ModelName;
-use registry_core::api::SignerIdentity;
 use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1, SLSA_VSA_V1};
 use registry_core::incident::{ComplianceReport, NamespaceCompliance};
 
@@ -42,14 +41,7 @@ pub async fn compliance(state: &AppState, actor: &Actor) -> Result<ComplianceRep
         let trusted = &trust[&key];
         let atts = by_version.get(&id).map(Vec::as_slice).unwrap_or_default();
         let ok = |a: &AttestationFactsRow| -> Result<bool, ApiError> {
-            let identity = a
-                .signer_identity
-                .as_deref()
-                .map(serde_json::from_str::<SignerIdentity>)
-                .transpose()
-                .map_err(|e| {
-                    ApiError::internal(crate::db::DbError::Corrupt(format!("signer_identity: {e}")))
-                })?;
+            let identity = attest::signer_identity(a.signer_identity.as_deref())?;
             Ok(trusted.status(&a.predicate_type, &a.signer_key_id, identity.as_ref(), &[]) == "verified")
         };
         let mut has_provenance = false;
