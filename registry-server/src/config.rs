@@ -44,6 +44,13 @@ pub struct ServeArgs {
     #[arg(long, env = "REGISTRY_ANONYMOUS_READ")]
     #[serde(default)]
     pub anonymous_read: bool,
+    /// The URL users reach this server at (`https://registry.example.com`). The web UI's session
+    /// cookie is `Secure` when it is https.
+    #[arg(long, env = "REGISTRY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds a web UI session lasts (never longer than its token) [default: 43200, 12 hours].
+    #[arg(long, env = "REGISTRY_UI_SESSION_TTL")]
+    pub ui_session_ttl: Option<u64>,
     /// File holding the admin token to install on a fresh database (instead of generating one).
     #[arg(long, env = "REGISTRY_BOOTSTRAP_TOKEN_FILE")]
     pub bootstrap_token_file: Option<PathBuf>,
@@ -159,6 +166,10 @@ pub struct Config {
     pub shutdown_grace: u64,
     /// Anonymous reads allowed.
     pub anonymous_read: bool,
+    /// Public URL (`Secure` cookies when https).
+    pub public_url: Option<url::Url>,
+    /// Web UI session lifetime, seconds.
+    pub ui_session_ttl: u64,
     /// The bootstrap admin token to install on a fresh database, if given.
     pub bootstrap_token: Option<String>,
     /// Trusted OIDC issuers.
@@ -344,6 +355,20 @@ impl Config {
             log_format: args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into()),
             shutdown_grace: args.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
             anonymous_read: args.anonymous_read || file.anonymous_read,
+            public_url: match args.public_url.clone().or(file.public_url) {
+                None => None,
+                Some(u) => Some(
+                    url::Url::parse(&u)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .ok_or_else(|| anyhow::anyhow!("public_url {u:?} is not an http(s) URL"))?,
+                ),
+            },
+            ui_session_ttl: match args.ui_session_ttl.or(file.ui_session_ttl) {
+                Some(0) => anyhow::bail!("ui_session_ttl must be at least 1 second"),
+                Some(n) => n,
+                None => 12 * 3600,
+            },
             bootstrap_token: bootstrap_token(
                 args.bootstrap_token_file.as_ref().or(file.bootstrap_token_file.as_ref()),
             )?,
@@ -423,6 +448,8 @@ no_migrate = false
 log_format = "text"                                         # or "json"
 shutdown_grace = 30
 anonymous_read = false                                      # true: reads need no credential
+# public_url = "https://registry.example.com"              # https: the web UI's cookie is Secure
+ui_session_ttl = 43200                                      # seconds a web UI sign-in lasts
 # bootstrap_token_file = "/run/secrets/registry-admin"      # else a token is generated on first start
 # log_key_file = "registry-data/log-signing.key"            # shared by every replica
 # log_origin = "registry.example.com/log"                   # default: registry/<8 hex of the key>

@@ -28,6 +28,7 @@ pub mod service;
 pub mod state;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod ui;
 
 pub use config::Config;
 pub use state::{AppState, Settings};
@@ -47,6 +48,8 @@ pub fn build_router(state: AppState) -> Router {
     for (route, handler) in mounted::beside_the_document(spec) {
         app = app.route(&route.path, handler);
     }
+    // The web UI (its own auth: a session cookie that /v1 never reads).
+    app = app.merge(ui::router());
     app.fallback(routes::fallback)
         .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
             let e = ApiError::new(
@@ -146,6 +149,8 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         upload_part_size: config.upload_part_size,
         upload_expiry: std::time::Duration::from_secs(config.upload_expiry),
         allow_unportable_paths: config.allow_unportable_paths,
+        secure_cookies: config.public_url.as_ref().is_some_and(|u| u.scheme() == "https"),
+        ui_session_ttl: std::time::Duration::from_secs(config.ui_session_ttl),
     };
     Ok(AppState {
         db,

@@ -24,6 +24,10 @@ pub struct Settings {
     pub upload_expiry: std::time::Duration,
     /// Accept manifest paths that break on other systems (`C:x`, `CON`, case-only collisions, bidi).
     pub allow_unportable_paths: bool,
+    /// Web UI session cookies carry `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+    /// Web UI session lifetime.
+    pub ui_session_ttl: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -37,6 +41,8 @@ impl Default for Settings {
             upload_part_size: 32 * 1024 * 1024,
             upload_expiry: std::time::Duration::from_secs(24 * 3600),
             allow_unportable_paths: false,
+            secure_cookies: false,
+            ui_session_ttl: std::time::Duration::from_secs(12 * 3600),
         }
     }
 }

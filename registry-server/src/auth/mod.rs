@@ -179,7 +179,9 @@ fn bearer(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
-async fn api_token(text: &str, state: &AppState) -> Result<Actor, ApiError> {
+/// The actor an API token's text (`reg_...`) names; 401 when unknown, wrong, expired or revoked.
+/// The web UI's sign-in checks a token with this same function.
+pub async fn api_token(text: &str, state: &AppState) -> Result<Actor, ApiError> {
     let row = match token::id_of(text) {
         Some(id) => state.db.token_get(id).await?,
         None => None,
@@ -188,9 +190,17 @@ async fn api_token(text: &str, state: &AppState) -> Result<Actor, ApiError> {
         let _ = token::matches(text, DUMMY_HASH);
         return Err(ApiError::unauthorized(INVALID));
     };
+    if !token::matches(text, &row.secret_hash) {
+        return Err(ApiError::unauthorized(INVALID));
+    }
+    live_actor(&row)
+}
+
+/// The actor of a stored token, if it is still live (not revoked, not expired) now: read again on
+/// every request, so a revocation takes effect at once (web UI sessions included).
+pub fn live_actor(row: &crate::db::tokens::TokenRow) -> Result<Actor, ApiError> {
     let now = now_ms();
-    let live = row.revoked_at.is_none() && row.expires_at.is_none_or(|e| e > now);
-    if !token::matches(text, &row.secret_hash) || !live {
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::unauthorized(INVALID));
     }
     let info = row.info().map_err(ApiError::internal)?;

@@ -163,6 +163,14 @@ impl Db {
         Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(self.pool()).await?)
     }
 
+    /// Every revision of one (namespace pattern, alias pattern) pair, newest first.
+    pub async fn policy_revisions(&self, namespace: &str, alias: &str) -> Result<Vec<PolicyRow>, DbError> {
+        let sql = format!(
+            "SELECT {POLICY} FROM policies WHERE namespace = $1 AND alias = $2 ORDER BY revision DESC"
+        );
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(namespace).bind(alias).fetch_all(self.pool()).await?)
+    }
+
     /// One policy revision.
     pub async fn policy_get(&self, id: i64) -> Result<PolicyRow, DbError> {
         let sql = format!("SELECT {POLICY} FROM policies WHERE id = $1");

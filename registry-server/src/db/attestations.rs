@@ -123,6 +123,29 @@ pub async fn set_log_index(conn: &mut AnyConnection, id: i64, idx: u64) -> Resul
 }
 
 impl Db {
+    /// How many attestations each of `version_ids` has, leaving out one predicate type (the
+    /// registry's own VSAs: they record a decision, not where the version came from).
+    pub async fn attestation_counts(
+        &self,
+        version_ids: &[i64],
+        except_predicate: &str,
+    ) -> Result<std::collections::HashMap<i64, i64>, DbError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in version_ids.chunks(500) {
+            let sql = format!(
+                "SELECT version_id, COUNT(*) FROM attestations WHERE predicate_type <> $1 \
+                 AND version_id IN ({}) GROUP BY version_id",
+                super::placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(except_predicate);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            out.extend(q.fetch_all(self.pool()).await?);
+        }
+        Ok(out)
+    }
+
     /// A version's attestations, oldest first.
     pub async fn attestations_of(&self, version_id: i64) -> Result<Vec<AttestationRow>, DbError> {
         let sql = format!("SELECT {ATT} FROM attestations WHERE version_id = $1 ORDER BY id");

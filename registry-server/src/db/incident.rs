@@ -75,6 +75,23 @@ impl Db {
         Ok(out)
     }
 
+    /// (child, parent) edges whose child is one of `children`.
+    pub async fn parents_of(&self, children: &[i64]) -> Result<Vec<(i64, i64)>, DbError> {
+        let mut out = Vec::new();
+        for chunk in children.chunks(500) {
+            let sql = format!(
+                "SELECT version_id, parent_id FROM version_parents WHERE version_id IN ({}) ORDER BY parent_id",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            out.extend(q.fetch_all(self.pool()).await?);
+        }
+        Ok(out)
+    }
+
     /// Quarantines, newest first.
     pub async fn quarantines(&self, limit: u32) -> Result<Vec<QuarantineRow>, DbError> {
         let sql = format!("SELECT {Q} FROM quarantines ORDER BY id DESC LIMIT $1");

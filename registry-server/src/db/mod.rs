@@ -23,6 +23,7 @@ pub mod replay;
 pub mod report;
 pub mod scrub;
 pub mod server_keys;
+pub mod sessions;
 pub mod stats;
 pub mod tokens;
 pub mod uploads;

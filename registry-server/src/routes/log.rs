@@ -71,11 +71,7 @@ pub async fn entries(
     actor: Auth<need::Read>,
     ApiQuery(q): ApiQuery<EntriesQuery>,
 ) -> Result<Json<LogEntries>, ApiError> {
-    if !actor.pattern.is_any() {
-        return Err(ApiError::forbidden(
-            "reading the whole log needs a credential that covers every namespace (*)",
-        ));
-    }
+    log::check_reads_whole_log(&actor)?;
     let (start, end) = (int64(q.start, "start")?, int64(q.end, "end")?);
     Ok(Json(LogEntries { entries: log::entries(&state.db, start, end).await? }))
 }

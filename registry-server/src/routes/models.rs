@@ -11,7 +11,6 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::{Auth, need};
-use crate::db::models::ModelFilter;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldCodes};
 use crate::routes::page_limit;
@@ -97,16 +96,7 @@ pub async fn list_models(
         }
         None => None,
     };
-    // Only what the credential covers is listed.
-    if let (Some(asked), Some(own)) = (namespace.as_deref(), actor.pattern.namespace())
-        && asked != own
-    {
-        return Ok(Json(ModelList { models: vec![], next_cursor: None }));
-    }
-    let namespace = namespace.or_else(|| actor.pattern.namespace().map(str::to_owned));
-    let name = actor.pattern.name().map(str::to_owned);
-    let filter = ModelFilter { namespace, name, name_prefix: q.prefix, after };
-    Ok(Json(service::read::list_models(&state, &filter, limit).await?))
+    Ok(Json(service::read::list_models_for(&state, &actor, namespace, q.prefix, after, limit).await?))
 }
 
 /// One model.

@@ -105,3 +105,13 @@ pub async fn entries(db: &Db, start: u64, end: u64) -> Result<Vec<LogEntryItem>,
     let rows = if end <= start { Vec::new() } else { db.log_entries(start, end).await? };
     Ok(rows.into_iter().map(|r| LogEntryItem { index: r.idx.max(0) as u64, body: r.body }).collect())
 }
+
+/// Reading log entries (their bodies name every model) needs a credential that covers every
+/// namespace (`*`); 403 otherwise. `/v1/log/entries` and the web UI's log pages ask this.
+pub fn check_reads_whole_log(actor: &crate::auth::Actor) -> Result<(), ApiError> {
+    if actor.pattern.is_any() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("reading the whole log needs a credential that covers every namespace (*)"))
+    }
+}

@@ -8,6 +8,7 @@ pub mod gc;
 pub mod incident;
 pub mod keyless;
 pub mod keys;
+pub mod lineage;
 pub mod log;
 pub mod mlflow;
 pub mod pkcs11;

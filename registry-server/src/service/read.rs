@@ -56,6 +56,28 @@ pub async fn get_model(state: &AppState, m: &ModelName) -> Result<ModelResponse,
     state.db.model_get(m).await.map(model_response).map_err(missing_model(m))
 }
 
+/// A page of the models `actor` may read: the namespace asked for (if any), the name prefix (if
+/// any), after the cursor `after`, within the credential's namespace pattern. A namespace outside
+/// the pattern lists nothing (the same answer as a namespace with no models).
+pub async fn list_models_for(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+    namespace: Option<String>,
+    prefix: Option<String>,
+    after: Option<(String, String)>,
+    limit: u32,
+) -> Result<ModelList, ApiError> {
+    if let (Some(asked), Some(own)) = (namespace.as_deref(), actor.pattern.namespace())
+        && asked != own
+    {
+        return Ok(ModelList { models: vec![], next_cursor: None });
+    }
+    let namespace = namespace.or_else(|| actor.pattern.namespace().map(str::to_owned));
+    let name = actor.pattern.name().map(str::to_owned);
+    let filter = ModelFilter { namespace, name, name_prefix: prefix, after };
+    list_models(state, &filter, limit).await
+}
+
 /// A page of models.
 pub async fn list_models(state: &AppState, filter: &ModelFilter, limit: u32) -> Result<ModelList, ApiError> {
     // One extra row tells whether another page exists.
@@ -73,13 +95,24 @@ pub async fn list_versions(
     before: Option<i64>,
     limit: u32,
 ) -> Result<VersionList, ApiError> {
+    let (rows, next_cursor) = version_rows(state, m, before, limit).await?;
+    let versions = rows.into_iter().map(version_response).collect::<Result<_, _>>()?;
+    Ok(VersionList { versions, next_cursor })
+}
+
+/// A page of a model's stored versions, newest first, and the cursor of the next page.
+pub async fn version_rows(
+    state: &AppState,
+    m: &ModelName,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<(Vec<VersionRow>, Option<String>), ApiError> {
     let model = state.db.model_get(m).await.map_err(missing_model(m))?;
     let mut rows = state.db.versions_list(model.id, before, limit + 1).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(|r| r.id.to_string())).flatten();
-    let versions = rows.into_iter().map(version_response).collect::<Result<_, _>>()?;
-    Ok(VersionList { versions, next_cursor })
+    Ok((rows, next_cursor))
 }
 
 /// The stored row a reference names: an alias (if one of that name exists), else a version label, or a

@@ -22,7 +22,7 @@ mod read;
 pub use decide::{Move, MoveError, promote, rollback};
 pub use policy::{
     MAX_POLICY_LEN, applicable, check_policy, dry_run, evaluate, get_policy, list_policies, policy_input,
-    set_policy,
+    policy_revisions, set_policy,
 };
 pub use read::{get, history, list};
 

@@ -308,3 +308,9 @@ pub async fn get_policy(state: &AppState, id: i64) -> Result<PolicyInfo, ApiErro
         Err(e) => Err(e.into()),
     }
 }
+
+/// Every revision of the pattern pair revision `id` belongs to, newest first (the policy page's
+/// history).
+pub async fn policy_revisions(state: &AppState, p: &PolicyInfo) -> Result<Vec<PolicyInfo>, ApiError> {
+    state.db.policy_revisions(&p.namespace, &p.alias).await?.into_iter().map(policy_info).collect()
+}

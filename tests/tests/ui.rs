@@ -1,0 +1,432 @@
+//! The web UI over HTTP (no browser: tests/python/test_ui.py drives Chromium): sessions, CSRF, the
+//! headers every response carries, promotion only after confirmation, and the UI's authorisation
+//! matrix — every route in `registry_server::ui::ROUTES` x every kind of caller, including a reader
+//! of another namespace, who must never see a model outside it.
+#![allow(clippy::unwrap_used)]
+
+use registry_core::auth::Scope;
+use registry_core::{Lineage, ModelRef};
+use registry_e2e::*;
+use registry_server::ui::{CSP, ROUTES, UiAccess};
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+
+/// A client that never follows redirects and sends no cookie by itself.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// An `application/x-www-form-urlencoded` body, as a browser sends a form.
+trait Form {
+    fn form_body(self, pairs: &[(&str, &str)]) -> Self;
+}
+
+impl Form for reqwest::RequestBuilder {
+    fn form_body(self, pairs: &[(&str, &str)]) -> Self {
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        };
+        let body = pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
+        self.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body)
+    }
+}
+
+/// A signed-in session: its cookie and its CSRF token (read off a page, as a browser would).
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(s: &TestServer, token: &str) -> Session {
+    let resp = browser()
+        .post(format!("{}/ui/login", s.url))
+        .header(header::ORIGIN, &s.url)
+        .form_body(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
+    assert_eq!(resp.headers()[header::LOCATION], "/ui/");
+    let set = resp.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http without an https public URL: {set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let page = get(s, "/ui/", Some(&cookie)).await;
+    assert_eq!(page.0, StatusCode::OK);
+    let csrf = page.2.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    Session { cookie, csrf }
+}
+
+async fn get(s: &TestServer, path: &str, cookie: Option<&str>) -> (StatusCode, HeaderMap, String) {
+    let mut req = browser().get(format!("{}{path}", s.url));
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status(), resp.headers().clone(), resp.text().await.unwrap())
+}
+
+async fn post(
+    s: &TestServer,
+    path: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
+    let mut req = browser().post(format!("{}{path}", s.url)).header(header::ORIGIN, &s.url).form_body(form);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status(), resp.headers().clone(), resp.text().await.unwrap())
+}
+
+fn child_of(parent: &str) -> Lineage {
+    Lineage { parents: vec![ModelRef::parse(parent).unwrap()], ..Default::default() }
+}
+
+/// fraud/detector 1 -> 2 -> 3 (2 signed), an alias `staging` at 1.
+async fn seed(s: &TestServer) -> registry_core::attest::keys::SigningKey {
+    let c = client(s);
+    let key = registry_core::attest::keys::SigningKey::from_seed(
+        registry_core::attest::keys::KeyKind::Ed25519,
+        &[18; 32],
+    )
+    .unwrap();
+    c.add_key(&trust_key("fraud/*", &key, &[])).await.unwrap();
+    TestPush::new("fraud/detector", "1").run(&c).await.unwrap();
+    TestPush::new("fraud/detector", "2")
+        .lineage(child_of("fraud/detector@1"))
+        .signed(&key)
+        .run(&c)
+        .await
+        .unwrap();
+    TestPush::new("fraud/detector", "3").lineage(child_of("fraud/detector@2")).run(&c).await.unwrap();
+    let m = registry_core::ModelName::parse("fraud/detector").unwrap();
+    c.promote(&m, "staging", &promote_req("1")).await.unwrap();
+    key
+}
+
+#[tokio::test]
+async fn the_front_door_redirects_once_and_shows_sign_in_with_200() {
+    let s = TestServer::start().await;
+    let (status, h, _) = get(&s, "/", None).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(h[header::LOCATION], "/ui/");
+    let (status, h, body) = get(&s, "/ui/", None).await;
+    assert_eq!(status, StatusCode::OK, "the sign-in page itself, not a redirect");
+    assert!(body.contains("action=\"/ui/login\""), "{body}");
+    assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP);
+    // Every /ui response carries the CSP: an unknown page, a refused action, an asset.
+    let (status, h, _) = get(&s, "/ui/no/such/page", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP);
+    let (status, h, _) = post(&s, "/ui/logout", None, &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP);
+    let css = body.split("rel=\"stylesheet\" href=\"").nth(1).unwrap().split('"').next().unwrap();
+    let (status, h, text) = get(&s, css, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP);
+    assert!(h[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+    assert!(text.contains("prefers-color-scheme: dark"));
+    // No inline script or style anywhere (the CSP would block them).
+    assert!(!body.contains("<script") && !body.contains("style=") && !body.contains("<style"));
+}
+
+#[tokio::test]
+async fn a_session_stores_only_a_hash_acts_as_its_token_and_ends_with_it() {
+    let s = TestServer::start().await;
+    seed(&s).await;
+    let reader = s.token("ui-reader", &[Scope::Read], "fraud/*").await;
+    let sess = sign_in(&s, &reader).await;
+    let secret = sess.cookie.split_once('=').unwrap().1.to_owned();
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT secret_hash FROM ui_sessions").fetch_all(s.state.db.pool()).await.unwrap();
+    assert_eq!(stored, vec![registry_core::Digest::of(secret.as_bytes()).hex()]);
+    let (status, _, body) = get(&s, "/ui/models/fraud/detector", Some(&sess.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("token:ui-reader"), "whoami shows the token's identity");
+    // /v1 never accepts the cookie.
+    let resp = browser()
+        .get(format!("{}/v1/models/fraud/detector", s.url))
+        .header(header::COOKIE, &sess.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // Revoking the token ends the session at once.
+    client(&s).revoke_token("ui-reader").await.unwrap();
+    let (status, _, body) = get(&s, "/ui/models/fraud/detector", Some(&sess.cookie)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("action=\"/ui/login\""));
+    // A bad token is refused on the sign-in page, and no session is stored for it.
+    let (status, _, body) = post(&s, "/ui/login", None, &[("token", "reg_000000000000_nope")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("data-testid=\"login-error\""));
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM ui_sessions").fetch_one(s.state.db.pool()).await.unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn actions_need_a_session_then_its_csrf_token_then_same_origin() {
+    let s = TestServer::start().await;
+    seed(&s).await;
+    let sess = sign_in(&s, &s.admin_token).await;
+    let path = "/ui/models/fraud/detector/aliases/staging/rollback";
+    let form = [("reason", "x")];
+    assert_eq!(post(&s, path, None, &form).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(post(&s, path, Some(&sess.cookie), &form).await.0, StatusCode::FORBIDDEN);
+    let wrong = [("reason", "x"), ("csrf", "0000")];
+    assert_eq!(post(&s, path, Some(&sess.cookie), &wrong).await.0, StatusCode::FORBIDDEN);
+    // Another site's form, with the right token even: refused by its Origin.
+    let resp = browser()
+        .post(format!("{}/ui/logout", s.url))
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::COOKIE, &sess.cookie)
+        .form_body(&[("csrf", sess.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = browser()
+        .post(format!("{}/ui/login", s.url))
+        .header(header::ORIGIN, "https://evil.example")
+        .form_body(&[("token", s.admin_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "login CSRF");
+    // Sign-out with the token ends the session.
+    let (status, h, _) = post(&s, "/ui/logout", Some(&sess.cookie), &[("csrf", &sess.csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(h[header::SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(get(&s, "/ui/models/fraud/detector", Some(&sess.cookie)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn promotion_through_the_ui_moves_the_alias_only_after_confirmation() {
+    let s = TestServer::start().await;
+    seed(&s).await;
+    let sess = sign_in(&s, &s.admin_token).await;
+    let m = registry_core::ModelName::parse("fraud/detector").unwrap();
+    let c = client(&s);
+    let path = "/ui/models/fraud/detector/aliases/staging/promote";
+    let (status, _, body) =
+        post(&s, path, Some(&sess.cookie), &[("csrf", &sess.csrf), ("version", "2"), ("reason", "eval ok")])
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("data-testid=\"dry-run-allowed\">true<"), "{body}");
+    assert_eq!(c.get_alias(&m, "staging", None).await.unwrap().version, "1", "a dry run moves nothing");
+    let expected =
+        body.split("name=\"expected_current\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    assert_eq!(expected, "1");
+    let confirm = [
+        ("csrf", sess.csrf.as_str()),
+        ("version", "2"),
+        ("reason", "eval ok"),
+        ("expected_current", "1"),
+        ("confirm", "yes"),
+    ];
+    let (status, h, _) = post(&s, path, Some(&sess.cookie), &confirm).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(h[header::LOCATION], "/ui/models/fraud/detector/aliases/staging");
+    assert_eq!(c.get_alias(&m, "staging", None).await.unwrap().version, "2");
+    let history = c.alias_history(&m, "staging", None).await.unwrap();
+    assert_eq!(history.events[0].version, "2");
+    assert_eq!(history.events[0].actor, "token:bootstrap-admin");
+    // A stale confirmation (the alias moved since the dry run) is refused, not applied.
+    let (status, _, body) = post(
+        &s,
+        path,
+        Some(&sess.cookie),
+        &[("csrf", &sess.csrf), ("version", "3"), ("expected_current", "1"), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(c.get_alias(&m, "staging", None).await.unwrap().version, "2");
+}
+
+#[tokio::test]
+async fn pages_show_the_chain_badges_and_commands() {
+    let s = TestServer::start().await;
+    let key = seed(&s).await;
+    let sess = sign_in(&s, &s.admin_token).await;
+    let (status, _, v2) = get(&s, "/ui/models/fraud/detector/versions/2", Some(&sess.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(v2.contains("data-testid=\"badge-verified\""));
+    for n in ["fraud/detector@1", "fraud/detector@2", "fraud/detector@3"] {
+        assert!(v2.contains(&format!("data-testid=\"graph-node\" data-node=\"{n}\"")), "{n}");
+    }
+    assert!(v2.contains("data-from=\"fraud/detector@1\" data-to=\"fraud/detector@2\""));
+    assert!(v2.contains("data-from=\"fraud/detector@2\" data-to=\"fraud/detector@3\""));
+    let _ = key;
+    assert!(v2.contains("registry verify fraud/detector@sha256:"), "pinned by digest");
+    let (_, _, v3) = get(&s, "/ui/models/fraud/detector/versions/3", Some(&sess.cookie)).await;
+    assert!(v3.contains("data-testid=\"badge-unsigned\""));
+    let (_, _, log) = get(&s, "/ui/log", Some(&sess.cookie)).await;
+    let size = s.state.db.log_size().await.unwrap();
+    assert!(log.contains(&format!("data-testid=\"log-size\">{size}<")), "{log}");
+    let (status, _, entry) = get(&s, "/ui/log/0", Some(&sess.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(entry.contains("the proof recomputes the checkpoint"));
+    let (status, h, bundle) =
+        get(&s, "/ui/models/fraud/detector/versions/2/bundle", Some(&sess.cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(h[header::CONTENT_DISPOSITION].to_str().unwrap().starts_with("attachment"));
+    let b: registry_core::audit_bundle::AuditBundle = serde_json::from_str(&bundle).unwrap();
+    assert_eq!(b.version.version, "2");
+}
+
+/// The caller kinds of the matrix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Nobody,
+    OtherNamespaceReader,
+    Reader,
+    Admin,
+}
+
+/// The request each UI route gets: path and form.
+fn ui_request(method: &str, path: &str) -> (String, Vec<(&'static str, &'static str)>) {
+    let p = match path {
+        "/ui/assets/{file}" => return ("/ui/assets/none.css".into(), vec![]),
+        "/ui/models/{namespace}/{name}" => "/ui/models/fraud/detector",
+        "/ui/models/{namespace}/{name}/versions/{version}" => "/ui/models/fraud/detector/versions/2",
+        "/ui/models/{namespace}/{name}/versions/{version}/bundle" => {
+            "/ui/models/fraud/detector/versions/2/bundle"
+        }
+        "/ui/models/{namespace}/{name}/aliases/{alias}" => "/ui/models/fraud/detector/aliases/staging",
+        "/ui/models/{namespace}/{name}/aliases/{alias}/promote" => {
+            return (
+                path.replace("{namespace}/{name}", "fraud/detector").replace("{alias}", "staging"),
+                vec![("version", "2")],
+            );
+        }
+        "/ui/models/{namespace}/{name}/aliases/{alias}/rollback" => {
+            return ("/ui/models/fraud/detector/aliases/staging/rollback".into(), vec![("reason", "matrix")]);
+        }
+        "/ui/policies/{id}" => "/ui/policies/1",
+        "/ui/log/{index}" => "/ui/log/0",
+        "/ui/quarantines/{id}/lift" => {
+            return ("/ui/quarantines/999/lift".into(), vec![("reason", "matrix")]);
+        }
+        "/ui/quarantines" if method == "POST" => {
+            return (
+                path.into(),
+                vec![("kind", "version"), ("value", "fraud/detector@3"), ("reason", "matrix")],
+            );
+        }
+        "/ui/affected" => "/ui/affected?kind=version&value=fraud/detector@1",
+        "/ui/login" if method == "POST" => return (path.into(), vec![("token", "reg_000000000000_x")]),
+        "/ui/logout" => return (path.into(), vec![]),
+        other => other,
+    };
+    (p.into(), vec![])
+}
+
+#[tokio::test]
+async fn ui_authorisation_matrix_and_no_page_leaks_another_namespace() {
+    let s = TestServer::start().await;
+    seed(&s).await;
+    let admin_client = client(&s);
+    admin_client
+        .set_policy(&registry_core::promote::SetPolicyRequest {
+            namespace: registry_core::auth::NamePattern::parse("fraud/*").unwrap(),
+            alias: "staging".into(),
+            rego: "package registry.promote\nallow := true\n".into(),
+        })
+        .await
+        .unwrap();
+    let other = s.token("other-reader", &[Scope::Read, Scope::Promote], "credit/*").await;
+    let reader = s.token("fraud-reader", &[Scope::Read], "fraud/*").await;
+    let sessions = [
+        (Who::Nobody, None),
+        (Who::OtherNamespaceReader, Some(sign_in(&s, &other).await)),
+        (Who::Reader, Some(sign_in(&s, &reader).await)),
+        (Who::Admin, Some(sign_in(&s, &s.admin_token).await)),
+    ];
+    for (method, path, access) in ROUTES {
+        for (who, sess) in &sessions {
+            let (p, mut form) = ui_request(method, path);
+            let cookie = sess.as_ref().map(|x| x.cookie.as_str());
+            let csrf;
+            // Signing out would end the session the rest of the matrix uses: logout is sent
+            // without its CSRF token (and must be refused); tests above sign out for real.
+            if let Some(x) = sess
+                && *path != "/ui/logout"
+            {
+                csrf = x.csrf.clone();
+                form.push(("csrf", Box::leak(csrf.into_boxed_str())));
+            }
+            let (status, h, body) =
+                if *method == "GET" { get(&s, &p, cookie).await } else { post(&s, &p, cookie, &form).await };
+            let cell = format!("{method} {path} as {who:?}: {status}");
+            assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP, "{cell}");
+            assert!(status.as_u16() < 500, "{cell}\n{body}");
+            // No inline script or style on any page (the CSP would block them), SVG included.
+            assert!(
+                !body.contains("<script") && !body.contains("style=") && !body.contains("<style"),
+                "{cell}"
+            );
+            match (access, who) {
+                (UiAccess::Public, _) => {}
+                (_, Who::Nobody) => assert_eq!(status, StatusCode::UNAUTHORIZED, "{cell}"),
+                (UiAccess::Admin, Who::Admin) => assert_eq!(status, StatusCode::OK, "{cell}"),
+                (UiAccess::Admin, _) => assert_eq!(status, StatusCode::FORBIDDEN, "{cell}"),
+                (UiAccess::Read, Who::OtherNamespaceReader) => {
+                    // Model pages: the same 404 as a model that does not exist; lists: nothing.
+                    assert!(
+                        [StatusCode::NOT_FOUND, StatusCode::OK, StatusCode::FORBIDDEN].contains(&status),
+                        "{cell}"
+                    );
+                    if path.starts_with("/ui/models/") {
+                        assert_eq!(status, StatusCode::NOT_FOUND, "{cell}");
+                    }
+                }
+                (UiAccess::Read, _) => assert!(
+                    status == StatusCode::OK
+                        || (*path == "/ui/log/{index}"
+                            && status == StatusCode::FORBIDDEN
+                            && *who == Who::Reader)
+                        || (*path == "/ui/log" && status == StatusCode::FORBIDDEN && *who == Who::Reader),
+                    "{cell}"
+                ),
+                (UiAccess::Act, _) if *path == "/ui/logout" => {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{cell}")
+                }
+                (UiAccess::Act, Who::OtherNamespaceReader | Who::Reader) => {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{cell}")
+                }
+                (UiAccess::Act, Who::Admin) => assert!(
+                    ![StatusCode::FORBIDDEN, StatusCode::UNAUTHORIZED].contains(&status),
+                    "{cell}\n{body}"
+                ),
+            }
+            // A reader of another namespace: a page naming a fraud model answers exactly as for a
+            // model that does not exist; every other page (but policies, global as in /v1) names none.
+            if *who == Who::OtherNamespaceReader && *method == "GET" {
+                if p.contains("fraud/detector") {
+                    let twin = get(&s, &p.replace("fraud/detector", "fraud/nosuchmodel"), cookie).await;
+                    assert_eq!(
+                        (status, body.clone()),
+                        (twin.0, twin.2.replace("nosuchmodel", "detector")),
+                        "{cell}"
+                    );
+                } else if !path.starts_with("/ui/policies") {
+                    assert!(!body.contains("fraud/"), "{cell} leaks:\n{body}");
+                }
+            }
+        }
+    }
+}
