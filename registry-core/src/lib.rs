@@ -16,6 +16,7 @@ pub mod keyless;
 pub mod lineage;
 pub mod manifest;
 pub mod name;
+pub mod oci;
 pub mod promote;
 mod schema;
 pub mod text;
