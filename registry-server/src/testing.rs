@@ -163,6 +163,8 @@ pub struct TestOptions {
     pub store_timeout: Option<std::time::Duration>,
     /// Accept unportable manifest paths.
     pub allow_unportable_paths: bool,
+    /// Web UI cookies carry `Secure` (as with an https `--public-url`).
+    pub secure_cookies: bool,
     /// Time a client has to send request headers.
     pub header_read_timeout: std::time::Duration,
     /// Connections served at once.
@@ -182,6 +184,7 @@ impl Default for TestOptions {
             faults: None,
             store_timeout: None,
             allow_unportable_paths: false,
+            secure_cookies: false,
             header_read_timeout: crate::conn::DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: crate::conn::DEFAULT_MAX_CONNECTIONS,
         }
@@ -268,6 +271,7 @@ impl TestServer {
             direct_downloads: opts.direct_downloads,
             upload_part_size: opts.upload_part_size,
             allow_unportable_paths: opts.allow_unportable_paths,
+            secure_cookies: opts.secure_cookies,
             ..Settings::default()
         };
         let log = crate::service::log::LogKey::load_or_create(

@@ -430,3 +430,35 @@ async fn ui_authorisation_matrix_and_no_page_leaks_another_namespace() {
         }
     }
 }
+
+#[tokio::test]
+async fn anonymous_read_shows_pages_without_sign_in_but_never_acts() {
+    let s = TestServer::start_with(TestOptions { anonymous_read: true, ..Default::default() }).await;
+    seed(&s).await;
+    let (status, _, body) = get(&s, "/ui/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("data-model=\"fraud/detector\""), "{body}");
+    assert!(body.contains("data-testid=\"whoami\">anonymous<"));
+    assert_eq!(get(&s, "/ui/models/fraud/detector/versions/2", None).await.0, StatusCode::OK);
+    // Read-only: every action needs a session, and the audit needs admin.
+    let path = "/ui/models/fraud/detector/aliases/staging/promote";
+    assert_eq!(post(&s, path, None, &[("version", "2")]).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&s, "/ui/audit", None).await.0, StatusCode::FORBIDDEN);
+    let (_, _, alias) = get(&s, "/ui/models/fraud/detector/aliases/staging", None).await;
+    assert!(!alias.contains("data-testid=\"promote-form\""), "no action offered without a session");
+}
+
+#[tokio::test]
+async fn behind_https_the_cookie_is_secure() {
+    let s = TestServer::start_with(TestOptions { secure_cookies: true, ..Default::default() }).await;
+    let resp = browser()
+        .post(format!("{}/ui/login", s.url))
+        .header(header::ORIGIN, &s.url)
+        .form_body(&[("token", s.admin_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let set = resp.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.contains("; Secure") && set.contains("HttpOnly") && set.contains("Path=/ui"), "{set}");
+}
