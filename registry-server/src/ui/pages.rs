@@ -75,6 +75,14 @@ pub(super) fn bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
+/// `sha256:` and the first 12 hex digits, for tables (the whole digest is in the cell's title).
+fn short(digest: &str) -> String {
+    match digest.get(..19) {
+        Some(head) if digest.len() > 19 => format!("{head}…"),
+        _ => digest.to_owned(),
+    }
+}
+
 /// A `{namespace}/{name}` pair as a model name (a bad one is a 400 page, as `/v1` answers 400).
 pub(super) fn model_of(ns: &str, name: &str) -> Result<ModelName, UiError> {
     ModelName::new(ns, name).map_err(|e| UiError::bad_request(e.to_string()))
@@ -264,10 +272,14 @@ pub async fn version(
             format: a.format.clone(),
             signer: match &a.signer_identity {
                 Some(id) => format!("{} ({})", id.subject, id.issuer),
-                None => format!("key {}", a.signer_key_id),
+                None if a.predicate_type == SLSA_VSA_V1 => {
+                    format!("this registry's decision key {}", short(&a.signer_key_id.to_string()))
+                }
+                None => format!("key {}", short(&a.signer_key_id.to_string())),
             },
             status: a.status.clone(),
             digest: a.digest.to_string(),
+            digest_short: short(&a.digest.to_string()),
             created_by: a.created_by.clone(),
             created_at: a.created_at.clone(),
             log_index: a.log_index,

@@ -151,6 +151,7 @@ pub struct AttestationItem {
     pub signer: String,
     pub status: String,
     pub digest: String,
+    pub digest_short: String,
     pub created_by: String,
     pub created_at: String,
     pub log_index: Option<u64>,
