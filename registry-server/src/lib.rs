@@ -63,6 +63,7 @@ pub fn build_router(state: AppState) -> Router {
             }
         })
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+        .layer(middleware::from_fn(ui::headers))
         .layer(middleware::from_fn_with_state(state.clone(), log_request))
         .with_state(state)
 }
@@ -150,6 +151,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         upload_expiry: std::time::Duration::from_secs(config.upload_expiry),
         allow_unportable_paths: config.allow_unportable_paths,
         secure_cookies: config.public_url.as_ref().is_some_and(|u| u.scheme() == "https"),
+        public_origin: config.public_url.as_ref().map(|u| u.origin().ascii_serialization()),
         ui_session_ttl: std::time::Duration::from_secs(config.ui_session_ttl),
     };
     Ok(AppState {

@@ -24,8 +24,10 @@ pub struct Settings {
     pub upload_expiry: std::time::Duration,
     /// Accept manifest paths that break on other systems (`C:x`, `CON`, case-only collisions, bidi).
     pub allow_unportable_paths: bool,
-    /// Web UI session cookies carry `Secure` (the public URL is https).
+    /// Web UI session cookies carry `Secure` and the `__Host-` prefix (the public URL is https).
     pub secure_cookies: bool,
+    /// The public URL's origin (`https://host[:port]`), when configured: UI form posts must come from it.
+    pub public_origin: Option<String>,
     /// Web UI session lifetime.
     pub ui_session_ttl: std::time::Duration,
 }
@@ -42,6 +44,7 @@ impl Default for Settings {
             upload_expiry: std::time::Duration::from_secs(24 * 3600),
             allow_unportable_paths: false,
             secure_cookies: false,
+            public_origin: None,
             ui_session_ttl: std::time::Duration::from_secs(12 * 3600),
         }
     }

@@ -67,6 +67,25 @@ async fn sign_in(s: &TestServer, token: &str) -> Session {
     Session { cookie, csrf }
 }
 
+/// A session for a token without the read scope: it signs in, but reads no page (403), so its
+/// CSRF token is not on any page it can see; the matrix sends it anyway (derived as the server
+/// derives it) to show the scope check, not the CSRF check, refuses it.
+async fn sign_in_without_read(s: &TestServer, token: &str) -> Session {
+    let resp = browser()
+        .post(format!("{}/ui/login", s.url))
+        .header(header::ORIGIN, &s.url)
+        .form_body(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = resp.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let secret = cookie.split_once('=').unwrap().1;
+    let csrf = registry_core::Digest::of(format!("registry-ui-csrf\n{secret}").as_bytes()).hex();
+    assert_eq!(get(s, "/ui/", Some(&cookie)).await.0, StatusCode::FORBIDDEN, "signed in, reads nothing");
+    Session { cookie, csrf }
+}
+
 async fn get(s: &TestServer, path: &str, cookie: Option<&str>) -> (StatusCode, HeaderMap, String) {
     let mut req = browser().get(format!("{}{path}", s.url));
     if let Some(c) = cookie {
@@ -133,6 +152,12 @@ async fn the_front_door_redirects_once_and_shows_sign_in_with_200() {
     let (status, h, _) = post(&s, "/ui/logout", None, &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP);
+    let resp = browser().delete(format!("{}/ui/login", s.url)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()[header::CONTENT_SECURITY_POLICY], CSP, "the router's 405 too");
+    assert_eq!(resp.headers()[header::X_FRAME_OPTIONS], "DENY");
+    let api = browser().get(format!("{}/v1/health", s.url)).send().await.unwrap();
+    assert!(api.headers().get(header::CONTENT_SECURITY_POLICY).is_none(), "the API is not a page");
     let css = body.split("rel=\"stylesheet\" href=\"").nth(1).unwrap().split('"').next().unwrap();
     let (status, h, text) = get(&s, css, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -292,6 +317,8 @@ async fn pages_show_the_chain_badges_and_commands() {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Who {
     Nobody,
+    /// Push and attest on fraud/*, no read: reads nothing, as through /v1.
+    PushOnly,
     OtherNamespaceReader,
     Reader,
     Admin,
@@ -350,8 +377,10 @@ async fn ui_authorisation_matrix_and_no_page_leaks_another_namespace() {
         .unwrap();
     let other = s.token("other-reader", &[Scope::Read, Scope::Promote], "credit/*").await;
     let reader = s.token("fraud-reader", &[Scope::Read], "fraud/*").await;
+    let pusher = s.token("fraud-pusher", &[Scope::Push, Scope::Attest], "fraud/*").await;
     let sessions = [
         (Who::Nobody, None),
+        (Who::PushOnly, Some(sign_in_without_read(&s, &pusher).await)),
         (Who::OtherNamespaceReader, Some(sign_in(&s, &other).await)),
         (Who::Reader, Some(sign_in(&s, &reader).await)),
         (Who::Admin, Some(sign_in(&s, &s.admin_token).await)),
@@ -382,6 +411,7 @@ async fn ui_authorisation_matrix_and_no_page_leaks_another_namespace() {
             match (access, who) {
                 (UiAccess::Public, _) => {}
                 (_, Who::Nobody) => assert_eq!(status, StatusCode::UNAUTHORIZED, "{cell}"),
+                (_, Who::PushOnly) => assert_eq!(status, StatusCode::FORBIDDEN, "{cell}\n{body}"),
                 (UiAccess::Admin, Who::Admin) => assert_eq!(status, StatusCode::OK, "{cell}"),
                 (UiAccess::Admin, _) => assert_eq!(status, StatusCode::FORBIDDEN, "{cell}"),
                 (UiAccess::Read, Who::OtherNamespaceReader) => {
@@ -415,6 +445,12 @@ async fn ui_authorisation_matrix_and_no_page_leaks_another_namespace() {
             }
             // A reader of another namespace: a page naming a fraud model answers exactly as for a
             // model that does not exist; every other page (but policies, global as in /v1) names none.
+            if *who == Who::PushOnly && *method == "GET" && *access != UiAccess::Public {
+                assert!(
+                    !body.contains("fraud/detector@") && !body.contains("data-model"),
+                    "{cell} shows data:\n{body}"
+                );
+            }
             if *who == Who::OtherNamespaceReader && *method == "GET" {
                 if p.contains("fraud/detector") {
                     let twin = get(&s, &p.replace("fraud/detector", "fraud/nosuchmodel"), cookie).await;
@@ -460,5 +496,63 @@ async fn behind_https_the_cookie_is_secure() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let set = resp.headers()[header::SET_COOKIE].to_str().unwrap();
-    assert!(set.contains("; Secure") && set.contains("HttpOnly") && set.contains("Path=/ui"), "{set}");
+    // __Host-: browsers refuse it unless Secure, Path=/ and no Domain, so nobody can plant one.
+    assert!(set.starts_with("__Host-registry_session=regs_"), "{set}");
+    assert!(set.contains("; Secure") && set.contains("HttpOnly") && set.contains("Path=/;"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert_eq!(get(&s, "/ui/audit", Some(&cookie)).await.0, StatusCode::OK);
+    // The plain-http name is not read in this mode; two of ours at once is nobody.
+    let plain = cookie.replace("__Host-registry_session", "registry_session");
+    assert_eq!(get(&s, "/ui/audit", Some(&plain)).await.0, StatusCode::UNAUTHORIZED);
+    let planted = format!("__Host-registry_session=regs_{}; {cookie}", "a".repeat(43));
+    assert_eq!(get(&s, "/ui/audit", Some(&planted)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn evidence_labels_and_commands_cannot_be_spoofed_and_the_graph_is_silent_about_other_namespaces() {
+    use registry_core::attest::dsse::{Envelope, INTOTO_PAYLOAD_TYPE};
+    use registry_core::attest::intoto::Statement;
+    use registry_core::attest::predicates::slsa::{SLSA_PROVENANCE_V1, SLSA_VSA_V1};
+    let s = TestServer::start().await;
+    let key = seed(&s).await; // trusted for every predicate on fraud/*
+    let c = client(&s);
+    let m = registry_core::ModelName::parse("fraud/detector").unwrap();
+    let sign = |predicate: &str, v: &str, digest: &registry_core::Digest| {
+        let st = Statement::new(
+            vec![Statement::subject("fraud/detector", digest)],
+            predicate,
+            serde_json::json!({"verificationResult": "PASSED", "resourceUri": format!("registry:fraud/detector@{v}")}),
+        );
+        Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st).unwrap(), &[&key]).to_json()
+    };
+    let v2 = c.get_version(&m, "2").await.unwrap().manifest_digest;
+    let v3 = c.get_version(&m, "3").await.unwrap().manifest_digest;
+    // A CI key's own "VSA" and a look-alike provenance type, both verified.
+    let look_alike = "https://a.example/slsa.dev/provenance";
+    for (v, p, d) in [("2", SLSA_VSA_V1, &v2), ("2", look_alike, &v2), ("3", look_alike, &v3)] {
+        assert_eq!(c.add_attestation(&m, v, sign(p, v, d)).await.unwrap().status, "verified");
+    }
+    let admin = sign_in(&s, &s.admin_token).await;
+    let (_, _, page2) = get(&s, "/ui/models/fraud/detector/versions/2", Some(&admin.cookie)).await;
+    assert!(
+        !page2.contains("this registry&#39;s decision key")
+            && !page2.contains("this registry's decision key"),
+        "a CI key's VSA is not the registry's"
+    );
+    assert!(page2.contains(&format!("--require-predicate {SLSA_PROVENANCE_V1}")));
+    assert!(!page2.contains(&format!("--require-predicate {look_alike}")));
+    let (_, _, page3) = get(&s, "/ui/models/fraud/detector/versions/3", Some(&admin.cookie)).await;
+    assert!(!page3.contains("--require-predicate"), "only exact, verified SLSA provenance is required");
+
+    // Another namespace fine-tunes fraud/detector@2: its readers see it, fraud's readers see nothing
+    // of it (not even a count).
+    TestPush::new("credit/ft", "1").lineage(child_of("fraud/detector@2")).run(&c).await.unwrap();
+    let (_, _, all) = get(&s, "/ui/models/fraud/detector/versions/2", Some(&admin.cookie)).await;
+    assert!(all.contains("data-from=\"fraud/detector@2\" data-to=\"credit/ft@1\""));
+    let reader = s.token("fraud-only", &[Scope::Read], "fraud/*").await;
+    let fraud = sign_in(&s, &reader).await;
+    let (_, _, mine) = get(&s, "/ui/models/fraud/detector/versions/2", Some(&fraud.cookie)).await;
+    assert!(!mine.contains("credit") && !mine.contains("More related versions"), "{mine}");
+    assert!(!mine.contains("not shown") && !mine.contains("outside your namespaces"), "no count of others");
+    assert_eq!(mine.matches("data-testid=\"graph-node\"").count(), 3);
 }

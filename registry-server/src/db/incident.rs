@@ -27,6 +27,21 @@ pub struct QuarantineRow {
     pub lifted_at: Option<i64>,
 }
 
+/// A version as a node of the lineage graph.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LineageNode {
+    /// Internal id.
+    pub id: i64,
+    /// Namespace.
+    pub namespace: String,
+    /// Model name.
+    pub name: String,
+    /// Version label.
+    pub version: String,
+    /// Quarantined (0/1).
+    pub quarantined: i64,
+}
+
 const Q: &str = "id, seed, reason, created_by, created_at, rollbacks, log_index, lifted_by, lifted_at";
 
 impl Db {
@@ -75,21 +90,58 @@ impl Db {
         Ok(out)
     }
 
-    /// (child, parent) edges whose child is one of `children`.
-    pub async fn parents_of(&self, children: &[i64]) -> Result<Vec<(i64, i64)>, DbError> {
-        let mut out = Vec::new();
-        for chunk in children.chunks(500) {
-            let sql = format!(
-                "SELECT version_id, parent_id FROM version_parents WHERE version_id IN ({}) ORDER BY parent_id",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            out.extend(q.fetch_all(self.pool()).await?);
+    /// One generation of lineage around `ids`: up to `limit` (child, parent) edges from those
+    /// versions to their parents (`up`) or children, reaching only versions in `namespace`/`name`
+    /// (`None`: any), so other namespaces' versions are neither loaded nor counted.
+    pub async fn lineage_step(
+        &self,
+        ids: &[i64],
+        up: bool,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(i64, i64)>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let (near, far) = if up { ("version_id", "parent_id") } else { ("parent_id", "version_id") };
+        let n = ids.len();
+        let sql = format!(
+            "SELECT p.version_id, p.parent_id FROM version_parents p JOIN versions v ON v.id = p.{far} \
+             JOIN models m ON m.id = v.model_id WHERE p.{near} IN ({}) \
+             AND (${a} IS NULL OR m.namespace = ${a}) AND (${b} IS NULL OR m.name = ${b}) \
+             ORDER BY p.{far} LIMIT ${c}",
+            placeholders(1, n),
+            a = n + 1,
+            b = n + 2,
+            c = n + 3,
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        Ok(q.bind(namespace.map(str::to_owned))
+            .bind(name.map(str::to_owned))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// The names and flags of these versions (the lineage graph's boxes; not whole rows).
+    pub async fn lineage_nodes(&self, ids: &[i64]) -> Result<Vec<LineageNode>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT v.id, m.namespace, m.name, v.version, v.quarantined FROM versions v \
+             JOIN models m ON m.id = v.model_id WHERE v.id IN ({}) ORDER BY v.id",
+            placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query_as::<_, LineageNode>(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        Ok(q.fetch_all(self.pool()).await?)
     }
 
     /// Quarantines, newest first.

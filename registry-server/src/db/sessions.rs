@@ -1,6 +1,9 @@
 //! Rows of `ui_sessions`: web UI sign-ins, keyed by the SHA-256 of the cookie's secret.
 use super::{Db, DbError};
 
+/// Live sessions kept per token.
+pub const MAX_PER_TOKEN: i64 = 64;
+
 /// A stored session.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -15,8 +18,9 @@ pub struct SessionRow {
 }
 
 impl Db {
-    /// Stores a session, and drops sessions that expired before `now` (so the table holds only live
-    /// ones without a sweeper).
+    /// Stores a session, drops sessions that expired before `now` (so the table holds only live
+    /// ones without a sweeper), and keeps at most [`MAX_PER_TOKEN`] per token (the oldest go: signing
+    /// in in a loop cannot grow the table).
     pub async fn session_insert(&self, row: &SessionRow, now: i64) -> Result<(), DbError> {
         sqlx::query("DELETE FROM ui_sessions WHERE expires_at <= $1").bind(now).execute(self.pool()).await?;
         sqlx::query(
@@ -26,6 +30,14 @@ impl Db {
         .bind(&row.token_id)
         .bind(row.created_at)
         .bind(row.expires_at)
+        .execute(self.pool())
+        .await?;
+        sqlx::query(
+            "DELETE FROM ui_sessions WHERE token_id = $1 AND secret_hash NOT IN \
+             (SELECT secret_hash FROM ui_sessions WHERE token_id = $1 ORDER BY created_at DESC, secret_hash LIMIT $2)",
+        )
+        .bind(&row.token_id)
+        .bind(MAX_PER_TOKEN)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -67,7 +67,7 @@ pub async fn promote(
     UiPath((ns, name, a)): UiPath<(String, String, String)>,
     form: Result<UiForm<PromoteForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers)?;
+    same_origin(&headers, state.settings.public_origin.as_deref())?;
     let (actor, form) = acting(&viewer, form)?;
     let m = model_of(&ns, &name)?;
     actor.check_write(Scope::Promote, &m)?;
@@ -128,7 +128,7 @@ pub async fn rollback(
     UiPath((ns, name, a)): UiPath<(String, String, String)>,
     form: Result<UiForm<ReasonForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers)?;
+    same_origin(&headers, state.settings.public_origin.as_deref())?;
     let (actor, form) = acting(&viewer, form)?;
     let m = model_of(&ns, &name)?;
     actor.check_write(Scope::Promote, &m)?;
@@ -160,7 +160,7 @@ pub async fn quarantine(
     headers: HeaderMap,
     form: Result<UiForm<QuarantineForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers)?;
+    same_origin(&headers, state.settings.public_origin.as_deref())?;
     let (actor, form) = acting(&viewer, form)?;
     if !actor.has(Scope::Admin) {
         return Err(UiError::forbidden("quarantining needs the admin scope"));
@@ -192,7 +192,7 @@ pub async fn lift(
     UiPath(id): UiPath<i64>,
     form: Result<UiForm<ReasonForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers)?;
+    same_origin(&headers, state.settings.public_origin.as_deref())?;
     let (actor, form) = acting(&viewer, form)?;
     if !actor.has(Scope::Admin) {
         return Err(UiError::forbidden("lifting a quarantine needs the admin scope"));

@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
 
@@ -115,7 +115,12 @@ pub fn router() -> Router<AppState> {
         .route("/ui/affected", get(pages::affected))
         .route("/ui/audit", get(pages::audit))
         .route("/ui/{*rest}", any(|| async { UiError::not_found("no such page") }))
-        .layer(middleware::from_fn(headers))
+}
+
+/// True for the paths the UI answers (its headers go on every response there, whatever produced it:
+/// a page, a 405 from the router, a caught panic).
+pub fn is_ui_path(path: &str) -> bool {
+    path == "/" || path == "/ui" || path.starts_with("/ui/")
 }
 
 /// `GET /` and `GET /ui`: 302 to `/ui/`.
@@ -124,9 +129,14 @@ async fn to_ui() -> Response {
 }
 
 /// Security headers on every UI response; pages are never cached (they show what one credential
-/// may see), assets are (their names carry their digest).
-async fn headers(req: Request, next: Next) -> Response {
+/// may see), assets are (their names carry their digest). Mounted over the whole application (outside
+/// the panic catcher) by [`crate::build_router`], acting on [`is_ui_path`] paths only.
+pub async fn headers(req: Request, next: Next) -> Response {
+    let ui = is_ui_path(req.uri().path());
     let mut resp = next.run(req).await;
+    if !ui {
+        return resp;
+    }
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use registry_core::attest::predicates::slsa::SLSA_VSA_V1;
+use registry_core::attest::predicates::slsa::{SLSA_PROVENANCE_V1, SLSA_VSA_V1};
 use registry_core::{Digest, ModelName, Reference};
 use serde::Deserialize;
 
@@ -11,6 +11,7 @@ use super::graph::{self, Side};
 use super::session::Viewer;
 use super::view::{self, Chrome, Link, Pair};
 use super::{UiError, UiPath, UiQuery, render};
+use crate::db::incident::LineageNode;
 use crate::db::versions::VersionRow;
 use crate::error::ApiError;
 use crate::service::{self, incident::Seed};
@@ -115,9 +116,10 @@ pub async fn models(
     viewer: Viewer,
     UiQuery(q): UiQuery<ModelsQuery>,
 ) -> Result<Response, UiError> {
-    let Some(actor) = &viewer.actor else {
+    if viewer.actor.is_none() {
         return render(&view::Login::new(&viewer, None));
-    };
+    }
+    let actor = viewer.reader()?;
     let nonempty =
         |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
     let (text, ns) = (nonempty(&q.q), nonempty(&q.namespace));
@@ -265,6 +267,7 @@ pub async fn version(
     };
     let pinned = format!("{m}@{}", rec.manifest_digest);
     let (verify_command, bundle_command) = commands(&pinned, &evidence);
+    let own_key = state.attestation_key.public().key_id().hex();
     let attestation_items = attestations
         .iter()
         .map(|a| view::AttestationItem {
@@ -272,7 +275,7 @@ pub async fn version(
             format: a.format.clone(),
             signer: match &a.signer_identity {
                 Some(id) => format!("{} ({})", id.subject, id.issuer),
-                None if a.predicate_type == SLSA_VSA_V1 => {
+                None if a.predicate_type == SLSA_VSA_V1 && a.signer_key_id.hex() == own_key => {
                     format!("this registry's decision key {}", short(&a.signer_key_id.to_string()))
                 }
                 None => format!("key {}", short(&a.signer_key_id.to_string())),
@@ -374,7 +377,9 @@ pub async fn version(
         metrics: scalars(&lineage.metrics),
         run,
         graph,
-        graph_hidden: hood.hidden,
+        graph_more: hood.more,
+        graph_limit: service::lineage::MAX_EACH_WAY,
+        graph_depth: service::lineage::DEPTH,
         attestations: attestation_items,
         inclusion,
         verify_command,
@@ -422,11 +427,10 @@ fn commands(pinned: &str, evidence: &[&registry_core::api::AttestationInfo]) -> 
         trust
             .push(format!("--trusted-identity {}", shell(&format!("{issuer}=^{}$", regex::escape(subject)))));
     }
-    let mut preds: Vec<&str> = evidence.iter().map(|a| a.predicate_type.as_str()).collect();
-    preds.sort_unstable();
-    preds.dedup();
-    if let Some(p) = preds.iter().find(|p| p.contains("slsa.dev/provenance")) {
-        trust.push(format!("--require-predicate {}", shell(p)));
+    // Only the exact SLSA provenance type, and only when a verified attestation has it (a look-alike
+    // type must not become what the printed command requires).
+    if evidence.iter().any(|a| a.status == "verified" && a.predicate_type == SLSA_PROVENANCE_V1) {
+        trust.push(format!("--require-predicate {SLSA_PROVENANCE_V1}"));
     }
     let notes = if notes.is_empty() { String::new() } else { format!("{}\n", notes.join("\n")) };
     if trust.is_empty() {
@@ -448,12 +452,19 @@ fn commands(pinned: &str, evidence: &[&registry_core::api::AttestationInfo]) -> 
 }
 
 fn graph_of(focus: &VersionRow, hood: &service::lineage::Neighbourhood) -> String {
-    let key = |r: &VersionRow| format!("{}/{}@{}", r.namespace, r.name, r.version);
-    let node = |r: &VersionRow, side| graph::Node {
+    let key = |r: &LineageNode| format!("{}/{}@{}", r.namespace, r.name, r.version);
+    let node = |r: &LineageNode, side| graph::Node {
         key: key(r),
         href: version_href(&r.namespace, &r.name, &r.version),
         side,
         quarantined: r.quarantined != 0,
+    };
+    let focus = &LineageNode {
+        id: focus.id,
+        namespace: focus.namespace.clone(),
+        name: focus.name.clone(),
+        version: focus.version.clone(),
+        quarantined: focus.quarantined,
     };
     let mut nodes = vec![node(focus, Side::Focus)];
     nodes.extend(hood.ancestors.iter().map(|r| node(r, Side::Ancestor)));

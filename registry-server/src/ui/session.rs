@@ -15,8 +15,16 @@ use crate::db::now_ms;
 use crate::db::sessions::SessionRow;
 use crate::state::AppState;
 
-/// The cookie's name.
+/// The cookie's name over plain http.
 pub const COOKIE: &str = "registry_session";
+/// Its name behind https: the `__Host-` prefix makes browsers refuse it unless it is `Secure`, has
+/// `Path=/` and no `Domain`, so a sibling subdomain or a plain-http attacker cannot plant one.
+pub const HOST_COOKIE: &str = "__Host-registry_session";
+
+/// The cookie's name and path for this server.
+fn cookie_name(secure: bool) -> (&'static str, &'static str) {
+    if secure { (HOST_COOKIE, "/") } else { (COOKIE, "/ui") }
+}
 /// Prefix of a session secret (so a leaked one is recognisable, like `reg_` tokens).
 const PREFIX: &str = "regs_";
 
@@ -39,9 +47,14 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// The reader, or a 401 sign-in page.
+    /// The reader: 401 (the sign-in page) when nobody reads, 403 when the credential lacks the read
+    /// scope (a push- or attest-only CI token reads nothing through `/v1`, and nothing here).
     pub fn reader(&self) -> Result<&Actor, UiError> {
-        self.actor.as_ref().ok_or_else(|| UiError::unauthorized("sign in to see this page"))
+        let actor = self.actor.as_ref().ok_or_else(|| UiError::unauthorized("sign in to see this page"))?;
+        if !actor.has(registry_core::auth::Scope::Read) {
+            return Err(UiError::forbidden("this credential lacks the read scope"));
+        }
+        Ok(actor)
     }
 
     /// The actor of a form POST: a session (401 without one) whose CSRF token the form carries (403
@@ -73,16 +86,19 @@ fn csrf_of(secret: &str) -> String {
     sha256_hex(&text)
 }
 
-/// The value of our cookie among the request's `Cookie` headers (the first well-formed one).
-fn cookie_secret(headers: &HeaderMap) -> Option<String> {
-    headers
+/// The value of our cookie `name` among the request's `Cookie` headers. More than one cookie of
+/// that name means someone planted one beside the real one (a more specific path or a parent
+/// domain): the request is treated as signed out rather than guessing which is whose.
+fn cookie_secret(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE && well_formed(value))
-        .map(|(_, value)| value.to_owned())
+        .filter(|(n, _)| *n == name);
+    let (_, value) = found.next()?;
+    (found.next().is_none() && well_formed(value)).then(|| value.to_owned())
 }
 
 /// `regs_` + 43 base64url characters (32 random bytes).
@@ -95,7 +111,8 @@ fn well_formed(secret: &str) -> bool {
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = UiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, UiError> {
-        if let Some(secret) = cookie_secret(&parts.headers) {
+        let (name, _) = cookie_name(state.settings.secure_cookies);
+        if let Some(secret) = cookie_secret(&parts.headers, name) {
             let hash = sha256_hex(&secret);
             if let Some(row) =
                 state.db.session_get(&hash, now_ms()).await.map_err(crate::error::ApiError::from)?
@@ -115,22 +132,27 @@ impl FromRequestParts<AppState> for Viewer {
 /// Refuses a form POST another site made the browser send: `Origin` (or, failing that,
 /// `Sec-Fetch-Site`) must say this origin. Browsers send one of them on every POST; a client that
 /// sends neither is not a browser being abused.
-pub fn same_origin(headers: &HeaderMap) -> Result<(), UiError> {
+///
+/// With `--public-url`, `Origin` must be exactly its origin (scheme, host and port: a page served
+/// over plain http to the same host is another origin); without it, `Origin`'s host and port must
+/// be the request's `Host`.
+pub fn same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> Result<(), UiError> {
     let refused = || UiError::forbidden("cross-origin form submission refused");
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        let origin = origin.to_str().map_err(|_| refused())?;
-        let authority = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-        return if authority.is_some_and(|a| !host.is_empty() && a.eq_ignore_ascii_case(host)) {
-            Ok(())
-        } else {
-            Err(refused())
-        };
-    }
     match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        Some("same-origin") | Some("none") | None => Ok(()),
-        Some(_) => Err(refused()),
+        Some("same-origin") | Some("none") | None => {}
+        Some(_) => return Err(refused()),
     }
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().map_err(|_| refused())?;
+    let ok = match public_origin {
+        Some(own) => origin.eq_ignore_ascii_case(own),
+        None => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+            let authority = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+            authority.is_some_and(|a| !host.is_empty() && a.eq_ignore_ascii_case(host))
+        }
+    };
+    if ok { Ok(()) } else { Err(refused()) }
 }
 
 /// `GET /ui/login`.
@@ -150,7 +172,7 @@ pub async fn login(
     headers: HeaderMap,
     UiForm(form): UiForm<LoginForm>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers)?;
+    same_origin(&headers, state.settings.public_origin.as_deref())?;
     let text = form.token.trim();
     let failed = |message: &str| -> Result<Response, UiError> {
         let nobody = Viewer { actor: None, session: None };
@@ -175,8 +197,7 @@ pub async fn login(
     let row = SessionRow { secret_hash: sha256_hex(&secret), token_id, created_at: now, expires_at };
     state.db.session_insert(&row, now).await.map_err(crate::error::ApiError::from)?;
     let max_age = (expires_at - now).max(0) / 1000;
-    let secure = if state.settings.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!("{COOKIE}={secret}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    let cookie = set_cookie(state.settings.secure_cookies, &secret, max_age);
     Ok(see_other("/ui/", Some(cookie)))
 }
 
@@ -193,14 +214,19 @@ pub async fn logout(
     headers: HeaderMap,
     form: Result<UiForm<CsrfForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers)?;
+    same_origin(&headers, state.settings.public_origin.as_deref())?;
     super::actions::acting(&viewer, form)?;
     if let Some(s) = &viewer.session {
         state.db.session_delete(&s.hash).await.map_err(crate::error::ApiError::from)?;
     }
-    let secure = if state.settings.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!("{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
-    Ok(see_other("/ui/login", Some(cookie)))
+    Ok(see_other("/ui/login", Some(set_cookie(state.settings.secure_cookies, "", 0))))
+}
+
+/// The `Set-Cookie` value for a session secret (empty with max-age 0: clear it).
+fn set_cookie(secure: bool, secret: &str, max_age: i64) -> String {
+    let (name, path) = cookie_name(secure);
+    let flag = if secure { "; Secure" } else { "" };
+    format!("{name}={secret}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{flag}")
 }
 
 /// 303 See Other to a path of ours, optionally setting a cookie.
@@ -225,11 +251,16 @@ mod tests {
         let good = format!("{PREFIX}{}", "a".repeat(43));
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, HeaderValue::from_str(&format!("other=x; {COOKIE}={good}")).unwrap());
-        assert_eq!(cookie_secret(&h).as_deref(), Some(good.as_str()));
+        assert_eq!(cookie_secret(&h, COOKIE).as_deref(), Some(good.as_str()));
+        assert_eq!(cookie_secret(&h, HOST_COOKIE), None, "the other mode's name is not read");
+        // Two cookies of our name (one planted with a narrower path): signed out.
+        let other = format!("{PREFIX}{}", "b".repeat(43));
+        h.append(header::COOKIE, HeaderValue::from_str(&format!("{COOKIE}={other}")).unwrap());
+        assert_eq!(cookie_secret(&h, COOKIE), None);
         for bad in ["", "regs_short", "reg_aaaa", &format!("{PREFIX}{}", "a;".repeat(22))] {
             let mut h = HeaderMap::new();
             h.append(header::COOKIE, HeaderValue::from_str(&format!("{COOKIE}={bad}")).unwrap());
-            assert_eq!(cookie_secret(&h), None, "{bad:?}");
+            assert_eq!(cookie_secret(&h, COOKIE), None, "{bad:?}");
         }
     }
 
@@ -251,7 +282,7 @@ mod tests {
                     HeaderValue::from_str(v).unwrap(),
                 );
             }
-            same_origin(&h).is_ok()
+            same_origin(&h, None).is_ok()
         };
         assert!(with(&[("host", "reg.example:8080"), ("origin", "http://reg.example:8080")]));
         assert!(with(&[("host", "reg.example"), ("origin", "https://reg.example")]));
@@ -261,5 +292,19 @@ mod tests {
         assert!(!with(&[("host", "reg.example"), ("sec-fetch-site", "same-site")]));
         assert!(with(&[("host", "reg.example"), ("sec-fetch-site", "same-origin")]));
         assert!(with(&[("host", "reg.example")]));
+        assert!(!with(&[
+            ("host", "reg.example"),
+            ("origin", "http://reg.example"),
+            ("sec-fetch-site", "cross-site")
+        ]));
+        let public = |origin: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("reg.example"));
+            h.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+            same_origin(&h, Some("https://reg.example")).is_ok()
+        };
+        assert!(public("https://reg.example"));
+        assert!(!public("http://reg.example"), "plain http is another origin");
+        assert!(!public("https://reg.example:8443"));
     }
 }
