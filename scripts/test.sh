@@ -2,10 +2,12 @@
 # The whole test suite, on a fresh machine: installs and starts what the tests need, then runs
 #   1. cargo fmt --check and cargo clippy -D warnings
 #   2. every test (unit, store conformance on SQLite AND PostgreSQL, end-to-end, CLI) on SQLite, then the
-#      Python suite (tests/python, one pytest call: the real MLflow client against our server)
+#      Python suite (tests/python, one pytest call: the real MLflow client against our server, the web UI in
+#      headless Chromium)
 #   3. the end-to-end suite again on the scale-out stack: PostgreSQL + S3 (SeaweedFS)
 # Blob-store conformance runs on memory, a local directory AND S3 in step 2; the server's keys in a
-# PKCS#11 token are tested on SoftHSM2 (scripts/softhsm.sh installs it from apt).
+# PKCS#11 token are tested on SoftHSM2 (scripts/softhsm.sh installs it from apt); the web UI in Debian's
+# Chromium (scripts/chromium.sh, apt) with pinned axe-core rules (scripts/axe.sh).
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +32,12 @@ export REGISTRY_REQUIRE_S3=1
 step "SoftHSM2 (the server's keys in a PKCS#11 token)"
 eval "$(scripts/softhsm.sh)"
 export REGISTRY_REQUIRE_SOFTHSM=1
+
+step "Chromium and axe-core (the browser tests of the web UI in the Python suite)"
+eval "$(scripts/chromium.sh)"
+export REGISTRY_REQUIRE_CHROMIUM=1
+REGISTRY_AXE=$(scripts/axe.sh)
+export REGISTRY_AXE
 
 step "format and lint"
 cargo fmt --all -- --check

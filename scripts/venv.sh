@@ -13,6 +13,9 @@ want="$want sigstore==4.5.1"
 want="$want pytest==9.2.0 mlflow-skinny==3.17.2 numpy==2.4.6 pandas==3.1.1 cloudpickle==3.1.3"
 # the Python SDK (issue 20): maturin builds its wheel, mypy checks its stubs
 want="$want maturin==1.16.0 mypy==2.4.1"
+# the web UI's browser tests (tests/python/test_ui.py): Playwright drives the apt Chromium (scripts/chromium.sh)
+# through its bundled node driver; `playwright install` (a browser download) is never run
+want="$want playwright==1.65.2"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.pins" 2>/dev/null)" != "$want" ]; then
   echo "creating Python venv in $venv ..." >&2
   rm -rf "$venv"

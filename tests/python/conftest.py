@@ -3,7 +3,9 @@
 A session-wide `registry` fixture starts a real `registry-server` (embedded SQLite + a local blob
 directory in a temporary data dir) on a free loopback port and drives the real `registry` CLI against it.
 Binaries come from $REGISTRY_BIN_DIR (default: <repo>/target/debug); nothing is built here.
+`running_registry(work, *flags)` starts another such server with extra flags (e.g. `--anonymous-read`).
 """
+import contextlib
 import hashlib
 import http.client
 import http.server
@@ -106,19 +108,21 @@ def _clean_env():
             if not k.startswith(("MLFLOW_", "REGISTRY_")) and k not in ("DATABRICKS_HOST", "DATABRICKS_TOKEN")}
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
+@contextlib.contextmanager
+def running_registry(work: Path, *server_args):
+    """A registry-server on a free loopback port with its data in `work`/data (extra flags such as
+    `--anonymous-read` in `server_args`); yields its Registry and stops it afterwards."""
     server = bin_dir() / "registry-server"
     for b in (server, bin_dir() / "registry"):
         if not os.access(b, os.X_OK):
             pytest.fail(f"{b} is missing: build it (cargo build -p registry-server -p registry-client) "
                         f"or set REGISTRY_BIN_DIR")
-    work = tmp_path_factory.mktemp("registry")
     data = work / "data"
     port = free_port()
     log_path = work / "server.log"
     log = open(log_path, "wb")
-    proc = subprocess.Popen([str(server), "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+    proc = subprocess.Popen([str(server), "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
+                             *map(str, server_args)],
                             stdout=log, stderr=subprocess.STDOUT, env=_clean_env(), cwd=work)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -135,17 +139,24 @@ def registry(tmp_path_factory):
             proc.kill()
             pytest.fail(f"registry-server did not answer /v1/health within 60 s:\n{log_path.read_text(errors='replace')}")
         time.sleep(0.1)
-    reg = Registry(url, data, work, proc, log_path)
-    yield reg
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+        yield Registry(url, data, work, proc, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
     text = log_path.read_text(errors="replace")
     assert "panicked" not in text, f"the server panicked during the tests:\n{text[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
+        yield reg
 
 
 # ---- a recording reverse proxy: what the MLflow client really sent and got back ----------------

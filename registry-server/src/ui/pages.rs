@@ -435,7 +435,7 @@ fn commands(pinned: &str, evidence: &[&registry_core::api::AttestationInfo]) -> 
     let notes = if notes.is_empty() { String::new() } else { format!("{}\n", notes.join("\n")) };
     if trust.is_empty() {
         let verify = format!(
-            "# nothing trusted signed this version: pulling re-hashes every byte against the manifest\nregistry pull {pinned} -o ./model"
+            "# nothing trusted signed this version: what can be checked is that its bytes match the manifest\nregistry pull {pinned} -o ./model\nregistry verify {pinned} --dir ./model"
         );
         let bundle = format!(
             "registry bundle {pinned} -o bundle.json\n# LOG_KEY: your pinned copy of the log key\nregistry verify --offline --bundle bundle.json --log-key \"$LOG_KEY\""
@@ -509,7 +509,8 @@ pub async fn bundle(
     let r = reference_of(&v)?;
     actor.check_read(&m, format_args!("version {m}@{r}"))?;
     let b = service::audit_bundle::download(&state, &actor.id, &m, &r).await?;
-    let body = serde_json::to_vec_pretty(&b).map_err(ApiError::internal)?;
+    // The same bytes as `GET /v1/.../bundle` (compact JSON).
+    let body = serde_json::to_vec(&b).map_err(ApiError::internal)?;
     let file = format!("{}-{}-{}.bundle.json", m.namespace(), m.name(), b.version.version)
         .replace(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')), "_");
     Ok((
