@@ -283,3 +283,23 @@ pub fn trust_key(
         predicate_types: types.iter().map(|t| (*t).to_owned()).collect(),
     }
 }
+
+/// A tiny deterministic generator (xorshift) for the benchmarks' generated histories, so runs are
+/// comparable.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

@@ -156,11 +156,24 @@ pub async fn get_manifest(
     r: &Reference,
 ) -> Result<(Digest, String), ApiError> {
     let row = resolve(state, m, r).await?;
+    let want = checked_manifest(&row)?;
+    Ok((want, row.manifest))
+}
+
+/// The digest of a stored version's manifest, after checking the stored text still hashes to it
+/// (a row edited behind the server's back is reported, not served).
+pub fn checked_manifest(row: &VersionRow) -> Result<Digest, ApiError> {
     let want = Digest::from_hex(&row.manifest_digest).map_err(|e| corrupt("manifest_digest", e))?;
     if Digest::of(row.manifest.as_bytes()) != want {
-        return Err(corrupt("manifest", format!("{m}@{r}: stored manifest does not hash to {want}")));
+        return Err(corrupt(
+            "manifest",
+            format!(
+                "{}/{}@{}: stored manifest does not hash to {want}",
+                row.namespace, row.name, row.version
+            ),
+        ));
     }
-    Ok((want, row.manifest))
+    Ok(want)
 }
 
 /// A read found no object where a blob row says one is: the row is marked lost, so the next push of

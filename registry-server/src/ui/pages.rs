@@ -240,9 +240,8 @@ pub async fn version(
     actor.check_read(&m, format_args!("version {m}@{r}"))?;
     let row = service::read::resolve(&state, &m, &r).await?;
     let rec = service::read::version_response(row.clone())?;
-    let (_, manifest_text) =
-        service::read::get_manifest(&state, &m, &Reference::Digest(rec.manifest_digest)).await?;
-    let manifest: registry_core::manifest::Manifest = serde_json::from_str(&manifest_text)
+    service::read::checked_manifest(&row)?;
+    let manifest: registry_core::manifest::Manifest = serde_json::from_str(&row.manifest)
         .map_err(|e| ApiError::internal(format!("stored manifest: {e}")))?;
     let offset = q.files.unwrap_or(0).min(manifest.files().len());
     let files = manifest.files()[offset..]

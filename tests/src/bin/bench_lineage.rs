@@ -13,20 +13,7 @@ use registry_core::{Digest, ModelName, Reference, VersionLabel};
 use registry_server::service::incident::{Seed, affected};
 use registry_server::testing::TestServer;
 
-/// A tiny deterministic generator (xorshift), so runs are comparable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use registry_e2e::Rng;
 
 /// Makes a random seed of one kind.
 type SeedMaker = Box<dyn Fn(&mut Rng) -> Seed>;
