@@ -20,7 +20,6 @@ import json
 import os
 import re
 import subprocess
-import time
 import urllib.parse
 from pathlib import Path
 from types import SimpleNamespace
@@ -749,11 +748,11 @@ def test_anonymous_read_shows_models_without_sign_in(tabs, tmp_path):
         assert t.tid("graph-node").evaluate_all("ns => ns.map(n => n.dataset.node)") == ["anon/open@1"]
 
 
-def test_sessions_are_secure_behind_https_and_expire(tabs, tmp_path):
+def test_sessions_are_secure_behind_https(tabs, tmp_path):
     """Behind a TLS proxy (--public-url https://...) the browser's origin is the public one; the cookie is
     Secure (`registry_session` on /ui, or the stricter `__Host-registry_session`, which must be on /)."""
     public = "https://registry.example"
-    with running_registry(tmp_path, "--public-url", public, "--ui-session-ttl", "2") as reg:
+    with running_registry(tmp_path, "--public-url", public) as reg:
         t = tabs(reg)
         t.visit("https-login", "/ui/login")
         field = token_field(t.page)
@@ -775,6 +774,4 @@ def test_sessions_are_secure_behind_https_and_expire(tabs, tmp_path):
         value = f"{name}={value}"
         st, _, body = raw(reg, "GET", "/ui/", cookie=value)
         assert st == 200 and b'data-testid="whoami"' in body
-        time.sleep(3)  # --ui-session-ttl 2
-        st, _, body = raw(reg, "GET", "/ui/", cookie=value)
-        assert st == 200 and b'data-testid="whoami"' not in body, "the session outlived --ui-session-ttl"
+        # Expiry itself is tested without waiting on the clock in tests/tests/ui.rs.

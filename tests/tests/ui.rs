@@ -556,3 +556,39 @@ async fn evidence_labels_and_commands_cannot_be_spoofed_and_the_graph_is_silent_
     assert!(!mine.contains("not shown") && !mine.contains("outside your namespaces"), "no count of others");
     assert_eq!(mine.matches("data-testid=\"graph-node\"").count(), 3);
 }
+
+#[tokio::test]
+async fn a_session_lasts_its_ttl_and_not_a_moment_past_it() {
+    let s = TestServer::start().await;
+    let sess = sign_in(&s, &s.admin_token).await;
+    let (created, expires): (i64, i64) = sqlx::query_as("SELECT created_at, expires_at FROM ui_sessions")
+        .fetch_one(s.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(expires - created, 12 * 3600 * 1000, "the documented default TTL");
+    // The clock passes its expiry (moved, not waited for): the cookie no longer signs anyone in.
+    sqlx::query("UPDATE ui_sessions SET expires_at = $1")
+        .bind(registry_server::db::now_ms() - 1)
+        .execute(s.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(get(&s, "/ui/audit", Some(&sess.cookie)).await.0, StatusCode::UNAUTHORIZED);
+    // A token that expires sooner caps its sessions.
+    let c = client(&s);
+    let soon = c
+        .create_token(&registry_core::auth::CreateTokenRequest {
+            name: "short".into(),
+            scopes: vec![Scope::Read],
+            namespace: registry_core::auth::NamePattern::any(),
+            expires_at: Some(registry_server::db::rfc3339(registry_server::db::now_ms() + 60_000)),
+        })
+        .await
+        .unwrap();
+    sign_in(&s, &soon.token).await;
+    let (created, expires): (i64, i64) =
+        sqlx::query_as("SELECT created_at, expires_at FROM ui_sessions ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(s.state.db.pool())
+            .await
+            .unwrap();
+    assert!(expires - created <= 60_000, "never past the token ({})", expires - created);
+}
