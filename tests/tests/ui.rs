@@ -592,3 +592,56 @@ async fn a_session_lasts_its_ttl_and_not_a_moment_past_it() {
             .unwrap();
     assert!(expires - created <= 60_000, "never past the token ({})", expires - created);
 }
+
+#[tokio::test]
+async fn bad_input_is_a_clear_4xx_page_never_a_5xx() {
+    let s = TestServer::start().await;
+    seed(&s).await;
+    let sess = sign_in(&s, &s.admin_token).await;
+    let huge = "x".repeat(10_000);
+    let cases: Vec<(String, u16)> = vec![
+        ("/ui/models/BAD/Name".into(), 400),
+        ("/ui/models/fraud/detector/versions/not%20a%20label".into(), 400),
+        ("/ui/models/fraud/detector?before=-5".into(), 400),
+        ("/ui/models/fraud/detector?before=abc".into(), 400),
+        ("/ui/models/fraud/detector/versions/2?files=99999999999".into(), 200),
+        ("/ui/models/fraud/detector/aliases/NOT_AN_ALIAS".into(), 400),
+        ("/ui/policies/not-a-number".into(), 400),
+        ("/ui/policies/424242".into(), 404),
+        ("/ui/log/999999999".into(), 404),
+        ("/ui/log/-1".into(), 400),
+        ("/ui/log?before=18446744073709551615".into(), 200),
+        ("/ui/affected?kind=dataset&value=sha256:zz".into(), 400),
+        ("/ui/affected?kind=nonsense&value=x".into(), 400),
+        ("/ui/affected?kind=commit&value=abc".into(), 400),
+        (format!("/ui/?q={huge}"), 400),
+        ("/ui/?after=not-a-cursor".into(), 400),
+        (format!("/ui/audit?actor={huge}"), 400),
+    ];
+    for (path, want) in cases {
+        let (status, h, body) = get(&s, &path, Some(&sess.cookie)).await;
+        assert_eq!(status.as_u16(), want, "{path}: {body}");
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP, "{path}");
+        if want >= 400 {
+            assert!(body.contains("data-testid=\"error-message\""), "{path}: a page with the reason");
+        }
+    }
+    // Forms: an over-long reason is refused by the same rule as /v1 (4 KiB), nothing moves.
+    let long = "r".repeat(5000);
+    let (status, _, _) = post(
+        &s,
+        "/ui/models/fraud/detector/aliases/staging/rollback",
+        Some(&sess.cookie),
+        &[("csrf", &sess.csrf), ("reason", &long)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = post(
+        &s,
+        "/ui/quarantines",
+        Some(&sess.cookie),
+        &[("csrf", &sess.csrf), ("kind", "dataset"), ("value", "nope"), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
