@@ -303,3 +303,9 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// The `q` quantile (0..=1) of `v`, the nearest rank below, as the benchmarks report it.
+pub fn pct(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[((v.len() - 1) as f64 * q) as usize]
+}

@@ -45,7 +45,9 @@ struct Session {
     csrf: String,
 }
 
-async fn sign_in(s: &TestServer, token: &str) -> Session {
+/// `POST /ui/login` with `token` from this origin: asserts the 303 to `/ui/` and returns the whole
+/// `Set-Cookie` value.
+async fn login(s: &TestServer, token: &str) -> String {
     let resp = browser()
         .post(format!("{}/ui/login", s.url))
         .header(header::ORIGIN, &s.url)
@@ -53,9 +55,14 @@ async fn sign_in(s: &TestServer, token: &str) -> Session {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
-    assert_eq!(resp.headers()[header::LOCATION], "/ui/");
-    let set = resp.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    assert_eq!(status, StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
+    assert_eq!(headers[header::LOCATION], "/ui/");
+    headers[header::SET_COOKIE].to_str().unwrap().to_owned()
+}
+
+async fn sign_in(s: &TestServer, token: &str) -> Session {
+    let set = login(s, token).await;
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
         assert!(set.contains(attr), "{set}");
     }
@@ -71,15 +78,7 @@ async fn sign_in(s: &TestServer, token: &str) -> Session {
 /// CSRF token is not on any page it can see; the matrix sends it anyway (derived as the server
 /// derives it) to show the scope check, not the CSRF check, refuses it.
 async fn sign_in_without_read(s: &TestServer, token: &str) -> Session {
-    let resp = browser()
-        .post(format!("{}/ui/login", s.url))
-        .header(header::ORIGIN, &s.url)
-        .form_body(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let cookie = resp.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = login(s, token).await.split(';').next().unwrap().to_owned();
     let secret = cookie.split_once('=').unwrap().1;
     let csrf = registry_core::Digest::of(format!("registry-ui-csrf\n{secret}").as_bytes()).hex();
     assert_eq!(get(s, "/ui/", Some(&cookie)).await.0, StatusCode::FORBIDDEN, "signed in, reads nothing");
@@ -487,15 +486,7 @@ async fn anonymous_read_shows_pages_without_sign_in_but_never_acts() {
 #[tokio::test]
 async fn behind_https_the_cookie_is_secure() {
     let s = TestServer::start_with(TestOptions { secure_cookies: true, ..Default::default() }).await;
-    let resp = browser()
-        .post(format!("{}/ui/login", s.url))
-        .header(header::ORIGIN, &s.url)
-        .form_body(&[("token", s.admin_token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let set = resp.headers()[header::SET_COOKIE].to_str().unwrap();
+    let set = login(&s, &s.admin_token).await;
     // __Host-: browsers refuse it unless Secure, Path=/ and no Domain, so nobody can plant one.
     assert!(set.starts_with("__Host-registry_session=regs_"), "{set}");
     assert!(set.contains("; Secure") && set.contains("HttpOnly") && set.contains("Path=/;"), "{set}");

@@ -7,7 +7,7 @@ use axum::response::Response;
 use registry_core::auth::Scope;
 use serde::Deserialize;
 
-use super::pages::{alias_href, model_href, model_of, policy_ref, reference_of, seed_of};
+use super::pages::{alias_href, current_target, model_href, model_of, policy_ref, reference_of, seed_of};
 use super::session::{Viewer, same_origin, see_other};
 use super::view::{self, Chrome};
 use super::{UiError, UiForm, UiPath, render};
@@ -26,12 +26,16 @@ macro_rules! csrf {
 }
 csrf!(PromoteForm, ReasonForm, QuarantineForm, super::session::CsrfForm);
 
-/// The actor of a form POST and its form: 401 without a session, 403 without the session's CSRF
-/// token (a body that does not parse carries none), in that order, before anything else is looked at.
-pub fn acting<F: Csrf>(
-    viewer: &Viewer,
+/// The actor of a form POST and its form: 403 when another origin sent it ([`same_origin`]), 401
+/// without a session, 403 without the session's CSRF token (a body that does not parse carries
+/// none), in that order, before anything else is looked at. Every UI POST but sign-in starts here.
+pub fn acting<'v, F: Csrf>(
+    state: &AppState,
+    headers: &HeaderMap,
+    viewer: &'v Viewer,
     form: Result<UiForm<F>, UiError>,
-) -> Result<(&crate::auth::Actor, F), UiError> {
+) -> Result<(&'v crate::auth::Actor, F), UiError> {
+    same_origin(headers, state.settings.public_origin.as_deref())?;
     match form {
         Ok(UiForm(f)) => Ok((viewer.acting(f.csrf())?, f)),
         Err(_) => {
@@ -67,8 +71,7 @@ pub async fn promote(
     UiPath((ns, name, a)): UiPath<(String, String, String)>,
     form: Result<UiForm<PromoteForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers, state.settings.public_origin.as_deref())?;
-    let (actor, form) = acting(&viewer, form)?;
+    let (actor, form) = acting(&state, &headers, &viewer, form)?;
     let m = model_of(&ns, &name)?;
     actor.check_write(Scope::Promote, &m)?;
     crate::error::check_text("reason", &form.reason)?;
@@ -82,17 +85,11 @@ pub async fn promote(
             expected_current: Some(form.expected_current.as_deref().unwrap_or("")),
             kind: "promote",
         };
-        service::promote::promote(&state, actor, &mv, &version)
-            .await
-            .map_err(crate::error::ApiError::from)?;
+        service::promote::promote(&state, actor, &mv, &version).await?;
         return Ok(see_other(&alias_href(&ns, &name, alias.as_str()), None));
     }
     let decision = service::promote::dry_run(&state, actor, &m, &version, &alias).await?;
-    let current = match service::promote::get(&state, &m, &alias, None).await {
-        Ok(t) => Some(t.version),
-        Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => None,
-        Err(e) => return Err(e.into()),
-    };
+    let current = current_target(&state, &m, &alias).await?;
     // Confirm names the version by its label, as resolved now.
     let label = service::read::resolve(&state, &m, &version).await?.version;
     render(&view::DryRun {
@@ -128,15 +125,12 @@ pub async fn rollback(
     UiPath((ns, name, a)): UiPath<(String, String, String)>,
     form: Result<UiForm<ReasonForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers, state.settings.public_origin.as_deref())?;
-    let (actor, form) = acting(&viewer, form)?;
+    let (actor, form) = acting(&state, &headers, &viewer, form)?;
     let m = model_of(&ns, &name)?;
     actor.check_write(Scope::Promote, &m)?;
     crate::error::check_text("reason", &form.reason)?;
     let alias = service::promote::alias(&a)?;
-    service::promote::rollback(&state, actor, &m, &alias, &form.reason)
-        .await
-        .map_err(crate::error::ApiError::from)?;
+    service::promote::rollback(&state, actor, &m, &alias, &form.reason).await?;
     Ok(see_other(&alias_href(&ns, &name, alias.as_str()), None))
 }
 
@@ -160,8 +154,7 @@ pub async fn quarantine(
     headers: HeaderMap,
     form: Result<UiForm<QuarantineForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers, state.settings.public_origin.as_deref())?;
-    let (actor, form) = acting(&viewer, form)?;
+    let (actor, form) = acting(&state, &headers, &viewer, form)?;
     if !actor.has(Scope::Admin) {
         return Err(UiError::forbidden("quarantining needs the admin scope"));
     }
@@ -192,8 +185,7 @@ pub async fn lift(
     UiPath(id): UiPath<i64>,
     form: Result<UiForm<ReasonForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers, state.settings.public_origin.as_deref())?;
-    let (actor, form) = acting(&viewer, form)?;
+    let (actor, form) = acting(&state, &headers, &viewer, form)?;
     if !actor.has(Scope::Admin) {
         return Err(UiError::forbidden("lifting a quarantine needs the admin scope"));
     }

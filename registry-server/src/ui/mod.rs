@@ -208,6 +208,12 @@ impl From<ApiError> for UiError {
     }
 }
 
+impl From<crate::service::promote::MoveError> for UiError {
+    fn from(e: crate::service::promote::MoveError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl From<askama::Error> for UiError {
     fn from(e: askama::Error) -> Self {
         Self {

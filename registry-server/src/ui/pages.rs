@@ -483,17 +483,43 @@ fn graph_of(focus: &VersionRow, hood: &service::lineage::Neighbourhood) -> Strin
     graph::svg(&nodes, &edges)
 }
 
-/// Entry `index` against the current checkpoint: the proof, and whether it recomputes the root.
+/// Log entry `index` proven against the current checkpoint.
+struct Proven {
+    body: String,
+    leaf: registry_core::tlog::Hash,
+    checkpoint: registry_core::tlog::note::Checkpoint,
+    proof: Vec<registry_core::tlog::Hash>,
+    /// The proof recomputes the checkpoint's root.
+    verified: bool,
+}
+
+/// Entry `index`, its inclusion proof in the current checkpoint, and whether the proof recomputes
+/// the root (404 past the end of the log).
+async fn proven_entry(state: &AppState, index: u64) -> Result<Proven, UiError> {
+    let (checkpoint, _) = service::log::checkpoint(&state.db, &state.log).await?;
+    let size = checkpoint.size;
+    let missing = || UiError::not_found(format!("log entry {index} not found (the log has {size} entries)"));
+    if index >= size {
+        return Err(missing());
+    }
+    let entries = service::log::entries(&state.db, index, index + 1).await?;
+    let body = entries.into_iter().next().ok_or_else(missing)?.body;
+    let proof = service::log::inclusion(&state.db, index, size).await?;
+    let leaf = registry_core::tlog::leaf_hash(body.as_bytes());
+    let verified = registry_core::tlog::verify_inclusion(&leaf, index, size, &proof, &checkpoint.root);
+    Ok(Proven { body, leaf, checkpoint, proof, verified })
+}
+
+/// A version's log entry against the current checkpoint.
 async fn inclusion_of(state: &AppState, index: u64) -> Result<view::Inclusion, UiError> {
-    let (cp, _) = service::log::checkpoint(&state.db, &state.log).await?;
-    let body = service::log::entries(&state.db, index, index + 1).await?;
-    let Some(entry) = body.first() else {
-        return Err(UiError::not_found(format!("log entry {index} not found")));
-    };
-    let proof = service::log::inclusion(&state.db, index, cp.size).await?;
-    let leaf = registry_core::tlog::leaf_hash(entry.body.as_bytes());
-    let verified = registry_core::tlog::verify_inclusion(&leaf, index, cp.size, &proof, &cp.root);
-    Ok(view::Inclusion { index, href: log_href(index), tree_size: cp.size, proof_len: proof.len(), verified })
+    let p = proven_entry(state, index).await?;
+    Ok(view::Inclusion {
+        index,
+        href: log_href(index),
+        tree_size: p.checkpoint.size,
+        proof_len: p.proof.len(),
+        verified: p.verified,
+    })
 }
 
 /// `GET .../versions/{v}/bundle`: the auditor bundle (the access audit records the download, as
@@ -533,11 +559,9 @@ pub async fn alias(
     actor.check_read(&m, format_args!("model {m}"))?;
     service::read::get_model(&state, &m).await?;
     let alias = service::promote::alias(&a)?;
-    let target = match service::promote::get(&state, &m, &alias, None).await {
-        Ok(t) => Some(Link { href: version_href(&ns, &name, &t.version), text: t.version }),
-        Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => None,
-        Err(e) => return Err(e.into()),
-    };
+    let target = current_target(&state, &m, &alias)
+        .await?
+        .map(|v| Link { href: version_href(&ns, &name, &v), text: v });
     let events = service::promote::history(&state, &m, &alias, PAGE)
         .await?
         .events
@@ -574,6 +598,19 @@ pub async fn alias(
                    its version: open the version to see it among its attestations."
                 .into(),
     })
+}
+
+/// The version label an alias points at now, or `None` when it points nowhere yet.
+pub(super) async fn current_target(
+    state: &AppState,
+    m: &ModelName,
+    alias: &registry_core::promote::AliasName,
+) -> Result<Option<String>, UiError> {
+    match service::promote::get(state, m, alias, None).await {
+        Ok(t) => Ok(Some(t.version)),
+        Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(super) fn policy_ref(p: &registry_core::promote::PolicyRef) -> view::PolicyRefItem {
@@ -690,36 +727,22 @@ pub async fn log_entry(
 ) -> Result<Response, UiError> {
     let actor = viewer.reader()?;
     service::log::check_reads_whole_log(actor)?;
-    let (cp, _) = service::log::checkpoint(&state.db, &state.log).await?;
-    if index >= cp.size {
-        return Err(UiError::not_found(format!(
-            "log entry {index} not found (the log has {} entries)",
-            cp.size
-        )));
-    }
-    let entry = service::log::entries(&state.db, index, index + 1)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| UiError::not_found(format!("log entry {index} not found")))?;
-    let proof = service::log::inclusion(&state.db, index, cp.size).await?;
-    let leaf = registry_core::tlog::leaf_hash(entry.body.as_bytes());
-    let verified = registry_core::tlog::verify_inclusion(&leaf, index, cp.size, &proof, &cp.root);
+    let p = proven_entry(&state, index).await?;
     use base64::Engine as _;
     let b64 = |h: &[u8]| base64::engine::general_purpose::STANDARD.encode(h);
-    let body = serde_json::from_str::<serde_json::Value>(&entry.body)
+    let body = serde_json::from_str::<serde_json::Value>(&p.body)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .map_or(entry.body.clone(), |pretty| format!("{}\n\n(exact bytes:)\n{}", pretty, entry.body));
+        .map_or(p.body.clone(), |pretty| format!("{}\n\n(exact bytes:)\n{}", pretty, p.body));
     render(&view::LogEntry {
         chrome: Chrome::of(&viewer),
         index,
         body,
-        leaf_hash: b64(&leaf),
-        tree_size: cp.size,
-        root: b64(&cp.root),
-        proof: proof.iter().map(|h| b64(h)).collect(),
-        verified,
+        leaf_hash: b64(&p.leaf),
+        tree_size: p.checkpoint.size,
+        root: b64(&p.checkpoint.root),
+        proof: p.proof.iter().map(|h| b64(h)).collect(),
+        verified: p.verified,
     })
 }
 

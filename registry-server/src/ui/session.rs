@@ -214,8 +214,7 @@ pub async fn logout(
     headers: HeaderMap,
     form: Result<UiForm<CsrfForm>, UiError>,
 ) -> Result<Response, UiError> {
-    same_origin(&headers, state.settings.public_origin.as_deref())?;
-    super::actions::acting(&viewer, form)?;
+    super::actions::acting(&state, &headers, &viewer, form)?;
     if let Some(s) = &viewer.session {
         state.db.session_delete(&s.hash).await.map_err(crate::error::ApiError::from)?;
     }

@@ -10,18 +10,12 @@
 use std::time::Instant;
 
 use registry_core::{Digest, ModelName, Reference, VersionLabel};
+use registry_e2e::{Rng, pct};
 use registry_server::service::incident::{Seed, affected};
 use registry_server::testing::TestServer;
 
-use registry_e2e::Rng;
-
 /// Makes a random seed of one kind.
 type SeedMaker = Box<dyn Fn(&mut Rng) -> Seed>;
-
-fn pct(mut v: Vec<f64>, q: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() - 1) as f64 * q) as usize]
-}
 
 fn dataset(i: u64) -> Digest {
     Digest::of(format!("dataset {i}").as_bytes())

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use registry_e2e::pct;
 use registry_server::db::{Db, log};
 use registry_server::service::log as svc;
 
@@ -17,11 +18,6 @@ fn entry(i: u64) -> registry_core::tlog::entry::LogEntry {
         "token:bench",
         &[("manifest_digest", serde_json::json!(format!("sha256:{:064x}", i)))],
     )
-}
-
-fn pct(mut v: Vec<f64>, q: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() - 1) as f64 * q) as usize]
 }
 
 #[tokio::main]

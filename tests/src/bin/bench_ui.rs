@@ -21,7 +21,7 @@ use registry_core::attest::keys::{KeyKind, SigningKey};
 use registry_core::attest::predicates::{OMS_V1, SLSA_PROVENANCE_V1};
 use registry_core::lineage::{Code, Dataset, Run, Scalar};
 use registry_core::{Digest, FileEntry, Lineage, Manifest, ModelName, ModelRef};
-use registry_e2e::{TestPush, TestServer, client, promote_req, trust_key};
+use registry_e2e::{Rng, TestPush, TestServer, client, pct, promote_req, trust_key};
 use registry_server::db::log;
 
 /// Versions created at once (one wave; a version's parent is the newest of the waves before).
@@ -32,13 +32,6 @@ const SIGNED_EVERY: u64 = 100;
 /// checkpoint; the first of anything warms the SQLite page cache).
 const WARMUP: usize = 3;
 const MODEL: &str = "bench/big";
-
-use registry_e2e::Rng;
-
-fn pct(mut v: Vec<f64>, q: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() - 1) as f64 * q) as usize]
-}
 
 /// Version `i`'s lineage: 1–3 of 500 datasets, a commit per 20 versions, `parent` if any.
 fn lineage(i: u64, parent: Option<u64>, rng: &mut Rng) -> Lineage {
