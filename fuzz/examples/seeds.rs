@@ -253,6 +253,7 @@ fn main() {
         log_index: Some(1),
         quarantined: false,
         corrupted: false,
+        oci_manifest_digest: None,
     };
     let bundle = AuditBundle {
         media_type: MEDIA_TYPE.into(),

@@ -50,6 +50,8 @@ pub fn build_router(state: AppState) -> Router {
     }
     // The web UI (its own auth: a session cookie that /v1 never reads).
     app = app.merge(ui::router());
+    // What /v2 answers beyond its routes (push methods, unknown paths), in the OCI spec's shapes.
+    app = app.merge(routes::oci::others());
     app.fallback(routes::fallback)
         .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
             let e = ApiError::new(
@@ -126,6 +128,10 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let keyed = service::attest::backfill_evidence_keys(&db).await?;
     if keyed > 0 {
         tracing::info!(keyed, "gave stored attestations their evidence keys");
+    }
+    let (versions, attestations) = service::oci::backfill(&db).await?;
+    if versions + attestations > 0 {
+        tracing::info!(versions, attestations, "gave stored versions and attestations their OCI digests");
     }
     if let Some(path) =
         service::tokens::bootstrap(&db, &config.data_dir, config.bootstrap_token.clone()).await?

@@ -53,6 +53,8 @@ pub(crate) fn beside_the_document(spec: Arc<String>) -> Vec<(MountedRoute, Metho
     ];
     // The MLflow-compatible API (its own error shapes; no OpenAPI document of ours describes it).
     out.extend(crate::routes::mlflow::routes());
+    // The OCI Distribution view (the spec's error shapes; docs/oci.md).
+    out.extend(crate::routes::oci::routes());
     out
 }
 

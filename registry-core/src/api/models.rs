@@ -87,6 +87,11 @@ pub struct VersionResponse {
     /// The scrubber found its stored bytes, an attestation or a log entry altered.
     #[serde(default)]
     pub corrupted: bool,
+    /// Digest of its OCI manifest under `/v2` (`registry_core::oci::model_artifact`, a pure function
+    /// of the name, label and manifest: recompute it rather than trust it). Absent when the version
+    /// has too many files for a 4 MiB OCI manifest (docs/oci.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_manifest_digest: Option<Digest>,
 }
 
 /// `GET .../versions` page.

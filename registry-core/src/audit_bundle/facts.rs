@@ -87,6 +87,20 @@ pub(super) fn check_record(
     if let Some(m) = manifest {
         same("file_count", Some(&m.files().len().to_string()), Some(v.file_count.to_string()));
         same("total_size", Some(&m.total_size().to_string()), Some(v.total_size.to_string()));
+        // The OCI digest is recomputed, never taken on the registry's word: it must be the one the
+        // name, label and manifest give, and the one the entry logged (entries made before the OCI
+        // view have none; the recomputation still binds the record's).
+        if let Some(claimed) = v.oci_manifest_digest {
+            let ours = crate::VersionLabel::parse(&v.version)
+                .ok()
+                .zip(crate::ModelName::new(&v.namespace, &v.name).ok())
+                .and_then(|(l, n)| crate::oci::model_artifact(&n, &l, m).ok())
+                .map(|a| a.digest.to_string());
+            same("OCI manifest digest", Some(&claimed.to_string()), ours);
+        }
+        if let Some(logged) = e.detail("oci_manifest_digest") {
+            same("OCI manifest digest (logged)", Some(logged), v.oci_manifest_digest.map(|d| d.to_string()));
+        }
     }
     r.push(
         bad.is_empty(),

@@ -156,7 +156,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Actor, ApiE
 /// The credential of an `Authorization` value: `Bearer <credential>`, or `Basic` whose password is
 /// the credential (the user name is ignored: the credential says who is calling). Basic is what
 /// the MLflow client sends when `MLFLOW_TRACKING_USERNAME`/`PASSWORD` are set.
-fn credential(value: &str) -> Option<String> {
+pub(crate) fn credential(value: &str) -> Option<String> {
     if let Some(c) = bearer(value) {
         return Some(c.to_owned());
     }

@@ -54,7 +54,7 @@ pub struct KeyRow {
     pub revoked_at: Option<i64>,
 }
 
-const ATT: &str = "id, version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, binding, \
+pub(super) const ATT: &str = "id, version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, binding, \
                    created_by, created_at, log_index, signer_identity";
 const KEY: &str = "key_id, namespace, public_key, predicate_types, added_by, added_at, revoked_at";
 

@@ -19,6 +19,7 @@ pub mod keyless;
 pub mod log;
 pub mod mlflow;
 pub mod models;
+pub mod oci;
 pub mod replay;
 pub mod report;
 pub mod scrub;

@@ -44,11 +44,15 @@ pub struct VersionRow {
     pub corrupted: i64,
     /// Per-model sequence number, 1, 2, ... in creation order (MLflow's version number).
     pub seq: i64,
+    /// Hex digest of its OCI manifest (`registry_core::oci`); `None` when too large or not computed yet.
+    pub oci_manifest_digest: Option<String>,
+    /// The generator that computed it; `None` when not computed yet.
+    pub oci_generator: Option<String>,
 }
 
-const SELECT: &str = "SELECT v.id, v.model_id, m.namespace, m.name, v.version, v.manifest_digest, \
+pub(super) const SELECT: &str = "SELECT v.id, v.model_id, m.namespace, m.name, v.version, v.manifest_digest, \
      v.oms_root_digest, v.manifest, v.lineage, v.metadata, v.file_count, v.total_size, v.created_by, \
-     v.created_at, v.log_index, v.quarantined, v.corrupted, v.seq FROM versions v JOIN models m ON m.id = v.model_id";
+     v.created_at, v.log_index, v.quarantined, v.corrupted, v.seq, v.oci_manifest_digest, v.oci_generator FROM versions v JOIN models m ON m.id = v.model_id";
 
 /// A version to insert.
 #[derive(Debug)]

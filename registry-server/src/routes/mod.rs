@@ -19,6 +19,7 @@ pub mod log;
 pub mod mlflow;
 pub mod models;
 pub mod namespaces;
+pub mod oci;
 pub mod params;
 pub mod tokens;
 pub mod uploads;
@@ -120,8 +121,15 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// JSON 404 for unknown paths.
-pub async fn fallback() -> ApiError {
-    ApiError::not_found("no such route")
+pub async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/v2/") {
+        let mut resp = oci::no_such_name().into_response();
+        let v = axum::http::HeaderValue::from_static("registry/2.0");
+        resp.headers_mut().insert("docker-distribution-api-version", v);
+        return resp;
+    }
+    ApiError::not_found("no such route").into_response()
 }
 
 /// Bounds a `limit` query parameter.

@@ -250,6 +250,7 @@ pub async fn store(
         let key = evidence_key(raw, &r.signer_key_id)
             .map_err(|e| ApiError::bad_request(codes::INVALID_ATTESTATION, e.to_string()))?;
         let Some(id) = crate::db::attestations::insert(tx, &r, &key).await? else { continue };
+        crate::service::oci::on_attestation(tx, id, &r).await?;
         let mut details = vec![
             ("digest", json!(format!("sha256:{}", r.digest))),
             ("predicate_type", json!(r.predicate_type)),

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod lineage;
 pub mod log;
 pub mod mlflow;
+pub mod oci;
 pub mod pkcs11;
 pub mod promote;
 pub mod push;

@@ -432,6 +432,7 @@ async fn insert_version(
         created_at: now,
     };
     let version_id = versions::insert(&mut tx, &new, &m.blob_digests(), &datasets, &parents).await?;
+    let oci = crate::service::oci::on_publish(&mut tx, version_id, model, &label, m).await?;
     let subject = format!("{model}@{label}");
     let e = log::entry(
         entry::VERSION_CREATED,
@@ -442,6 +443,7 @@ async fn insert_version(
             ("oms_root_digest", json!(m.oms_root_digest())),
             ("lineage_digest", json!(Digest::of(texts.lineage.as_bytes()))),
             ("metadata_digest", json!(Digest::of(texts.metadata.as_bytes()))),
+            ("oci_manifest_digest", json!(oci)),
         ],
     );
     let idx = crate::db::log::append(&mut tx, &e).await?;

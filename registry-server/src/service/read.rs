@@ -30,6 +30,12 @@ pub fn version_response(r: VersionRow) -> Result<VersionResponse, ApiError> {
         log_index: r.log_index.map(|i| i.max(0) as u64),
         quarantined: r.quarantined != 0,
         corrupted: r.corrupted != 0,
+        oci_manifest_digest: r
+            .oci_manifest_digest
+            .as_deref()
+            .map(Digest::from_hex)
+            .transpose()
+            .map_err(|e| corrupt("oci_manifest_digest", e))?,
     })
 }
 
