@@ -14,3 +14,5 @@ CREATE INDEX versions_oci_pending ON versions (oci_generator) WHERE oci_generato
 -- Each attestation served as an OCI referrer of its version: the digest of that referrer manifest.
 ALTER TABLE attestations ADD COLUMN oci_manifest_digest TEXT;
 CREATE INDEX attestations_oci ON attestations (oci_manifest_digest);
+-- An attestation's bytes served as a blob of its repository, found by their digest.
+CREATE INDEX attestations_digest ON attestations (digest);

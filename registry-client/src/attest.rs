@@ -40,7 +40,10 @@ pub fn generate_key(kind: KeyKind) -> Result<SigningKey, ClientError> {
     }
 }
 
-/// The SLSA provenance envelope of a push: subject `NS/NAME` with the manifest digest.
+/// The SLSA provenance envelope of a push: subject `NS/NAME` with the manifest digest, and
+/// `NS/NAME@VERSION` with the digest of the version's OCI manifest (what `/v2` serves; docs/oci.md),
+/// so a "subject = OCI digest" check (cosign-style) holds for the pulled artifact. A version too large
+/// for an OCI manifest has only the first.
 pub fn provenance_envelope(
     key: &SigningKey,
     model: &ModelName,
@@ -51,13 +54,20 @@ pub fn provenance_envelope(
     times: &RunTimes,
 ) -> Vec<u8> {
     let predicate = slsa_provenance(model, version, lineage, parents, times);
-    let st = Statement::new(
-        vec![Statement::subject(&model.to_string(), &manifest.digest())],
-        SLSA_PROVENANCE_V1,
-        predicate,
-    );
+    let mut subjects = vec![Statement::subject(&model.to_string(), &manifest.digest())];
+    if let Some(oci) = oci_digest(model, version, manifest) {
+        subjects.push(Statement::subject(&format!("{model}@{version}"), &oci));
+    }
+    let st = Statement::new(subjects, SLSA_PROVENANCE_V1, predicate);
     Envelope::sign(INTOTO_PAYLOAD_TYPE, serde_json::to_vec(&st).expect("a statement serializes"), &[key])
         .to_json()
+}
+
+/// The digest of the OCI manifest `/v2` serves for `model@version`, computed here (never taken from
+/// the registry); `None` when the version has too many files for one.
+pub fn oci_digest(model: &ModelName, version: &str, manifest: &Manifest) -> Option<Digest> {
+    let label = registry_core::VersionLabel::parse(version).ok()?;
+    registry_core::oci::model_artifact(model, &label, manifest).ok().map(|a| a.digest)
 }
 
 /// The OpenSSF Model Signing bundle of the files (what `model_signing verify key` checks): subject the

@@ -435,6 +435,16 @@ pub async fn push(
             manifest.digest()
         )));
     }
+    // The OCI digest /v2 serves is recomputed here, not taken on the server's word.
+    let oci = crate::attest::oci_digest(model, &v.version, &manifest);
+    if v.oci_manifest_digest != oci {
+        return Err(ClientError::Verify(format!(
+            "server recorded OCI manifest {:?} but {model}@{} gives {:?}",
+            v.oci_manifest_digest.map(|d| d.to_string()),
+            v.version,
+            oci.map(|d| d.to_string())
+        )));
+    }
     Ok(PushReport {
         version: v,
         created,

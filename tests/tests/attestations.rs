@@ -86,6 +86,24 @@ async fn a_signed_push_is_verified_stored_verbatim_and_checkable_by_anyone() {
     let bundle = c.attestation_bytes(&m("fraud/detector"), "1", &list[1]).await.unwrap();
     assert_eq!(Some(bundle), r.oms_bundle);
 
+    // The provenance names the version's OCI manifest too, by the digest `/v2` serves, so a check of
+    // "subject = the pulled artifact's digest" holds (docs/oci.md).
+    let prov = c.attestation_bytes(&m("fraud/detector"), "1", &list[0]).await.unwrap();
+    let env: Value = serde_json::from_slice(&prov).unwrap();
+    let payload = base64::engine::general_purpose::STANDARD.decode(env["payload"].as_str().unwrap()).unwrap();
+    let st: Value = serde_json::from_slice(&payload).unwrap();
+    let oci = r.version.oci_manifest_digest.expect("a small version has an OCI manifest");
+    let served = http(&s).get(format!("{}/v2/fraud/detector/manifests/1", s.url)).send().await.unwrap();
+    assert_eq!(served.headers()["docker-content-digest"].to_str().unwrap(), oci.to_string());
+    assert_eq!(registry_core::Digest::of(&served.bytes().await.unwrap()), oci);
+    let subjects: Vec<(&str, &str)> = st["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].as_str().unwrap(), x["digest"]["sha256"].as_str().unwrap()))
+        .collect();
+    assert!(subjects.contains(&("fraud/detector@1", oci.hex().as_str())), "{subjects:?}");
+
     // Anyone holding the public key verifies locally; a stranger's key verifies nothing.
     let man = c.get_manifest(&r.version).await.unwrap();
     let ok = verify_attestations(

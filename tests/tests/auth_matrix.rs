@@ -201,6 +201,26 @@ fn request(op: &str, n: usize) -> Option<Request> {
         "POST /v1/quarantines/{id}/lift" => {
             (Method::POST, "/v1/quarantines/1/lift".into(), Some(json!({"reason": "matrix"})), None)
         }
+        "GET /v2/" => (Method::GET, "/v2/".into(), None, None),
+        "GET /v2/token" => {
+            (Method::GET, "/v2/token?service=x&scope=repository:fraud/detector:pull".into(), None, None)
+        }
+        "GET /v2/{ns}/{name}/manifests/{reference}" => {
+            (Method::GET, "/v2/fraud/detector/manifests/1.4.0".into(), None, None)
+        }
+        "HEAD /v2/{ns}/{name}/manifests/{reference}" => {
+            (Method::HEAD, "/v2/fraud/detector/manifests/1.4.0".into(), None, None)
+        }
+        "GET /v2/{ns}/{name}/blobs/{digest}" => {
+            (Method::GET, format!("/v2/fraud/detector/blobs/{hello}"), None, None)
+        }
+        "HEAD /v2/{ns}/{name}/blobs/{digest}" => {
+            (Method::HEAD, format!("/v2/fraud/detector/blobs/{hello}"), None, None)
+        }
+        "GET /v2/{ns}/{name}/tags/list" => (Method::GET, "/v2/fraud/detector/tags/list".into(), None, None),
+        "GET /v2/{ns}/{name}/referrers/{digest}" => {
+            (Method::GET, format!("/v2/fraud/detector/referrers/{hello}"), None, None)
+        }
         op if op.contains("/api/") => return mlflow_request(op, n),
         _ => return None,
     })
@@ -342,7 +362,14 @@ fn expected(op: &str, required: Option<Option<Scope>>, c: &Caller) -> Result<(),
             | "GET /v1/models/{namespace}/{name}/aliases/{alias}"
             | "GET /v1/models/{namespace}/{name}/aliases/{alias}/history"
             | "GET /v1/blobs/{digest}"
-            | "HEAD /v1/blobs/{digest}" => Err(404),
+            | "HEAD /v1/blobs/{digest}"
+            // The OCI view: a repository outside the pattern is NAME_UNKNOWN, as a missing one.
+            | "GET /v2/{ns}/{name}/manifests/{reference}"
+            | "HEAD /v2/{ns}/{name}/manifests/{reference}"
+            | "GET /v2/{ns}/{name}/blobs/{digest}"
+            | "HEAD /v2/{ns}/{name}/blobs/{digest}"
+            | "GET /v2/{ns}/{name}/tags/list"
+            | "GET /v2/{ns}/{name}/referrers/{digest}" => Err(404),
             "PUT /v1/models/{namespace}/{name}/versions/{version}"
             | "POST /v1/models/{namespace}/{name}/versions/{version}/attestations"
             | "PUT /v1/models/{namespace}/{name}/aliases/{alias}"

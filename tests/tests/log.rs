@@ -184,6 +184,14 @@ async fn the_auditor_bundle_verifies_offline_and_any_alteration_fails() {
         ),
         ("version record", Box::new(|b| b["version"]["lineage"]["params"] = json!({"lr": 1}))),
         (
+            "OCI digest claimed in the record",
+            Box::new(|b| b["version"]["oci_manifest_digest"] = json!(registry_core::Digest::of(b"other"))),
+        ),
+        (
+            "OCI digest dropped from the record",
+            Box::new(|b| b["version"]["oci_manifest_digest"] = Value::Null),
+        ),
+        (
             "dropped attestation entry",
             Box::new(|b| {
                 b["log"]["entries"].as_array_mut().unwrap().pop();
