@@ -41,6 +41,7 @@ conformance!(
     attestations_stored_before_evidence_keys_get_theirs,
     server_keys_are_recorded_once_and_replaced_only_on_purpose,
     gc_never_waits_for_a_blob_row_a_push_holds,
+    oci_tags_resolve_labels_before_aliases_and_list_each_once,
 );
 
 mod access;
@@ -337,4 +338,33 @@ async fn server_keys_are_recorded_once_and_replaced_only_on_purpose(db: &Db) {
     db.server_key_replace("log", "key-b", 11).await.expect("replace");
     assert_eq!(db.server_key_get("log").await.expect("get"), Some(("key-b".into(), 11)));
     assert_eq!(db.server_key_get("attestation").await.expect("get"), None, "per purpose");
+}
+
+async fn oci_tags_resolve_labels_before_aliases_and_list_each_once(db: &Db) {
+    let m = model("fraud/detector");
+    // Two labels that map to one tag (`+` is written `_`), an exact label, and an alias.
+    let older = new_version(db, &m, "a+b_c").await.expect("insert");
+    let newer = new_version(db, &m, "a_b+c").await.expect("insert");
+    let exact = new_version(db, &m, "1.0_cu").await.expect("insert");
+    let mapped = new_version(db, &m, "1.0+cu").await.expect("insert");
+    let plain = new_version(db, &m, "2.0").await.expect("insert");
+    new_version(db, &model("fraud/other"), "9.9").await.expect("other model");
+    let id = db.model_get(&m).await.expect("model").id;
+    let mut tx = db.begin_write().await.expect("tx");
+    super::aliases::set(&mut tx, id, "production", plain, "tester", now_ms()).await.expect("alias");
+    tx.commit().await.expect("commit");
+
+    let by_tag =
+        |t: &'static str| async move { db.oci_version_by_tag(id, t).await.expect("query").map(|r| r.id) };
+    assert_eq!(by_tag("a_b_c").await, Some(older), "the oldest of two labels mapping to one tag");
+    assert_eq!(by_tag("1.0_cu").await, Some(exact), "an exact label before a mapped one");
+    assert_eq!(by_tag("production").await, Some(plain), "an alias when no label matches");
+    assert_eq!(by_tag("9.9").await, None, "another model's label");
+    assert_eq!(by_tag("a+b_c").await, None, "tags never hold +");
+    let _ = (newer, mapped);
+
+    let mut tags = db.oci_tags(id).await.expect("tags");
+    tags.sort();
+    tags.dedup();
+    assert_eq!(tags, ["1.0_cu", "2.0", "a_b_c", "production"]);
 }
