@@ -3,11 +3,12 @@
 #   1. cargo fmt --check and cargo clippy -D warnings
 #   2. every test (unit, store conformance on SQLite AND PostgreSQL, end-to-end, CLI) on SQLite, then the
 #      Python suite (tests/python, one pytest call: the real MLflow client against our server, the web UI in
-#      headless Chromium)
+#      headless Chromium, skopeo/oras-py/modelpack-client pulling through the OCI view)
 #   3. the end-to-end suite again on the scale-out stack: PostgreSQL + S3 (SeaweedFS)
 # Blob-store conformance runs on memory, a local directory AND S3 in step 2; the server's keys in a
 # PKCS#11 token are tested on SoftHSM2 (scripts/softhsm.sh installs it from apt); the web UI in Debian's
-# Chromium (scripts/chromium.sh, apt) with pinned axe-core rules (scripts/axe.sh).
+# Chromium (scripts/chromium.sh, apt) with pinned axe-core rules (scripts/axe.sh); the OCI view with skopeo
+# (scripts/skopeo.sh, apt).
 # .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,10 @@ eval "$(scripts/chromium.sh)"
 export REGISTRY_REQUIRE_CHROMIUM=1
 REGISTRY_AXE=$(scripts/axe.sh)
 export REGISTRY_AXE
+
+step "skopeo (the OCI interop tests in the Python suite)"
+eval "$(scripts/skopeo.sh)"
+export REGISTRY_REQUIRE_SKOPEO=1
 
 step "format and lint"
 cargo fmt --all -- --check

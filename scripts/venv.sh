@@ -16,6 +16,9 @@ want="$want maturin==1.16.0 mypy==2.4.1"
 # the web UI's browser tests (tests/python/test_ui.py): Playwright drives the apt Chromium (scripts/chromium.sh)
 # through its bundled node driver; `playwright install` (a browser download) is never run
 want="$want playwright==1.65.2"
+# the OCI view's third-party clients (tests/python/test_oci_interop.py, issue 19): oras-py pulls through /v2
+# (files named by their title annotation), modelpack-client pulls and checks a CNCF ModelPack artifact
+want="$want oras==0.2.43 modelpack-client==0.1.0"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.pins" 2>/dev/null)" != "$want" ]; then
   echo "creating Python venv in $venv ..." >&2
   rm -rf "$venv"

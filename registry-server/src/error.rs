@@ -123,6 +123,11 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The details, when there are some.
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_ref()
+    }
 }
 
 /// 400 `text_too_long` when a free-text field is over `registry_core::api::MAX_TEXT_LEN`.
@@ -139,6 +144,11 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // RFC 9110 §15.5.17: a 416 names the length the range was checked against.
+        let content_range = (self.status == StatusCode::RANGE_NOT_SATISFIABLE)
+            .then(|| self.details.as_ref().and_then(|d| d["size"].as_u64()))
+            .flatten()
+            .and_then(|n| axum::http::HeaderValue::try_from(format!("bytes */{n}")).ok());
         let body = ErrorBody { code: self.code.to_owned(), message: self.message, details: self.details };
         let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
@@ -146,6 +156,9 @@ impl IntoResponse for ApiError {
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer realm=\"registry\""),
             );
+        }
+        if let Some(v) = content_range {
+            resp.headers_mut().insert(axum::http::header::CONTENT_RANGE, v);
         }
         if let Some(src) = self.source {
             resp.extensions_mut().insert(InternalCause(src));
@@ -245,8 +258,9 @@ impl From<BlobError> for ApiError {
             }
             BlobError::Body(_) => ApiError::bad_request(codes::BAD_REQUEST, e.to_string()),
             BlobError::NotFound => ApiError::not_found("blob not found"),
-            BlobError::Range { .. } => {
+            BlobError::Range { size } => {
                 ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, codes::RANGE_NOT_SATISFIABLE, e.to_string())
+                    .with_details(serde_json::json!({"size": size}))
             }
             BlobError::Timeout { .. } => ApiError::unavailable(e),
             e => ApiError::internal(e),

@@ -6,6 +6,8 @@ use std::path::Path;
 
 pub use registry_server::testing::{TestOptions, TestServer};
 
+pub mod oci;
+
 /// Writes `files` (path, contents) under a fresh temp dir.
 pub fn model_dir(files: &[(&str, &[u8])]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();

@@ -86,6 +86,30 @@ pub async fn attestations_pending(
     Ok(out)
 }
 
+/// A label of model `model_id` served under OCI tag `tag` (`+` written `_`), if any: the tag's only
+/// possible holders are the label `tag` itself and labels with `+` where `tag` has `_`.
+pub async fn label_with_tag(
+    conn: &mut AnyConnection,
+    model_id: i64,
+    tag: &str,
+) -> Result<Option<String>, DbError> {
+    if !tag.contains('_') {
+        return Ok(sqlx::query_scalar("SELECT version FROM versions WHERE model_id = $1 AND version = $2")
+            .bind(model_id)
+            .bind(tag)
+            .fetch_optional(&mut *conn)
+            .await?);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT version FROM versions WHERE model_id = $1 AND REPLACE(version, '+', '_') = $2 \
+         ORDER BY id LIMIT 1",
+    )
+    .bind(model_id)
+    .bind(tag)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 impl Db {
     /// The version of model `model_id` whose OCI manifest digest is `hex`.
     pub async fn oci_version_by_digest(
@@ -110,22 +134,32 @@ impl Db {
         Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(model_id).bind(hex).fetch_optional(self.pool()).await?)
     }
 
-    /// The version an OCI tag names in model `model_id`: a label (exact first, then with `+` written
-    /// `_`, the oldest of those), else an alias.
+    /// The version an OCI tag names in model `model_id`: the label `tag`, else the alias `tag`, else
+    /// a label with `+` written `_` (the oldest). Pushes and promotions refuse names whose tags
+    /// collide (docs/oci.md); the order only settles versions made before that rule, and puts an
+    /// alias (moved only through policy) before a label anyone with push could have chosen.
     pub async fn oci_version_by_tag(&self, model_id: i64, tag: &str) -> Result<Option<VersionRow>, DbError> {
-        let sql = format!(
-            "{SELECT} WHERE v.model_id = $1 AND REPLACE(v.version, '+', '_') = $2 \
-             ORDER BY CASE WHEN v.version = $2 THEN 0 ELSE 1 END, v.id LIMIT 1"
-        );
-        let label =
-            sqlx::query_as(AssertSqlSafe(sql)).bind(model_id).bind(tag).fetch_optional(self.pool()).await?;
-        if label.is_some() {
-            return Ok(label);
+        if tag.contains('+') {
+            return Ok(None); // no tag holds `+`
         }
-        let sql = format!(
+        let exact = format!("{SELECT} WHERE v.model_id = $1 AND v.version = $2");
+        let row =
+            sqlx::query_as(AssertSqlSafe(exact)).bind(model_id).bind(tag).fetch_optional(self.pool()).await?;
+        if row.is_some() {
+            return Ok(row);
+        }
+        let alias = format!(
             "{SELECT} WHERE v.id = (SELECT a.version_id FROM aliases a WHERE a.model_id = $1 AND a.name = $2)"
         );
-        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(model_id).bind(tag).fetch_optional(self.pool()).await?)
+        let row =
+            sqlx::query_as(AssertSqlSafe(alias)).bind(model_id).bind(tag).fetch_optional(self.pool()).await?;
+        if row.is_some() || !tag.contains('_') {
+            return Ok(row);
+        }
+        let mapped = format!(
+            "{SELECT} WHERE v.model_id = $1 AND REPLACE(v.version, '+', '_') = $2 ORDER BY v.id LIMIT 1"
+        );
+        Ok(sqlx::query_as(AssertSqlSafe(mapped)).bind(model_id).bind(tag).fetch_optional(self.pool()).await?)
     }
 
     /// Every tag of model `model_id`: its labels with `+` written `_`, and its aliases (unsorted,
@@ -165,7 +199,7 @@ impl Db {
     /// Whether some version of model `model_id` has an attestation (so serves the empty config).
     pub async fn oci_has_referrers(&self, model_id: i64) -> Result<bool, DbError> {
         let n: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM attestations WHERE oci_manifest_digest IS NOT NULL AND version_id IN \
+            "SELECT id FROM attestations WHERE oci_manifest_digest IS NOT NULL AND version_id IN \
              (SELECT id FROM versions WHERE model_id = $1) LIMIT 1",
         )
         .bind(model_id)
@@ -174,17 +208,37 @@ impl Db {
         Ok(n.is_some())
     }
 
-    /// The versions of model `model_id` holding blob `hex` as a file: (quarantined, corrupted) of
-    /// each, at most 16.
-    pub async fn oci_blob_holders(&self, model_id: i64, hex: &str) -> Result<Vec<(bool, bool)>, DbError> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT v.quarantined, v.corrupted FROM version_blobs vb JOIN versions v ON v.id = vb.version_id \
-             WHERE vb.digest = $2 AND v.model_id = $1 LIMIT 16",
+    /// Whether versions of model `model_id` hold blob `hex` as a file: `None` when none does, else
+    /// whether one is usable (neither quarantined nor corrupted), and whether any is corrupted.
+    pub async fn oci_blob_holders(&self, model_id: i64, hex: &str) -> Result<Option<BlobHolders>, DbError> {
+        let usable: Option<i64> = sqlx::query_scalar(
+            "SELECT v.id FROM version_blobs vb JOIN versions v ON v.id = vb.version_id \
+             WHERE vb.digest = $2 AND v.model_id = $1 AND v.quarantined = 0 AND v.corrupted = 0 LIMIT 1",
         )
         .bind(model_id)
         .bind(hex)
-        .fetch_all(self.pool())
+        .fetch_optional(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|(q, c)| (q != 0, c != 0)).collect())
+        if usable.is_some() {
+            return Ok(Some(BlobHolders { usable: true, corrupted: false }));
+        }
+        let (any, corrupted): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT MAX(v.id), MAX(v.corrupted) FROM version_blobs vb JOIN versions v ON v.id = vb.version_id \
+             WHERE vb.digest = $2 AND v.model_id = $1",
+        )
+        .bind(model_id)
+        .bind(hex)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(any.map(|_| BlobHolders { usable: false, corrupted: corrupted.unwrap_or(0) != 0 }))
     }
+}
+
+/// Who holds a blob within one model (see [`Db::oci_blob_holders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobHolders {
+    /// Some holder is neither quarantined nor corrupted.
+    pub usable: bool,
+    /// Some holder is corrupted (when none is usable).
+    pub corrupted: bool,
 }

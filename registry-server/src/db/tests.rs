@@ -41,7 +41,7 @@ conformance!(
     attestations_stored_before_evidence_keys_get_theirs,
     server_keys_are_recorded_once_and_replaced_only_on_purpose,
     gc_never_waits_for_a_blob_row_a_push_holds,
-    oci_tags_resolve_labels_before_aliases_and_list_each_once,
+    oci_tags_resolve_exact_label_then_alias_then_mapped_label,
 );
 
 mod access;
@@ -340,7 +340,7 @@ async fn server_keys_are_recorded_once_and_replaced_only_on_purpose(db: &Db) {
     assert_eq!(db.server_key_get("attestation").await.expect("get"), None, "per purpose");
 }
 
-async fn oci_tags_resolve_labels_before_aliases_and_list_each_once(db: &Db) {
+async fn oci_tags_resolve_exact_label_then_alias_then_mapped_label(db: &Db) {
     let m = model("fraud/detector");
     // Two labels that map to one tag (`+` is written `_`), an exact label, and an alias.
     let older = new_version(db, &m, "a+b_c").await.expect("insert");
@@ -349,9 +349,12 @@ async fn oci_tags_resolve_labels_before_aliases_and_list_each_once(db: &Db) {
     let mapped = new_version(db, &m, "1.0+cu").await.expect("insert");
     let plain = new_version(db, &m, "2.0").await.expect("insert");
     new_version(db, &model("fraud/other"), "9.9").await.expect("other model");
+    // A label and an alias on one tag (refused since, made directly here as older data could be).
+    let legacy = new_version(db, &m, "prod+x").await.expect("insert");
     let id = db.model_get(&m).await.expect("model").id;
     let mut tx = db.begin_write().await.expect("tx");
     super::aliases::set(&mut tx, id, "production", plain, "tester", now_ms()).await.expect("alias");
+    super::aliases::set(&mut tx, id, "prod_x", plain, "tester", now_ms()).await.expect("alias");
     tx.commit().await.expect("commit");
 
     let by_tag =
@@ -361,10 +364,24 @@ async fn oci_tags_resolve_labels_before_aliases_and_list_each_once(db: &Db) {
     assert_eq!(by_tag("production").await, Some(plain), "an alias when no label matches");
     assert_eq!(by_tag("9.9").await, None, "another model's label");
     assert_eq!(by_tag("a+b_c").await, None, "tags never hold +");
-    let _ = (newer, mapped);
+    assert_eq!(by_tag("prod_x").await, Some(plain), "an alias before a mapped label");
+    let _ = (newer, mapped, legacy);
+
+    let mut conn = db.pool().acquire().await.expect("conn");
+    for (tag, want) in [
+        ("a_b_c", Some("a+b_c")),
+        ("2.0", Some("2.0")),
+        ("prod_x", Some("prod+x")),
+        ("production", None),
+        ("9.9", None),
+    ] {
+        let got = super::oci::label_with_tag(&mut conn, id, tag).await.expect("q");
+        assert_eq!(got.as_deref(), want, "{tag}");
+    }
+    drop(conn);
 
     let mut tags = db.oci_tags(id).await.expect("tags");
     tags.sort();
     tags.dedup();
-    assert_eq!(tags, ["1.0_cu", "2.0", "a_b_c", "production"]);
+    assert_eq!(tags, ["1.0_cu", "2.0", "a_b_c", "prod_x", "production"]);
 }

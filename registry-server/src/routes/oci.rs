@@ -28,8 +28,18 @@ impl IntoResponse for OciError {
         match self {
             OciError::Api(e) => e.into_response(),
             OciError::Spec { status, code, message, detail } => {
+                // RFC 9110 §15.5.17: a 416 names the length the range was checked against.
+                let range = (status == StatusCode::RANGE_NOT_SATISFIABLE)
+                    .then(|| detail["size"].as_u64())
+                    .flatten()
+                    .and_then(|n| HeaderValue::try_from(format!("bytes */{n}")).ok());
                 let body = json!({"errors": [{"code": code, "message": message, "detail": detail}]});
-                (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+                let mut resp =
+                    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+                if let Some(v) = range {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                resp
             }
         }
     }
@@ -91,17 +101,33 @@ fn reader(actor: &Actor) -> Result<(), OciError> {
     }
 }
 
-fn param<'a>(params: &'a RawPathParams, name: &str) -> &'a str {
+/// The path's parameters; one that is not UTF-8 once decoded is 400 NAME_INVALID in the spec's shape
+/// (axum's own rejection is plain text).
+pub struct Params(RawPathParams);
+
+impl FromRequestParts<AppState> for Params {
+    type Rejection = OciError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, OciError> {
+        RawPathParams::from_request_parts(parts, state).await.map(Self).map_err(|_| {
+            OciError::new(StatusCode::BAD_REQUEST, code::NAME_INVALID, "the path is not UTF-8 once decoded")
+        })
+    }
+}
+
+fn param<'a>(Params(params): &'a Params, name: &str) -> &'a str {
     params.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| v)
 }
 
-async fn repo(state: &AppState, actor: &Actor, params: &RawPathParams) -> Result<Repo, OciError> {
+async fn repo(state: &AppState, actor: &Actor, params: &Params) -> Result<Repo, OciError> {
     reader(actor)?;
     svc::repository(state, actor, param(params, "ns"), param(params, "name")).await
 }
 
+/// The query's pairs, percent-decoded. A `+` stays a `+` (media types hold it; no value here can
+/// hold a space), not the space HTML forms make of it.
 fn query(raw: Option<&str>) -> Vec<(String, String)> {
-    raw.map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+    raw.map(|q| url::form_urlencoded::parse(q.replace('+', "%2B").as_bytes()).into_owned().collect())
+        .unwrap_or_default()
 }
 
 fn first<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -147,7 +173,7 @@ async fn manifest(
     State(state): State<AppState>,
     method: Method,
     OciCaller(actor): OciCaller,
-    params: RawPathParams,
+    params: Params,
 ) -> Result<Response, OciError> {
     let repo = repo(&state, &actor, &params).await?;
     let m = svc::manifest(&state, &repo, param(&params, "reference")).await?;
@@ -167,7 +193,7 @@ async fn blob(
     State(state): State<AppState>,
     method: Method,
     OciCaller(actor): OciCaller,
-    params: RawPathParams,
+    params: Params,
     headers: HeaderMap,
 ) -> Result<Response, OciError> {
     let repo = repo(&state, &actor, &params).await?;
@@ -218,7 +244,7 @@ async fn blob(
 async fn tags(
     State(state): State<AppState>,
     OciCaller(actor): OciCaller,
-    params: RawPathParams,
+    params: Params,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, OciError> {
     let repo = repo(&state, &actor, &params).await?;
@@ -234,6 +260,13 @@ async fn tags(
         })?),
     };
     let last = first(&q, "last");
+    if let Some(l) = last.filter(|l| !svc::is_tag(l)) {
+        return Err(OciError::new(
+            StatusCode::BAD_REQUEST,
+            code::UNSUPPORTED,
+            format!("last must be a tag ([a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}), not {l:?}"),
+        ));
+    }
     let (page, more) = svc::tags(&state, &repo, n, last).await?;
     let mut resp = (
         [(header::CONTENT_TYPE, "application/json")],
@@ -252,7 +285,7 @@ async fn tags(
 async fn referrers(
     State(state): State<AppState>,
     OciCaller(actor): OciCaller,
-    params: RawPathParams,
+    params: Params,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, OciError> {
     let repo = repo(&state, &actor, &params).await?;

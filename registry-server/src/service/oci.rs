@@ -28,6 +28,7 @@ pub mod code {
     pub const MANIFEST_UNKNOWN: &str = "MANIFEST_UNKNOWN";
     pub const NAME_INVALID: &str = "NAME_INVALID";
     pub const NAME_UNKNOWN: &str = "NAME_UNKNOWN";
+    pub const SIZE_INVALID: &str = "SIZE_INVALID";
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
     pub const DENIED: &str = "DENIED";
     pub const UNSUPPORTED: &str = "UNSUPPORTED";
@@ -72,11 +73,16 @@ impl OciError {
             StatusCode::UNAUTHORIZED => code::UNAUTHORIZED,
             StatusCode::FORBIDDEN => code::DENIED,
             StatusCode::NOT_FOUND => missing,
-            StatusCode::RANGE_NOT_SATISFIABLE => code::BLOB_UNKNOWN,
+            // The spec lists no code for a range; its size goes in the detail (and `Content-Range`).
+            StatusCode::RANGE_NOT_SATISFIABLE => code::SIZE_INVALID,
             _ if s.is_server_error() => return Self::Api(e),
             _ => code::UNSUPPORTED,
         };
-        Self::Spec { status: s, code, message: e.message().to_owned(), detail: Value::Null }
+        let detail = match s {
+            StatusCode::RANGE_NOT_SATISFIABLE => e.details().cloned().unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        Self::Spec { status: s, code, message: e.message().to_owned(), detail }
     }
 }
 
@@ -113,7 +119,7 @@ pub async fn repository(state: &AppState, actor: &Actor, ns: &str, name: &str) -
     };
     let unknown =
         || OciError::new(StatusCode::NOT_FOUND, code::NAME_UNKNOWN, format!("repository {m} not found"));
-    if !actor.covers(&m) {
+    if !actor.covers(&m) || !is_name_component(ns) || !is_name_component(name) {
         return Err(unknown());
     }
     match state.db.model_get(&m).await {
@@ -178,11 +184,18 @@ pub async fn backfill(db: &crate::db::Db) -> anyhow::Result<(u64, u64)> {
         }
         for row in rows {
             // A row that no longer decodes is left for the scrubber to report; it gets no OCI digest.
-            let c = parsed(&row).map(|(n, l, m)| columns(&n, &l, &m)).unwrap_or_else(|_| OciColumns {
-                manifest_digest: None,
-                manifest_size: None,
-                config_digest: None,
-                generator: oci::GENERATOR.to_owned(),
+            let c = parsed(&row).map(|(n, l, m)| columns(&n, &l, &m)).unwrap_or_else(|e| {
+                tracing::warn!(
+                    version = %format!("{}/{}@{}", row.namespace, row.name, row.version),
+                    error = %e.message(),
+                    "OCI backfill: the stored manifest does not check out; the version gets no OCI digest"
+                );
+                OciColumns {
+                    manifest_digest: None,
+                    manifest_size: None,
+                    config_digest: None,
+                    generator: oci::GENERATOR.to_owned(),
+                }
             });
             crate::db::oci::set_version(&mut conn, row.id, &c).await?;
             versions += 1;
@@ -214,8 +227,15 @@ fn parsed(row: &VersionRow) -> Result<(ModelName, VersionLabel, Manifest), ApiEr
     Ok((name, label, manifest))
 }
 
-/// A version's artifact, regenerated and checked against its index column.
-fn artifact(row: &VersionRow) -> Result<Artifact, OciError> {
+/// A version's artifact, regenerated and checked against its index column, off the async threads
+/// (hashing a manifest of 10,000 files and building its OCI form take milliseconds).
+async fn artifact(row: VersionRow) -> Result<Artifact, OciError> {
+    tokio::task::spawn_blocking(move || artifact_now(&row))
+        .await
+        .map_err(|e| OciError::Api(ApiError::internal(e)))?
+}
+
+fn artifact_now(row: &VersionRow) -> Result<Artifact, OciError> {
     let (name, label, manifest) = parsed(row)?;
     let a = oci::model_artifact(&name, &label, &manifest).map_err(|e| {
         OciError::new(
@@ -247,6 +267,20 @@ fn refuse_unusable(row: &VersionRow, what: &str) -> Result<(), OciError> {
         ));
     }
     Ok(())
+}
+
+/// Whether `s` is one path component of a repository name by the spec's grammar
+/// (`[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`). Our own names allow a few more (`a..b`, `x-`): those models
+/// are not served under `/v2` (docs/oci.md, Limits).
+pub fn is_name_component(s: &str) -> bool {
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let b = s.as_bytes();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    // Every run between alphanumerics is one separator: `.`, `_`, `__` or dashes.
+    s.split(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        .all(|sep| matches!(sep, "" | "." | "_" | "__") || sep.bytes().all(|c| c == b'-'))
 }
 
 /// Whether `s` is a tag by the spec's grammar (`[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`).
@@ -314,6 +348,8 @@ pub async fn manifest(state: &AppState, repo: &Repo, reference: &str) -> Result<
     };
     refuse_unusable(&row, "manifest")?;
     if row.oci_generator.is_some() && row.oci_manifest_digest.is_none() {
+        // No digest: too large, or (from the backfill) a stored manifest that no longer checks out.
+        read::checked_manifest(&row)?;
         return Err(OciError::new(
             StatusCode::NOT_FOUND,
             code::MANIFEST_UNKNOWN,
@@ -324,14 +360,14 @@ pub async fn manifest(state: &AppState, repo: &Repo, reference: &str) -> Result<
             ),
         ));
     }
-    let a = artifact(&row)?;
+    let a = artifact(row).await?;
     Ok(ManifestBody { bytes: a.manifest, digest: a.digest, media_type: oci::MANIFEST_MEDIA_TYPE })
 }
 
 /// An attestation's referrer manifest, regenerated from its version's artifact and its exact bytes.
 async fn referrer_manifest(state: &AppState, att: &AttestationRow) -> Result<(Vec<u8>, Digest), OciError> {
     let version = state.db.version_by_id(att.version_id).await?;
-    let subject = artifact(&version)?;
+    let subject = artifact(version).await?;
     checked_body(att)?;
     Ok(oci::attestation_artifact(
         &subject.digest,
@@ -382,12 +418,11 @@ pub async fn blob(
             format!("blob {d} not found in {}", repo.name),
         )
     };
-    let holders = state.db.oci_blob_holders(repo.id, &d.hex()).await?;
-    if !holders.is_empty() {
-        if holders.iter().all(|(q, c)| *q || *c) {
+    if let Some(holders) = state.db.oci_blob_holders(repo.id, &d.hex()).await? {
+        if !holders.usable {
             return Err(OciError::denied(
                 format!("blob {d}: every version of {} holding it is quarantined or corrupted", repo.name),
-                json!({"quarantined": true}),
+                json!({"quarantined": !holders.corrupted, "corrupted": holders.corrupted}),
             ));
         }
         let size = state.db.blob_size(d).await?.ok_or_else(unknown)?;
@@ -401,7 +436,7 @@ pub async fn blob(
     }
     let bytes = if let Some(row) = state.db.oci_version_by_config(repo.id, &d.hex()).await? {
         refuse_unusable(&row, "config")?;
-        let a = artifact(&row)?;
+        let a = artifact(row).await?;
         if a.config_digest != *d {
             return Err(unknown());
         }
@@ -452,9 +487,10 @@ pub async fn referrers(
     let Some(version) = state.db.oci_version_by_digest(repo.id, &d.hex()).await? else {
         return Ok(Vec::new());
     };
-    let subject = artifact(&version)?;
+    let version_id = version.id;
+    let subject = artifact(version).await?;
     let mut out = Vec::new();
-    for att in state.db.attestations_of(version.id).await? {
+    for att in state.db.attestations_of(version_id).await? {
         checked_body(&att)?;
         let body = att.body.as_bytes();
         let media = oci::attestation_media_type(body);
@@ -475,4 +511,19 @@ pub async fn referrers(
         }));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_components_follow_the_spec_expression() {
+        for ok in ["a", "fraud", "x.y_z--w", "a__b", "a-b", "a---b", "v1.2", "0"] {
+            assert!(is_name_component(ok), "{ok}");
+        }
+        for bad in ["", "a..b", "x-", "-x", ".a", "a.", "a___b", "a_-b", "a._b", "A", "a+b", "a/b"] {
+            assert!(!is_name_component(bad), "{bad}");
+        }
+    }
 }

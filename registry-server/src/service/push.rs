@@ -36,8 +36,9 @@ pub enum PublishError {
         /// The stored manifest digest, when it differs.
         stored: Option<String>,
     },
-    /// The label is an alias of the model.
-    #[error("{0} is an alias; a version label cannot shadow it")]
+    /// The label is an alias of the model, or its OCI tag is another label's or an alias's (the
+    /// message says which).
+    #[error("{0}")]
     NameConflict(String),
     /// Blobs the manifest names that the caller may not use (or that are not stored); the list is
     /// cut at `MAX_LISTED`, `count` is the whole number.
@@ -411,7 +412,25 @@ async fn insert_version(
         return Err(InsertError::Exists(Box::new(row)));
     }
     if crate::db::aliases::current(&mut tx, model_id, &label).await?.is_some() {
-        return Err(PublishError::NameConflict(format!("{model}@{label}")).into());
+        return Err(PublishError::NameConflict(format!(
+            "{model}@{label} is an alias; a version label cannot shadow it"
+        ))
+        .into());
+    }
+    // Its OCI tag (`+` written `_`, docs/oci.md) must not be another label's or an alias's: a push
+    // would otherwise move a tag deploy tooling pulls (an alias's, past its promotion policy).
+    let tag = crate::service::oci::tag_of(&label);
+    if let Some(other) = crate::db::oci::label_with_tag(&mut tx, model_id, &tag).await? {
+        return Err(PublishError::NameConflict(format!(
+            "{model}@{label} would be served under OCI tag {tag}, which is {model}@{other}'s; choose another label"
+        ))
+        .into());
+    }
+    if tag != label && crate::db::aliases::current(&mut tx, model_id, &tag).await?.is_some() {
+        return Err(PublishError::NameConflict(format!(
+            "{model}@{label} would be served under OCI tag {tag}, which is an alias of {model}; choose another label"
+        ))
+        .into());
     }
     let parents = parent_ids(&mut tx, actor, req).await?;
     let m = &req.manifest;

@@ -58,13 +58,19 @@ async fn vsa(
 /// `error.rs` picks the status and code of each.
 #[derive(Debug, thiserror::Error)]
 pub enum MoveError {
-    /// The alias name is a version label of the model.
-    #[error("{alias} is a version label of {model}; an alias cannot shadow it")]
+    /// The alias name is a version label of the model, or the OCI tag one is served under.
+    #[error("{alias} is {}; an alias cannot shadow it", if label == alias {
+        format!("a version label of {model}")
+    } else {
+        format!("the OCI tag of {model}@{label} (`+` written `_`, docs/oci.md)")
+    })]
     ShadowsVersion {
         /// The model.
         model: String,
         /// The alias.
         alias: String,
+        /// The label it collides with.
+        label: String,
     },
     /// Compare-and-swap failed: the alias points elsewhere (`now`: "" for nowhere).
     #[error("{alias} points at {}, not at the expected {expected:?}",
@@ -147,8 +153,13 @@ pub async fn promote(
 ) -> Result<PromoteResponse, MoveError> {
     let model_row = model_row(state, mv.model).await?;
     let version = read::resolve_version(state, mv.model, target).await?;
-    if state.db.version_get(mv.model, mv.alias.as_str()).await.is_ok() {
-        return Err(shadows(mv));
+    {
+        let mut conn = state.db.pool().acquire().await.map_err(crate::db::DbError::from)?;
+        if let Some(label) =
+            crate::db::oci::label_with_tag(&mut conn, model_row.id, mv.alias.as_str()).await?
+        {
+            return Err(shadows(mv, label));
+        }
     }
     // Optimistic: evaluate on a snapshot without holding the write lock (policies may take up to
     // EVAL_LIMIT), then take the lock and commit only if the snapshot still holds; else redo.
@@ -178,8 +189,8 @@ pub async fn promote(
     Err(MoveError::KeptChanging { model: mv.model.to_string(), alias: mv.alias.to_string() })
 }
 
-fn shadows(mv: &Move<'_>) -> MoveError {
-    MoveError::ShadowsVersion { model: mv.model.to_string(), alias: mv.alias.to_string() }
+fn shadows(mv: &Move<'_>, label: String) -> MoveError {
+    MoveError::ShadowsVersion { model: mv.model.to_string(), alias: mv.alias.to_string(), label }
 }
 
 /// How often a promotion re-evaluates when the aliases or policies change under it.
@@ -253,8 +264,8 @@ async fn commit_decision(
     input: &PolicyInput,
 ) -> Result<Option<PromoteResponse>, MoveError> {
     // Checked again under the lock: a push of that label may have landed since the first check.
-    if crate::db::versions::find(&mut tx, model_id, mv.alias.as_str()).await?.is_some() {
-        return Err(shadows(mv));
+    if let Some(label) = crate::db::oci::label_with_tag(&mut tx, model_id, mv.alias.as_str()).await? {
+        return Err(shadows(mv, label));
     }
     let now = now_ms();
     let subject = format!("{}@{}", mv.model, version.version);
