@@ -1,6 +1,6 @@
 //! The transparency log's raw endpoints, `/v1/log/...`: nothing here is verified; [`crate::tlog`] pins
 //! and checks what these return.
-use registry_core::api::{ConsistencyProof, InclusionProof, LogEntries};
+use registry_core::api::{ConsistencyProof, EventsPage, InclusionProof, LogEntries};
 use reqwest::Method;
 
 use crate::{Client, ClientError};
@@ -27,6 +27,12 @@ impl Client {
     pub async fn log_inclusion(&self, index: u64, tree_size: u64) -> Result<InclusionProof, ClientError> {
         let q = [("index", index.to_string()), ("tree_size", tree_size.to_string())];
         self.json(self.request(Method::GET, "/v1/log/proofs/inclusion").query(&q)).await
+    }
+
+    /// `GET /v1/events`: the entries after `after` (`-1`: from the start) the credential may see.
+    pub async fn events(&self, after: i64, limit: u64) -> Result<EventsPage, ClientError> {
+        let q = [("after", after.to_string()), ("limit", limit.to_string())];
+        self.json(self.request(Method::GET, "/v1/events").query(&q)).await
     }
 
     /// `GET /v1/log/entries`, one page.

@@ -570,3 +570,63 @@ async fn trust_roots_and_identities_are_managed_through_the_cli() {
         assert_eq!(n, 1, "{kind} is logged once");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_tail_prints_the_log_in_order_and_follows_new_entries() {
+    let server = TestServer::start().await;
+    let (url, token) = (server.url.clone(), server.admin_token.clone());
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().to_path_buf();
+    blocking(move || {
+        let model = root.join("model");
+        write(&model, &[("w.bin", "weights")]);
+        let push = |v: &str| {
+            registry(&url, &token)
+                .args(["push", model.to_str().unwrap(), "--model", "fraud/detector", "--version", v])
+                .assert()
+                .success();
+        };
+        push("1");
+        // Everything so far, then exit: model.created, then version.created.
+        let out = registry(&url, &token).args(["events", "tail"]).assert().success();
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].starts_with("#0  ") && lines[0].contains("model.created  fraud/detector  by "),
+            "{text}"
+        );
+        assert!(
+            lines[1].starts_with("#1  ") && lines[1].contains("version.created  fraud/detector@1"),
+            "{text}"
+        );
+        // --json: one API object per line, the body the exact entry.
+        let out =
+            registry(&url, &token).args(["--json", "events", "tail", "--after", "0"]).assert().success();
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["index"], 1);
+        let entry: serde_json::Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+        assert_eq!(entry["type"], "version.created");
+
+        // --follow waits for the next entry; --max ends it once that arrived.
+        let (url2, token2) = (url.clone(), token.clone());
+        let follower = std::thread::spawn(move || {
+            registry(&url2, &token2)
+                .args(["events", "tail", "--after", "1", "--follow", "--interval", "0.05", "--max", "1"])
+                .timeout(std::time::Duration::from_secs(60))
+                .assert()
+                .success()
+                .get_output()
+                .stdout
+                .clone()
+        });
+        push("2");
+        let text = String::from_utf8(follower.join().unwrap()).unwrap();
+        assert!(text.starts_with("#2  ") && text.contains("version.created  fraud/detector@2"), "{text}");
+
+        // Bad input is an error, not a hang.
+        registry(&url, &token).args(["events", "tail", "--interval", "0"]).assert().code(1);
+    })
+    .await;
+}

@@ -137,6 +137,7 @@ fn request(op: &str, n: usize) -> Option<Request> {
         "GET /v1/log/key" => (Method::GET, "/v1/log/key".into(), None, None),
         "GET /v1/log/checkpoint" => (Method::GET, "/v1/log/checkpoint".into(), None, None),
         "GET /v1/log/entries" => (Method::GET, "/v1/log/entries?start=0&end=10".into(), None, None),
+        "GET /v1/events" => (Method::GET, "/v1/events?after=-1&limit=10".into(), None, None),
         "GET /v1/log/proofs/inclusion" => {
             (Method::GET, "/v1/log/proofs/inclusion?index=0&tree_size=1".into(), None, None)
         }

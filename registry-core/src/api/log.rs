@@ -14,6 +14,17 @@ pub struct LogEntryItem {
     pub body: String,
 }
 
+/// `GET /v1/events`: the log entries a caller may see, in log order, for SIEMs that poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventsPage {
+    /// Entries with an index above the request's `after` that the caller may see, in index order
+    /// (each verifiable like any log entry: `/v1/log/proofs/inclusion`).
+    pub events: Vec<LogEntryItem>,
+    /// The `after` of the next request: the last index this page looked at, seen or not (the
+    /// request's own `after` when nothing new was there).
+    pub next_after: i64,
+}
+
 /// `GET /v1/log/entries`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LogEntries {

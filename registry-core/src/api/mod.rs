@@ -28,7 +28,7 @@ pub use keys::{
     AddIdentityRequest, AddKeyRequest, TrustRootInfo, TrustRootList, TrustedIdentityInfo,
     TrustedIdentityList, TrustedKeyInfo, TrustedKeyList,
 };
-pub use log::{ConsistencyProof, InclusionProof, LogEntries, LogEntryItem, MAX_LOG_PAGE};
+pub use log::{ConsistencyProof, EventsPage, InclusionProof, LogEntries, LogEntryItem, MAX_LOG_PAGE};
 pub use models::{
     MAX_DESCRIPTION_LEN, Metadata, ModelList, ModelResponse, PutVersionRequest, VersionList, VersionResponse,
 };

@@ -48,6 +48,25 @@ pub const ANNOTATION_SET: &str = "annotation.set";
 /// A mutable annotation was removed. Details: `target`, `key`.
 pub const ANNOTATION_REMOVED: &str = "annotation.removed";
 
+/// The entry types whose subject is a model (`NS/NAME`) or one of its versions (`NS/NAME@VERSION`):
+/// what a reader of that model may see (a version's audit bundle carries the same entries). Every
+/// other type (keys, identities, trust roots, namespace settings, policies, quarantine declarations,
+/// which list versions of many models) is for readers covering every namespace only
+/// (`GET /v1/events`, docs/events.md).
+pub const MODEL_TYPES: &[&str] = &[
+    MODEL_CREATED,
+    VERSION_CREATED,
+    ATTESTATION_ADDED,
+    ALIAS_MOVED,
+    ALIAS_DENIED,
+    VERSION_QUARANTINED,
+    VERSION_CORRUPTED,
+    VERSION_RELEASED,
+    VERSION_CLEARED,
+    ANNOTATION_SET,
+    ANNOTATION_REMOVED,
+];
+
 /// One record. `details` holds the type's own fields (digests, predicate type, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {

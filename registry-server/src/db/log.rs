@@ -80,7 +80,63 @@ pub struct EntryRow {
     pub body: String,
 }
 
+/// An entry with its type and subject (for filtering).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SubjectRow {
+    /// Index.
+    pub idx: i64,
+    /// `type`.
+    pub kind: String,
+    /// `subject`.
+    pub subject: String,
+    /// Canonical JSON.
+    pub body: String,
+}
+
 impl Db {
+    /// Entries with `after < idx <= last`, in index order, at most `limit`. With `prefix`, only
+    /// entries of the model types (`entry::MODEL_TYPES`) whose subject starts with it (a narrowing:
+    /// the caller still checks each subject).
+    pub async fn log_entries_window(
+        &self,
+        after: i64,
+        last: i64,
+        prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SubjectRow>, DbError> {
+        let Some(prefix) = prefix else {
+            return Ok(sqlx::query_as(
+                "SELECT idx, kind, subject, body FROM log_entries WHERE idx > $1 AND idx <= $2 \
+                 ORDER BY idx LIMIT $3",
+            )
+            .bind(after)
+            .bind(last)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?);
+        };
+        // The types are this crate's constants (no quote in any), not input.
+        let kinds: Vec<String> =
+            registry_core::tlog::entry::MODEL_TYPES.iter().map(|k| format!("'{k}'")).collect();
+        let sql = format!(
+            "SELECT idx, kind, subject, body FROM log_entries WHERE idx > $1 AND idx <= $2 \
+             AND kind IN ({}) AND subject LIKE $4 ESCAPE '\\' ORDER BY idx LIMIT $3",
+            kinds.join(", ")
+        );
+        let like: String = prefix
+            .chars()
+            .flat_map(|c| if matches!(c, '\\' | '%' | '_') { vec!['\\', c] } else { vec![c] })
+            .chain(std::iter::once('%'))
+            .collect();
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(after)
+            .bind(last)
+            .bind(limit)
+            .bind(like)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
     /// Entries committed so far.
     pub async fn log_size(&self) -> Result<u64, DbError> {
         let s: i64 =

@@ -12,6 +12,7 @@ pub mod attestations;
 pub mod audit;
 pub mod blobs;
 pub mod bundle;
+pub mod events;
 pub mod health;
 pub mod incident;
 pub mod keys;
@@ -102,6 +103,7 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(log::entries))
         .routes(routes!(log::inclusion))
         .routes(routes!(log::consistency))
+        .routes(routes!(events::list))
         .routes(routes!(bundle::bundle))
         .routes(routes!(aliases::list_aliases))
         .routes(routes!(aliases::get_alias, aliases::put_alias))

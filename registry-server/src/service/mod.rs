@@ -4,6 +4,7 @@ pub mod attest;
 pub mod audit;
 pub mod audit_bundle;
 pub mod blobs;
+pub mod events;
 pub mod gc;
 pub mod incident;
 pub mod keyless;

@@ -63,6 +63,9 @@ enum Cmd {
     VerifyBundle(cmd::keys::VerifySigstoreBundleArgs),
     /// Download a version's auditor bundle (for `registry verify --offline`).
     Bundle(cmd::keys::AuditBundleArgs),
+    /// The registry's events (log entries you may see), oldest first; `tail --follow` waits for more.
+    #[command(subcommand)]
+    Events(cmd::events::EventsCmd),
     /// The transparency log: checkpoint, full replay.
     #[command(subcommand)]
     Log(cmd::log::LogCmd),
@@ -152,6 +155,7 @@ async fn main() -> ExitCode {
         Cmd::VerifyBundle(a) => cmd::keys::verify_sigstore_bundle(&ctx, a).await,
         Cmd::Bundle(a) => cmd::keys::audit_bundle(&ctx, a).await,
         Cmd::Log(c) => cmd::log::run(&ctx, c).await,
+        Cmd::Events(c) => cmd::events::run(&ctx, c).await,
         Cmd::Promote(a) => cmd::promote::promote(&ctx, a).await,
         Cmd::Rollback(a) => cmd::promote::rollback(&ctx, a).await,
         Cmd::Alias(c) => cmd::promote::alias(&ctx, c).await,

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with `Args` and `run()`.
 pub mod auth;
+pub mod events;
 pub mod incident;
 pub mod keys;
 pub mod lineage;

@@ -1,0 +1,63 @@
+//! The pull feed (`GET /v1/events`, docs/events.md): the log entries a caller may see, in log order,
+//! for SIEMs and scripts that poll. Each event is a log entry's exact bytes and index, so it can be
+//! checked against a signed checkpoint like any other.
+use registry_core::ModelName;
+use registry_core::api::{EventsPage, LogEntryItem, codes};
+use registry_core::tlog::entry::MODEL_TYPES;
+
+use crate::auth::Actor;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Most events one page holds.
+pub const MAX_PAGE: u64 = 1000;
+/// Most log entries one request looks at: a caller who may see few of them still gets an answer in
+/// bounded time, and its `next_after` moves on past what it was not shown.
+pub const SCAN_WINDOW: i64 = 10_000;
+
+/// Whether `actor` may see the entry of type `kind` about `subject`: every entry for a credential
+/// covering `*`; otherwise only entries of the model types whose model it covers.
+pub fn visible(actor: &Actor, kind: &str, subject: &str) -> bool {
+    if actor.pattern.is_any() {
+        return true;
+    }
+    if !MODEL_TYPES.contains(&kind) {
+        return false;
+    }
+    let model = subject.split_once('@').map_or(subject, |(m, _)| m);
+    ModelName::parse(model).is_ok_and(|m| actor.covers(&m))
+}
+
+/// The entries after index `after` (`-1`: from the start) that `actor` may see, at most `limit`.
+pub async fn page(state: &AppState, actor: &Actor, after: i64, limit: u64) -> Result<EventsPage, ApiError> {
+    if after < -1 {
+        return Err(ApiError::bad_request(codes::BAD_REQUEST, "after must be -1 or a log index"));
+    }
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(codes::BAD_REQUEST, format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    // Entries below the size read here are committed (the size moves in the transaction that appends).
+    let size = i64::try_from(state.db.log_size().await?).map_err(ApiError::internal)?;
+    let last = after.saturating_add(SCAN_WINDOW).min(size - 1);
+    if last <= after {
+        return Ok(EventsPage { events: Vec::new(), next_after: after });
+    }
+    let prefix = match (actor.pattern.namespace(), actor.pattern.name()) {
+        (None, _) => None,
+        (Some(ns), None) => Some(format!("{ns}/")),
+        (Some(ns), Some(name)) => Some(format!("{ns}/{name}")),
+    };
+    let limit = i64::try_from(limit).map_err(ApiError::internal)?;
+    let rows = state.db.log_entries_window(after, last, prefix.as_deref(), limit).await?;
+    let full = rows.len() as i64 == limit;
+    let next_after = match rows.last() {
+        Some(r) if full => r.idx,
+        _ => last,
+    };
+    let events = rows
+        .into_iter()
+        .filter(|r| visible(actor, &r.kind, &r.subject))
+        .map(|r| LogEntryItem { index: r.idx.max(0) as u64, body: r.body })
+        .collect();
+    Ok(EventsPage { events, next_after })
+}
