@@ -17,6 +17,7 @@ pub mod lineage;
 pub mod manifest;
 pub mod name;
 pub mod oci;
+pub mod openlineage;
 pub mod promote;
 mod schema;
 pub mod text;

@@ -133,6 +133,28 @@ pub struct ServeArgs {
     /// open-file limit (`ulimit -n`) [default: 512].
     #[arg(long, env = "REGISTRY_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Webhooks: the key sealing subscription URLs and secrets (64 hex digits); every replica must
+    /// be given the same file [default: DATA_DIR/webhook.key, made on first start].
+    #[arg(long, env = "REGISTRY_WEBHOOK_KEY_FILE")]
+    pub webhook_key_file: Option<PathBuf>,
+    /// Webhooks: allow loopback and private-network targets (link-local ones stay refused).
+    #[arg(long, env = "REGISTRY_WEBHOOKS_ALLOW_PRIVATE")]
+    #[serde(default)]
+    pub webhooks_allow_private: bool,
+    /// Webhooks: seconds one delivery may take [default: 10].
+    #[arg(long, env = "REGISTRY_WEBHOOK_TIMEOUT")]
+    pub webhook_timeout: Option<u64>,
+    /// Webhooks: milliseconds before the first retry of a failed delivery, doubled per failure
+    /// (with jitter, at most 10 minutes) [default: 1000].
+    #[arg(long, env = "REGISTRY_WEBHOOK_RETRY_MS")]
+    pub webhook_retry_ms: Option<u64>,
+    /// Webhooks: seconds an event is retried before it is dead-lettered [default: 86400].
+    #[arg(long, env = "REGISTRY_WEBHOOK_DEAD_AFTER")]
+    pub webhook_dead_after: Option<u64>,
+    /// Webhooks: milliseconds between looks for events other replicas appended or retries that came
+    /// due [default: 200].
+    #[arg(long, env = "REGISTRY_WEBHOOK_POLL_MS")]
+    pub webhook_poll_ms: Option<u64>,
     /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
     #[arg(skip)]
     #[serde(default)]
@@ -214,6 +236,10 @@ pub struct Config {
     pub header_read_timeout: std::time::Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Webhook key file (None: DATA_DIR/webhook.key).
+    pub webhook_key_file: Option<PathBuf>,
+    /// Webhook delivery settings.
+    pub webhooks: crate::service::webhooks::WebhookSettings,
 }
 
 /// Smallest part of a resumable upload (S3's minimum for every part but the last).
@@ -428,6 +454,22 @@ impl Config {
                 Some(n) => n,
                 None => crate::conn::DEFAULT_MAX_CONNECTIONS,
             },
+            webhook_key_file: args.webhook_key_file.clone().or(file.webhook_key_file),
+            webhooks: crate::service::webhooks::WebhookSettings {
+                allow_private: args.webhooks_allow_private || file.webhooks_allow_private,
+                timeout: std::time::Duration::from_secs(
+                    args.webhook_timeout.or(file.webhook_timeout).unwrap_or(10).clamp(1, 300),
+                ),
+                retry_base: std::time::Duration::from_millis(
+                    args.webhook_retry_ms.or(file.webhook_retry_ms).unwrap_or(1000).max(1),
+                ),
+                dead_after: std::time::Duration::from_secs(
+                    args.webhook_dead_after.or(file.webhook_dead_after).unwrap_or(86_400),
+                ),
+                poll: std::time::Duration::from_millis(
+                    args.webhook_poll_ms.or(file.webhook_poll_ms).unwrap_or(200).clamp(10, 60_000),
+                ),
+            },
         })
     }
 
@@ -473,6 +515,12 @@ presign_ttl = 300                                           # seconds a presigne
 allow_unportable_paths = false                              # true: accept C:x, CON, case-only twins
 header_read_timeout = 15                                    # seconds to send request headers
 max_connections = 512                                       # served at once; keep under ulimit -n
+# webhook_key_file = "/run/secrets/registry-webhook.key"    # 64 hex digits; the same on every replica
+webhooks_allow_private = false                              # true: loopback/private targets allowed
+webhook_timeout = 10                                        # seconds one delivery may take
+webhook_retry_ms = 1000                                     # first retry delay, doubled per failure
+webhook_dead_after = 86400                                  # seconds of retries before a dead letter
+webhook_poll_ms = 200                                       # how often other replicas' events are looked for
 
 # S3-compatible store: blobs_url = "s3://models/registry"; endpoint, region and keys come from
 # AWS_ENDPOINT, AWS_REGION, AWS_ALLOW_HTTP, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, or from here

@@ -170,6 +170,13 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         metrics: Arc::default(),
         pauses: Arc::default(),
         trust_roots: Arc::default(),
+        webhooks: Arc::new(service::webhooks::Webhooks::new(
+            service::webhooks::seal::SealKey::load(
+                &config.webhook_key_file.clone().unwrap_or_else(|| config.data_dir.join("webhook.key")),
+                config.webhook_key_file.is_none(),
+            )?,
+            config.webhooks.clone(),
+        )?),
     })
 }
 

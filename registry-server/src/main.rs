@@ -126,6 +126,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             gc_options(&config, None),
         ));
     }
+    // Webhook deliveries (docs/events.md): idle while there is no subscription.
+    registry_server::service::webhooks::deliver::spawn(state.clone());
     let limits = registry_server::conn::ConnLimits {
         header_read_timeout: config.header_read_timeout,
         max_connections: config.max_connections,

@@ -110,6 +110,7 @@ pub async fn render(state: &AppState) -> String {
     let mut out = String::new();
     write_http(&mut out, &state.metrics);
     write_store_gauges(&mut out, &state.db).await;
+    write_webhooks(&mut out, &state.db).await;
     write_process(&mut out, state);
     out
 }
@@ -195,6 +196,49 @@ async fn write_store_gauges(out: &mut String, db: &Db) {
                 let _ = writeln!(out, "{name} {v}");
             }
             Err(e) => tracing::warn!(metric = name, error = %e, "metric query failed"),
+        }
+    }
+}
+
+/// Per webhook subscription: deliveries, lag behind the log, failing state, dead letters.
+async fn write_webhooks(out: &mut String, db: &Db) {
+    let (rows, dead, size) = match (db.webhooks().await, db.webhook_dead_counts().await, db.log_size().await)
+    {
+        (Ok(r), Ok(d), Ok(s)) => (r, d, s as i64),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {
+            tracing::warn!(error = %e, "webhook metrics query failed");
+            return;
+        }
+    };
+    if rows.is_empty() {
+        return;
+    }
+    let dead: std::collections::HashMap<i64, i64> = dead.into_iter().collect();
+    type Value = fn(&crate::db::webhooks::WebhookRow, i64, i64) -> i64;
+    let series: [(&str, &str, &str, Value); 5] = [
+        (
+            "registry_webhook_delivered_total",
+            "counter",
+            "Events delivered (2xx) per subscription.",
+            |r, _, _| r.delivered,
+        ),
+        (
+            "registry_webhook_lag_entries",
+            "gauge",
+            "Log entries after the subscription's cursor (not all of them are for it).",
+            |r, size, _| (size - 1 - r.log_cursor).max(0),
+        ),
+        ("registry_webhook_failing", "gauge", "1 while the event at the cursor keeps failing.", |r, _, _| {
+            i64::from(r.attempts > 0)
+        }),
+        ("registry_webhook_dead_letters", "gauge", "Events in the dead-letter state.", |_, _, d| d),
+        ("registry_webhook_paused", "gauge", "1 when the subscription is paused.", |r, _, _| r.paused),
+    ];
+    for (name, kind, help, f) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for r in &rows {
+            let d = dead.get(&r.id).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}{{webhook=\"webhook-{}\"}} {}", r.id, f(r, size, d));
         }
     }
 }

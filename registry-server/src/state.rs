@@ -71,6 +71,8 @@ pub struct AppState {
     pub pauses: Arc<Pauses>,
     /// Parsed Sigstore trust roots (keyless attestations).
     pub trust_roots: Arc<crate::service::keyless::RootCache>,
+    /// Webhook subscriptions' key, settings and delivery client.
+    pub webhooks: Arc<crate::service::webhooks::Webhooks>,
 }
 
 /// Named points where a test can hold one request (e.g. a promotion between its decision and its

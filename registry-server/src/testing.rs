@@ -169,6 +169,9 @@ pub struct TestOptions {
     pub header_read_timeout: std::time::Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Webhook delivery settings [default: the server's, but loopback targets allowed and the
+    /// worker polling every 20 ms, retrying after 20 ms].
+    pub webhooks: crate::service::webhooks::WebhookSettings,
 }
 
 impl Default for TestOptions {
@@ -187,6 +190,13 @@ impl Default for TestOptions {
             secure_cookies: false,
             header_read_timeout: crate::conn::DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: crate::conn::DEFAULT_MAX_CONNECTIONS,
+            webhooks: crate::service::webhooks::WebhookSettings {
+                allow_private: true,
+                poll: std::time::Duration::from_millis(20),
+                retry_base: std::time::Duration::from_millis(20),
+                timeout: std::time::Duration::from_secs(5),
+                ..Default::default()
+            },
         }
     }
 }
@@ -203,6 +213,7 @@ pub struct TestServer {
     pub admin_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
+    webhook_worker: Option<JoinHandle<()>>,
     /// Keeps the temp dir alive while the server runs.
     pub dir: tempfile::TempDir,
     /// The database URL.
@@ -292,7 +303,16 @@ impl TestServer {
             metrics: Arc::default(),
             pauses: Arc::default(),
             trust_roots: Arc::default(),
+            webhooks: Arc::new(
+                crate::service::webhooks::Webhooks::new(
+                    crate::service::webhooks::seal::SealKey::load(&dir.path().join("webhook.key"), true)
+                        .expect("webhook key"),
+                    opts.webhooks.clone(),
+                )
+                .expect("webhook client"),
+            ),
         };
+        let webhook_worker = Some(crate::service::webhooks::deliver::spawn(state.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
@@ -317,6 +337,7 @@ impl TestServer {
             admin_token,
             shutdown: Some(tx),
             handle: Some(handle),
+            webhook_worker,
             dir,
             db_url,
             blobs_url,
@@ -326,6 +347,7 @@ impl TestServer {
 
     /// Stops the server and starts a new one on the same database, blobs and log key.
     pub async fn restart(mut self) -> Self {
+        self.stop_webhooks();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -368,6 +390,7 @@ impl TestServer {
 
     /// Asks for a graceful shutdown and waits until in-flight requests are done.
     pub async fn stop(mut self) {
+        self.stop_webhooks();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -378,10 +401,18 @@ impl TestServer {
 
     /// Sends the shutdown signal without waiting.
     pub fn begin_shutdown(&mut self) -> Option<JoinHandle<std::io::Result<()>>> {
+        self.stop_webhooks();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         self.handle.take()
+    }
+
+    /// Stops this server's webhook delivery worker (as a process exit would).
+    pub fn stop_webhooks(&mut self) {
+        if let Some(w) = self.webhook_worker.take() {
+            w.abort();
+        }
     }
 
     /// Creates a token with these scopes over `pattern` (through the service, as an admin would).
@@ -435,6 +466,7 @@ pub async fn tamper_blob(blobs: &BlobStore, d: &registry_core::Digest, bytes: &[
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        self.stop_webhooks();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

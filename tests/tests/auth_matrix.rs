@@ -138,6 +138,25 @@ fn request(op: &str, n: usize) -> Option<Request> {
         "GET /v1/log/checkpoint" => (Method::GET, "/v1/log/checkpoint".into(), None, None),
         "GET /v1/log/entries" => (Method::GET, "/v1/log/entries?start=0&end=10".into(), None, None),
         "GET /v1/events" => (Method::GET, "/v1/events?after=-1&limit=10".into(), None, None),
+        "POST /v1/webhooks" => (
+            Method::POST,
+            "/v1/webhooks".into(),
+            Some(json!({"url": "http://127.0.0.1:9/hook", "namespace": "*", "events": ["*"]})),
+            None,
+        ),
+        "GET /v1/webhooks" => (Method::GET, "/v1/webhooks".into(), None, None),
+        "GET /v1/webhooks/{id}" => (Method::GET, "/v1/webhooks/webhook-999".into(), None, None),
+        "DELETE /v1/webhooks/{id}" => (Method::DELETE, "/v1/webhooks/webhook-999".into(), None, None),
+        "POST /v1/webhooks/{id}/pause" => (Method::POST, "/v1/webhooks/webhook-999/pause".into(), None, None),
+        "POST /v1/webhooks/{id}/resume" => {
+            (Method::POST, "/v1/webhooks/webhook-999/resume".into(), None, None)
+        }
+        "POST /v1/webhooks/{id}/redeliver" => {
+            (Method::POST, "/v1/webhooks/webhook-999/redeliver".into(), None, None)
+        }
+        "POST /v1/webhooks/{id}/rotate-secret" => {
+            (Method::POST, "/v1/webhooks/webhook-999/rotate-secret".into(), None, None)
+        }
         "GET /v1/log/proofs/inclusion" => {
             (Method::GET, "/v1/log/proofs/inclusion?index=0&tree_size=1".into(), None, None)
         }

@@ -82,3 +82,7 @@ pub const TRUST_ROOT_IN_USE: &str = "trust_root_in_use";
 pub const INVALID_IDENTITY: &str = "invalid_identity";
 /// The path exists but not with this method (405).
 pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+/// A webhook subscription that cannot be made: a URL that is not http(s) or whose address is
+/// refused (loopback/private without `--webhooks-allow-private`, link-local always), an unknown event
+/// type, a bad namespace pattern or format (400).
+pub const INVALID_WEBHOOK: &str = "invalid_webhook";

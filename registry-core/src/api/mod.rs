@@ -15,6 +15,7 @@ mod keys;
 mod log;
 mod models;
 pub mod paths;
+mod webhooks;
 
 pub use attestations::{
     AttestationInfo, AttestationList, MAX_PUSH_ATTESTATIONS, NamespaceSettings, SignerIdentity,
@@ -32,6 +33,7 @@ pub use log::{ConsistencyProof, EventsPage, InclusionProof, LogEntries, LogEntry
 pub use models::{
     MAX_DESCRIPTION_LEN, Metadata, ModelList, ModelResponse, PutVersionRequest, VersionList, VersionResponse,
 };
+pub use webhooks::{CreateWebhookRequest, WebhookCreated, WebhookInfo, WebhookList};
 
 /// Default page size of list endpoints.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;

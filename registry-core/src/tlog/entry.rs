@@ -48,6 +48,51 @@ pub const ANNOTATION_SET: &str = "annotation.set";
 /// A mutable annotation was removed. Details: `target`, `key`.
 pub const ANNOTATION_REMOVED: &str = "annotation.removed";
 
+/// A webhook subscription was added (subject `webhook-N`; details: `url_hash`, `namespace`,
+/// `events`, `format`; never the URL).
+pub const WEBHOOK_ADDED: &str = "webhook.added";
+/// A webhook subscription was paused.
+pub const WEBHOOK_PAUSED: &str = "webhook.paused";
+/// A webhook subscription was resumed.
+pub const WEBHOOK_RESUMED: &str = "webhook.resumed";
+/// A webhook subscription was removed.
+pub const WEBHOOK_REMOVED: &str = "webhook.removed";
+/// A webhook subscription's signing secret was replaced.
+pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
+/// A webhook subscription's dead-lettered events were queued for delivery again.
+pub const WEBHOOK_REDELIVERED: &str = "webhook.redelivered";
+
+/// Every entry type, for validating subscriptions to them.
+pub const ALL_TYPES: &[&str] = &[
+    MODEL_CREATED,
+    VERSION_CREATED,
+    ATTESTATION_ADDED,
+    KEY_TRUSTED,
+    KEY_REVOKED,
+    TRUST_ROOT_ADDED,
+    TRUST_ROOT_REMOVED,
+    IDENTITY_TRUSTED,
+    IDENTITY_REVOKED,
+    NAMESPACE_SET,
+    ALIAS_MOVED,
+    ALIAS_DENIED,
+    POLICY_CHANGED,
+    QUARANTINE_SET,
+    VERSION_QUARANTINED,
+    QUARANTINE_LIFTED,
+    VERSION_CORRUPTED,
+    VERSION_RELEASED,
+    VERSION_CLEARED,
+    ANNOTATION_SET,
+    ANNOTATION_REMOVED,
+    WEBHOOK_ADDED,
+    WEBHOOK_PAUSED,
+    WEBHOOK_RESUMED,
+    WEBHOOK_REMOVED,
+    WEBHOOK_SECRET_ROTATED,
+    WEBHOOK_REDELIVERED,
+];
+
 /// The entry types whose subject is a model (`NS/NAME`) or one of its versions (`NS/NAME@VERSION`):
 /// what a reader of that model may see (a version's audit bundle carries the same entries). Every
 /// other type (keys, identities, trust roots, namespace settings, policies, quarantine declarations,

@@ -29,6 +29,7 @@ pub mod stats;
 pub mod tokens;
 pub mod uploads;
 pub mod versions;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;

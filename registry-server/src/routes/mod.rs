@@ -24,6 +24,7 @@ pub mod oci;
 pub mod params;
 pub mod tokens;
 pub mod uploads;
+pub mod webhooks;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -104,6 +105,12 @@ pub fn router_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(log::inclusion))
         .routes(routes!(log::consistency))
         .routes(routes!(events::list))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::remove_webhook))
+        .routes(routes!(webhooks::pause_webhook))
+        .routes(routes!(webhooks::resume_webhook))
+        .routes(routes!(webhooks::redeliver_webhook))
+        .routes(routes!(webhooks::rotate_webhook_secret))
         .routes(routes!(bundle::bundle))
         .routes(routes!(aliases::list_aliases))
         .routes(routes!(aliases::get_alias, aliases::put_alias))

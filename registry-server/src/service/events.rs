@@ -3,6 +3,7 @@
 //! checked against a signed checkpoint like any other.
 use registry_core::ModelName;
 use registry_core::api::{EventsPage, LogEntryItem, codes};
+use registry_core::auth::NamePattern;
 use registry_core::tlog::entry::MODEL_TYPES;
 
 use crate::auth::Actor;
@@ -18,14 +19,24 @@ pub const SCAN_WINDOW: i64 = 10_000;
 /// Whether `actor` may see the entry of type `kind` about `subject`: every entry for a credential
 /// covering `*`; otherwise only entries of the model types whose model it covers.
 pub fn visible(actor: &Actor, kind: &str, subject: &str) -> bool {
-    if actor.pattern.is_any() {
+    visible_to(&actor.pattern, kind, subject)
+}
+
+/// [`visible`] for a namespace pattern (a credential's, or a webhook subscription's).
+pub fn visible_to(pattern: &NamePattern, kind: &str, subject: &str) -> bool {
+    if pattern.is_any() {
         return true;
     }
     if !MODEL_TYPES.contains(&kind) {
         return false;
     }
+    model_of(subject).is_some_and(|m| pattern.matches(&m))
+}
+
+/// The model an entry's subject names (`NS/NAME` or `NS/NAME@VERSION`), if it names one.
+pub fn model_of(subject: &str) -> Option<ModelName> {
     let model = subject.split_once('@').map_or(subject, |(m, _)| m);
-    ModelName::parse(model).is_ok_and(|m| actor.covers(&m))
+    ModelName::parse(model).ok()
 }
 
 /// The entries after index `after` (`-1`: from the start) that `actor` may see, at most `limit`.

@@ -24,3 +24,4 @@ pub mod scrub_aliases;
 pub mod server_keys;
 pub mod tokens;
 pub mod uploads;
+pub mod webhooks;

@@ -1,0 +1,280 @@
+//! Webhook subscriptions (`webhooks`), their dead letters (`webhook_dead`), and the delivery lease
+//! that lets one replica at a time deliver a subscription (migration 0019).
+use sqlx::AnyConnection;
+
+use super::{Db, DbError};
+
+/// A subscription row (URL and secret sealed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub url_hash: String,
+    pub url_sealed: String,
+    pub secret_sealed: String,
+    pub namespace: String,
+    /// JSON array of event types.
+    pub events: String,
+    pub format: String,
+    pub paused: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    pub log_cursor: i64,
+    pub access_cursor: i64,
+    pub attempts: i64,
+    pub failing_since: Option<i64>,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub delivered: i64,
+}
+
+const COLS: &str = "id, url_hash, url_sealed, secret_sealed, namespace, events, format, paused, created_by, \
+     created_at, log_cursor, access_cursor, attempts, failing_since, next_attempt_at, last_error, delivered";
+
+/// Inserts a subscription; returns its id.
+pub async fn insert(conn: &mut AnyConnection, r: &WebhookRow) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO webhooks (url_hash, url_sealed, secret_sealed, namespace, events, format, paused, \
+         created_by, created_at, log_cursor, access_cursor) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10) \
+         RETURNING id",
+    )
+    .bind(&r.url_hash)
+    .bind(&r.url_sealed)
+    .bind(&r.secret_sealed)
+    .bind(&r.namespace)
+    .bind(&r.events)
+    .bind(&r.format)
+    .bind(&r.created_by)
+    .bind(r.created_at)
+    .bind(r.log_cursor)
+    .bind(r.access_cursor)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Sets `paused`; false when there is no such subscription.
+pub async fn set_paused(conn: &mut AnyConnection, id: i64, paused: bool) -> Result<bool, DbError> {
+    let r = sqlx::query("UPDATE webhooks SET paused = $1, next_attempt_at = 0 WHERE id = $2")
+        .bind(i64::from(paused))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Replaces the sealed secret; false when there is no such subscription.
+pub async fn set_secret(conn: &mut AnyConnection, id: i64, sealed: &str) -> Result<bool, DbError> {
+    let r = sqlx::query("UPDATE webhooks SET secret_sealed = $1 WHERE id = $2")
+        .bind(sealed)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Removes a subscription and its dead letters; false when there is none.
+pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
+    sqlx::query("DELETE FROM webhook_dead WHERE webhook_id = $1").bind(id).execute(&mut *conn).await?;
+    let r = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Queues every dead letter of `id` for another delivery; returns how many.
+pub async fn redeliver(conn: &mut AnyConnection, id: i64) -> Result<u64, DbError> {
+    let r = sqlx::query("UPDATE webhook_dead SET retry = 1 WHERE webhook_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE webhooks SET next_attempt_at = 0 WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    Ok(r.rows_affected())
+}
+
+/// A dead letter.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeadRow {
+    pub seq: String,
+    pub idx: i64,
+}
+
+impl Db {
+    /// Every subscription, oldest first.
+    pub async fn webhooks(&self) -> Result<Vec<WebhookRow>, DbError> {
+        let sql = format!("SELECT {COLS} FROM webhooks ORDER BY id");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool()).await?)
+    }
+
+    /// One subscription.
+    pub async fn webhook(&self, id: i64) -> Result<Option<WebhookRow>, DbError> {
+        let sql = format!("SELECT {COLS} FROM webhooks WHERE id = $1");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool()).await?)
+    }
+
+    /// How many dead letters each subscription has: (id, count).
+    pub async fn webhook_dead_counts(&self) -> Result<Vec<(i64, i64)>, DbError> {
+        Ok(sqlx::query_as("SELECT webhook_id, COUNT(*) FROM webhook_dead GROUP BY webhook_id")
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Takes (or renews) the delivery lease of subscription `id` for `owner` until `until`, if it is
+    /// free, expired, or already `owner`'s. True when held.
+    pub async fn webhook_lease(&self, id: i64, owner: &str, now: i64, until: i64) -> Result<bool, DbError> {
+        let r = sqlx::query(
+            "UPDATE webhooks SET lease_owner = $1, lease_until = $2 \
+             WHERE id = $3 AND paused = 0 AND (lease_owner IS NULL OR lease_until < $4 OR lease_owner = $1)",
+        )
+        .bind(owner)
+        .bind(until)
+        .bind(id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Moves the log (or access) cursor of `id` to `to`, counting `delivered` more deliveries and
+    /// clearing the failure state, if `owner` still holds the lease. True when done.
+    pub async fn webhook_advance(
+        &self,
+        id: i64,
+        owner: &str,
+        access: bool,
+        to: i64,
+        delivered: i64,
+    ) -> Result<bool, DbError> {
+        let col = if access { "access_cursor" } else { "log_cursor" };
+        let sql = format!(
+            "UPDATE webhooks SET {col} = $1, delivered = delivered + $2, attempts = 0, failing_since = NULL, \
+             next_attempt_at = 0, last_error = NULL WHERE id = $3 AND lease_owner = $4 AND {col} < $1"
+        );
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to)
+            .bind(delivered)
+            .bind(id)
+            .bind(owner)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Records a failed attempt: the next one is due at `next_at`.
+    pub async fn webhook_failed(
+        &self,
+        id: i64,
+        owner: &str,
+        now: i64,
+        next_at: i64,
+        error: &str,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE webhooks SET attempts = attempts + 1, failing_since = COALESCE(failing_since, $1), \
+             next_attempt_at = $2, last_error = $3 WHERE id = $4 AND lease_owner = $5",
+        )
+        .bind(now)
+        .bind(next_at)
+        .bind(error)
+        .bind(id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Gives up on event `idx` of sequence `seq` (`log` or `access`): a dead letter, and the cursor
+    /// moves past it, if `owner` still holds the lease.
+    pub async fn webhook_dead_letter(
+        &self,
+        id: i64,
+        owner: &str,
+        seq: &str,
+        idx: i64,
+        now: i64,
+        error: &str,
+    ) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        let col = if seq == "access" { "access_cursor" } else { "log_cursor" };
+        let sql = format!(
+            "UPDATE webhooks SET {col} = $1, attempts = 0, failing_since = NULL, next_attempt_at = 0 \
+             WHERE id = $2 AND lease_owner = $3 AND {col} < $1"
+        );
+        let moved =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(idx).bind(id).bind(owner).execute(&mut *tx).await?;
+        if moved.rows_affected() == 1 {
+            sqlx::query(
+                "INSERT INTO webhook_dead (webhook_id, seq, idx, failed_at, error, retry) VALUES ($1, $2, $3, $4, $5, 0)",
+            )
+            .bind(id)
+            .bind(seq)
+            .bind(idx)
+            .bind(now)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Dead letters of `id` queued for redelivery, oldest first, at most `limit`.
+    pub async fn webhook_retries(&self, id: i64, limit: i64) -> Result<Vec<DeadRow>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, idx FROM webhook_dead WHERE webhook_id = $1 AND retry = 1 ORDER BY failed_at, idx LIMIT $2",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// A redelivered dead letter arrived (`delivered`) or failed again (stays dead, no longer queued).
+    pub async fn webhook_retry_done(
+        &self,
+        id: i64,
+        seq: &str,
+        idx: i64,
+        delivered: bool,
+    ) -> Result<(), DbError> {
+        let sql = if delivered {
+            "DELETE FROM webhook_dead WHERE webhook_id = $1 AND seq = $2 AND idx = $3"
+        } else {
+            "UPDATE webhook_dead SET retry = 0 WHERE webhook_id = $1 AND seq = $2 AND idx = $3"
+        };
+        sqlx::query(sql).bind(id).bind(seq).bind(idx).execute(self.pool()).await?;
+        if delivered {
+            sqlx::query("UPDATE webhooks SET delivered = delivered + 1 WHERE id = $1")
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Access-audit records after `after`, at most `limit`: (id, at, actor, action, target).
+    pub async fn access_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64, String, String, String)>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT id, at, actor, action, target FROM access_audit WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The newest access-audit record id (0 when none).
+    pub async fn access_last(&self) -> Result<i64, DbError> {
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(id) FROM access_audit").fetch_one(self.pool()).await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// One access-audit record.
+    pub async fn access_one(&self, id: i64) -> Result<Option<(i64, i64, String, String, String)>, DbError> {
+        Ok(sqlx::query_as("SELECT id, at, actor, action, target FROM access_audit WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+}

@@ -1,0 +1,469 @@
+//! The delivery worker: each replica runs one. A subscription is delivered by whichever replica holds
+//! its lease (a row lock with an expiry), one event at a time in log order; the cursor moves only
+//! after the receiver answered 2xx, and only while the lease is still held, so a restart or a
+//! replica taking over resends at most the event in flight (same `webhook-id`: receivers dedup).
+//! A failing event is retried with exponential backoff and jitter; after `dead_after` it becomes a
+//! dead letter and the events after it go on.
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use registry_core::auth::NamePattern;
+use registry_core::tlog::entry::{self, LogEntry};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::{ACCESS, MAX_BACKOFF};
+use crate::db::now_ms;
+use crate::db::webhooks::WebhookRow;
+use crate::error::ApiError;
+use crate::service::events::{model_of, visible_to};
+use crate::state::AppState;
+
+/// Events one subscription is sent per round before the others get their turn.
+const BATCH: i64 = 500;
+
+/// Runs the worker until the process ends.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let busy = match round(&state).await {
+                Ok(busy) => busy,
+                Err(e) => {
+                    tracing::warn!(error = %e.cause().unwrap_or(e.message()), "webhook delivery round failed");
+                    false
+                }
+            };
+            if !busy {
+                let poll = state.webhooks.settings.poll;
+                tokio::select! {
+                    () = state.webhooks.wake.notified() => {}
+                    () = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+    })
+}
+
+/// One pass over the subscriptions due now; true when one of them has more waiting.
+pub async fn round(state: &AppState) -> Result<bool, ApiError> {
+    let now = now_ms();
+    let due: Vec<WebhookRow> = state
+        .db
+        .webhooks()
+        .await?
+        .into_iter()
+        .filter(|w| w.paused == 0 && w.next_attempt_at <= now)
+        .collect();
+    let mut set = tokio::task::JoinSet::new();
+    for w in due {
+        if !state.db.webhook_lease(w.id, &state.webhooks.owner, now, now + lease_ms(state)).await? {
+            continue; // another replica delivers it
+        }
+        let st = state.clone();
+        set.spawn(async move {
+            let id = w.id;
+            run_one(&st, w).await.unwrap_or_else(|e| {
+                tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "webhook delivery failed");
+                false
+            })
+        });
+    }
+    let mut busy = false;
+    while let Some(r) = set.join_next().await {
+        busy |= r.unwrap_or(false);
+    }
+    Ok(busy)
+}
+
+fn lease_ms(state: &AppState) -> i64 {
+    let t = state.webhooks.settings.timeout.as_millis() as i64;
+    (4 * t).max(60_000)
+}
+
+/// What a subscription wants, decoded.
+struct Sub {
+    row: WebhookRow,
+    url: String,
+    secret: String,
+    events: Vec<String>,
+    pattern: NamePattern,
+    lease_until: i64,
+}
+
+impl Sub {
+    fn wants(&self, kind: &str, subject: &str) -> bool {
+        (self.events.iter().any(|e| e == "*" || e == kind)) && visible_to(&self.pattern, kind, subject)
+    }
+
+    fn wants_access(&self) -> bool {
+        self.events.iter().any(|e| e == ACCESS)
+    }
+
+    /// Keeps the lease for the next delivery; false when another replica has it now.
+    async fn keep_lease(&mut self, state: &AppState) -> Result<bool, ApiError> {
+        let now = now_ms();
+        let margin = state.webhooks.settings.timeout.as_millis() as i64 + 5_000;
+        if self.lease_until - now > margin {
+            return Ok(true);
+        }
+        let until = now + lease_ms(state);
+        let held = state.db.webhook_lease(self.row.id, &state.webhooks.owner, now, until).await?;
+        self.lease_until = until;
+        Ok(held)
+    }
+}
+
+fn open(state: &AppState, w: WebhookRow) -> Result<Sub, ApiError> {
+    let key = &state.webhooks.key;
+    let text = |what: &str, sealed: &str| -> Result<String, ApiError> {
+        let b = key.open(what, sealed).map_err(ApiError::internal)?;
+        String::from_utf8(b).map_err(ApiError::internal)
+    };
+    Ok(Sub {
+        url: text("url", &w.url_sealed)?,
+        secret: text("secret", &w.secret_sealed)?,
+        events: serde_json::from_str(&w.events).map_err(ApiError::internal)?,
+        pattern: NamePattern::parse(&w.namespace).map_err(ApiError::internal)?,
+        lease_until: now_ms() + lease_ms(state),
+        row: w,
+    })
+}
+
+/// Delivers what subscription `w` has waiting (queued redeliveries first); true when more remain.
+async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
+    let mut sub = open(state, w)?;
+    let owner = state.webhooks.owner.clone();
+    let id = sub.row.id;
+
+    for d in state.db.webhook_retries(id, BATCH).await? {
+        if !sub.keep_lease(state).await? {
+            return Ok(false);
+        }
+        let Some(ev) = event(state, &sub, &d.seq, d.idx).await? else {
+            state.db.webhook_retry_done(id, &d.seq, d.idx, true).await?; // nothing to send any more
+            continue;
+        };
+        let ok = send(state, &sub, &ev).await.is_ok();
+        state.db.webhook_retry_done(id, &d.seq, d.idx, ok).await?;
+        if !ok {
+            break;
+        }
+    }
+
+    let mut more = false;
+    let size = i64::try_from(state.db.log_size().await?).map_err(ApiError::internal)?;
+    let cursor = sub.row.log_cursor;
+    let last = cursor.saturating_add(BATCH).min(size - 1);
+    if last > cursor {
+        more |= last < size - 1;
+        let rows = state.db.log_entries_window(cursor, last, None, BATCH).await?;
+        let mut passed = cursor;
+        for r in rows {
+            if !sub.wants(&r.kind, &r.subject) {
+                passed = r.idx;
+                continue;
+            }
+            if !sub.keep_lease(state).await? {
+                return Ok(false);
+            }
+            let Some(ev) = event(state, &sub, "log", r.idx).await? else {
+                passed = r.idx;
+                continue;
+            };
+            match send(state, &sub, &ev).await {
+                Ok(()) => {
+                    if !state.db.webhook_advance(id, &owner, false, r.idx, 1).await? {
+                        return Ok(false); // the lease moved on: the new holder resends from the cursor
+                    }
+                    sub.row.failing_since = None;
+                    passed = r.idx;
+                }
+                Err(e) => {
+                    if passed > sub.row.log_cursor {
+                        state.db.webhook_advance(id, &owner, false, passed, 0).await?;
+                    }
+                    if !give_up(state, &mut sub, "log", r.idx, &e).await? {
+                        return Ok(false);
+                    }
+                    passed = r.idx;
+                }
+            }
+            sub.row.log_cursor = passed;
+        }
+        if passed > sub.row.log_cursor || last > passed {
+            // Past the entries this subscription does not want, up to what was read.
+            state.db.webhook_advance(id, &owner, false, last.max(passed), 0).await?;
+        }
+    }
+
+    if sub.wants_access() {
+        let rows = state.db.access_after(sub.row.access_cursor, BATCH).await?;
+        more |= rows.len() as i64 == BATCH;
+        for (aid, ..) in rows {
+            if !sub.keep_lease(state).await? {
+                return Ok(false);
+            }
+            let Some(ev) = event(state, &sub, ACCESS, aid).await? else {
+                state.db.webhook_advance(id, &owner, true, aid, 0).await?;
+                continue;
+            };
+            match send(state, &sub, &ev).await {
+                Ok(()) => {
+                    if !state.db.webhook_advance(id, &owner, true, aid, 1).await? {
+                        return Ok(false);
+                    }
+                    sub.row.failing_since = None;
+                }
+                Err(e) => {
+                    if !give_up(state, &mut sub, ACCESS, aid, &e).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+    Ok(more)
+}
+
+/// After a failed delivery of `idx`: a dead letter when it has failed for `dead_after` (true: go
+/// on with the next event), else a retry scheduled with backoff (false: stop for now).
+async fn give_up(
+    state: &AppState,
+    sub: &mut Sub,
+    seq: &str,
+    idx: i64,
+    error: &str,
+) -> Result<bool, ApiError> {
+    let now = now_ms();
+    let s = &state.webhooks.settings;
+    let since = sub.row.failing_since.unwrap_or(now);
+    if now - since >= s.dead_after.as_millis() as i64 {
+        tracing::warn!(webhook = sub.row.id, seq, index = idx, error, "webhook event dead-lettered");
+        state.db.webhook_dead_letter(sub.row.id, &state.webhooks.owner, seq, idx, now, error).await?;
+        sub.row.failing_since = None;
+        sub.row.attempts = 0;
+        return Ok(true);
+    }
+    let delay = backoff(s.retry_base, sub.row.attempts);
+    state
+        .db
+        .webhook_failed(sub.row.id, &state.webhooks.owner, now, now + delay.as_millis() as i64, error)
+        .await?;
+    Ok(false)
+}
+
+/// `base · 2^attempts`, at most [`MAX_BACKOFF`], then ±25% jitter.
+fn backoff(base: Duration, attempts: i64) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempts.clamp(0, 20) as u32).min(MAX_BACKOFF);
+    let mut b = [0u8; 2];
+    let _ = getrandom::fill(&mut b);
+    let r = f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX); // 0..=1
+    exp.mul_f64(0.75 + r / 2.0)
+}
+
+/// One event ready to send.
+struct Event {
+    id: String,
+    body: Vec<u8>,
+    content_type: &'static str,
+}
+
+const CLOUDEVENTS_JSON: &str = "application/cloudevents+json; charset=utf-8";
+
+/// The event for log entry (or access record) `idx` in the subscription's format; `None` when there
+/// is nothing to send for it (the record is gone, or the format has no event for it).
+async fn event(state: &AppState, sub: &Sub, seq: &str, idx: i64) -> Result<Option<Event>, ApiError> {
+    let source = format!("{}/v1/log", state.settings.public_origin.as_deref().unwrap_or(""));
+    if seq == ACCESS {
+        let Some((id, at, actor, action, target)) = state.db.access_one(idx).await? else { return Ok(None) };
+        let body = json!({
+            "specversion": "1.0",
+            "id": format!("access-{id}"),
+            "source": format!("{}/v1/audit", state.settings.public_origin.as_deref().unwrap_or("")),
+            "type": format!("dev.registry.access.{action}"),
+            "subject": target,
+            "time": crate::db::rfc3339(at),
+            "datacontenttype": "application/json",
+            "data": {"id": id, "actor": actor, "action": action, "target": target},
+        });
+        return Ok(Some(Event {
+            id: format!("access-{id}"),
+            body: serde_json::to_vec(&body).map_err(ApiError::internal)?,
+            content_type: CLOUDEVENTS_JSON,
+        }));
+    }
+    let rows = state.db.log_entries(idx as u64, idx as u64 + 1).await?;
+    let Some(row) = rows.into_iter().next() else { return Ok(None) };
+    let e = LogEntry::parse(row.body.as_bytes()).map_err(ApiError::internal)?;
+    let id = format!("log-{idx}");
+    if sub.row.format == "openlineage" {
+        return openlineage(state, &e, id).await;
+    }
+    let raw: Value = serde_json::from_str(&row.body).map_err(ApiError::internal)?;
+    let (model, version) = match entry::MODEL_TYPES.contains(&e.kind.as_str()) {
+        true => (
+            model_of(&e.subject).map(|m| m.to_string()),
+            e.subject.split_once('@').map(|(_, v)| v.to_owned()),
+        ),
+        false => (None, None),
+    };
+    let decision = match e.kind.as_str() {
+        entry::ALIAS_MOVED => Some("allowed"),
+        entry::ALIAS_DENIED => Some("denied"),
+        _ => None,
+    };
+    let mut data = json!({
+        "index": idx,
+        "entry": raw,
+        "actor": e.actor,
+        "model": model,
+        "version": version,
+        "alias": e.details.get("alias"),
+        "decision": decision,
+        "reasons": e.details.get("reasons"),
+        "quarantine": e.details.get("quarantine").or_else(|| e.details.get("seed")),
+    });
+    if let Some(m) = data.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+    }
+    let mut ce = json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": format!("dev.registry.{}", e.kind),
+        "time": e.time,
+        "datacontenttype": "application/json",
+        "data": data,
+    });
+    if model.is_some() {
+        ce["subject"] = json!(e.subject);
+    }
+    Ok(Some(Event {
+        id,
+        body: serde_json::to_vec(&ce).map_err(ApiError::internal)?,
+        content_type: CLOUDEVENTS_JSON,
+    }))
+}
+
+/// A version creation as an OpenLineage RunEvent (other entries: nothing), from the version's
+/// stored lineage after its hash check (`registry_core::openlineage`, docs/events.md).
+async fn openlineage(state: &AppState, e: &LogEntry, id: String) -> Result<Option<Event>, ApiError> {
+    if e.kind != entry::VERSION_CREATED {
+        return Ok(None);
+    }
+    let (Some(model), Some((_, label))) = (model_of(&e.subject), e.subject.split_once('@')) else {
+        return Ok(None);
+    };
+    let row = match state.db.version_get(&model, label).await {
+        Ok(r) => r,
+        Err(crate::db::DbError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    crate::service::read::checked_manifest(&row)?;
+    let lineage: registry_core::lineage::Lineage =
+        serde_json::from_str(&row.lineage).map_err(ApiError::internal)?;
+    let label = registry_core::VersionLabel::parse(label).map_err(ApiError::internal)?;
+    let digest = |h: &str| registry_core::Digest::from_hex(h).map_err(ApiError::internal);
+    let origin = state.settings.public_origin.as_deref().unwrap_or("http://localhost");
+    let emitter = registry_core::openlineage::Emitter {
+        producer: PRODUCER,
+        namespace: &registry_core::openlineage::registry_namespace(origin),
+    };
+    let ev = registry_core::openlineage::run_event(
+        &model,
+        &label,
+        &lineage,
+        &digest(&row.manifest_digest)?,
+        &digest(&row.oms_root_digest)?,
+        &e.time,
+        &emitter,
+    );
+    Ok(Some(Event {
+        id,
+        body: serde_json::to_vec(&ev).map_err(ApiError::internal)?,
+        content_type: "application/json",
+    }))
+}
+
+/// The `producer` of OpenLineage events: this build.
+const PRODUCER: &str = concat!("https://github.com/registry/registry/tree/v", env!("CARGO_PKG_VERSION"));
+
+/// The Standard Webhooks signature: `v1,` and base64 HMAC-SHA256 over `id.timestamp.body`, keyed
+/// by the secret's bytes (after `whsec_`).
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|_| "the signing secret is not base64".to_owned())?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())))
+}
+
+/// POSTs one event; `Err` carries what went wrong, never the URL.
+async fn send(state: &AppState, sub: &Sub, ev: &Event) -> Result<(), String> {
+    let url = url::Url::parse(&sub.url).map_err(|_| "the stored URL does not parse".to_owned())?;
+    // A literal address never reaches the resolver's check: check it here, at every delivery.
+    super::net::check_url(&url, state.webhooks.settings.allow_private)?;
+    let ts = now_ms() / 1000;
+    let sig = sign(&sub.secret, &ev.id, ts, &ev.body)?;
+    let resp = state
+        .webhooks
+        .client
+        .post(url)
+        .header("content-type", ev.content_type)
+        .header("webhook-id", &ev.id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(ev.body.clone())
+        .send()
+        .await
+        .map_err(|e| chain(&e.without_url()))?;
+    let status = resp.status();
+    if status.is_success() {
+        Ok(())
+    } else if status.is_redirection() {
+        Err(format!("HTTP {status}: redirects are not followed"))
+    } else {
+        Err(format!("HTTP {status}"))
+    }
+}
+
+/// An error and its causes, one line (reqwest's own text without the URL).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        // The example of the Standard Webhooks specification (spec/standard-webhooks.md).
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"test": 2432232314}"#;
+        let sig = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body).unwrap();
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_bounded() {
+        let base = Duration::from_millis(100);
+        for a in 0..6 {
+            let d = backoff(base, a);
+            let exp = base * (1 << a);
+            assert!(d >= exp.mul_f64(0.75) && d <= exp.mul_f64(1.25), "{a}: {d:?}");
+        }
+        assert!(backoff(base, 60) <= MAX_BACKOFF.mul_f64(1.25));
+    }
+}

@@ -1,0 +1,392 @@
+//! Webhooks (issue 21, docs/events.md) through a real server and a real HTTP receiver on loopback:
+//! every event in log order with Standard Webhooks headers, retries through a receiver outage, dead
+//! letters and redelivery, two delivery workers sharing one database, a worker killed mid-delivery,
+//! namespace scoping, and the targets refused (SSRF).
+//! The signatures are checked by the `standardwebhooks` library in tests/python/test_webhooks.py.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use registry_core::ModelName;
+use registry_core::api::{CreateWebhookRequest, WebhookCreated, WebhookInfo};
+use registry_e2e::*;
+use registry_server::testing::TestOptions;
+use serde_json::Value;
+
+/// What the receiver got: (webhook-id, headers, body).
+type Got = Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>;
+
+/// A receiver on 127.0.0.1: records every request, answers `status` (200 unless changed), and holds
+/// requests while `hold` is locked.
+struct Receiver {
+    url: String,
+    got: Got,
+    status: Arc<AtomicU16>,
+    hold: Arc<tokio::sync::Mutex<()>>,
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct RecvState {
+    got: Got,
+    status: Arc<AtomicU16>,
+    hold: Arc<tokio::sync::Mutex<()>>,
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn receive(State(s): State<RecvState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    s.arrived.fetch_add(1, Ordering::SeqCst);
+    let _held = s.hold.lock().await;
+    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let status = StatusCode::from_u16(s.status.load(Ordering::SeqCst)).unwrap();
+    if status.is_success() {
+        s.got.lock().unwrap().push((id, headers, body));
+    }
+    status
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let st = RecvState {
+            got: Got::default(),
+            status: Arc::new(AtomicU16::new(200)),
+            hold: Arc::default(),
+            arrived: Arc::default(),
+        };
+        let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(st.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://user:s3cret@{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, got: st.got, status: st.status, hold: st.hold, arrived: st.arrived }
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.got.lock().unwrap().iter().map(|(id, ..)| id.clone()).collect()
+    }
+
+    /// Waits (up to 30 s) until `f` holds for what arrived; panics with what did otherwise.
+    async fn until(&self, what: &str, f: impl Fn(&[String]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if f(&self.ids()) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: got {:?}", self.ids());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn subscribe(s: &TestServer, url: &str, namespace: &str, events: &[&str]) -> WebhookCreated {
+    let r = http_with(&s.admin_token)
+        .post(format!("{}/v1/webhooks", s.url))
+        .json(&CreateWebhookRequest {
+            url: url.into(),
+            namespace: namespace.into(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            format: None,
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    r.json().await.unwrap()
+}
+
+/// The log ids (`log-N`) of the entries of these types (and models, if given) after index `after`.
+async fn log_ids(s: &TestServer, after: u64, types: &[&str], prefix: Option<&str>) -> Vec<String> {
+    let c = client(s);
+    let mut out = vec![];
+    for e in c.log_entries(after + 1, 10_000).await.unwrap().entries {
+        let v: Value = serde_json::from_str(&e.body).unwrap();
+        let ty = v["type"].as_str().unwrap();
+        let subject = v["subject"].as_str().unwrap();
+        if (types.contains(&"*") || types.contains(&ty)) && prefix.is_none_or(|p| subject.starts_with(p)) {
+            out.push(format!("log-{}", e.index));
+        }
+    }
+    out
+}
+
+async fn session(s: &TestServer, tag: &str) {
+    let c = client(s);
+    for (model, label) in [("fraud/detector", "1"), ("other/model", "1"), ("fraud/detector", "2")] {
+        TestPush::new(model, &format!("{label}{tag}")).run(&c).await.unwrap();
+    }
+    let m = ModelName::parse("fraud/detector").unwrap();
+    c.promote(&m, "production", &promote_req(&format!("1{tag}"))).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_arrives_in_log_order_signed_with_cloudevents_fields() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let created = subscribe(&s, &rx.url, "*", &["*"]).await;
+    assert!(created.secret.starts_with("whsec_"));
+    let start = created.webhook.log_cursor as u64;
+    session(&s, "").await;
+    let want = log_ids(&s, start, &["*"], None).await;
+    assert!(want.len() >= 7, "{want:?}");
+    rx.until("every entry once, in order", |ids| ids == want.as_slice()).await;
+
+    for (id, headers, body) in rx.got.lock().unwrap().iter() {
+        let ts: i64 = headers["webhook-timestamp"].to_str().unwrap().parse().unwrap();
+        let sig = registry_server::service::webhooks::deliver::sign(&created.secret, id, ts, body).unwrap();
+        assert_eq!(headers["webhook-signature"].to_str().unwrap(), sig);
+        assert!(headers["content-type"].to_str().unwrap().starts_with("application/cloudevents+json"));
+        let ce: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(ce["specversion"], "1.0");
+        assert_eq!(ce["id"], id.as_str());
+        let entry = &ce["data"]["entry"];
+        assert_eq!(ce["type"], format!("dev.registry.{}", entry["type"].as_str().unwrap()));
+        assert_eq!(ce["time"], entry["time"]);
+        if entry["type"] == "version.created" {
+            let subject = entry["subject"].as_str().unwrap();
+            assert_eq!(ce["subject"], subject);
+            assert_eq!(ce["data"]["model"], subject.split('@').next().unwrap());
+        }
+        if entry["type"] == "alias.moved" {
+            assert_eq!(ce["data"]["alias"], "production");
+            assert_eq!(ce["data"]["decision"], "allowed");
+        }
+    }
+    // The URL (with its credentials) is never answered, listed or logged.
+    let list = http_with(&s.admin_token).get(format!("{}/v1/webhooks", s.url)).send().await.unwrap();
+    let text = list.text().await.unwrap();
+    assert!(!text.contains("s3cret") && !text.contains("127.0.0.1"), "{text}");
+    let entries = client(&s).log_entries(0, 10_000).await.unwrap().entries;
+    assert!(entries.iter().all(|e| !e.body.contains("s3cret")));
+    let info: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(info["webhooks"][0]["delivered"], want.len() as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_scoped_subscription_sees_only_its_models_and_types() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "fraud/*", &["version.created", "alias.moved"]).await;
+    session(&s, "").await;
+    let want =
+        log_ids(&s, sub.webhook.log_cursor as u64, &["version.created", "alias.moved"], Some("fraud/")).await;
+    assert_eq!(want.len(), 3, "{want:?}");
+    rx.until("fraud's creations and moves", |ids| ids == want.as_slice()).await;
+    // Everything after has been looked at: nothing else comes.
+    let end = client(&s).events(-1, 1000).await.unwrap().next_after;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let w: WebhookInfo = http_with(&s.admin_token)
+            .get(format!("{}/v1/webhooks/{}", s.url, sub.webhook.id))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if w.log_cursor >= end {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "cursor stuck at {}", w.log_cursor);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rx.ids(), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_outage_delays_events_but_loses_none_and_order_holds() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
+    rx.status.store(503, Ordering::SeqCst);
+    session(&s, "").await;
+    // Failing: the subscription says so, and nothing is recorded as delivered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let w: WebhookInfo = http_with(&s.admin_token)
+            .get(format!("{}/v1/webhooks/{}", s.url, sub.webhook.id))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if w.attempts >= 2 {
+            assert_eq!(w.last_error.as_deref(), Some("HTTP 503 Service Unavailable"));
+            assert_eq!(w.delivered, 0);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no failed attempts recorded: {w:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rx.status.store(200, Ordering::SeqCst);
+    let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
+    rx.until("all after the outage, in order", |ids| ids == want.as_slice()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_does_not_block_the_rest_and_redeliver_sends_it() {
+    let opts = TestOptions {
+        webhooks: registry_server::service::webhooks::WebhookSettings {
+            dead_after: Duration::from_millis(200),
+            ..TestOptions::default().webhooks
+        },
+        ..Default::default()
+    };
+    let s = TestServer::start_with(opts).await;
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
+    rx.status.store(500, Ordering::SeqCst);
+    TestPush::new("fraud/detector", "1").run(&client(&s)).await.unwrap();
+    let first = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
+    // Given up on after 200 ms of failures: a dead letter.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let w: WebhookInfo = http_with(&s.admin_token)
+            .get(format!("{}/v1/webhooks/{}", s.url, sub.webhook.id))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if w.dead_letters == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not dead-lettered: {w:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rx.status.store(200, Ordering::SeqCst);
+    TestPush::new("fraud/detector", "2").run(&client(&s)).await.unwrap();
+    let all = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
+    rx.until("the event after the dead letter", |ids| ids == &all[1..]).await;
+    // Redelivered on request, with its own id (receivers dedup on it).
+    let r = http_with(&s.admin_token)
+        .post(format!("{}/v1/webhooks/{}/redeliver", s.url, sub.webhook.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    rx.until("the dead letter, redelivered", |ids| ids.len() == 2 && ids[1] == first[0]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_one_database_deliver_each_event_in_order() {
+    let s = TestServer::start().await;
+    // A second replica's worker: the same database, its own lease owner.
+    let mut other = s.state.clone();
+    other.webhooks = Arc::new(
+        registry_server::service::webhooks::Webhooks::new(
+            registry_server::service::webhooks::seal::SealKey::load(&s.dir.path().join("webhook.key"), false)
+                .unwrap(),
+            TestOptions::default().webhooks,
+        )
+        .unwrap(),
+    );
+    let second = registry_server::service::webhooks::deliver::spawn(other);
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "*", &["*"]).await;
+    for k in 0..5 {
+        session(&s, &format!(".{k}")).await;
+    }
+    let want = log_ids(&s, sub.webhook.log_cursor as u64, &["*"], None).await;
+    rx.until("every entry, in order, each once", |ids| ids.len() >= want.len()).await;
+    let ids = rx.ids();
+    // At least once, in order: duplicates only of an event in flight when a lease moved (none here).
+    let mut dedup = ids.clone();
+    dedup.dedup();
+    assert_eq!(dedup, want);
+    second.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_delivery_loses_nothing_and_repeats_only_that_event() {
+    let mut s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
+    // The receiver holds the first delivery; the worker is killed while it waits.
+    let held = rx.hold.clone().lock_owned().await;
+    session(&s, "").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rx.arrived.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing was sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.stop_webhooks();
+    drop(held);
+    // A new worker (a restarted process) with another lease owner: the lease of the killed one has
+    // to expire first, so take it over directly by clearing it, as an expiry would.
+    sqlx::query("UPDATE webhooks SET lease_until = 0").execute(s.state.db.pool()).await.unwrap();
+    let mut next = s.state.clone();
+    next.webhooks = Arc::new(
+        registry_server::service::webhooks::Webhooks::new(
+            registry_server::service::webhooks::seal::SealKey::load(&s.dir.path().join("webhook.key"), false)
+                .unwrap(),
+            TestOptions::default().webhooks,
+        )
+        .unwrap(),
+    );
+    let worker = registry_server::service::webhooks::deliver::spawn(next);
+    let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
+    rx.until("every creation after the restart", |ids| {
+        let mut d = ids.to_vec();
+        d.dedup();
+        d == want
+    })
+    .await;
+    let ids = rx.ids();
+    assert!(ids.len() <= want.len() + 1, "at most the event in flight repeats: {ids:?}");
+    worker.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_targets_unknown_types_and_formats_are_400() {
+    let strict = TestOptions {
+        webhooks: registry_server::service::webhooks::WebhookSettings {
+            allow_private: false,
+            ..TestOptions::default().webhooks
+        },
+        ..Default::default()
+    };
+    let s = TestServer::start_with(strict).await;
+    let h = http_with(&s.admin_token);
+    for (url, events, format) in [
+        ("http://127.0.0.1:9/hook", vec!["*"], None),
+        ("http://localhost:9/hook", vec!["*"], None),
+        ("http://10.0.0.1/hook", vec!["*"], None),
+        ("http://169.254.169.254/latest/meta-data", vec!["*"], None),
+        ("http://[::1]/", vec!["*"], None),
+        ("file:///etc/passwd", vec!["*"], None),
+        ("https://example.invalid/hook", vec!["version.nope"], None),
+        ("https://example.invalid/hook", vec![], None),
+        ("https://example.invalid/hook", vec!["*"], Some("xml")),
+        ("https://example.invalid/hook", vec!["alias.moved"], Some("openlineage")),
+    ] {
+        let r = h
+            .post(format!("{}/v1/webhooks", s.url))
+            .json(&serde_json::json!({"url": url, "namespace": "*", "events": events, "format": format}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{url} {events:?} {format:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_webhook", "{body}");
+        assert!(!body["message"].as_str().unwrap().contains("s3cret"));
+    }
+    // Link-local stays refused even where private targets are allowed.
+    let s2 = TestServer::start().await;
+    let r = http_with(&s2.admin_token)
+        .post(format!("{}/v1/webhooks", s2.url))
+        .json(&serde_json::json!({"url": "http://169.254.169.254/", "namespace": "*", "events": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    // Not an admin: 403.
+    let reader = s.token("reader", &[registry_core::auth::Scope::Read], "*").await;
+    let r = http_with(&reader).get(format!("{}/v1/webhooks", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+}
