@@ -36,6 +36,7 @@ pub mod tlog;
 mod tokens;
 pub mod verify;
 pub mod walk;
+mod webhooks;
 
 pub use progress::{NoProgress, Progress};
 

@@ -630,3 +630,69 @@ async fn events_tail_prints_the_log_in_order_and_follows_new_entries() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_managed_through_the_cli_and_the_url_is_never_printed() {
+    let server = TestServer::start().await;
+    let (url, token) = (server.url.clone(), server.admin_token.clone());
+    blocking(move || {
+        let hook = "http://user:hunter2@127.0.0.1:9/hook";
+        // The URL from standard input (out of shell history); --json gives the id and the secret.
+        let out = registry(&url, &token)
+            .args(["--json", "webhook", "add", "--url", "-", "--namespace", "fraud/*"])
+            .args(["--events", "version.created,alias.moved"])
+            .write_stdin(format!("{hook}\n"))
+            .assert()
+            .success();
+        let created: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(id, "webhook-1");
+        assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+        assert_eq!(created["url_hash"], registry_core::Digest::of(hook.as_bytes()).to_string());
+        assert_eq!(created["events"], serde_json::json!(["alias.moved", "version.created"]));
+
+        let out = registry(&url, &token).args(["webhook", "list"]).assert().success();
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        assert!(
+            text.starts_with("webhook-1  active  fraud/* [alias.moved,version.created]  cloudevents"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("127.0.0.1") && !text.contains("whsec_"),
+            "{text}"
+        );
+
+        for (args, said) in [
+            (vec!["pause", &id], "webhook-1 paused"),
+            (vec!["resume", &id], "webhook-1 resumed"),
+            (vec!["redeliver", &id], "webhook-1 dead letters queued"),
+        ] {
+            let mut a = vec!["webhook"];
+            a.extend(args);
+            registry(&url, &token).args(&a).assert().success().stdout(predicate::str::contains(said));
+        }
+        let out = registry(&url, &token).args(["--json", "webhook", "rotate-secret", &id]).assert().success();
+        let rotated: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert!(rotated["secret"].as_str().unwrap().starts_with("whsec_"));
+        assert_ne!(rotated["secret"], created["secret"]);
+
+        // Refusals: an unknown event type, a link-local target; an unknown id.
+        registry(&url, &token)
+            .args(["webhook", "add", "--url", "http://127.0.0.1:9/", "--events", "version.nope"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("unknown event type"));
+        registry(&url, &token)
+            .args(["webhook", "add", "--url", "http://169.254.169.254/", "--events", "*"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("link-local"));
+        registry(&url, &token).args(["webhook", "remove", &id]).assert().success();
+        registry(&url, &token)
+            .args(["webhook", "remove", &id])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("no webhook"));
+    })
+    .await;
+}

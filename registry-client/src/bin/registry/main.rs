@@ -63,6 +63,9 @@ enum Cmd {
     VerifyBundle(cmd::keys::VerifySigstoreBundleArgs),
     /// Download a version's auditor bundle (for `registry verify --offline`).
     Bundle(cmd::keys::AuditBundleArgs),
+    /// Webhook subscriptions: events POSTed to your URL, signed (admin).
+    #[command(subcommand)]
+    Webhook(cmd::webhook::WebhookCmd),
     /// The registry's events (log entries you may see), oldest first; `tail --follow` waits for more.
     #[command(subcommand)]
     Events(cmd::events::EventsCmd),
@@ -156,6 +159,7 @@ async fn main() -> ExitCode {
         Cmd::Bundle(a) => cmd::keys::audit_bundle(&ctx, a).await,
         Cmd::Log(c) => cmd::log::run(&ctx, c).await,
         Cmd::Events(c) => cmd::events::run(&ctx, c).await,
+        Cmd::Webhook(c) => cmd::webhook::run(&ctx, c).await,
         Cmd::Promote(a) => cmd::promote::promote(&ctx, a).await,
         Cmd::Rollback(a) => cmd::promote::rollback(&ctx, a).await,
         Cmd::Alias(c) => cmd::promote::alias(&ctx, c).await,

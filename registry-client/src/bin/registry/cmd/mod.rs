@@ -11,6 +11,7 @@ pub mod pull;
 pub mod push;
 pub mod show;
 pub mod verify;
+pub mod webhook;
 
 use registry_core::{ModelName, ModelRef};
 
