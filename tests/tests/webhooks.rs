@@ -390,3 +390,52 @@ async fn refused_targets_unknown_types_and_formats_are_400() {
     let r = http_with(&reader).get(format!("{}/v1/webhooks", s.url)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_records_go_to_access_subscriptions_scoped_like_log_entries() {
+    let s = TestServer::start().await;
+    let all = Receiver::start().await;
+    let scoped = Receiver::start().await;
+    subscribe(&s, &all.url, "*", &["access"]).await;
+    subscribe(&s, &scoped.url, "fraud/*", &["access"]).await;
+    let c = client(&s);
+    TestPush::new("fraud/detector", "1").run(&c).await.unwrap();
+    TestPush::new("other/model", "1").run(&c).await.unwrap();
+    let h = http_with(&s.admin_token);
+    for m in ["fraud/detector", "other/model"] {
+        let r = h.get(format!("{}/v1/models/{m}/versions/1/bundle", s.url)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let blob = registry_core::Digest::of(b"weights of fraud/detector@1");
+    let r = h.get(format!("{}/v1/blobs/{blob}", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    all.until("three access records", |ids| ids.len() == 3).await;
+    let kinds: Vec<(String, String)> = all
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, b)| {
+            let v: Value = serde_json::from_slice(b).unwrap();
+            (v["type"].as_str().unwrap().to_owned(), v["subject"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(kinds[2], ("dev.registry.access.blob.download".to_owned(), blob.to_string()));
+    // The scoped subscription: its model's bundle only (a blob digest names no model).
+    scoped.until("fraud's bundle download", |ids| !ids.is_empty()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let w: registry_core::api::WebhookList =
+            h.get(format!("{}/v1/webhooks", s.url)).send().await.unwrap().json().await.unwrap();
+        if w.webhooks[1].access_cursor >= w.webhooks[0].access_cursor && w.webhooks[0].delivered == 3 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{w:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = scoped.got.lock().unwrap();
+    assert_eq!(got.len(), 1, "{:?}", got.iter().map(|(i, ..)| i).collect::<Vec<_>>());
+    let v: Value = serde_json::from_slice(&got[0].2).unwrap();
+    assert_eq!(v["type"], "dev.registry.access.bundle.download");
+    assert!(v["subject"].as_str().unwrap().starts_with("fraud/detector"), "{v}");
+}

@@ -100,6 +100,12 @@ impl Sub {
         self.events.iter().any(|e| e == ACCESS)
     }
 
+    /// An access record's target is a model's version (bundle downloads) or a blob digest (tied to
+    /// no model: `*` subscriptions only, as entries tied to no model).
+    fn covers_target(&self, target: &str) -> bool {
+        self.pattern.is_any() || model_of(target).is_some_and(|m| self.pattern.matches(&m))
+    }
+
     /// Keeps the lease for the next delivery; false when another replica has it now.
     async fn keep_lease(&mut self, state: &AppState) -> Result<bool, ApiError> {
         let now = now_ms();
@@ -200,7 +206,11 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
     if sub.wants_access() {
         let rows = state.db.access_after(sub.row.access_cursor, BATCH).await?;
         more |= rows.len() as i64 == BATCH;
-        for (aid, ..) in rows {
+        for (aid, _, _, _, target) in rows {
+            if !sub.covers_target(&target) {
+                state.db.webhook_advance(id, &owner, true, aid, 0).await?;
+                continue;
+            }
             if !sub.keep_lease(state).await? {
                 return Ok(false);
             }
