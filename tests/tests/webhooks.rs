@@ -439,3 +439,66 @@ async fn access_records_go_to_access_subscriptions_scoped_like_log_entries() {
     assert_eq!(v["type"], "dev.registry.access.bundle.download");
     assert!(v["subject"].as_str().unwrap().starts_with("fraud/detector"), "{v}");
 }
+
+/// A redirect is a failure (never followed); a receiver that does not answer in time is a failure;
+/// both show in the subscription's state and in /metrics, and the events arrive once it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_and_timeouts_are_failures_shown_in_metrics() {
+    let opts = TestOptions {
+        webhooks: registry_server::service::webhooks::WebhookSettings {
+            timeout: Duration::from_secs(1),
+            ..TestOptions::default().webhooks
+        },
+        ..Default::default()
+    };
+    let s = TestServer::start_with(opts).await;
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
+    let h = http_with(&s.admin_token);
+    let state = |h: reqwest::Client| {
+        let url = format!("{}/v1/webhooks/{}", s.url, sub.webhook.id);
+        async move { h.get(url).send().await.unwrap().json::<WebhookInfo>().await.unwrap() }
+    };
+    let wait_error = |want: &'static str| {
+        let h = h.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let w = state(h.clone()).await;
+                if w.last_error.as_deref().is_some_and(|e| e.contains(want)) {
+                    return w;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "no {want:?} error: {w:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    rx.status.store(302, Ordering::SeqCst);
+    TestPush::new("fraud/detector", "1").run(&client(&s)).await.unwrap();
+    let w = wait_error("redirects are not followed").await;
+    assert_eq!(w.delivered, 0);
+    let metrics = reqwest::get(format!("{}/metrics", s.url)).await.unwrap().text().await.unwrap();
+    let id = &sub.webhook.id;
+    assert!(metrics.contains(&format!("registry_webhook_failing{{webhook=\"{id}\"}} 1")), "{metrics}");
+    assert!(metrics.contains(&format!("registry_webhook_delivered_total{{webhook=\"{id}\"}} 0")));
+    assert!(!metrics.contains("s3cret"));
+
+    // Held past the timeout: a failure too.
+    let held = rx.hold.clone().lock_owned().await;
+    rx.status.store(200, Ordering::SeqCst);
+    wait_error("timed out").await;
+    drop(held);
+    let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
+    rx.until("the event, once answered", |ids| ids.first() == want.first()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", s.url)).await.unwrap().text().await.unwrap();
+        if metrics.contains(&format!("registry_webhook_delivered_total{{webhook=\"{id}\"}} 1"))
+            && metrics.contains(&format!("registry_webhook_failing{{webhook=\"{id}\"}} 0"))
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
