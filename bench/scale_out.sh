@@ -109,7 +109,8 @@ end
 LUA
 REGISTRY_LOG=warn "$srv" --listen 127.0.0.1:18192 --data-dir "$work/data2" --database-url "$pg" \
   --blobs-url s3://models/registry --scrub-interval 0 --log-key-file "$work/data/log-signing.key" \
-  --attestation-key-file "$work/data/attestation-signing.key" > "$work/server2.log" 2>&1 &
+  --attestation-key-file "$work/data/attestation-signing.key" --webhook-key-file "$work/data/webhook.key" \
+  > "$work/server2.log" 2>&1 &
 pids+=($!)
 until curl -sf http://127.0.0.1:18192/v1/health > /dev/null; do sleep 0.1; done
 wrk_rps() { wrk -t"$1" -c"$2" -d"${secs}s" "${@:3}" | awk '/Requests\/sec/{print $2}'; }

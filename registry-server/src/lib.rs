@@ -115,8 +115,12 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     // Before anything else is written: a server with the wrong keys must not start at all.
     let log = service::log::LogKey::load(config)?;
     let attestation_key = service::keys::load_attestation_key(config)?;
-    let configured =
-        service::server_keys::Configured { log: log.vkey(), attestation: attestation_key.public().to_pem() };
+    let webhook_key = service::webhooks::seal::SealKey::from_config(config)?;
+    let configured = service::server_keys::Configured {
+        log: log.vkey(),
+        attestation: attestation_key.public().to_pem(),
+        webhook: webhook_key.fingerprint().to_owned(),
+    };
     service::server_keys::pin(&db, &configured).await?;
     let blobs = blob::BlobStore::from_url_with(&config.blobs_url, &config.blob_options)?
         .with_timeout(std::time::Duration::from_secs(config.store_timeout));
@@ -170,13 +174,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         metrics: Arc::default(),
         pauses: Arc::default(),
         trust_roots: Arc::default(),
-        webhooks: Arc::new(service::webhooks::Webhooks::new(
-            service::webhooks::seal::SealKey::load(
-                &config.webhook_key_file.clone().unwrap_or_else(|| config.data_dir.join("webhook.key")),
-                config.webhook_key_file.is_none(),
-            )?,
-            config.webhooks.clone(),
-        )?),
+        webhooks: Arc::new(service::webhooks::Webhooks::new(webhook_key, config.webhooks.clone())?),
     })
 }
 

@@ -25,6 +25,8 @@ async fn replica(data: &Path, shared: &Path, db_url: &str, blobs_url: &str) -> S
     args.push(shared.join("log-signing.key").into());
     args.push("--attestation-key-file".into());
     args.push(shared.join("attestation-signing.key").into());
+    args.push("--webhook-key-file".into());
+    args.push(shared.join("webhook.key").into());
     ServerProcess::start(data, args).await
 }
 

@@ -1,5 +1,5 @@
 //! The server's signing keys are pinned in the database: a server (a replica) started with another
-//! log or attestation key refuses to start with a clear message, and a deliberate rotation goes
+//! log, attestation or webhook sealing key refuses to start with a clear message, and a deliberate rotation goes
 //! through `registry-server server-keys --accept`.
 #![allow(clippy::unwrap_used)]
 
@@ -17,6 +17,8 @@ fn command(data: &Path, db: &str, keys_dir: &Path, port: u16) -> Command {
         .arg(keys_dir.join("log.key"))
         .arg("--attestation-key-file")
         .arg(keys_dir.join("attestation.key"))
+        .arg("--webhook-key-file")
+        .arg(keys_dir.join("webhook.key"))
         .env_remove("REGISTRY_BOOTSTRAP_TOKEN");
     c
 }
@@ -79,6 +81,15 @@ async fn a_server_with_other_signing_keys_than_recorded_refuses_to_start() {
     let out = start(command(&data, &db, &stray, port), port).await.expect_err("must not start");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("promotion decision signing key"), "{stderr}");
+
+    // Only the webhook sealing key differs: refused too (the secrets other replicas sealed would
+    // not open on this one).
+    std::fs::copy(shared.join("attestation.key"), stray.join("attestation.key")).unwrap();
+    let port = free_port();
+    let out = start(command(&data, &db, &stray, port), port).await.expect_err("must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("webhook sealing key"), "{stderr}");
+    std::fs::remove_file(stray.join("attestation.key")).unwrap();
 
     // A deliberate rotation: accept the new keys, then the new keys start and the old ones do not.
     let accept = command(&data, &db, &stray, 0).args(["server-keys", "--accept", "--json"]).output().unwrap();

@@ -111,7 +111,12 @@ pub async fn server_keys_cmd(config: &Config, accept: bool, json: bool) -> anyho
     let db = registry_server::db::Db::open(&config.database_url, config.migrate).await?;
     let log = registry_server::service::log::LogKey::load(config)?;
     let att = registry_server::service::keys::load_attestation_key(config)?;
-    let keys = Configured { log: log.vkey(), attestation: att.public().to_pem() };
+    let webhook = registry_server::service::webhooks::seal::SealKey::from_config(config)?;
+    let keys = Configured {
+        log: log.vkey(),
+        attestation: att.public().to_pem(),
+        webhook: webhook.fingerprint().to_owned(),
+    };
     let r = async {
         if accept {
             server_keys::accept(&db, &keys).await?;

@@ -11,17 +11,20 @@ pub enum Purpose {
     Log,
     /// Promotion decisions (SLSA VSAs; the PEM public key is recorded).
     Attestation,
+    /// Webhook URLs and secrets at rest (a symmetric key: its fingerprint is recorded).
+    Webhook,
 }
 
 impl Purpose {
     /// Both, in the order they are checked.
-    pub const ALL: [Purpose; 2] = [Purpose::Log, Purpose::Attestation];
+    pub const ALL: [Purpose; 3] = [Purpose::Log, Purpose::Attestation, Purpose::Webhook];
 
     /// The `server_keys.purpose` value.
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Log => "log",
             Purpose::Attestation => "attestation",
+            Purpose::Webhook => "webhook",
         }
     }
 
@@ -31,6 +34,7 @@ impl Purpose {
             Purpose::Attestation => {
                 "promotion decision signing key (--attestation-key-file or --attestation-key-pkcs11)"
             }
+            Purpose::Webhook => "webhook sealing key (--webhook-key-file)",
         }
     }
 }
@@ -42,6 +46,8 @@ pub struct Configured {
     pub log: String,
     /// Attestation key, PEM.
     pub attestation: String,
+    /// Webhook sealing key's fingerprint.
+    pub webhook: String,
 }
 
 impl Configured {
@@ -50,6 +56,7 @@ impl Configured {
         match p {
             Purpose::Log => &self.log,
             Purpose::Attestation => &self.attestation,
+            Purpose::Webhook => &self.webhook,
         }
     }
 }
