@@ -92,7 +92,12 @@ async fn log_request(State(state): State<AppState>, req: Request, next: Next) ->
     };
     let bytes_in = length(req.headers()).unwrap_or(0);
     let start = Instant::now();
+    let mutating = !req.method().is_safe();
     let resp = next.run(req).await;
+    if mutating {
+        // It may have appended to the log (denials too): deliveries start now, not at the next poll.
+        state.webhooks.wake.notify_one();
+    }
     let status = resp.status().as_u16();
     let secs = start.elapsed().as_secs_f64();
     state.metrics.observe(method, &route, status, secs, bytes_in, length(resp.headers()).unwrap_or(0));

@@ -502,3 +502,161 @@ async fn redirects_and_timeouts_are_failures_shown_in_metrics() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+async fn webhook_info(s: &TestServer, id: &str) -> WebhookInfo {
+    http_with(&s.admin_token)
+        .get(format!("{}/v1/webhooks/{id}", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// One receiver that does not answer holds back its own subscription only: the others keep getting
+/// new events while its delivery waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_does_not_hold_back_other_subscriptions() {
+    let opts = TestOptions {
+        webhooks: registry_server::service::webhooks::WebhookSettings {
+            timeout: Duration::from_secs(60), // the slow delivery outlasts the test's bound
+            ..TestOptions::default().webhooks
+        },
+        ..Default::default()
+    };
+    let s = TestServer::start_with(opts).await;
+    let (slow, fast) = (Receiver::start().await, Receiver::start().await);
+    subscribe(&s, &slow.url, "*", &["version.created"]).await;
+    let sub = subscribe(&s, &fast.url, "*", &["version.created"]).await;
+    let held = slow.hold.clone().lock_owned().await;
+    let c = client(&s);
+    TestPush::new("fraud/detector", "1").run(&c).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while slow.arrived.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing was sent to the slow receiver");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The slow delivery is in flight (held): later events still reach the other subscription.
+    for label in ["2", "3"] {
+        TestPush::new("fraud/detector", label).run(&c).await.unwrap();
+    }
+    let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
+    fast.until("every creation while the other receiver hangs", |ids| ids == want.as_slice()).await;
+    assert!(slow.ids().is_empty(), "the slow receiver is still held");
+    drop(held);
+    slow.until("the slow receiver catches up", |ids| ids == want.as_slice()).await;
+}
+
+/// Rotating the secret takes the lease back: events after the rotation are signed with the new
+/// secret even when a batch was in flight under the old one (only the event in flight may carry it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_signs_everything_after_the_delivery_in_flight() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "*", &["*"]).await;
+    let held = rx.hold.clone().lock_owned().await;
+    session(&s, "").await; // a batch of events waits behind the held one
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rx.arrived.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing was sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = http_with(&s.admin_token)
+        .post(format!("{}/v1/webhooks/{}/rotate-secret", s.url, sub.webhook.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let rotated: WebhookCreated = r.json().await.unwrap();
+    drop(held);
+    let want = log_ids(&s, sub.webhook.log_cursor as u64, &["*"], None).await;
+    rx.until("the whole session", |ids| {
+        let mut d = ids.to_vec();
+        d.dedup();
+        d.len() >= want.len()
+    })
+    .await;
+    let got = rx.got.lock().unwrap();
+    let signed_with = |secret: &str, (id, h, body): &(String, HeaderMap, Bytes)| {
+        let ts: i64 = h["webhook-timestamp"].to_str().unwrap().parse().unwrap();
+        let sig = registry_server::service::webhooks::deliver::sign(secret, id, ts, body).unwrap();
+        h["webhook-signature"].to_str().unwrap() == sig
+    };
+    // Only the first delivery (in flight at the rotation) may carry the old secret.
+    for g in &got[1..] {
+        assert!(signed_with(&rotated.secret, g), "{} not signed with the new secret", g.0);
+    }
+    let mut ids: Vec<String> = got.iter().map(|g| g.0.clone()).collect();
+    ids.dedup();
+    assert_eq!(ids, want, "nothing lost, order kept");
+}
+
+/// A failing access record is dead-lettered after `dead_after` even while log entries the
+/// subscription does not want keep arriving (moving past them must not reset its failure state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipping_unwanted_entries_does_not_reset_a_failing_events_clock() {
+    let opts = TestOptions {
+        webhooks: registry_server::service::webhooks::WebhookSettings {
+            dead_after: Duration::from_millis(300),
+            ..TestOptions::default().webhooks
+        },
+        ..Default::default()
+    };
+    let s = TestServer::start_with(opts).await;
+    let rx = Receiver::start().await;
+    let c = client(&s);
+    TestPush::new("fraud/detector", "1").run(&c).await.unwrap();
+    let sub = subscribe(&s, &rx.url, "*", &["access"]).await;
+    rx.status.store(500, Ordering::SeqCst);
+    let h = http_with(&s.admin_token);
+    let r = h.get(format!("{}/v1/models/fraud/detector/versions/1/bundle", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // Log entries keep coming (unwanted by this subscription) while the access record fails.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    loop {
+        n += 1;
+        TestPush::new("other/model", &format!("{n}")).run(&c).await.unwrap();
+        let w = webhook_info(&s, &sub.webhook.id).await;
+        if w.dead_letters == 1 {
+            assert_eq!(w.delivered, 0);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never dead-lettered: {w:?}");
+    }
+}
+
+/// A server that stops gives its leases back: a new process delivers at once instead of waiting for
+/// the lease to expire (here: far longer than the test's bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_given_back_at_shutdown() {
+    let opts = TestOptions {
+        webhooks: registry_server::service::webhooks::WebhookSettings {
+            timeout: Duration::from_secs(60), // a lease of over two minutes
+            ..TestOptions::default().webhooks
+        },
+        ..Default::default()
+    };
+    let mut s = TestServer::start_with(opts.clone()).await;
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
+    TestPush::new("fraud/detector", "1").run(&client(&s)).await.unwrap();
+    rx.until("the first creation", |ids| ids.len() == 1).await;
+    s.stop_webhooks();
+    registry_server::service::webhooks::deliver::release(&s.state).await;
+    TestPush::new("fraud/detector", "2").run(&client(&s)).await.unwrap();
+    let mut next = s.state.clone();
+    next.webhooks = Arc::new(
+        registry_server::service::webhooks::Webhooks::new(
+            registry_server::service::webhooks::seal::SealKey::load(&s.dir.path().join("webhook.key"), false)
+                .unwrap(),
+            opts.webhooks,
+        )
+        .unwrap(),
+    );
+    let worker = registry_server::service::webhooks::deliver::spawn(next);
+    let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
+    rx.until("the second creation, from the new worker", |ids| ids == want.as_slice()).await;
+    worker.abort();
+}

@@ -53,17 +53,20 @@ pub async fn insert(conn: &mut AnyConnection, r: &WebhookRow) -> Result<i64, DbE
 
 /// Sets `paused`; false when there is no such subscription.
 pub async fn set_paused(conn: &mut AnyConnection, id: i64, paused: bool) -> Result<bool, DbError> {
-    let r = sqlx::query("UPDATE webhooks SET paused = $1, next_attempt_at = 0 WHERE id = $2")
-        .bind(i64::from(paused))
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    // Pausing takes the lease back: a delivery in flight stops at its next step.
+    let r =
+        sqlx::query("UPDATE webhooks SET paused = $1, next_attempt_at = 0, lease_owner = NULL WHERE id = $2")
+            .bind(i64::from(paused))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
     Ok(r.rows_affected() == 1)
 }
 
-/// Replaces the sealed secret; false when there is no such subscription.
+/// Replaces the sealed secret; false when there is no such subscription. The lease is taken back, so
+/// a delivery in flight under the old secret stops at its next step.
 pub async fn set_secret(conn: &mut AnyConnection, id: i64, sealed: &str) -> Result<bool, DbError> {
-    let r = sqlx::query("UPDATE webhooks SET secret_sealed = $1 WHERE id = $2")
+    let r = sqlx::query("UPDATE webhooks SET secret_sealed = $1, lease_owner = NULL WHERE id = $2")
         .bind(sealed)
         .bind(id)
         .execute(&mut *conn)
@@ -131,8 +134,31 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Moves the log (or access) cursor of `id` to `to`, counting `delivered` more deliveries and
-    /// clearing the failure state, if `owner` still holds the lease. True when done.
+    /// Gives up every lease `owner` holds (at shutdown).
+    pub async fn webhook_release(&self, owner: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE webhooks SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = $1")
+            .bind(owner)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Gives up the lease of `id` if `owner` holds it.
+    pub async fn webhook_release_one(&self, id: i64, owner: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE webhooks SET lease_owner = NULL, lease_until = 0 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the log (or access) cursor of `id` to `to`, if `owner` still holds the lease and the
+    /// subscription is not paused. With `delivered` > 0 (an event arrived) it counts them and clears
+    /// the failure state; moving past events the subscription does not want leaves that state alone.
+    /// True when done.
     pub async fn webhook_advance(
         &self,
         id: i64,
@@ -142,9 +168,14 @@ impl Db {
         delivered: i64,
     ) -> Result<bool, DbError> {
         let col = if access { "access_cursor" } else { "log_cursor" };
+        let clear = if delivered > 0 {
+            ", attempts = 0, failing_since = NULL, next_attempt_at = 0, last_error = NULL"
+        } else {
+            ""
+        };
         let sql = format!(
-            "UPDATE webhooks SET {col} = $1, delivered = delivered + $2, attempts = 0, failing_since = NULL, \
-             next_attempt_at = 0, last_error = NULL WHERE id = $3 AND lease_owner = $4 AND {col} < $1"
+            "UPDATE webhooks SET {col} = $1, delivered = delivered + $2{clear} \
+             WHERE id = $3 AND lease_owner = $4 AND paused = 0 AND {col} < $1"
         );
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(to)
@@ -194,7 +225,7 @@ impl Db {
         let col = if seq == "access" { "access_cursor" } else { "log_cursor" };
         let sql = format!(
             "UPDATE webhooks SET {col} = $1, attempts = 0, failing_since = NULL, next_attempt_at = 0 \
-             WHERE id = $2 AND lease_owner = $3 AND {col} < $1"
+             WHERE id = $2 AND lease_owner = $3 AND paused = 0 AND {col} < $1"
         );
         let moved =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(idx).bind(id).bind(owner).execute(&mut *tx).await?;

@@ -4,6 +4,8 @@
 //! replica taking over resends at most the event in flight (same `webhook-id`: receivers dedup).
 //! A failing event is retried with exponential backoff and jitter; after `dead_after` it becomes a
 //! dead letter and the events after it go on.
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -23,62 +25,104 @@ use crate::state::AppState;
 /// Events one subscription is sent per round before the others get their turn.
 const BATCH: i64 = 500;
 
-/// Runs the worker until the process ends.
+/// Runs the worker until the process ends: each due subscription is delivered by a task of its own,
+/// so a slow receiver holds back its own subscription only.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let running: Running = Arc::default();
+        // Owned here: aborting the worker aborts its deliveries too.
+        let mut tasks = tokio::task::JoinSet::new();
         loop {
-            let busy = match round(&state).await {
-                Ok(busy) => busy,
-                Err(e) => {
-                    tracing::warn!(error = %e.cause().unwrap_or(e.message()), "webhook delivery round failed");
-                    false
-                }
-            };
-            if !busy {
-                let poll = state.webhooks.settings.poll;
+            if let Err(e) = start_due(&state, &running, &mut tasks).await {
+                tracing::warn!(error = %e.cause().unwrap_or(e.message()), "webhook delivery round failed");
+            }
+            let poll = state.webhooks.settings.poll;
+            let sleep = tokio::time::sleep(poll);
+            tokio::pin!(sleep);
+            loop {
                 tokio::select! {
-                    () = state.webhooks.wake.notified() => {}
-                    () = tokio::time::sleep(poll) => {}
+                    () = state.webhooks.wake.notified() => break,
+                    () = &mut sleep => break,
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {} // reaped; keep waiting
                 }
             }
         }
     })
 }
 
-/// One pass over the subscriptions due now; true when one of them has more waiting.
-pub async fn round(state: &AppState) -> Result<bool, ApiError> {
-    let now = now_ms();
-    let due: Vec<WebhookRow> = state
-        .db
-        .webhooks()
-        .await?
-        .into_iter()
-        .filter(|w| w.paused == 0 && w.next_attempt_at <= now)
-        .collect();
-    let mut set = tokio::task::JoinSet::new();
-    for w in due {
-        if !state.db.webhook_lease(w.id, &state.webhooks.owner, now, now + lease_ms(state)).await? {
-            continue; // another replica delivers it
-        }
-        let st = state.clone();
-        set.spawn(async move {
-            let id = w.id;
-            run_one(&st, w).await.unwrap_or_else(|e| {
-                tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "webhook delivery failed");
-                false
-            })
-        });
+/// Subscriptions this process is delivering now.
+type Running = Arc<Mutex<HashSet<i64>>>;
+
+/// Leaves [`Running`] when its task ends, however it ends.
+struct InFlight(Running, i64);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.1);
     }
-    let mut busy = false;
-    while let Some(r) = set.join_next().await {
-        busy |= r.unwrap_or(false);
-    }
-    Ok(busy)
 }
 
+/// Starts a task for each subscription due now that is not running here and whose lease this
+/// replica gets. A task that finds more waiting wakes the worker when it ends.
+async fn start_due(
+    state: &AppState,
+    running: &Running,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<(), ApiError> {
+    let now = now_ms();
+    for w in state.db.webhooks().await? {
+        if w.paused != 0 || w.next_attempt_at > now {
+            continue;
+        }
+        let guard = {
+            let mut r = running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !r.insert(w.id) {
+                continue;
+            }
+            InFlight(running.clone(), w.id)
+        };
+        if !state.db.webhook_lease(w.id, &state.webhooks.owner, now, now + lease_ms(state)).await? {
+            continue; // another replica delivers it (the guard leaves the set)
+        }
+        let st = state.clone();
+        tasks.spawn(async move {
+            let id = w.id;
+            let more = run_one(&st, w).await.unwrap_or_else(|e| {
+                tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "webhook delivery failed");
+                false
+            });
+            drop(guard);
+            if more {
+                st.webhooks.wake.notify_one();
+            }
+        });
+    }
+    Ok(())
+}
+
+/// How long a lease lasts: room for two deliveries and a margin. It is renewed before each delivery
+/// once less than [`renew_margin`] is left, so a holder never sends past its lease; a replica killed
+/// without releasing its leases holds them up to this long.
 fn lease_ms(state: &AppState) -> i64 {
-    let t = state.webhooks.settings.timeout.as_millis() as i64;
-    (4 * t).max(60_000)
+    2 * timeout_ms(state) + 5_000
+}
+
+/// Renew when less than one delivery and a margin is left.
+fn renew_margin(state: &AppState) -> i64 {
+    timeout_ms(state) + 2_000
+}
+
+fn timeout_ms(state: &AppState) -> i64 {
+    i64::try_from(state.webhooks.settings.timeout.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Gives up this process's leases (at shutdown): another replica, or this one restarted, goes on at
+/// once instead of after the lease expires. A task still sending finds its lease gone at its next
+/// step and stops; the event it was sending is sent again by the next holder (same `webhook-id`).
+pub async fn release(state: &AppState) {
+    if let Err(e) = state.db.webhook_release(&state.webhooks.owner).await {
+        tracing::warn!(error = %e, "could not release the webhook leases");
+    }
 }
 
 /// What a subscription wants, decoded.
@@ -109,8 +153,7 @@ impl Sub {
     /// Keeps the lease for the next delivery; false when another replica has it now.
     async fn keep_lease(&mut self, state: &AppState) -> Result<bool, ApiError> {
         let now = now_ms();
-        let margin = state.webhooks.settings.timeout.as_millis() as i64 + 5_000;
-        if self.lease_until - now > margin {
+        if self.lease_until - now > renew_margin(state) {
             return Ok(true);
         }
         let until = now + lease_ms(state);
@@ -138,17 +181,37 @@ fn open(state: &AppState, w: WebhookRow) -> Result<Sub, ApiError> {
 
 /// Delivers what subscription `w` has waiting (queued redeliveries first); true when more remain.
 async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
-    let mut sub = open(state, w)?;
     let owner = state.webhooks.owner.clone();
-    let id = sub.row.id;
+    let (id, attempts) = (w.id, w.attempts);
+    let mut sub = match open(state, w) {
+        Ok(sub) => sub,
+        Err(e) => {
+            // Nothing of it can be sent (its URL or secret does not open: a sealing key replaced by
+            // `server-keys --accept`): shown in its state, retried with backoff, lease given back.
+            let now = now_ms();
+            let error = format!("opening the subscription: {}", e.cause().unwrap_or(e.message()));
+            let next = now + backoff(state.webhooks.settings.retry_base, attempts).as_millis() as i64;
+            state.db.webhook_failed(id, &owner, now, next, &error).await?;
+            state.db.webhook_release_one(id, &owner).await?;
+            return Ok(false);
+        }
+    };
 
     for d in state.db.webhook_retries(id, BATCH).await? {
         if !sub.keep_lease(state).await? {
             return Ok(false);
         }
-        let Some(ev) = event(state, &sub, &d.seq, d.idx).await? else {
-            state.db.webhook_retry_done(id, &d.seq, d.idx, true).await?; // nothing to send any more
-            continue;
+        let ev = match event(state, &sub, &d.seq, d.idx).await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => {
+                state.db.webhook_retry_done(id, &d.seq, d.idx, true).await?; // nothing to send any more
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(webhook = id, seq = %d.seq, index = d.idx, error = %built(&e), "webhook event not built");
+                state.db.webhook_retry_done(id, &d.seq, d.idx, false).await?; // stays dead
+                continue;
+            }
         };
         let ok = send(state, &sub, &ev).await.is_ok();
         state.db.webhook_retry_done(id, &d.seq, d.idx, ok).await?;
@@ -173,16 +236,21 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
             if !sub.keep_lease(state).await? {
                 return Ok(false);
             }
-            let Some(ev) = event(state, &sub, "log", r.idx).await? else {
-                passed = r.idx;
-                continue;
+            let sent = match event(state, &sub, "log", r.idx).await {
+                Ok(None) => {
+                    passed = r.idx;
+                    continue;
+                }
+                Ok(Some(ev)) => send(state, &sub, &ev).await,
+                Err(e) => Err(built(&e)),
             };
-            match send(state, &sub, &ev).await {
+            match sent {
                 Ok(()) => {
                     if !state.db.webhook_advance(id, &owner, false, r.idx, 1).await? {
                         return Ok(false); // the lease moved on: the new holder resends from the cursor
                     }
                     sub.row.failing_since = None;
+                    sub.row.attempts = 0;
                     passed = r.idx;
                 }
                 Err(e) => {
@@ -214,16 +282,21 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
             if !sub.keep_lease(state).await? {
                 return Ok(false);
             }
-            let Some(ev) = event(state, &sub, ACCESS, aid).await? else {
-                state.db.webhook_advance(id, &owner, true, aid, 0).await?;
-                continue;
+            let sent = match event(state, &sub, ACCESS, aid).await {
+                Ok(None) => {
+                    state.db.webhook_advance(id, &owner, true, aid, 0).await?;
+                    continue;
+                }
+                Ok(Some(ev)) => send(state, &sub, &ev).await,
+                Err(e) => Err(built(&e)),
             };
-            match send(state, &sub, &ev).await {
+            match sent {
                 Ok(()) => {
                     if !state.db.webhook_advance(id, &owner, true, aid, 1).await? {
                         return Ok(false);
                     }
                     sub.row.failing_since = None;
+                    sub.row.attempts = 0;
                 }
                 Err(e) => {
                     if !give_up(state, &mut sub, ACCESS, aid, &e).await? {
@@ -234,6 +307,12 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
         }
     }
     Ok(more)
+}
+
+/// Why an event could not be made (a stored record that no longer checks out): a delivery failure
+/// like any other, so it is retried, shown, and in the end dead-lettered instead of blocking the rest.
+fn built(e: &ApiError) -> String {
+    format!("building the event: {}", e.cause().unwrap_or(e.message()))
 }
 
 /// After a failed delivery of `idx`: a dead letter when it has failed for `dead_after` (true: go

@@ -55,7 +55,7 @@ impl Default for WebhookSettings {
             timeout: Duration::from_secs(10),
             retry_base: Duration::from_secs(1),
             dead_after: Duration::from_secs(24 * 3600),
-            poll: Duration::from_millis(500),
+            poll: Duration::from_millis(200),
         }
     }
 }
@@ -70,7 +70,8 @@ pub struct Webhooks {
     pub key: seal::SealKey,
     /// Settings.
     pub settings: WebhookSettings,
-    /// Woken when this replica appended to the log.
+    /// Woken after each mutating request this replica served (it may have appended to the log), a
+    /// subscription change, and a delivery task that left events waiting.
     pub wake: tokio::sync::Notify,
     /// Who holds leases from this process.
     pub owner: String,
