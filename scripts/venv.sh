@@ -19,6 +19,10 @@ want="$want playwright==1.65.2"
 # the OCI view's third-party clients (tests/python/test_oci_interop.py, issue 19): oras-py pulls through /v2
 # (files named by their title annotation), modelpack-client pulls and checks a CNCF ModelPack artifact
 want="$want oras==0.2.43 modelpack-client==0.1.0"
+# webhooks (tests/python/test_webhooks.py, issue 21): Standard Webhooks signature checks, OpenLineage events
+# against schemas/openlineage/ (jsonschema: the version schemathesis already pulls in, with the uri/date-time
+# format checkers) and rebuilt by the OpenLineage client
+want="$want standardwebhooks==1.1.0 jsonschema[format-nongpl]==4.26.0 openlineage-python==1.54.0"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.pins" 2>/dev/null)" != "$want" ]; then
   echo "creating Python venv in $venv ..." >&2
   rm -rf "$venv"
