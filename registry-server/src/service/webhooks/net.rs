@@ -8,20 +8,36 @@ use std::sync::Arc;
 
 /// Why an address is refused, or `None` when it may be used.
 pub fn refused(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
     match ip {
         IpAddr::V4(a) => v4(a, allow_private),
-        IpAddr::V6(a) => v6(a, allow_private),
+        IpAddr::V6(a) => match embedded_v4(a) {
+            // An IPv6 form that carries an IPv4 address (mapped, compatible, SIIT, NAT64, 6to4,
+            // Teredo) reaches that address: it is judged as that address, and the translating
+            // forms are non-public themselves.
+            Some((inner, translated)) => v4(inner, allow_private).or_else(|| {
+                (translated && !allow_private).then_some(
+                    "an IPv6 form translating to IPv4 (NAT64, 6to4, Teredo; --webhooks-allow-private)",
+                )
+            }),
+            None => v6(a, allow_private),
+        },
     }
 }
+
+/// Metadata services outside the link-local ranges: always refused, like link-local.
+const METADATA_V4: [Ipv4Addr; 2] = [
+    Ipv4Addr::new(100, 100, 100, 200), // Alibaba Cloud
+    Ipv4Addr::new(168, 63, 129, 16),   // Azure WireServer
+];
+const METADATA_V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)]; // AWS IMDS
 
 fn v4(a: Ipv4Addr, allow_private: bool) -> Option<&'static str> {
     let o = a.octets();
     if a.is_link_local() {
         return Some("link-local (169.254.0.0/16)");
+    }
+    if METADATA_V4.contains(&a) {
+        return Some("a cloud metadata service");
     }
     let private = a.is_loopback()
         || a.is_private()
@@ -37,19 +53,42 @@ fn v4(a: Ipv4Addr, allow_private: bool) -> Option<&'static str> {
     (private && !allow_private).then_some("loopback, private or reserved (--webhooks-allow-private)")
 }
 
+/// The IPv4 address an IPv6 one carries, and whether it goes through a translator (NAT64, 6to4,
+/// Teredo) rather than naming the IPv4 host directly (mapped, compatible, SIIT).
+fn embedded_v4(a: Ipv6Addr) -> Option<(Ipv4Addr, bool)> {
+    let s = a.segments();
+    let low = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, h, l] => Some((low(h, l), false)), // ::ffff:0:0/96, mapped
+        [0, 0, 0, 0, 0xffff, 0, h, l] => Some((low(h, l), false)), // ::ffff:0:0:0/96, SIIT
+        // ::/96, compatible (deprecated); `::` and `::1` are themselves, not IPv4.
+        [0, 0, 0, 0, 0, 0, h, l] if h != 0 => Some((low(h, l), false)),
+        [0x64, 0xff9b, 0, 0, 0, 0, h, l] => Some((low(h, l), true)), // 64:ff9b::/96, NAT64
+        [0x64, 0xff9b, 1, ..] => Some((low(s[6], s[7]), true)),      // 64:ff9b:1::/48, local NAT64
+        [0x2002, h, l, ..] => Some((low(h, l), true)),               // 2002::/16, 6to4
+        [0x2001, 0, ..] => Some((low(!s[6], !s[7]), true)),          // 2001::/32, Teredo (client, inverted)
+        _ => None,
+    }
+}
+
 fn v6(a: Ipv6Addr, allow_private: bool) -> Option<&'static str> {
     let s = a.segments();
     if (s[0] & 0xffc0) == 0xfe80 {
         return Some("link-local (fe80::/10)");
     }
+    if METADATA_V6.contains(&a) {
+        return Some("a cloud metadata service");
+    }
     let private = a.is_loopback()
         || a.is_unspecified()
         || a.is_multicast()
+        || s[0] < 0x0100 // ::/8, reserved (loopback, unspecified, old embeddings)
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // 100::/64, discard-only
+        || (s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23, protocol assignments
         || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 (embeds any IPv4)
-        || s[0] == 0x2002; // 6to4 (embeds any IPv4)
+        || (s[0] == 0x3fff && s[1] < 0x1000); // 3fff::/20, documentation
     (private && !allow_private).then_some("loopback, private or reserved (--webhooks-allow-private)")
 }
 
@@ -135,6 +174,24 @@ mod tests {
             ("169.254.169.254", false),
             ("::ffff:169.254.169.254", false),
             ("fe80::1", false),
+            // IPv4 inside IPv6: judged as the IPv4 address (link-local never; translators private).
+            ("::169.254.169.254", false),
+            ("::ffff:0:169.254.169.254", false),
+            ("64:ff9b::a9fe:a9fe", false),
+            ("64:ff9b:1::a9fe:a9fe", false),
+            ("2002:a9fe:a9fe::1", false),
+            ("2001:0:4136:e378:8000:63bf:5601:5601", false), // Teredo, client 169.254.169.254 inverted
+            ("::127.0.0.1", true),
+            ("64:ff9b::7f00:1", true),
+            ("64:ff9b::5db8:d822", true), // NAT64 of a public address: through a translator
+            ("2002:5db8:d822::1", true),
+            ("100::1", true),
+            ("2001:2::1", true),
+            // Metadata services outside link-local: never.
+            ("100.100.100.200", false),
+            ("168.63.129.16", false),
+            ("fd00:ec2::254", false),
+            ("::ffff:100.100.100.200", false),
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(refused(ip, false).is_some(), "{ip}");
