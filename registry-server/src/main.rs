@@ -127,8 +127,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ));
     }
     // Webhook deliveries (docs/events.md): idle while there is no subscription.
-    registry_server::service::webhooks::deliver::spawn(state.clone());
-    let webhook_state = state.clone();
+    let webhooks = registry_server::service::webhooks::deliver::spawn(state.clone());
     let limits = registry_server::conn::ConnLimits {
         header_read_timeout: config.header_read_timeout,
         max_connections: config.max_connections,
@@ -153,7 +152,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!(grace_secs = config.shutdown_grace, "in-flight requests did not finish in time; aborting them");
         }
     }
-    registry_server::service::webhooks::deliver::release(&webhook_state).await;
+    webhooks.stop().await;
     db.close().await;
     Ok(())
 }

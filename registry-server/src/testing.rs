@@ -213,7 +213,7 @@ pub struct TestServer {
     pub admin_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
-    webhook_worker: Option<JoinHandle<()>>,
+    webhook_worker: Option<crate::service::webhooks::deliver::Worker>,
     /// Keeps the temp dir alive while the server runs.
     pub dir: tempfile::TempDir,
     /// The database URL.
@@ -408,10 +408,18 @@ impl TestServer {
         self.handle.take()
     }
 
-    /// Stops this server's webhook delivery worker (as a process exit would).
+    /// Stops this server's webhook delivery worker at once (as a killed process would: its leases
+    /// stay until they expire).
     pub fn stop_webhooks(&mut self) {
         if let Some(w) = self.webhook_worker.take() {
             w.abort();
+        }
+    }
+
+    /// Stops this server's webhook delivery worker as a clean shutdown does (leases given back).
+    pub async fn stop_webhooks_cleanly(&mut self) {
+        if let Some(w) = self.webhook_worker.take() {
+            w.stop().await;
         }
     }
 

@@ -139,3 +139,53 @@ async fn bad_queries_are_400_and_no_credential_is_401() {
     let r = reqwest::get(format!("{}/v1/events", s.url)).await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// A quarantine seeded in another namespace: a scoped reader of the model it reached does not get
+/// the `version.quarantined` entry (it names the seed, the path and the reason), nor the reason in
+/// the rollback it caused (which names the quarantine's number only); a reader covering the seed's
+/// namespace too gets the entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantine_seeded_elsewhere_is_not_described_to_a_scoped_reader() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    TestPush::new("base/llm", "1").run(&c).await.unwrap();
+    let child = registry_core::Lineage {
+        parents: vec![registry_core::ModelRef::parse("base/llm@1").unwrap()],
+        ..Default::default()
+    };
+    TestPush::new("fraud/ft", "1").lineage(child).run(&c).await.unwrap();
+    TestPush::new("fraud/ft", "0").run(&c).await.unwrap();
+    let m = ModelName::parse("fraud/ft").unwrap();
+    c.promote(&m, "production", &promote_req("0")).await.unwrap();
+    c.promote(&m, "production", &promote_req("1")).await.unwrap();
+    let secret_reason = "base team's corpus shard 7 leaked PII";
+    c.quarantine(&QuarantineRequest {
+        version: Some("base/llm@1".into()),
+        reason: secret_reason.into(),
+        rollback: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let fraud_token = token(&c, "fraud/*").await;
+    let fraud = all_events(&s.url, &fraud_token, 1000).await;
+    let kinds: Vec<LogEntry> = fraud.iter().map(|(_, b)| LogEntry::parse(b.as_bytes()).unwrap()).collect();
+    assert!(kinds.iter().all(|e| e.kind != "version.quarantined"), "{kinds:?}");
+    assert!(fraud.iter().all(|(_, b)| !b.contains(secret_reason) && !b.contains("base/llm")), "{fraud:?}");
+    // Its alias was rolled back: that it sees (its own model), naming the quarantine by number.
+    let rollback = kinds.iter().find(|e| {
+        e.kind == "alias.moved" && e.details["reason"].as_str().unwrap_or("").starts_with("rollback")
+    });
+    assert!(rollback.is_some(), "{kinds:?}");
+    assert_eq!(rollback.unwrap().details["reason"], "rollback: quarantine 1");
+
+    // The same through the model's alias history.
+    let scoped = registry_client::Client::new(&s.url).unwrap().with_token(Some(fraud_token));
+    let h = scoped.alias_history(&m, "production", None).await.unwrap();
+    assert!(h.events.iter().all(|e| !e.reason.contains(secret_reason)), "{h:?}");
+
+    // A reader of both namespaces sees where it came from.
+    let both = all_events(&s.url, &token(&c, "*").await, 1000).await;
+    assert!(both.iter().any(|(_, b)| b.contains("version.quarantined") && b.contains("fraud/ft@1")));
+}

@@ -643,8 +643,7 @@ async fn leases_are_given_back_at_shutdown() {
     let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
     TestPush::new("fraud/detector", "1").run(&client(&s)).await.unwrap();
     rx.until("the first creation", |ids| ids.len() == 1).await;
-    s.stop_webhooks();
-    registry_server::service::webhooks::deliver::release(&s.state).await;
+    s.stop_webhooks_cleanly().await;
     TestPush::new("fraud/detector", "2").run(&client(&s)).await.unwrap();
     let mut next = s.state.clone();
     next.webhooks = Arc::new(
@@ -657,6 +656,12 @@ async fn leases_are_given_back_at_shutdown() {
     );
     let worker = registry_server::service::webhooks::deliver::spawn(next);
     let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
-    rx.until("the second creation, from the new worker", |ids| ids == want.as_slice()).await;
+    // The first may come again (stopped between its answer and the cursor's move): same id.
+    rx.until("the second creation, from the new worker", |ids| {
+        let mut d = ids.to_vec();
+        d.dedup();
+        d == want
+    })
+    .await;
     worker.abort();
 }

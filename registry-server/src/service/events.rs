@@ -4,10 +4,11 @@
 use registry_core::ModelName;
 use registry_core::api::{EventsPage, LogEntryItem, codes};
 use registry_core::auth::NamePattern;
-use registry_core::tlog::entry::MODEL_TYPES;
+use registry_core::tlog::entry::{self, MODEL_TYPES};
 
 use crate::auth::Actor;
 use crate::error::ApiError;
+use crate::service::incident;
 use crate::state::AppState;
 
 /// Most events one page holds.
@@ -31,6 +32,35 @@ pub fn visible_to(pattern: &NamePattern, kind: &str, subject: &str) -> bool {
         return false;
     }
     model_of(subject).is_some_and(|m| pattern.matches(&m))
+}
+
+/// Whether `pattern` may see an entry [`visible_to`] lets through, as far as quarantines go: a
+/// `version.quarantined` entry names the seed, the reason and the path from the seed, and a
+/// `version.released` entry the reason the quarantine was lifted; the seed may be another namespace's
+/// data, so these go to a credential that sees the seed (the rule of `GET /v1/quarantines`,
+/// `incident::redact`). Entries are served as logged (their bytes are what checkpoints sign), so the
+/// entry is left out rather than masked. (The rollbacks a quarantine makes name only its number.)
+pub async fn quarantine_visible(
+    state: &AppState,
+    pattern: &NamePattern,
+    kind: &str,
+    body: &str,
+) -> Result<bool, ApiError> {
+    if pattern.is_any() || !matches!(kind, entry::VERSION_QUARANTINED | entry::VERSION_RELEASED) {
+        return Ok(true);
+    }
+    let v: serde_json::Value = serde_json::from_str(body).map_err(ApiError::internal)?;
+    if kind == entry::VERSION_QUARANTINED {
+        let seed = v["seed"].as_str().unwrap_or_default();
+        let path: Vec<String> = serde_json::from_value(v["path"].clone()).unwrap_or_default();
+        return Ok(!path.is_empty() && incident::seed_shown_through(pattern, seed, &path));
+    }
+    let Some(id) = v["quarantine"].as_i64() else { return Ok(false) };
+    match incident::get(state, id).await {
+        Ok(q) => Ok(incident::seed_shown(pattern, &q)),
+        Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The model an entry's subject names (`NS/NAME` or `NS/NAME@VERSION`), if it names one.
@@ -65,10 +95,13 @@ pub async fn page(state: &AppState, actor: &Actor, after: i64, limit: u64) -> Re
         Some(r) if full => r.idx,
         _ => last,
     };
-    let events = rows
-        .into_iter()
-        .filter(|r| visible(actor, &r.kind, &r.subject))
-        .map(|r| LogEntryItem { index: r.idx.max(0) as u64, body: r.body })
-        .collect();
+    let mut events = Vec::new();
+    for r in rows {
+        if visible(actor, &r.kind, &r.subject)
+            && quarantine_visible(state, &actor.pattern, &r.kind, &r.body).await?
+        {
+            events.push(LogEntryItem { index: r.idx.max(0) as u64, body: r.body });
+        }
+    }
     Ok(EventsPage { events, next_after })
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use registry_core::api::codes;
+use registry_core::auth::NamePattern;
 use registry_core::incident::{AffectedVersion, AliasRollback, QuarantineInfo, QuarantineRequest};
 use registry_core::promote::AliasName;
 use registry_core::tlog::entry;
@@ -231,7 +232,9 @@ pub async fn quarantine(
             let Some(v) = by_id.get(&version_id) else { continue };
             let model = ModelName::new(&v.namespace, &v.name).map_err(ApiError::internal)?;
             let a = AliasName::parse(&alias).map_err(ApiError::internal)?;
-            let why = format!("quarantine {id}: {}", req.reason);
+            // The quarantine's number, not its reason: the move is logged on this model, which its
+            // readers see even when the seed (and so the reason) is another namespace's.
+            let why = format!("quarantine {id}");
             let mv = promote::rollback(state, actor, &model, &a, &why).await;
             moves.push(AliasRollback {
                 model: model.to_string(),
@@ -345,7 +348,30 @@ pub const OUTSIDE: &str = "(outside this credential's namespaces)";
 
 /// True when `label` (`NS/NAME@V`) names a model the credential covers.
 fn covers_label(actor: &Actor, label: &str) -> bool {
-    label.split_once('@').and_then(|(m, _)| ModelName::parse(m).ok()).is_some_and(|m| actor.covers(&m))
+    label_covered(&actor.pattern, label)
+}
+
+/// True when `label` (`NS/NAME@V`) names a model `pattern` covers.
+fn label_covered(pattern: &NamePattern, label: &str) -> bool {
+    label.split_once('@').and_then(|(m, _)| ModelName::parse(m).ok()).is_some_and(|m| pattern.matches(&m))
+}
+
+/// Whether `pattern` may see where a quarantine started (its seed and reason), given one path from
+/// the seed to a version it covers: the seed (when a version) and every later step on the path must
+/// be its own, else the seed could name, and the reason describe, another namespace's data.
+pub fn seed_shown_through(pattern: &NamePattern, seed: &str, path: &[String]) -> bool {
+    let seed_is_version = seed.contains('@') && !seed.contains(' ');
+    (!seed_is_version || label_covered(pattern, seed))
+        && path.iter().skip(1).all(|s| label_covered(pattern, s))
+}
+
+/// [`seed_shown_through`] for any path of the quarantine to a version `pattern` covers.
+pub fn seed_shown(pattern: &NamePattern, q: &QuarantineInfo) -> bool {
+    pattern.is_any()
+        || q.versions.iter().any(|v| {
+            ModelName::parse(&v.model).is_ok_and(|m| pattern.matches(&m))
+                && seed_shown_through(pattern, &q.seed, &v.path)
+        })
 }
 
 /// The versions `actor` covers, with every later path step outside its pattern masked (the first step,
@@ -382,9 +408,7 @@ pub fn redact(actor: &Actor, mut q: QuarantineInfo) -> Option<QuarantineInfo> {
     if mine.is_empty() {
         return None;
     }
-    let seed_is_version = q.seed.contains('@') && !q.seed.contains(' ');
-    let seed_shown = (!seed_is_version || covers_label(actor, &q.seed))
-        && mine.iter().any(|v| v.path.iter().skip(1).all(|s| covers_label(actor, s)));
+    let seed_shown = seed_shown(&actor.pattern, &q);
     q.versions = visible_versions(actor, std::mem::take(&mut q.versions), seed_shown);
     q.rollbacks.retain(|r| ModelName::parse(&r.model).is_ok_and(|m| actor.covers(&m)));
     if !seed_shown {

@@ -19,20 +19,43 @@ use super::{ACCESS, MAX_BACKOFF};
 use crate::db::now_ms;
 use crate::db::webhooks::WebhookRow;
 use crate::error::ApiError;
-use crate::service::events::{model_of, visible_to};
+use crate::service::events::{model_of, quarantine_visible, visible_to};
 use crate::state::AppState;
 
 /// Events one subscription is sent per round before the others get their turn.
 const BATCH: i64 = 500;
 
-/// Runs the worker until the process ends: each due subscription is delivered by a task of its own,
-/// so a slow receiver holds back its own subscription only.
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// A running delivery worker.
+pub struct Worker {
+    handle: tokio::task::JoinHandle<()>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl Worker {
+    /// Stops it at once, as a killed process would: its leases stay until they expire.
+    pub fn abort(&self) {
+        self.handle.abort();
+    }
+
+    /// Stops it cleanly: no new delivery starts, those in flight are cancelled and waited for, then
+    /// its leases are given back, so another replica (or this one restarted) goes on at once. The
+    /// events in flight are sent again by the next holder (same `webhook-id`).
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.handle.await;
+    }
+}
+
+/// Starts the worker: each due subscription is delivered by a task of its own, so a slow receiver
+/// holds back its own subscription only.
+pub fn spawn(state: AppState) -> Worker {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
+    let handle = tokio::spawn(async move {
         let running: Running = Arc::default();
         // Owned here: aborting the worker aborts its deliveries too.
         let mut tasks = tokio::task::JoinSet::new();
-        loop {
+        'work: loop {
             if let Err(e) = start_due(&state, &running, &mut tasks).await {
                 tracing::warn!(error = %e.cause().unwrap_or(e.message()), "webhook delivery round failed");
             }
@@ -41,13 +64,19 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
+                    () = stopped.notified() => break 'work,
                     () = state.webhooks.wake.notified() => break,
                     () = &mut sleep => break,
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {} // reaped; keep waiting
                 }
             }
         }
-    })
+        tasks.shutdown().await;
+        if let Err(e) = state.db.webhook_release(&state.webhooks.owner).await {
+            tracing::warn!(error = %e, "could not give back the webhook leases");
+        }
+    });
+    Worker { handle, stop }
 }
 
 /// Subscriptions this process is delivering now.
@@ -87,7 +116,19 @@ async fn start_due(
         let st = state.clone();
         tasks.spawn(async move {
             let id = w.id;
-            let more = run_one(&st, w).await.unwrap_or_else(|e| {
+            // Read again now that the lease is held: the list above may predate a task of this
+            // process that has since moved the cursor (its events would be sent twice).
+            let fresh = match st.db.webhook(id).await {
+                Ok(Some(w)) if w.paused == 0 => Ok(Some(w)),
+                Ok(_) => Ok(None), // removed or paused meanwhile
+                Err(e) => Err(ApiError::from(e)),
+            };
+            let more = match fresh {
+                Ok(Some(w)) => run_one(&st, w).await,
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            }
+            .unwrap_or_else(|e| {
                 tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "webhook delivery failed");
                 false
             });
@@ -114,15 +155,6 @@ fn renew_margin(state: &AppState) -> i64 {
 
 fn timeout_ms(state: &AppState) -> i64 {
     i64::try_from(state.webhooks.settings.timeout.as_millis()).unwrap_or(i64::MAX / 4)
-}
-
-/// Gives up this process's leases (at shutdown): another replica, or this one restarted, goes on at
-/// once instead of after the lease expires. A task still sending finds its lease gone at its next
-/// step and stops; the event it was sending is sent again by the next holder (same `webhook-id`).
-pub async fn release(state: &AppState) {
-    if let Err(e) = state.db.webhook_release(&state.webhooks.owner).await {
-        tracing::warn!(error = %e, "could not release the webhook leases");
-    }
 }
 
 /// What a subscription wants, decoded.
@@ -229,7 +261,9 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
         let rows = state.db.log_entries_window(cursor, last, None, BATCH).await?;
         let mut passed = cursor;
         for r in rows {
-            if !sub.wants(&r.kind, &r.subject) {
+            if !sub.wants(&r.kind, &r.subject)
+                || !quarantine_visible(state, &sub.pattern, &r.kind, &r.body).await?
+            {
                 passed = r.idx;
                 continue;
             }
