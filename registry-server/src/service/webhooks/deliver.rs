@@ -233,7 +233,7 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
         if !sub.keep_lease(state).await? {
             return Ok(false);
         }
-        let ev = match event(state, &sub, &d.seq, d.idx).await {
+        let ev = match event(state, &sub, &d.seq, d.idx, None).await {
             Ok(Some(ev)) => ev,
             Ok(None) => {
                 state.db.webhook_retry_done(id, &d.seq, d.idx, true).await?; // nothing to send any more
@@ -270,7 +270,7 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
             if !sub.keep_lease(state).await? {
                 return Ok(false);
             }
-            let sent = match event(state, &sub, "log", r.idx).await {
+            let sent = match event(state, &sub, "log", r.idx, Some(&r.body)).await {
                 Ok(None) => {
                     passed = r.idx;
                     continue;
@@ -316,7 +316,7 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
             if !sub.keep_lease(state).await? {
                 return Ok(false);
             }
-            let sent = match event(state, &sub, ACCESS, aid).await {
+            let sent = match event(state, &sub, ACCESS, aid, None).await {
                 Ok(None) => {
                     state.db.webhook_advance(id, &owner, true, aid, 0).await?;
                     continue;
@@ -395,8 +395,15 @@ struct Event {
 const CLOUDEVENTS_JSON: &str = "application/cloudevents+json; charset=utf-8";
 
 /// The event for log entry (or access record) `idx` in the subscription's format; `None` when there
-/// is nothing to send for it (the record is gone, or the format has no event for it).
-async fn event(state: &AppState, sub: &Sub, seq: &str, idx: i64) -> Result<Option<Event>, ApiError> {
+/// is nothing to send for it (the record is gone, or the format has no event for it). `known`: the
+/// entry's body when the caller has just read it.
+async fn event(
+    state: &AppState,
+    sub: &Sub,
+    seq: &str,
+    idx: i64,
+    known: Option<&str>,
+) -> Result<Option<Event>, ApiError> {
     let source = format!("{}/v1/log", state.settings.public_origin.as_deref().unwrap_or(""));
     if seq == ACCESS {
         let Some((id, at, actor, action, target)) = state.db.access_one(idx).await? else { return Ok(None) };
@@ -416,14 +423,19 @@ async fn event(state: &AppState, sub: &Sub, seq: &str, idx: i64) -> Result<Optio
             content_type: CLOUDEVENTS_JSON,
         }));
     }
-    let rows = state.db.log_entries(idx as u64, idx as u64 + 1).await?;
-    let Some(row) = rows.into_iter().next() else { return Ok(None) };
-    let e = LogEntry::parse(row.body.as_bytes()).map_err(ApiError::internal)?;
+    let body = match known {
+        Some(b) => b.to_owned(),
+        None => match state.db.log_entries(idx as u64, idx as u64 + 1).await?.into_iter().next() {
+            Some(row) => row.body,
+            None => return Ok(None),
+        },
+    };
+    let e = LogEntry::parse(body.as_bytes()).map_err(ApiError::internal)?;
     let id = format!("log-{idx}");
     if sub.row.format == "openlineage" {
         return openlineage(state, &e, id).await;
     }
-    let raw: Value = serde_json::from_str(&row.body).map_err(ApiError::internal)?;
+    let raw: Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
     let (model, version) = match entry::MODEL_TYPES.contains(&e.kind.as_str()) {
         true => (
             model_of(&e.subject).map(|m| m.to_string()),
