@@ -665,3 +665,46 @@ async fn leases_are_given_back_at_shutdown() {
     .await;
     worker.abort();
 }
+
+/// Access records are numbered before they commit: a record visible after a gap in the numbering
+/// waits until the gap is filled (a lower record still committing, as on PostgreSQL) — moving past
+/// it would lose that record — and goes out in order once it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_record_after_a_gap_waits_for_the_record_still_committing() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "*", &["access", "version.created"]).await;
+    let last = sub.webhook.access_cursor;
+    let insert = |id: i64| {
+        let pool = s.state.db.pool().clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO access_audit (id, at, actor, action, target) VALUES ($1, $2, 'token:x', 'blob.download', $3)",
+            )
+            .bind(id)
+            .bind(registry_server::db::now_ms())
+            .bind(format!("sha256:{id:064x}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    // Record last+2 commits first; last+1 is "still committing".
+    insert(last + 2).await;
+    // Two creations delivered one after the other: the delivery of the second starts after the run
+    // that sent the first has also looked at the access records (one run per subscription at a time).
+    let c = client(&s);
+    for label in ["1", "2"] {
+        TestPush::new("fraud/detector", label).run(&c).await.unwrap();
+        let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
+        rx.until("the creation", |ids| ids.len() == want.len()).await;
+    }
+    assert!(rx.ids().iter().all(|i| i.starts_with("log-")), "sent past a gap: {:?}", rx.ids());
+    assert_eq!(webhook_info(&s, &sub.webhook.id).await.access_cursor, last);
+    insert(last + 1).await;
+    rx.until("both access records, in order", |ids| {
+        ids.iter().filter(|i| i.starts_with("access-")).cloned().collect::<Vec<_>>()
+            == [format!("access-{}", last + 1), format!("access-{}", last + 2)]
+    })
+    .await;
+}
