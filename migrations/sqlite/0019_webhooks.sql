@@ -3,7 +3,7 @@
 -- (and one into access_audit for `access`). URL and signing secret are sealed (AES-256-GCM under the
 -- key every replica shares, --webhook-key-file); url_hash (SHA-256 of the URL) is what the log names.
 CREATE TABLE webhooks (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: log entries name webhook-<id>
     url_hash         TEXT NOT NULL,
     url_sealed       TEXT NOT NULL,
     secret_sealed    TEXT NOT NULL,

@@ -374,7 +374,7 @@ async fn give_up(
     let now = now_ms();
     let s = &state.webhooks.settings;
     let since = sub.row.failing_since.unwrap_or(now);
-    if now - since >= s.dead_after.as_millis() as i64 {
+    if now - since >= i64::try_from(s.dead_after.as_millis()).unwrap_or(i64::MAX) {
         tracing::warn!(webhook = sub.row.id, seq, index = idx, error, "webhook event dead-lettered");
         state.db.webhook_dead_letter(sub.row.id, &state.webhooks.owner, seq, idx, now, error).await?;
         sub.row.failing_since = None;

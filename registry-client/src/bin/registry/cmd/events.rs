@@ -39,6 +39,9 @@ pub async fn run(ctx: &Ctx, cmd: EventsCmd) -> Result<(), Failure> {
     }
     let client = ctx.client()?;
     let interval = Duration::from_secs_f64(a.interval.min(3600.0));
+    if a.max == Some(0) {
+        return Ok(());
+    }
     let (mut after, mut printed, mut backoff) = (a.after, 0u64, interval);
     let mut out = std::io::stdout().lock();
     loop {
@@ -78,10 +81,32 @@ pub async fn run(ctx: &Ctx, cmd: EventsCmd) -> Result<(), Failure> {
     }
 }
 
-/// `#INDEX  TIME  TYPE  SUBJECT  by ACTOR`.
+/// `#INDEX  TIME  TYPE  SUBJECT  by ACTOR`, with control characters escaped: entries hold text others
+/// wrote, and a terminal must not take any of it as commands.
 fn line(index: u64, body: &str) -> String {
-    match LogEntry::parse(body.as_bytes()) {
-        Ok(e) => format!("#{index}  {}  {}  {}  by {}", e.time, e.kind, e.subject, e.actor),
-        Err(_) => format!("#{index}  (unreadable entry) {body}"),
+    let text = match LogEntry::parse(body.as_bytes()) {
+        Ok(e) => format!("{}  {}  {}  by {}", e.time, e.kind, e.subject, e.actor),
+        Err(_) => format!("(unreadable entry) {body}"),
+    };
+    let mut out = format!("#{index}  ");
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        let l = super::line(3, "not json \u{1b}[31m\n");
+        assert!(!l.chars().any(char::is_control), "{l:?}");
+        let l =
+            super::line(4, "{\"type\":\"x\",\"subject\":\"a\\u001b[2Jb\",\"actor\":\"t\",\"time\":\"now\"}");
+        assert!(!l.chars().any(char::is_control), "{l:?}");
     }
 }
