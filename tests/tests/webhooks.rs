@@ -708,3 +708,54 @@ async fn an_access_record_after_a_gap_waits_for_the_record_still_committing() {
     })
     .await;
 }
+
+/// An OpenLineage event is drawn from the stored lineage only when it still hashes to the digest the
+/// log recorded: a row altered since gives a recorded failure, never a lineage the log does not back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_altered_lineage_row_is_not_sent_as_openlineage() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let r = http_with(&s.admin_token)
+        .post(format!("{}/v1/webhooks", s.url))
+        .json(&CreateWebhookRequest {
+            url: rx.url.clone(),
+            namespace: "*".into(),
+            events: vec!["version.created".into()],
+            format: Some("openlineage".into()),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let sub: WebhookCreated = r.json().await.unwrap();
+    let c = client(&s);
+    TestPush::new("fraud/detector", "1").dataset("s3://data/train.parquet", b"rows").run(&c).await.unwrap();
+    rx.until("the first run event", |ids| ids.len() == 1).await;
+    let pause = |what: &'static str| {
+        let (h, url, id) = (http_with(&s.admin_token), s.url.clone(), sub.webhook.id.clone());
+        async move {
+            let r = h.post(format!("{url}/v1/webhooks/{id}/{what}")).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 204, "{what}");
+        }
+    };
+    pause("pause").await;
+    TestPush::new("fraud/detector", "2").dataset("s3://data/train.parquet", b"rows").run(&c).await.unwrap();
+    sqlx::query("UPDATE versions SET lineage = REPLACE(lineage, 's3://data/train.parquet', 's3://evil/x') WHERE version = '2'")
+        .execute(s.state.db.pool())
+        .await
+        .unwrap();
+    pause("resume").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let w = webhook_info(&s, &sub.webhook.id).await;
+        if w.attempts >= 1 {
+            let e = w.last_error.unwrap_or_default();
+            assert!(e.contains("not what log entry"), "{e}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no failure recorded: {w:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rx.ids().len(), 1, "nothing sent for the altered version");
+    assert!(rx.got.lock().unwrap().iter().all(|(_, _, b)| !String::from_utf8_lossy(b).contains("evil")));
+}

@@ -508,7 +508,20 @@ async fn openlineage(state: &AppState, e: &LogEntry, id: String) -> Result<Optio
         Err(crate::db::DbError::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    crate::service::read::checked_manifest(&row)?;
+    // What the event says must be what the log recorded: the stored manifest, and the stored
+    // lineage the event is drawn from, hash to the digests in the entry (a row altered since is a
+    // failure, in the end a dead letter; never a lineage the log does not back).
+    let manifest = crate::service::read::checked_manifest(&row)?;
+    let logged = |k: &str| e.details.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let lineage_digest = registry_core::Digest::of(row.lineage.as_bytes()).to_string();
+    if logged("manifest_digest").is_some_and(|d| d != manifest.to_string())
+        || logged("lineage_digest").is_some_and(|d| d != lineage_digest)
+    {
+        return Err(ApiError::internal(format!(
+            "{model}@{label}: the stored manifest or lineage is not what log entry {} recorded",
+            id.trim_start_matches("log-")
+        )));
+    }
     let lineage: registry_core::lineage::Lineage =
         serde_json::from_str(&row.lineage).map_err(ApiError::internal)?;
     let label = registry_core::VersionLabel::parse(label).map_err(ApiError::internal)?;
