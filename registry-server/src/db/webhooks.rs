@@ -25,10 +25,14 @@ pub struct WebhookRow {
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub delivered: i64,
+    /// The replica delivering it, and until when (ms).
+    pub lease_owner: Option<String>,
+    pub lease_until: i64,
 }
 
 const COLS: &str = "id, url_hash, url_sealed, secret_sealed, namespace, events, format, paused, created_by, \
-     created_at, log_cursor, access_cursor, attempts, failing_since, next_attempt_at, last_error, delivered";
+     created_at, log_cursor, access_cursor, attempts, failing_since, next_attempt_at, last_error, delivered, \
+     lease_owner, lease_until";
 
 /// Inserts a subscription; returns its id.
 pub async fn insert(conn: &mut AnyConnection, r: &WebhookRow) -> Result<i64, DbError> {
@@ -243,6 +247,13 @@ impl Db {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The subscriptions with dead letters queued for redelivery.
+    pub async fn webhooks_redelivering(&self) -> Result<Vec<i64>, DbError> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT webhook_id FROM webhook_dead WHERE retry = 1")
+            .fetch_all(self.pool())
+            .await?)
     }
 
     /// Dead letters of `id` queued for redelivery, oldest first, at most `limit`.

@@ -103,8 +103,25 @@ async fn start_due(
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> Result<(), ApiError> {
     let now = now_ms();
-    for w in state.db.webhooks().await? {
+    let subs = state.db.webhooks().await?;
+    if subs.is_empty() {
+        return Ok(());
+    }
+    // Subscriptions with nothing new are not touched (no lease write, no task): what is new is read
+    // here once for all of them.
+    let log_last = i64::try_from(state.db.log_size().await?).map_err(ApiError::internal)? - 1;
+    let access_last = state.db.access_last().await?;
+    let redelivering: HashSet<i64> = state.db.webhooks_redelivering().await?.into_iter().collect();
+    for w in subs {
         if w.paused != 0 || w.next_attempt_at > now {
+            continue;
+        }
+        let wants_access =
+            serde_json::from_str::<Vec<String>>(&w.events).map_or(true, |e| e.iter().any(|k| k == ACCESS));
+        if w.log_cursor >= log_last
+            && (!wants_access || w.access_cursor >= access_last)
+            && !redelivering.contains(&w.id)
+        {
             continue;
         }
         let guard = {
@@ -114,16 +131,31 @@ async fn start_due(
             }
             InFlight(running.clone(), w.id)
         };
-        if !state.db.webhook_lease(w.id, &state.webhooks.owner, now, now + lease_ms(state)).await? {
+        // A lease this replica holds with time to spare is not written again (one write per
+        // subscription per lease period, not per change).
+        if !holds(state, &w, now)
+            && !state.db.webhook_lease(w.id, &state.webhooks.owner, now, now + lease_ms(state)).await?
+        {
             continue; // another replica delivers it (the guard leaves the set)
         }
         let st = state.clone();
         tasks.spawn(async move {
             let id = w.id;
             // Read again now that the lease is held: the list above may predate a task of this
-            // process that has since moved the cursor (its events would be sent twice).
+            // process that has since moved the cursor (its events would be sent twice), or a pause or
+            // a secret rotation that took the lease back.
             let fresh = match st.db.webhook(id).await {
-                Ok(Some(w)) if w.paused == 0 => Ok(Some(w)),
+                Ok(Some(w)) if w.paused == 0 => {
+                    let now = now_ms();
+                    match holds(&st, &w, now) {
+                        true => Ok(Some(w)),
+                        false => match st.db.webhook_lease(id, &st.webhooks.owner, now, now + lease_ms(&st)).await {
+                            Ok(true) => Ok(Some(WebhookRow { lease_until: now + lease_ms(&st), ..w })),
+                            Ok(false) => Ok(None),
+                            Err(e) => Err(ApiError::from(e)),
+                        },
+                    }
+                }
                 Ok(_) => Ok(None), // removed or paused meanwhile
                 Err(e) => Err(ApiError::from(e)),
             };
@@ -143,6 +175,12 @@ async fn start_due(
         });
     }
     Ok(())
+}
+
+/// Whether this replica holds `w`'s lease with more than a delivery's time left.
+fn holds(state: &AppState, w: &WebhookRow, now: i64) -> bool {
+    w.lease_owner.as_deref() == Some(state.webhooks.owner.as_str())
+        && w.lease_until - now > renew_margin(state)
 }
 
 /// How long a lease lasts: room for two deliveries and a margin. It is renewed before each delivery
@@ -210,7 +248,7 @@ fn open(state: &AppState, w: WebhookRow) -> Result<Sub, ApiError> {
         secret: text("secret", &w.secret_sealed)?,
         events: serde_json::from_str(&w.events).map_err(ApiError::internal)?,
         pattern: NamePattern::parse(&w.namespace).map_err(ApiError::internal)?,
-        lease_until: now_ms() + lease_ms(state),
+        lease_until: w.lease_until,
         row: w,
     })
 }

@@ -198,6 +198,8 @@ pub async fn add(
         next_attempt_at: 0,
         last_error: None,
         delivered: 0,
+        lease_owner: None,
+        lease_until: 0,
     };
     row.id = wdb::insert(&mut tx, &row).await?;
     let e = log::entry(
