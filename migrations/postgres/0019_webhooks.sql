@@ -17,6 +17,7 @@ CREATE TABLE webhooks (
     access_cursor    BIGINT NOT NULL,
     attempts         BIGINT NOT NULL DEFAULT 0,
     failing_since    BIGINT,
+    failing_seq      TEXT,   -- which sequence the failing event is in (log, access, open): its own clock
     next_attempt_at  BIGINT NOT NULL DEFAULT 0,
     last_error       TEXT,
     delivered        BIGINT NOT NULL DEFAULT 0,

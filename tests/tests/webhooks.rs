@@ -27,6 +27,7 @@ struct Receiver {
     url: String,
     got: Got,
     status: Arc<AtomicU16>,
+    fail_prefix: Arc<Mutex<Option<String>>>,
     hold: Arc<tokio::sync::Mutex<()>>,
     arrived: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -35,6 +36,8 @@ struct Receiver {
 struct RecvState {
     got: Got,
     status: Arc<AtomicU16>,
+    /// Events whose id starts with this are answered 500.
+    fail_prefix: Arc<Mutex<Option<String>>>,
     hold: Arc<tokio::sync::Mutex<()>>,
     arrived: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -43,7 +46,11 @@ async fn receive(State(s): State<RecvState>, headers: HeaderMap, body: Bytes) ->
     s.arrived.fetch_add(1, Ordering::SeqCst);
     let _held = s.hold.lock().await;
     let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let status = StatusCode::from_u16(s.status.load(Ordering::SeqCst)).unwrap();
+    let failing = s.fail_prefix.lock().unwrap().as_deref().is_some_and(|p| id.starts_with(p));
+    let status = match failing {
+        true => StatusCode::INTERNAL_SERVER_ERROR,
+        false => StatusCode::from_u16(s.status.load(Ordering::SeqCst)).unwrap(),
+    };
     if status.is_success() {
         s.got.lock().unwrap().push((id, headers, body));
     }
@@ -55,6 +62,7 @@ impl Receiver {
         let st = RecvState {
             got: Got::default(),
             status: Arc::new(AtomicU16::new(200)),
+            fail_prefix: Arc::default(),
             hold: Arc::default(),
             arrived: Arc::default(),
         };
@@ -62,7 +70,14 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://user:s3cret@{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, got: st.got, status: st.status, hold: st.hold, arrived: st.arrived }
+        Self {
+            url,
+            got: st.got,
+            status: st.status,
+            fail_prefix: st.fail_prefix,
+            hold: st.hold,
+            arrived: st.arrived,
+        }
     }
 
     fn ids(&self) -> Vec<String> {
@@ -758,4 +773,38 @@ async fn an_altered_lineage_row_is_not_sent_as_openlineage() {
     }
     assert_eq!(rx.ids().len(), 1, "nothing sent for the altered version");
     assert!(rx.got.lock().unwrap().iter().all(|(_, _, b)| !String::from_utf8_lossy(b).contains("evil")));
+}
+
+/// Each sequence keeps its own failure clock: log events that keep arriving do not reset the clock of
+/// a failing access record, which is dead-lettered after `dead_after` like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_access_record_is_dead_lettered_while_log_events_succeed() {
+    let opts = TestOptions {
+        webhooks: registry_server::service::webhooks::WebhookSettings {
+            dead_after: Duration::from_millis(300),
+            ..TestOptions::default().webhooks
+        },
+        ..Default::default()
+    };
+    let s = TestServer::start_with(opts).await;
+    let rx = Receiver::start().await;
+    let c = client(&s);
+    TestPush::new("fraud/detector", "1").run(&c).await.unwrap();
+    let sub = subscribe(&s, &rx.url, "*", &["access", "version.created"]).await;
+    *rx.fail_prefix.lock().unwrap() = Some("access-".into());
+    let h = http_with(&s.admin_token);
+    let r = h.get(format!("{}/v1/models/fraud/detector/versions/1/bundle", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut n = 1;
+    loop {
+        n += 1;
+        TestPush::new("fraud/detector", &format!("{n}")).run(&c).await.unwrap();
+        let w = webhook_info(&s, &sub.webhook.id).await;
+        if w.dead_letters == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never dead-lettered: {w:?}");
+    }
+    assert!(rx.ids().iter().all(|i| i.starts_with("log-")));
 }

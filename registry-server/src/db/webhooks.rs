@@ -22,6 +22,9 @@ pub struct WebhookRow {
     pub access_cursor: i64,
     pub attempts: i64,
     pub failing_since: Option<i64>,
+    /// The sequence of the failing event (`log`, `access`, or `open` when the subscription itself
+    /// does not open); each keeps its own clock.
+    pub failing_seq: Option<String>,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub delivered: i64,
@@ -31,8 +34,8 @@ pub struct WebhookRow {
 }
 
 const COLS: &str = "id, url_hash, url_sealed, secret_sealed, namespace, events, format, paused, created_by, \
-     created_at, log_cursor, access_cursor, attempts, failing_since, next_attempt_at, last_error, delivered, \
-     lease_owner, lease_until";
+     created_at, log_cursor, access_cursor, attempts, failing_since, failing_seq, next_attempt_at, last_error, \
+     delivered, lease_owner, lease_until";
 
 /// Inserts a subscription; returns its id.
 pub async fn insert(conn: &mut AnyConnection, r: &WebhookRow) -> Result<i64, DbError> {
@@ -80,8 +83,9 @@ pub async fn set_secret(conn: &mut AnyConnection, id: i64, sealed: &str) -> Resu
 
 /// Removes a subscription and its dead letters; false when there is none.
 pub async fn delete(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
-    sqlx::query("DELETE FROM webhook_dead WHERE webhook_id = $1").bind(id).execute(&mut *conn).await?;
+    // The subscription first: a dead letter recorded meanwhile needs its row (and finds none).
     let r = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM webhook_dead WHERE webhook_id = $1").bind(id).execute(&mut *conn).await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -138,6 +142,20 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Extends a lease `owner` still holds on a subscription that is not paused; false when it does
+    /// not (taken back by a pause or a secret rotation, or by another replica): never takes one.
+    pub async fn webhook_renew(&self, id: i64, owner: &str, until: i64) -> Result<bool, DbError> {
+        let r = sqlx::query(
+            "UPDATE webhooks SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND paused = 0",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Gives up every lease `owner` holds (at shutdown).
     pub async fn webhook_release(&self, owner: &str) -> Result<(), DbError> {
         sqlx::query("UPDATE webhooks SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = $1")
@@ -160,9 +178,10 @@ impl Db {
     }
 
     /// Moves the log (or access) cursor of `id` to `to`, if `owner` still holds the lease and the
-    /// subscription is not paused. With `delivered` > 0 (an event arrived) it counts them and clears
-    /// the failure state; moving past events the subscription does not want leaves that state alone.
-    /// True when done.
+    /// subscription is not paused, counting `delivered` more deliveries. With `settled` (the event at
+    /// `to` arrived, or there was nothing to send for it) a failure of that sequence is over and its
+    /// state is cleared; moving past events the subscription does not want leaves it alone, and so
+    /// does a success in the other sequence. True when done.
     pub async fn webhook_advance(
         &self,
         id: i64,
@@ -170,10 +189,14 @@ impl Db {
         access: bool,
         to: i64,
         delivered: i64,
+        settled: bool,
     ) -> Result<bool, DbError> {
-        let col = if access { "access_cursor" } else { "log_cursor" };
-        let clear = if delivered > 0 {
-            ", attempts = 0, failing_since = NULL, next_attempt_at = 0, last_error = NULL"
+        let (col, seq) = if access { ("access_cursor", "access") } else { ("log_cursor", "log") };
+        let clear = if settled {
+            ", attempts = CASE WHEN failing_seq = $5 THEN 0 ELSE attempts END, \
+             failing_since = CASE WHEN failing_seq = $5 THEN NULL ELSE failing_since END, \
+             last_error = CASE WHEN failing_seq = $5 THEN NULL ELSE last_error END, \
+             failing_seq = CASE WHEN failing_seq = $5 THEN NULL ELSE failing_seq END"
         } else {
             ""
         };
@@ -181,41 +204,56 @@ impl Db {
             "UPDATE webhooks SET {col} = $1, delivered = delivered + $2{clear} \
              WHERE id = $3 AND lease_owner = $4 AND paused = 0 AND {col} < $1"
         );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(to)
-            .bind(delivered)
-            .bind(id)
-            .bind(owner)
-            .execute(self.pool())
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(delivered).bind(id).bind(owner);
+        let q = if settled { q.bind(seq) } else { q };
+        Ok(q.execute(self.pool()).await?.rows_affected() == 1)
     }
 
-    /// Records a failed attempt: the next one is due at `next_at`.
+    /// Clears a failure of sequence `seq` (`open`: the subscription opens again).
+    pub async fn webhook_clear_failure(&self, id: i64, owner: &str, seq: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE webhooks SET attempts = 0, failing_since = NULL, last_error = NULL, failing_seq = NULL \
+             WHERE id = $1 AND lease_owner = $2 AND failing_seq = $3",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(seq)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt at an event of sequence `seq`: the next one is due at `next_at`. A
+    /// failure in another sequence than the one failing so far starts its own clock.
+    #[allow(clippy::too_many_arguments)]
     pub async fn webhook_failed(
         &self,
         id: i64,
         owner: &str,
+        seq: &str,
         now: i64,
         next_at: i64,
         error: &str,
     ) -> Result<(), DbError> {
         sqlx::query(
-            "UPDATE webhooks SET attempts = attempts + 1, failing_since = COALESCE(failing_since, $1), \
-             next_attempt_at = $2, last_error = $3 WHERE id = $4 AND lease_owner = $5",
+            "UPDATE webhooks SET \
+             attempts = CASE WHEN failing_seq = $6 THEN attempts + 1 ELSE 1 END, \
+             failing_since = CASE WHEN failing_seq = $6 THEN COALESCE(failing_since, $1) ELSE $1 END, \
+             failing_seq = $6, next_attempt_at = $2, last_error = $3 WHERE id = $4 AND lease_owner = $5",
         )
         .bind(now)
         .bind(next_at)
         .bind(error)
         .bind(id)
         .bind(owner)
+        .bind(seq)
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
     /// Gives up on event `idx` of sequence `seq` (`log` or `access`): a dead letter, and the cursor
-    /// moves past it, if `owner` still holds the lease.
+    /// moves past it, if `owner` still holds the lease (true when it did).
     pub async fn webhook_dead_letter(
         &self,
         id: i64,
@@ -224,12 +262,12 @@ impl Db {
         idx: i64,
         now: i64,
         error: &str,
-    ) -> Result<(), DbError> {
+    ) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
         let col = if seq == "access" { "access_cursor" } else { "log_cursor" };
         let sql = format!(
-            "UPDATE webhooks SET {col} = $1, attempts = 0, failing_since = NULL, next_attempt_at = 0 \
-             WHERE id = $2 AND lease_owner = $3 AND paused = 0 AND {col} < $1"
+            "UPDATE webhooks SET {col} = $1, attempts = 0, failing_since = NULL, failing_seq = NULL, \
+             next_attempt_at = 0 WHERE id = $2 AND lease_owner = $3 AND paused = 0 AND {col} < $1"
         );
         let moved =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(idx).bind(id).bind(owner).execute(&mut *tx).await?;
@@ -246,7 +284,7 @@ impl Db {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(moved.rows_affected() == 1)
     }
 
     /// The subscriptions with dead letters queued for redelivery.
@@ -267,27 +305,36 @@ impl Db {
         .await?)
     }
 
-    /// A redelivered dead letter arrived (`delivered`) or failed again (stays dead, no longer queued).
+    /// A redelivered dead letter arrived (`delivered`) or failed again (stays dead, no longer queued),
+    /// recorded if `owner` still holds the lease of an unpaused subscription: false when it does not
+    /// (paused, removed, secret rotated, or taken over), and the redeliveries stop.
     pub async fn webhook_retry_done(
         &self,
         id: i64,
+        owner: &str,
         seq: &str,
         idx: i64,
         delivered: bool,
-    ) -> Result<(), DbError> {
-        let sql = if delivered {
-            "DELETE FROM webhook_dead WHERE webhook_id = $1 AND seq = $2 AND idx = $3"
-        } else {
-            "UPDATE webhook_dead SET retry = 0 WHERE webhook_id = $1 AND seq = $2 AND idx = $3"
-        };
-        sqlx::query(sql).bind(id).bind(seq).bind(idx).execute(self.pool()).await?;
-        if delivered {
-            sqlx::query("UPDATE webhooks SET delivered = delivered + 1 WHERE id = $1")
-                .bind(id)
-                .execute(self.pool())
-                .await?;
+    ) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let held = sqlx::query(
+            "UPDATE webhooks SET delivered = delivered + $1 WHERE id = $2 AND lease_owner = $3 AND paused = 0",
+        )
+        .bind(i64::from(delivered))
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if held.rows_affected() == 1 {
+            let sql = if delivered {
+                "DELETE FROM webhook_dead WHERE webhook_id = $1 AND seq = $2 AND idx = $3"
+            } else {
+                "UPDATE webhook_dead SET retry = 0 WHERE webhook_id = $1 AND seq = $2 AND idx = $3"
+            };
+            sqlx::query(sql).bind(id).bind(seq).bind(idx).execute(&mut *tx).await?;
         }
-        Ok(())
+        tx.commit().await?;
+        Ok(held.rows_affected() == 1)
     }
 
     /// Access-audit records after `after`, at most `limit`: (id, at, actor, action, target).

@@ -22,9 +22,9 @@ use crate::error::ApiError;
 use crate::service::events::{model_of, quarantine_visible, visible_to};
 use crate::state::AppState;
 
-/// How old the access record after a gap in the numbering must be before the gap is taken for a
+/// How long this replica waits at a gap in the access records' numbering before it takes it for a
 /// rolled-back insert rather than one still committing.
-const ACCESS_GAP_GRACE_MS: i64 = 5_000;
+const ACCESS_GAP_GRACE: Duration = Duration::from_secs(5);
 
 /// Events one subscription is sent per round before the others get their turn.
 const BATCH: i64 = 500;
@@ -145,7 +145,8 @@ async fn start_due(
             // process that has since moved the cursor (its events would be sent twice), or a pause or
             // a secret rotation that took the lease back.
             let fresh = match st.db.webhook(id).await {
-                Ok(Some(w)) if w.paused == 0 => {
+                // Not due after all: a task of this replica recorded a failure after the list was read.
+                Ok(Some(w)) if w.paused == 0 && w.next_attempt_at <= now_ms() => {
                     let now = now_ms();
                     match holds(&st, &w, now) {
                         true => Ok(Some(w)),
@@ -224,16 +225,27 @@ impl Sub {
         self.pattern.is_any() || model_of(target).is_some_and(|m| self.pattern.matches(&m))
     }
 
-    /// Keeps the lease for the next delivery; false when another replica has it now.
+    /// Keeps the lease for the next delivery: false when it is no longer this replica's (taken back
+    /// by a pause or a secret rotation, or expired and taken over). Only renews, never takes: a lease
+    /// taken back mid-batch stays taken back.
     async fn keep_lease(&mut self, state: &AppState) -> Result<bool, ApiError> {
         let now = now_ms();
         if self.lease_until - now > renew_margin(state) {
             return Ok(true);
         }
         let until = now + lease_ms(state);
-        let held = state.db.webhook_lease(self.row.id, &state.webhooks.owner, now, until).await?;
+        let held = state.db.webhook_renew(self.row.id, &state.webhooks.owner, until).await?;
         self.lease_until = until;
         Ok(held)
+    }
+
+    /// A success (or nothing left to send) in sequence `seq`: its failure, if it was failing, is over.
+    fn settled(&mut self, seq: &str) {
+        if self.row.failing_seq.as_deref() == Some(seq) {
+            self.row.failing_seq = None;
+            self.row.failing_since = None;
+            self.row.attempts = 0;
+        }
     }
 }
 
@@ -265,32 +277,32 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
             let now = now_ms();
             let error = format!("opening the subscription: {}", e.cause().unwrap_or(e.message()));
             let next = now + backoff(state.webhooks.settings.retry_base, attempts).as_millis() as i64;
-            state.db.webhook_failed(id, &owner, now, next, &error).await?;
+            state.db.webhook_failed(id, &owner, OPEN, now, next, &error).await?;
             state.db.webhook_release_one(id, &owner).await?;
             return Ok(false);
         }
     };
+    if sub.row.failing_seq.as_deref() == Some(OPEN) {
+        state.db.webhook_clear_failure(id, &owner, OPEN).await?;
+        sub.settled(OPEN);
+    }
 
+    // Each redelivery is recorded only while the lease is still held (a pause, a removal or a secret
+    // rotation stops them after the one in flight).
     for d in state.db.webhook_retries(id, BATCH).await? {
         if !sub.keep_lease(state).await? {
             return Ok(false);
         }
-        let ev = match event(state, &sub, &d.seq, d.idx, None).await {
-            Ok(Some(ev)) => ev,
-            Ok(None) => {
-                state.db.webhook_retry_done(id, &d.seq, d.idx, true).await?; // nothing to send any more
-                continue;
-            }
+        let ok = match event(state, &sub, &d.seq, d.idx, None).await {
+            Ok(Some(ev)) => send(state, &sub, &ev).await.is_ok(),
+            Ok(None) => true, // nothing to send any more
             Err(e) => {
                 tracing::warn!(webhook = id, seq = %d.seq, index = d.idx, error = %built(&e), "webhook event not built");
-                state.db.webhook_retry_done(id, &d.seq, d.idx, false).await?; // stays dead
-                continue;
+                false // stays dead
             }
         };
-        let ok = send(state, &sub, &ev).await.is_ok();
-        state.db.webhook_retry_done(id, &d.seq, d.idx, ok).await?;
-        if !ok {
-            break;
+        if !state.db.webhook_retry_done(id, &owner, &d.seq, d.idx, ok).await? {
+            return Ok(false);
         }
     }
 
@@ -312,28 +324,27 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
             if !sub.keep_lease(state).await? {
                 return Ok(false);
             }
-            let sent = match event(state, &sub, "log", r.idx, Some(&r.body)).await {
-                Ok(None) => {
-                    passed = r.idx;
-                    continue;
-                }
-                Ok(Some(ev)) => send(state, &sub, &ev).await,
-                Err(e) => Err(built(&e)),
+            let sent = match event(state, &sub, LOG, r.idx, Some(&r.body)).await {
+                Ok(None) => None, // nothing to send for it
+                Ok(Some(ev)) => Some(send(state, &sub, &ev).await),
+                Err(e) => Some(Err(built(&e))),
             };
             match sent {
-                Ok(()) => {
-                    if !state.db.webhook_advance(id, &owner, false, r.idx, 1).await? {
+                None | Some(Ok(())) => {
+                    let n = i64::from(sent.is_some());
+                    if !state.db.webhook_advance(id, &owner, false, r.idx, n, true).await? {
                         return Ok(false); // the lease moved on: the new holder resends from the cursor
                     }
-                    sub.row.failing_since = None;
-                    sub.row.attempts = 0;
+                    sub.settled(LOG);
                     passed = r.idx;
                 }
-                Err(e) => {
-                    if passed > sub.row.log_cursor {
-                        state.db.webhook_advance(id, &owner, false, passed, 0).await?;
+                Some(Err(e)) => {
+                    if passed > sub.row.log_cursor
+                        && !state.db.webhook_advance(id, &owner, false, passed, 0, false).await?
+                    {
+                        return Ok(false);
                     }
-                    if !give_up(state, &mut sub, "log", r.idx, &e).await? {
+                    if !give_up(state, &mut sub, LOG, r.idx, &e).await? {
                         return Ok(false);
                     }
                     passed = r.idx;
@@ -341,58 +352,67 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
             }
             sub.row.log_cursor = passed;
         }
-        if passed > sub.row.log_cursor || last > passed {
+        if (passed > sub.row.log_cursor || last > passed)
             // Past the entries this subscription does not want, up to what was read.
-            state.db.webhook_advance(id, &owner, false, last.max(passed), 0).await?;
+            && !state.db.webhook_advance(id, &owner, false, last.max(passed), 0, false).await?
+        {
+            return Ok(false);
         }
     }
 
     if sub.wants_access() {
         let rows = state.db.access_after(sub.row.access_cursor, BATCH).await?;
-        more |= rows.len() as i64 == BATCH;
+        let full = rows.len() as i64 == BATCH;
         let mut expect = sub.row.access_cursor + 1;
-        for (aid, at, _, _, target) in rows {
+        let mut gap = false;
+        for (aid, _, _, _, target) in rows {
             // Access records are numbered when written, not when committed: on PostgreSQL a lower
             // number can still be committing while a higher one is visible. Moving past such a gap
-            // would lose that record for good, so a gap is crossed only once it is old enough to
-            // be a rolled-back insert (the records after it wait that long).
-            if aid != expect && now_ms() - at < ACCESS_GAP_GRACE_MS {
-                break; // looked at again at the next poll
+            // would lose that record for good, so a gap is crossed only once this replica has seen
+            // it for a while (then it is taken for a rolled-back insert).
+            if aid != expect && !state.webhooks.gap_waited(id, expect, ACCESS_GAP_GRACE) {
+                gap = true; // looked at again at the next poll, not at once
+                break;
             }
             expect = aid + 1;
             if !sub.covers_target(&target) {
-                state.db.webhook_advance(id, &owner, true, aid, 0).await?;
+                if !state.db.webhook_advance(id, &owner, true, aid, 0, false).await? {
+                    return Ok(false);
+                }
                 continue;
             }
             if !sub.keep_lease(state).await? {
                 return Ok(false);
             }
             let sent = match event(state, &sub, ACCESS, aid, None).await {
-                Ok(None) => {
-                    state.db.webhook_advance(id, &owner, true, aid, 0).await?;
-                    continue;
-                }
-                Ok(Some(ev)) => send(state, &sub, &ev).await,
-                Err(e) => Err(built(&e)),
+                Ok(None) => None,
+                Ok(Some(ev)) => Some(send(state, &sub, &ev).await),
+                Err(e) => Some(Err(built(&e))),
             };
             match sent {
-                Ok(()) => {
-                    if !state.db.webhook_advance(id, &owner, true, aid, 1).await? {
+                None | Some(Ok(())) => {
+                    let n = i64::from(sent.is_some());
+                    if !state.db.webhook_advance(id, &owner, true, aid, n, true).await? {
                         return Ok(false);
                     }
-                    sub.row.failing_since = None;
-                    sub.row.attempts = 0;
+                    sub.settled(ACCESS);
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     if !give_up(state, &mut sub, ACCESS, aid, &e).await? {
                         return Ok(false);
                     }
                 }
             }
         }
+        more |= full && !gap;
     }
     Ok(more)
 }
+
+/// The log's sequence name (dead letters, failure state).
+const LOG: &str = "log";
+/// The failure "sequence" of a subscription that does not open.
+const OPEN: &str = "open";
 
 /// Why an event could not be made (a stored record that no longer checks out): a delivery failure
 /// like any other, so it is retried, shown, and in the end dead-lettered instead of blocking the rest.
@@ -411,18 +431,23 @@ async fn give_up(
 ) -> Result<bool, ApiError> {
     let now = now_ms();
     let s = &state.webhooks.settings;
-    let since = sub.row.failing_since.unwrap_or(now);
+    // Each sequence keeps its own clock: a failure in the other one says nothing of this event.
+    let same = sub.row.failing_seq.as_deref() == Some(seq);
+    let since = sub.row.failing_since.filter(|_| same).unwrap_or(now);
     if now - since >= i64::try_from(s.dead_after.as_millis()).unwrap_or(i64::MAX) {
         tracing::warn!(webhook = sub.row.id, seq, index = idx, error, "webhook event dead-lettered");
-        state.db.webhook_dead_letter(sub.row.id, &state.webhooks.owner, seq, idx, now, error).await?;
+        // False when the lease is gone (paused, rotated, taken over): stop, send nothing more.
+        let moved =
+            state.db.webhook_dead_letter(sub.row.id, &state.webhooks.owner, seq, idx, now, error).await?;
         sub.row.failing_since = None;
+        sub.row.failing_seq = None;
         sub.row.attempts = 0;
-        return Ok(true);
+        return Ok(moved);
     }
-    let delay = backoff(s.retry_base, sub.row.attempts);
+    let delay = backoff(s.retry_base, if same { sub.row.attempts } else { 0 });
     state
         .db
-        .webhook_failed(sub.row.id, &state.webhooks.owner, now, now + delay.as_millis() as i64, error)
+        .webhook_failed(sub.row.id, &state.webhooks.owner, seq, now, now + delay.as_millis() as i64, error)
         .await?;
     Ok(false)
 }

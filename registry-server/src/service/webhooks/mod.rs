@@ -77,6 +77,8 @@ pub struct Webhooks {
     pub owner: String,
     /// The delivery client.
     pub client: reqwest::Client,
+    /// Gaps in the access records' numbering a subscription waits at: (first missing id, first seen).
+    gaps: std::sync::Mutex<std::collections::HashMap<i64, (i64, std::time::Instant)>>,
 }
 
 impl Webhooks {
@@ -89,7 +91,21 @@ impl Webhooks {
             wake: tokio::sync::Notify::new(),
             owner: format!("replica-{}", uuid::Uuid::new_v4()),
             client,
+            gaps: std::sync::Mutex::default(),
         })
+    }
+
+    /// Whether subscription `id` has waited `grace` at the gap before access record `missing`,
+    /// counted from when this replica first saw it there (not from the records' own times, which the
+    /// writers set before their inserts waited). Starts the wait when it is new.
+    pub fn gap_waited(&self, id: i64, missing: i64, grace: Duration) -> bool {
+        let mut gaps = self.gaps.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        let seen = gaps.entry(id).or_insert((missing, now));
+        if seen.0 != missing {
+            *seen = (missing, now);
+        }
+        now.duration_since(seen.1) >= grace
     }
 }
 
@@ -195,6 +211,7 @@ pub async fn add(
         access_cursor,
         attempts: 0,
         failing_since: None,
+        failing_seq: None,
         next_attempt_at: 0,
         last_error: None,
         delivered: 0,
