@@ -84,6 +84,12 @@ impl From<sqlx::Error> for DbError {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: one connection whose commits do not wait for the disk (`synchronous = NORMAL`), for
+    /// bookkeeping that may be lost in a power cut but must not cost an fsync each (webhook cursors:
+    /// a lost move only resends events). Still durable across a process crash, and made durable by
+    /// the next fully synced commit. PostgreSQL: the same pool, with `synchronous_commit = off` per
+    /// transaction.
+    relaxed: AnyPool,
 }
 
 impl std::fmt::Debug for Db {
@@ -151,7 +157,26 @@ impl Db {
                 Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
             }
         }
-        Ok(Self { pool, backend })
+        let relaxed = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(30))
+                    .max_connections(1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Self { pool, backend, relaxed })
     }
 
     /// The backend in use.
@@ -162,6 +187,19 @@ impl Db {
     /// The connection pool, for reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A transaction whose commit need not reach the disk before it returns (see `Db::relaxed`):
+    /// only for writes that a power cut may undo without harm.
+    pub async fn begin_relaxed(&self) -> Result<Tx, DbError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.relaxed.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.relaxed.begin().await?;
+                sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+                tx
+            }
+        })
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, so writers queue up front).
@@ -191,6 +229,7 @@ impl Db {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.relaxed.close().await;
     }
 }
 

@@ -204,9 +204,14 @@ impl Db {
             "UPDATE webhooks SET {col} = $1, delivered = delivered + $2{clear} \
              WHERE id = $3 AND lease_owner = $4 AND paused = 0 AND {col} < $1"
         );
+        // One commit per delivered event: not worth an fsync each (a cursor move lost in a power cut
+        // only resends events, with their ids), and pushes share the database's one writer.
+        let mut tx = self.begin_relaxed().await?;
         let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(delivered).bind(id).bind(owner);
         let q = if settled { q.bind(seq) } else { q };
-        Ok(q.execute(self.pool()).await?.rows_affected() == 1)
+        let n = q.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     /// Clears a failure of sequence `seq` (`open`: the subscription opens again).
