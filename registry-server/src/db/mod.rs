@@ -101,6 +101,25 @@ impl std::fmt::Debug for Db {
 static DRIVERS: Once = Once::new();
 
 /// Prepares a `sqlite:` URL: creates the file's directory and asks for create-if-missing.
+/// A SQLite pool of `max` connections with `PRAGMA synchronous = {sync}`: WAL lets readers run beside
+/// the one writer, and the busy timeout makes writers wait for each other instead of failing.
+async fn sqlite_pool(url: &str, max: u32, sync: &'static str) -> Result<AnyPool, DbError> {
+    Ok(AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(30))
+        .max_connections(max)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA synchronous = {sync}"))).await?;
+                conn.execute("PRAGMA busy_timeout = 30000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
+}
+
 fn sqlite_url(url: &str) -> Result<String, DbError> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -130,26 +149,16 @@ impl Db {
         } else {
             return Err(DbError::Url(url.split('@').next_back().unwrap_or_default().to_owned()));
         };
-        let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let pool = match backend {
-            Backend::Sqlite => {
-                opts.max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the one writer; FULL sync keeps every
-                            // acknowledged push across a power cut; the busy timeout makes writers wait
-                            // for each other instead of failing.
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute("PRAGMA busy_timeout = 30000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            Ok(())
-                        })
-                    })
+            // FULL sync keeps every acknowledged push across a power cut.
+            Backend::Sqlite => sqlite_pool(&url, 8, "FULL").await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(30))
+                    .max_connections(16)
                     .connect(&url)
                     .await?
             }
-            Backend::Postgres => opts.max_connections(16).connect(&url).await?,
         };
         if migrate {
             match backend {
@@ -158,22 +167,7 @@ impl Db {
             }
         }
         let relaxed = match backend {
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .acquire_timeout(Duration::from_secs(30))
-                    .max_connections(1)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 30000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?
-            }
+            Backend::Sqlite => sqlite_pool(&url, 1, "NORMAL").await?,
             Backend::Postgres => pool.clone(),
         };
         Ok(Self { pool, backend, relaxed })
