@@ -244,13 +244,7 @@ async fn a_receiver_outage_delays_events_but_loses_none_and_order_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_does_not_block_the_rest_and_redeliver_sends_it() {
-    let opts = TestOptions {
-        webhooks: registry_server::service::webhooks::WebhookSettings {
-            dead_after: Duration::from_millis(200),
-            ..TestOptions::default().webhooks
-        },
-        ..Default::default()
-    };
+    let opts = with_webhooks(|w| w.dead_after = Duration::from_millis(200));
     let s = TestServer::start_with(opts).await;
     let rx = Receiver::start().await;
     let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
@@ -459,13 +453,7 @@ async fn access_records_go_to_access_subscriptions_scoped_like_log_entries() {
 /// both show in the subscription's state and in /metrics, and the events arrive once it answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_and_timeouts_are_failures_shown_in_metrics() {
-    let opts = TestOptions {
-        webhooks: registry_server::service::webhooks::WebhookSettings {
-            timeout: Duration::from_secs(1),
-            ..TestOptions::default().webhooks
-        },
-        ..Default::default()
-    };
+    let opts = with_webhooks(|w| w.timeout = Duration::from_secs(1));
     let s = TestServer::start_with(opts).await;
     let rx = Receiver::start().await;
     let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
@@ -518,6 +506,13 @@ async fn redirects_and_timeouts_are_failures_shown_in_metrics() {
     }
 }
 
+/// The test server's options with these webhook settings changed.
+fn with_webhooks(f: impl FnOnce(&mut registry_server::service::webhooks::WebhookSettings)) -> TestOptions {
+    let mut opts = TestOptions::default();
+    f(&mut opts.webhooks);
+    opts
+}
+
 async fn webhook_info(s: &TestServer, id: &str) -> WebhookInfo {
     http_with(&s.admin_token)
         .get(format!("{}/v1/webhooks/{id}", s.url))
@@ -533,13 +528,7 @@ async fn webhook_info(s: &TestServer, id: &str) -> WebhookInfo {
 /// new events while its delivery waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_receiver_does_not_hold_back_other_subscriptions() {
-    let opts = TestOptions {
-        webhooks: registry_server::service::webhooks::WebhookSettings {
-            timeout: Duration::from_secs(60), // the slow delivery outlasts the test's bound
-            ..TestOptions::default().webhooks
-        },
-        ..Default::default()
-    };
+    let opts = with_webhooks(|w| w.timeout = Duration::from_secs(60)); // the slow delivery outlasts the test's bound
     let s = TestServer::start_with(opts).await;
     let (slow, fast) = (Receiver::start().await, Receiver::start().await);
     subscribe(&s, &slow.url, "*", &["version.created"]).await;
@@ -611,13 +600,7 @@ async fn a_rotated_secret_signs_everything_after_the_delivery_in_flight() {
 /// subscription does not want keep arriving (moving past them must not reset its failure state).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skipping_unwanted_entries_does_not_reset_a_failing_events_clock() {
-    let opts = TestOptions {
-        webhooks: registry_server::service::webhooks::WebhookSettings {
-            dead_after: Duration::from_millis(300),
-            ..TestOptions::default().webhooks
-        },
-        ..Default::default()
-    };
+    let opts = with_webhooks(|w| w.dead_after = Duration::from_millis(300));
     let s = TestServer::start_with(opts).await;
     let rx = Receiver::start().await;
     let c = client(&s);
@@ -646,13 +629,7 @@ async fn skipping_unwanted_entries_does_not_reset_a_failing_events_clock() {
 /// the lease to expire (here: far longer than the test's bound).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_are_given_back_at_shutdown() {
-    let opts = TestOptions {
-        webhooks: registry_server::service::webhooks::WebhookSettings {
-            timeout: Duration::from_secs(60), // a lease of over two minutes
-            ..TestOptions::default().webhooks
-        },
-        ..Default::default()
-    };
+    let opts = with_webhooks(|w| w.timeout = Duration::from_secs(60)); // a lease of over two minutes
     let mut s = TestServer::start_with(opts.clone()).await;
     let rx = Receiver::start().await;
     let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
@@ -779,13 +756,7 @@ async fn an_altered_lineage_row_is_not_sent_as_openlineage() {
 /// a failing access record, which is dead-lettered after `dead_after` like any other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_access_record_is_dead_lettered_while_log_events_succeed() {
-    let opts = TestOptions {
-        webhooks: registry_server::service::webhooks::WebhookSettings {
-            dead_after: Duration::from_millis(300),
-            ..TestOptions::default().webhooks
-        },
-        ..Default::default()
-    };
+    let opts = with_webhooks(|w| w.dead_after = Duration::from_millis(300));
     let s = TestServer::start_with(opts).await;
     let rx = Receiver::start().await;
     let c = client(&s);
