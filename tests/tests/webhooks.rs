@@ -779,3 +779,39 @@ async fn a_failing_access_record_is_dead_lettered_while_log_events_succeed() {
     }
     assert!(rx.ids().iter().all(|i| i.starts_with("log-")));
 }
+
+/// A quarantine seeded in another namespace is not described to a scoped subscription (the pull
+/// feed's rule): its `version.quarantined` entry is not sent; the rollback on its own model is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantine_seeded_elsewhere_is_not_sent_to_a_scoped_subscription() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let c = client(&s);
+    TestPush::new("base/llm", "1").run(&c).await.unwrap();
+    let child = registry_core::Lineage {
+        parents: vec![registry_core::ModelRef::parse("base/llm@1").unwrap()],
+        ..Default::default()
+    };
+    TestPush::new("fraud/ft", "1").lineage(child).run(&c).await.unwrap();
+    TestPush::new("fraud/ft", "0").run(&c).await.unwrap();
+    let m = ModelName::parse("fraud/ft").unwrap();
+    c.promote(&m, "production", &promote_req("0")).await.unwrap();
+    c.promote(&m, "production", &promote_req("1")).await.unwrap();
+    let sub = subscribe(&s, &rx.url, "fraud/*", &["*"]).await;
+    c.quarantine(&registry_core::incident::QuarantineRequest {
+        version: Some("base/llm@1".into()),
+        reason: "base team's secret".into(),
+        rollback: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let all = log_ids(&s, sub.webhook.log_cursor as u64, &["*"], Some("fraud/")).await;
+    let quarantined =
+        log_ids(&s, sub.webhook.log_cursor as u64, &["version.quarantined"], Some("fraud/")).await;
+    assert_eq!(quarantined.len(), 1);
+    let want: Vec<String> = all.into_iter().filter(|i| !quarantined.contains(i)).collect();
+    assert!(!want.is_empty());
+    rx.until("the rollback, not the quarantine", |ids| ids == want.as_slice()).await;
+    assert!(rx.got.lock().unwrap().iter().all(|(_, _, b)| !String::from_utf8_lossy(b).contains("secret")));
+}

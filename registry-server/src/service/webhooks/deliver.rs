@@ -315,9 +315,7 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
         let rows = state.db.log_entries_window(cursor, last, None, BATCH).await?;
         let mut passed = cursor;
         for r in rows {
-            if !sub.wants(&r.kind, &r.subject)
-                || !quarantine_visible(state, &sub.pattern, &r.kind, &r.body).await?
-            {
+            if !sub.wants(&r.kind, &r.subject) {
                 passed = r.idx;
                 continue;
             }
@@ -507,6 +505,10 @@ async fn event(
         },
     };
     let e = LogEntry::parse(body.as_bytes()).map_err(ApiError::internal)?;
+    // Checked here, with the event: a failure to decide is a delivery failure like any other.
+    if !quarantine_visible(state, &sub.pattern, &e.kind, &body).await? {
+        return Ok(None);
+    }
     let id = format!("log-{idx}");
     if sub.row.format == "openlineage" {
         return openlineage(state, &e, id).await;
