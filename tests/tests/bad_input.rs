@@ -357,6 +357,11 @@ async fn unknown_things_are_404_and_wrong_methods_405() {
         let (status, _, _) = error_of(get(&s, &format!("/v1/models?{q}")).await).await;
         assert_eq!(status, 400, "{q}");
     }
+    // The prefix limit counts characters, as the schema's maxLength does (not UTF-8 bytes).
+    let wide = "%F0%9D%91%BB".repeat(128); // 128 × U+1D47B, 512 bytes
+    assert_eq!(get(&s, &format!("/v1/models?prefix={wide}")).await.status().as_u16(), 200);
+    let (status, _, _) = error_of(get(&s, &format!("/v1/models?prefix={wide}a")).await).await;
+    assert_eq!(status, 400, "129 characters");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

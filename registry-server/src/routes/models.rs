@@ -84,7 +84,7 @@ pub async fn list_models(
     let namespace =
         q.namespace.as_deref().map(registry_core::name::parse_namespace).transpose().map_err(invalid_name)?;
     if let Some(p) = &q.prefix
-        && p.len() > registry_core::name::MAX_NAME_LEN
+        && p.chars().count() > registry_core::name::MAX_NAME_LEN
     {
         return Err(invalid_name("prefix longer than 128 characters"));
     }

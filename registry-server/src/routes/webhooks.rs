@@ -32,7 +32,8 @@ pub struct WebhookPath {
         (status = 201, description = "Subscribed; the secret is in the answer only", body = WebhookCreated),
         (status = 400, description = "Bad URL, refused address, unknown event type, namespace or format (`invalid_webhook`)", body = ErrorBody),
         (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody)
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)
     )
 )]
 pub async fn create_webhook(

@@ -128,7 +128,7 @@ pub async fn models(
         .map(registry_core::name::parse_namespace)
         .transpose()
         .map_err(|e| UiError::bad_request(format!("namespace: {e}")))?;
-    if text.as_ref().is_some_and(|p| p.len() > registry_core::name::MAX_NAME_LEN) {
+    if text.as_ref().is_some_and(|p| p.chars().count() > registry_core::name::MAX_NAME_LEN) {
         return Err(UiError::bad_request("the name filter is longer than 128 characters"));
     }
     let after = match nonempty(&q.after) {
