@@ -469,6 +469,7 @@ impl Config {
                 poll: std::time::Duration::from_millis(
                     args.webhook_poll_ms.or(file.webhook_poll_ms).unwrap_or(200).clamp(10, 60_000),
                 ),
+                ..Default::default()
             },
         })
     }

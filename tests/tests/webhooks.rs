@@ -176,8 +176,8 @@ async fn every_event_arrives_in_log_order_signed_with_cloudevents_fields() {
     assert!(!text.contains("s3cret") && !text.contains("127.0.0.1"), "{text}");
     let entries = client(&s).log_entries(0, 10_000).await.unwrap().entries;
     assert!(entries.iter().all(|e| !e.body.contains("s3cret")));
-    let info: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(info["webhooks"][0]["delivered"], want.len() as i64);
+    let n = want.len() as i64;
+    webhook_until(&s, &created.webhook.id, "every delivery counted", |w| w.delivered == n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,22 +192,7 @@ async fn a_namespace_scoped_subscription_sees_only_its_models_and_types() {
     rx.until("fraud's creations and moves", |ids| ids == want.as_slice()).await;
     // Everything after has been looked at: nothing else comes.
     let end = client(&s).events(-1, 1000).await.unwrap().next_after;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let w: WebhookInfo = http_with(&s.admin_token)
-            .get(format!("{}/v1/webhooks/{}", s.url, sub.webhook.id))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if w.log_cursor >= end {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "cursor stuck at {}", w.log_cursor);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    webhook_until(&s, &sub.webhook.id, "the cursor at the log's end", |w| w.log_cursor >= end).await;
     assert_eq!(rx.ids(), want);
 }
 
@@ -219,24 +204,9 @@ async fn a_receiver_outage_delays_events_but_loses_none_and_order_holds() {
     rx.status.store(503, Ordering::SeqCst);
     session(&s, "").await;
     // Failing: the subscription says so, and nothing is recorded as delivered.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let w: WebhookInfo = http_with(&s.admin_token)
-            .get(format!("{}/v1/webhooks/{}", s.url, sub.webhook.id))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if w.attempts >= 2 {
-            assert_eq!(w.last_error.as_deref(), Some("HTTP 503 Service Unavailable"));
-            assert_eq!(w.delivered, 0);
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no failed attempts recorded: {w:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let w = webhook_until(&s, &sub.webhook.id, "failed attempts recorded", |w| w.attempts >= 2).await;
+    assert_eq!(w.last_error.as_deref(), Some("HTTP 503 Service Unavailable"));
+    assert_eq!(w.delivered, 0);
     rx.status.store(200, Ordering::SeqCst);
     let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
     rx.until("all after the outage, in order", |ids| ids == want.as_slice()).await;
@@ -252,22 +222,7 @@ async fn a_dead_letter_does_not_block_the_rest_and_redeliver_sends_it() {
     TestPush::new("fraud/detector", "1").run(&client(&s)).await.unwrap();
     let first = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
     // Given up on after 200 ms of failures: a dead letter.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let w: WebhookInfo = http_with(&s.admin_token)
-            .get(format!("{}/v1/webhooks/{}", s.url, sub.webhook.id))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if w.dead_letters == 1 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not dead-lettered: {w:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    webhook_until(&s, &sub.webhook.id, "dead-lettered", |w| w.dead_letters == 1).await;
     rx.status.store(200, Ordering::SeqCst);
     TestPush::new("fraud/detector", "2").run(&client(&s)).await.unwrap();
     let all = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
@@ -513,6 +468,25 @@ fn with_webhooks(f: impl FnOnce(&mut registry_server::service::webhooks::Webhook
     opts
 }
 
+/// Waits (up to 30 s) until the subscription's state satisfies `f`; panics with the state otherwise.
+/// Cursor moves are committed every `cursor_flush`, so its cursor and counts trail the deliveries.
+async fn webhook_until(
+    s: &TestServer,
+    id: &str,
+    what: &str,
+    f: impl Fn(&WebhookInfo) -> bool,
+) -> WebhookInfo {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let w = webhook_info(s, id).await;
+        if f(&w) {
+            return w;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {w:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn webhook_info(s: &TestServer, id: &str) -> WebhookInfo {
     http_with(&s.admin_token)
         .get(format!("{}/v1/webhooks/{id}", s.url))
@@ -623,6 +597,55 @@ async fn skipping_unwanted_entries_does_not_reset_a_failing_events_clock() {
         }
         assert!(tokio::time::Instant::now() < deadline, "never dead-lettered: {w:?}");
     }
+}
+
+/// Cursor moves are held and committed together (one commit per `cursor_flush`, not one per
+/// event); what was delivered is still committed when the subscription is paused and when the
+/// worker stops cleanly, so neither a resume nor a restart sends an event twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_cursor_moves_are_committed_at_a_pause_and_a_clean_stop() {
+    let opts = with_webhooks(|w| w.cursor_flush = Duration::from_secs(600));
+    let mut s = TestServer::start_with(opts.clone()).await;
+    let rx = Receiver::start().await;
+    let sub = subscribe(&s, &rx.url, "*", &["version.created"]).await;
+    let c = client(&s);
+    TestPush::new("fraud/detector", "1").run(&c).await.unwrap();
+    rx.until("the first creation", |ids| ids.len() == 1).await;
+    let first: i64 = rx.ids()[0].strip_prefix("log-").unwrap().parse().unwrap();
+    // Delivered, not committed yet: the cursor trails.
+    let w = webhook_info(&s, &sub.webhook.id).await;
+    assert!(w.log_cursor < first && w.delivered == 0, "{w:?}");
+    let change = |what: &'static str| {
+        let (h, url, id) = (http_with(&s.admin_token), s.url.clone(), sub.webhook.id.clone());
+        async move {
+            let r = h.post(format!("{url}/v1/webhooks/{id}/{what}")).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 204, "{what}");
+        }
+    };
+    change("pause").await;
+    webhook_until(&s, &sub.webhook.id, "the delivery committed at the pause", |w| w.log_cursor >= first)
+        .await;
+    change("resume").await;
+    TestPush::new("fraud/detector", "2").run(&c).await.unwrap();
+    rx.until("the second creation", |ids| ids.len() == 2).await;
+    s.stop_webhooks_cleanly().await;
+    let w = webhook_info(&s, &sub.webhook.id).await;
+    assert_eq!(w.delivered, 2, "committed at the stop: {w:?}");
+    TestPush::new("fraud/detector", "3").run(&c).await.unwrap();
+    let mut next = s.state.clone();
+    next.webhooks = Arc::new(
+        registry_server::service::webhooks::Webhooks::new(
+            registry_server::service::webhooks::seal::SealKey::load(&s.dir.path().join("webhook.key"), false)
+                .unwrap(),
+            opts.webhooks,
+        )
+        .unwrap(),
+    );
+    let worker = registry_server::service::webhooks::deliver::spawn(next);
+    let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
+    rx.until("each creation exactly once", |ids| ids.len() >= 3).await;
+    assert_eq!(rx.ids(), want);
+    worker.abort();
 }
 
 /// A server that stops gives its leases back: a new process delivers at once instead of waiting for
@@ -737,17 +760,9 @@ async fn an_altered_lineage_row_is_not_sent_as_openlineage() {
         .await
         .unwrap();
     pause("resume").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let w = webhook_info(&s, &sub.webhook.id).await;
-        if w.attempts >= 1 {
-            let e = w.last_error.unwrap_or_default();
-            assert!(e.contains("not what log entry"), "{e}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no failure recorded: {w:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let w = webhook_until(&s, &sub.webhook.id, "a failure recorded", |w| w.attempts >= 1).await;
+    let e = w.last_error.unwrap_or_default();
+    assert!(e.contains("not what log entry"), "{e}");
     assert_eq!(rx.ids().len(), 1, "nothing sent for the altered version");
     assert!(rx.got.lock().unwrap().iter().all(|(_, _, b)| !String::from_utf8_lossy(b).contains("evil")));
 }

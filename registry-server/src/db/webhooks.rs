@@ -156,6 +156,17 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Whether `owner` holds the lease of `id` and it is not paused: read before each delivery, so a
+    /// pause, a removal or a secret rotation stops a batch after the event in flight.
+    pub async fn webhook_held(&self, id: i64, owner: &str) -> Result<bool, DbError> {
+        let r = sqlx::query("SELECT 1 FROM webhooks WHERE id = $1 AND lease_owner = $2 AND paused = 0")
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(r.is_some())
+    }
+
     /// Gives up every lease `owner` holds (at shutdown).
     pub async fn webhook_release(&self, owner: &str) -> Result<(), DbError> {
         sqlx::query("UPDATE webhooks SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = $1")
@@ -177,37 +188,44 @@ impl Db {
         Ok(())
     }
 
-    /// Moves the log (or access) cursor of `id` to `to`, if `owner` still holds the lease and the
-    /// subscription is not paused, counting `delivered` more deliveries. With `settled` (the event at
-    /// `to` arrived, or there was nothing to send for it) a failure of that sequence is over and its
-    /// state is cleared; moving past events the subscription does not want leaves it alone, and so
-    /// does a success in the other sequence. True when done.
+    /// Moves the log (or access) cursor of `id` forward to `to`, counting `delivered` more
+    /// deliveries. With `settled` (the event at `to` arrived, or there was nothing to send for it) a
+    /// failure of that sequence is over and its state is cleared; moving past events the
+    /// subscription does not want leaves it alone, and so does a success in the other sequence.
+    ///
+    /// Not tied to the lease: what a replica delivered was delivered, even if its lease was taken
+    /// back since (a pause, a secret rotation, a takeover); the lease decides who sends, and the
+    /// cursor only moves forward. False when the subscription is gone.
     pub async fn webhook_advance(
         &self,
         id: i64,
-        owner: &str,
         access: bool,
         to: i64,
         delivered: i64,
         settled: bool,
     ) -> Result<bool, DbError> {
         let (col, seq) = if access { ("access_cursor", "access") } else { ("log_cursor", "log") };
+        // Only forward: a replica's moves may be behind what another holder committed since (and
+        // then their success says nothing of its failure).
+        let ahead = format!("{col} < $1");
         let clear = if settled {
-            ", attempts = CASE WHEN failing_seq = $5 THEN 0 ELSE attempts END, \
-             failing_since = CASE WHEN failing_seq = $5 THEN NULL ELSE failing_since END, \
-             last_error = CASE WHEN failing_seq = $5 THEN NULL ELSE last_error END, \
-             failing_seq = CASE WHEN failing_seq = $5 THEN NULL ELSE failing_seq END"
+            format!(
+                ", attempts = CASE WHEN failing_seq = $4 AND {ahead} THEN 0 ELSE attempts END, \
+                 failing_since = CASE WHEN failing_seq = $4 AND {ahead} THEN NULL ELSE failing_since END, \
+                 last_error = CASE WHEN failing_seq = $4 AND {ahead} THEN NULL ELSE last_error END, \
+                 failing_seq = CASE WHEN failing_seq = $4 AND {ahead} THEN NULL ELSE failing_seq END"
+            )
         } else {
-            ""
+            String::new()
         };
         let sql = format!(
-            "UPDATE webhooks SET {col} = $1, delivered = delivered + $2{clear} \
-             WHERE id = $3 AND lease_owner = $4 AND paused = 0 AND {col} < $1"
+            "UPDATE webhooks SET {col} = CASE WHEN {ahead} THEN $1 ELSE {col} END, \
+             delivered = delivered + $2{clear} WHERE id = $3"
         );
-        // One commit per delivered event: not worth an fsync each (a cursor move lost in a power cut
-        // only resends events, with their ids), and pushes share the database's one writer.
+        // Not worth an fsync (a cursor move lost in a power cut only resends events, with their
+        // ids), and pushes share the database's one writer.
         let mut tx = self.begin_relaxed().await?;
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(delivered).bind(id).bind(owner);
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(delivered).bind(id);
         let q = if settled { q.bind(seq) } else { q };
         let n = q.execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;

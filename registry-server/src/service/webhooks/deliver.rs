@@ -1,12 +1,14 @@
 //! The delivery worker: each replica runs one. A subscription is delivered by whichever replica holds
 //! its lease (a row lock with an expiry), one event at a time in log order; the cursor moves only
-//! after the receiver answered 2xx, and only while the lease is still held, so a restart or a
-//! replica taking over resends at most the event in flight (same `webhook-id`: receivers dedup).
+//! after the receiver answered 2xx, and only while the lease is still held. Cursor moves are
+//! committed once per subscription per `cursor_flush` (100 ms), not once per event, and on a clean
+//! stop: a crash or a replica taking over resends what was delivered since the last commit and the
+//! event in flight (same `webhook-id`: receivers dedup).
 //! A failing event is retried with exponential backoff and jitter; after `dead_after` it becomes a
 //! dead letter and the events after it go on.
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
@@ -63,8 +65,10 @@ pub fn spawn(state: AppState) -> Worker {
             if let Err(e) = start_due(&state, &running, &mut tasks).await {
                 tracing::warn!(error = %e.cause().unwrap_or(e.message()), "webhook delivery round failed");
             }
-            let poll = state.webhooks.settings.poll;
-            let sleep = tokio::time::sleep(poll);
+            // Awake again at the poll, or when held cursor moves are due to be committed.
+            let wait = next_flush(&state)
+                .map_or(state.webhooks.settings.poll, |d| d.min(state.webhooks.settings.poll));
+            let sleep = tokio::time::sleep(wait);
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
@@ -76,6 +80,13 @@ pub fn spawn(state: AppState) -> Worker {
             }
         }
         tasks.shutdown().await;
+        // What the tasks delivered and held back is committed before the leases go.
+        let held: Vec<(i64, Progress)> = state.webhooks.unflushed().drain().collect();
+        for (id, mut p) in held {
+            if let Err(e) = p.flush(&state, id).await {
+                tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "could not commit a webhook cursor");
+            }
+        }
         if let Err(e) = state.db.webhook_release(&state.webhooks.owner).await {
             tracing::warn!(error = %e, "could not give back the webhook leases");
         }
@@ -104,6 +115,13 @@ async fn start_due(
 ) -> Result<(), ApiError> {
     let now = now_ms();
     let subs = state.db.webhooks().await?;
+    // Held moves of paused (or removed) subscriptions are committed now: no task will.
+    let live: HashSet<i64> = subs.iter().filter(|w| w.paused == 0).map(|w| w.id).collect();
+    let idle: Vec<(i64, Progress)> =
+        state.webhooks.unflushed().extract_if(|id, _| !live.contains(id)).collect();
+    for (id, mut p) in idle {
+        p.flush(state, id).await?;
+    }
     if subs.is_empty() {
         return Ok(());
     }
@@ -112,15 +130,27 @@ async fn start_due(
     let log_last = i64::try_from(state.db.log_size().await?).map_err(ApiError::internal)? - 1;
     let access_last = state.db.access_last().await?;
     let redelivering: HashSet<i64> = state.db.webhooks_redelivering().await?.into_iter().collect();
+    let flush = state.webhooks.settings.cursor_flush;
     for w in subs {
         if w.paused != 0 || w.next_attempt_at > now {
             continue;
         }
         let wants_access =
             serde_json::from_str::<Vec<String>>(&w.events).map_or(true, |e| e.iter().any(|k| k == ACCESS));
-        if w.log_cursor >= log_last
-            && (!wants_access || w.access_cursor >= access_last)
+        // Where this replica's deliveries got to, committed or not; held moves that are due need a
+        // task to commit them.
+        let (log_at, access_at, due) = match state.webhooks.unflushed().get(&w.id) {
+            Some(p) => (
+                p.log.to.unwrap_or(0).max(w.log_cursor),
+                p.access.to.unwrap_or(0).max(w.access_cursor),
+                p.due(flush),
+            ),
+            None => (w.log_cursor, w.access_cursor, false),
+        };
+        if log_at >= log_last
+            && (!wants_access || access_at >= access_last)
             && !redelivering.contains(&w.id)
+            && !due
         {
             continue;
         }
@@ -136,11 +166,18 @@ async fn start_due(
         if !holds(state, &w, now)
             && !state.db.webhook_lease(w.id, &state.webhooks.owner, now, now + lease_ms(state)).await?
         {
-            continue; // another replica delivers it (the guard leaves the set)
+            // Another replica delivers it (the guard leaves the set); what this one held is committed.
+            let held = state.webhooks.unflushed().remove(&w.id);
+            if let Some(mut p) = held {
+                p.flush(state, w.id).await?;
+            }
+            continue;
         }
         let st = state.clone();
         tasks.spawn(async move {
             let id = w.id;
+            // Only the task holding the subscription's place in `running` takes or puts its moves.
+            let carried = st.webhooks.unflushed().remove(&id).unwrap_or_default();
             // Read again now that the lease is held: the list above may predate a task of this
             // process that has since moved the cursor (its events would be sent twice), or a pause or
             // a secret rotation that took the lease back.
@@ -161,7 +198,7 @@ async fn start_due(
                 Err(e) => Err(ApiError::from(e)),
             };
             let more = match fresh {
-                Ok(Some(w)) => run_one(&st, w).await,
+                Ok(Some(w)) => run_one(&st, w, carried).await,
                 Ok(None) => Ok(false),
                 Err(e) => Err(e),
             }
@@ -176,6 +213,70 @@ async fn start_due(
         });
     }
     Ok(())
+}
+
+/// How long until the first held cursor moves are due to be committed.
+fn next_flush(state: &AppState) -> Option<Duration> {
+    let every = state.webhooks.settings.cursor_flush;
+    let now = Instant::now();
+    state
+        .webhooks
+        .unflushed()
+        .values()
+        .filter_map(|p| p.since)
+        .map(|s| (s + every).saturating_duration_since(now))
+        .min()
+}
+
+/// Cursor moves delivered and not committed yet (see `WebhookSettings::cursor_flush`): a commit per
+/// subscription per few events instead of one per event, which took the database's one writer from
+/// the pushes three times per push with three subscribers (docs/benchmarks.md).
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    log: Move,
+    access: Move,
+    /// When the oldest of them was made.
+    since: Option<Instant>,
+}
+
+/// One sequence's held move.
+#[derive(Debug, Default)]
+struct Move {
+    /// The cursor's new place.
+    to: Option<i64>,
+    /// Events delivered on the way.
+    delivered: i64,
+    /// A success on the way: the sequence's failure, if it was failing, is over.
+    settled: bool,
+}
+
+impl Progress {
+    /// Sequence `access` (else the log) got to `to`, `delivered` events sent on the way.
+    fn note(&mut self, access: bool, to: i64, delivered: i64, settled: bool) {
+        let m = if access { &mut self.access } else { &mut self.log };
+        m.to = Some(m.to.map_or(to, |t| t.max(to)));
+        m.delivered += delivered;
+        m.settled |= settled;
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    fn due(&self, every: Duration) -> bool {
+        self.since.is_some_and(|s| s.elapsed() >= every)
+    }
+
+    /// Commits the moves (forward only, whoever holds the lease now): false when the subscription is
+    /// gone.
+    async fn flush(&mut self, state: &AppState, id: i64) -> Result<bool, ApiError> {
+        let moves = std::mem::take(self);
+        for (access, m) in [(false, moves.log), (true, moves.access)] {
+            if let Some(to) = m.to
+                && !state.db.webhook_advance(id, access, to, m.delivered, m.settled).await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Whether this replica holds `w`'s lease with more than a delivery's time left.
@@ -227,11 +328,12 @@ impl Sub {
 
     /// Keeps the lease for the next delivery: false when it is no longer this replica's (taken back
     /// by a pause or a secret rotation, or expired and taken over). Only renews, never takes: a lease
-    /// taken back mid-batch stays taken back.
+    /// taken back mid-batch stays taken back. Checked before every delivery (a read while the lease
+    /// has time left): cursor commits are batched, so they no longer tell.
     async fn keep_lease(&mut self, state: &AppState) -> Result<bool, ApiError> {
         let now = now_ms();
         if self.lease_until - now > renew_margin(state) {
-            return Ok(true);
+            return Ok(state.db.webhook_held(self.row.id, &state.webhooks.owner).await?);
         }
         let until = now + lease_ms(state);
         let held = state.db.webhook_renew(self.row.id, &state.webhooks.owner, until).await?;
@@ -265,8 +367,9 @@ fn open(state: &AppState, w: WebhookRow) -> Result<Sub, ApiError> {
     })
 }
 
-/// Delivers what subscription `w` has waiting (queued redeliveries first); true when more remain.
-async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
+/// Delivers what subscription `w` has waiting (queued redeliveries first), going on from the moves
+/// this replica made and has not committed (`progress`); true when more remain.
+async fn run_one(state: &AppState, w: WebhookRow, mut progress: Progress) -> Result<bool, ApiError> {
     let owner = state.webhooks.owner.clone();
     let (id, attempts) = (w.id, w.attempts);
     let mut sub = match open(state, w) {
@@ -277,6 +380,7 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
             let now = now_ms();
             let error = format!("opening the subscription: {}", e.cause().unwrap_or(e.message()));
             let next = now + backoff(state.webhooks.settings.retry_base, attempts).as_millis() as i64;
+            progress.flush(state, id).await?;
             state.db.webhook_failed(id, &owner, OPEN, now, next, &error).await?;
             state.db.webhook_release_one(id, &owner).await?;
             return Ok(false);
@@ -286,15 +390,53 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
         state.db.webhook_clear_failure(id, &owner, OPEN).await?;
         sub.settled(OPEN);
     }
+    // Go on from where the held moves got to (the row has the committed cursors only).
+    if let Some(to) = progress.log.to {
+        sub.row.log_cursor = sub.row.log_cursor.max(to);
+        if progress.log.settled {
+            sub.settled(LOG);
+        }
+    }
+    if let Some(to) = progress.access.to {
+        sub.row.access_cursor = sub.row.access_cursor.max(to);
+        if progress.access.settled {
+            sub.settled(ACCESS);
+        }
+    }
+    let every = state.webhooks.settings.cursor_flush;
+    let outcome = deliver_waiting(state, &mut sub, &mut progress).await;
+    // The moves made are committed when due, or when this task stops short (lease gone, an error),
+    // else held for the next task.
+    if progress.since.is_some() {
+        if progress.due(every) || !matches!(outcome, Ok(Some(_))) {
+            if let Err(e) = progress.flush(state, id).await {
+                tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "could not commit a webhook cursor");
+            }
+        } else {
+            state.webhooks.unflushed().insert(id, progress);
+        }
+    }
+    Ok(outcome?.unwrap_or(false))
+}
+
+/// Sends what `sub` has waiting: `Some(more)` when it went through (`more`: events remain beyond
+/// this round), `None` when it stopped short because this replica no longer holds the lease.
+async fn deliver_waiting(
+    state: &AppState,
+    sub: &mut Sub,
+    progress: &mut Progress,
+) -> Result<Option<bool>, ApiError> {
+    let (id, owner) = (sub.row.id, state.webhooks.owner.clone());
+    let every = state.webhooks.settings.cursor_flush;
 
     // Each redelivery is recorded only while the lease is still held (a pause, a removal or a secret
     // rotation stops them after the one in flight).
     for d in state.db.webhook_retries(id, BATCH).await? {
         if !sub.keep_lease(state).await? {
-            return Ok(false);
+            return Ok(None);
         }
-        let ok = match event(state, &sub, &d.seq, d.idx, None).await {
-            Ok(Some(ev)) => send(state, &sub, &ev).await.is_ok(),
+        let ok = match event(state, sub, &d.seq, d.idx, None).await {
+            Ok(Some(ev)) => send(state, sub, &ev).await.is_ok(),
             Ok(None) => true, // nothing to send any more
             Err(e) => {
                 tracing::warn!(webhook = id, seq = %d.seq, index = d.idx, error = %built(&e), "webhook event not built");
@@ -302,7 +444,7 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
             }
         };
         if !state.db.webhook_retry_done(id, &owner, &d.seq, d.idx, ok).await? {
-            return Ok(false);
+            return Ok(None);
         }
     }
 
@@ -313,48 +455,40 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
     if last > cursor {
         more |= last < size - 1;
         let rows = state.db.log_entries_window(cursor, last, None, BATCH).await?;
-        let mut passed = cursor;
         for r in rows {
-            if !sub.wants(&r.kind, &r.subject) {
-                passed = r.idx;
-                continue;
-            }
-            if !sub.keep_lease(state).await? {
-                return Ok(false);
-            }
-            let sent = match event(state, &sub, LOG, r.idx, Some(&r.body)).await {
-                Ok(None) => None, // nothing to send for it
-                Ok(Some(ev)) => Some(send(state, &sub, &ev).await),
-                Err(e) => Some(Err(built(&e))),
-            };
-            match sent {
-                None | Some(Ok(())) => {
-                    let n = i64::from(sent.is_some());
-                    if !state.db.webhook_advance(id, &owner, false, r.idx, n, true).await? {
-                        return Ok(false); // the lease moved on: the new holder resends from the cursor
-                    }
-                    sub.settled(LOG);
-                    passed = r.idx;
+            if sub.wants(&r.kind, &r.subject) {
+                if !sub.keep_lease(state).await? {
+                    return Ok(None); // the lease moved on: the new holder resends from its cursor
                 }
-                Some(Err(e)) => {
-                    if passed > sub.row.log_cursor
-                        && !state.db.webhook_advance(id, &owner, false, passed, 0, false).await?
-                    {
-                        return Ok(false);
+                let sent = match event(state, sub, LOG, r.idx, Some(&r.body)).await {
+                    Ok(None) => None, // nothing to send for it
+                    Ok(Some(ev)) => Some(send(state, sub, &ev).await),
+                    Err(e) => Some(Err(built(&e))),
+                };
+                match sent {
+                    None | Some(Ok(())) => {
+                        progress.note(false, r.idx, i64::from(sent.is_some()), true);
+                        sub.settled(LOG);
                     }
-                    if !give_up(state, &mut sub, LOG, r.idx, &e).await? {
-                        return Ok(false);
+                    // What went before is committed, then the failure (or the dead letter) recorded.
+                    Some(Err(e)) => {
+                        if !progress.flush(state, id).await? || !give_up(state, sub, LOG, r.idx, &e).await? {
+                            return Ok(None);
+                        }
                     }
-                    passed = r.idx;
                 }
+            } else if r.idx > sub.row.log_cursor {
+                progress.note(false, r.idx, 0, false); // not wanted: passed
             }
-            sub.row.log_cursor = passed;
+            sub.row.log_cursor = r.idx;
+            if progress.due(every) && !progress.flush(state, id).await? {
+                return Ok(None);
+            }
         }
-        if (passed > sub.row.log_cursor || last > passed)
-            // Past the entries this subscription does not want, up to what was read.
-            && !state.db.webhook_advance(id, &owner, false, last.max(passed), 0, false).await?
-        {
-            return Ok(false);
+        // Past the entries this subscription does not want, up to what was read.
+        if last > sub.row.log_cursor {
+            progress.note(false, last, 0, false);
+            sub.row.log_cursor = last;
         }
     }
 
@@ -373,38 +507,36 @@ async fn run_one(state: &AppState, w: WebhookRow) -> Result<bool, ApiError> {
                 break;
             }
             expect = aid + 1;
-            if !sub.covers_target(&target) {
-                if !state.db.webhook_advance(id, &owner, true, aid, 0, false).await? {
-                    return Ok(false);
+            if sub.covers_target(&target) {
+                if !sub.keep_lease(state).await? {
+                    return Ok(None);
                 }
-                continue;
-            }
-            if !sub.keep_lease(state).await? {
-                return Ok(false);
-            }
-            let sent = match event(state, &sub, ACCESS, aid, None).await {
-                Ok(None) => None,
-                Ok(Some(ev)) => Some(send(state, &sub, &ev).await),
-                Err(e) => Some(Err(built(&e))),
-            };
-            match sent {
-                None | Some(Ok(())) => {
-                    let n = i64::from(sent.is_some());
-                    if !state.db.webhook_advance(id, &owner, true, aid, n, true).await? {
-                        return Ok(false);
+                let sent = match event(state, sub, ACCESS, aid, None).await {
+                    Ok(None) => None,
+                    Ok(Some(ev)) => Some(send(state, sub, &ev).await),
+                    Err(e) => Some(Err(built(&e))),
+                };
+                match sent {
+                    None | Some(Ok(())) => {
+                        progress.note(true, aid, i64::from(sent.is_some()), true);
+                        sub.settled(ACCESS);
                     }
-                    sub.settled(ACCESS);
-                }
-                Some(Err(e)) => {
-                    if !give_up(state, &mut sub, ACCESS, aid, &e).await? {
-                        return Ok(false);
+                    Some(Err(e)) => {
+                        if !progress.flush(state, id).await? || !give_up(state, sub, ACCESS, aid, &e).await? {
+                            return Ok(None);
+                        }
                     }
                 }
+            } else {
+                progress.note(true, aid, 0, false); // not this subscription's: passed
+            }
+            if progress.due(every) && !progress.flush(state, id).await? {
+                return Ok(None);
             }
         }
         more |= full && !gap;
     }
-    Ok(more)
+    Ok(Some(more))
 }
 
 /// The log's sequence name (dead letters, failure state).

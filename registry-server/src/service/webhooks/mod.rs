@@ -46,6 +46,9 @@ pub struct WebhookSettings {
     pub dead_after: Duration,
     /// How often the worker looks for work it was not woken for (other replicas' changes, due retries).
     pub poll: Duration,
+    /// How long a subscription's cursor moves are held before they are committed: one commit per
+    /// subscription per this long, not one per event (a crash resends what was delivered in it).
+    pub cursor_flush: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -56,6 +59,7 @@ impl Default for WebhookSettings {
             retry_base: Duration::from_secs(1),
             dead_after: Duration::from_secs(24 * 3600),
             poll: Duration::from_millis(200),
+            cursor_flush: Duration::from_millis(100),
         }
     }
 }
@@ -79,6 +83,9 @@ pub struct Webhooks {
     pub client: reqwest::Client,
     /// Gaps in the access records' numbering a subscription waits at: (first missing id, first seen).
     gaps: std::sync::Mutex<std::collections::HashMap<i64, (i64, std::time::Instant)>>,
+    /// Cursor moves made here and not committed yet, per subscription; only the task delivering a
+    /// subscription takes or puts its entry, and the worker commits what is left when it stops.
+    unflushed: std::sync::Mutex<std::collections::HashMap<i64, deliver::Progress>>,
 }
 
 impl Webhooks {
@@ -92,7 +99,12 @@ impl Webhooks {
             owner: format!("replica-{}", uuid::Uuid::new_v4()),
             client,
             gaps: std::sync::Mutex::default(),
+            unflushed: std::sync::Mutex::default(),
         })
+    }
+
+    fn unflushed(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, deliver::Progress>> {
+        self.unflushed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether subscription `id` has waited `grace` at the gap before access record `missing`,
