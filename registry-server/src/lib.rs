@@ -96,7 +96,7 @@ async fn log_request(State(state): State<AppState>, req: Request, next: Next) ->
     let resp = next.run(req).await;
     if mutating {
         // It may have appended to the log (denials too): deliveries start now, not at the next poll.
-        state.webhooks.wake.notify_one();
+        state.webhooks.ring();
     }
     let status = resp.status().as_u16();
     let secs = start.elapsed().as_secs_f64();

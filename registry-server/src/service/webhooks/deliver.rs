@@ -7,6 +7,7 @@
 //! A failing event is retried with exponential backoff and jitter; after `dead_after` it becomes a
 //! dead letter and the events after it go on.
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,55 +39,53 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Stops it at once, as a killed process would: its leases stay until they expire.
+    /// Stops it at once, as a killed process would: its leases stay until they expire, and the
+    /// cursor moves it had not committed are lost (the next holder resends those events).
     pub fn abort(&self) {
         self.handle.abort();
     }
 
-    /// Stops it cleanly: no new delivery starts, those in flight are cancelled and waited for, then
-    /// its leases are given back, so another replica (or this one restarted) goes on at once. The
-    /// events in flight are sent again by the next holder (same `webhook-id`).
+    /// Stops it cleanly: the deliveries in flight are cancelled, what was delivered is committed,
+    /// then its leases are given back, so another replica (or this one restarted) goes on at once.
+    /// The events in flight are sent again by the next holder (same `webhook-id`).
     pub async fn stop(self) {
         self.stop.notify_one();
         let _ = self.handle.await;
     }
 }
 
-/// Starts the worker: each due subscription is delivered by a task of its own, so a slow receiver
-/// holds back its own subscription only.
+/// Starts the worker. Each subscription whose lease this replica holds is delivered by a task of its
+/// own that lives as long as the lease: a slow receiver holds back its own subscription only, and a
+/// change costs each subscription one read of what is new, not a new round of state reads.
 pub fn spawn(state: AppState) -> Worker {
     let stop = Arc::new(tokio::sync::Notify::new());
     let stopped = stop.clone();
     let handle = tokio::spawn(async move {
         let running: Running = Arc::default();
-        // Owned here: aborting the worker aborts its deliveries too.
+        let (halt, halted) = tokio::sync::watch::channel(false);
+        // Owned here: aborting the worker aborts its tasks too.
         let mut tasks = tokio::task::JoinSet::new();
+        let mut bell = state.webhooks.bell.subscribe();
         'work: loop {
-            if let Err(e) = start_due(&state, &running, &mut tasks).await {
+            let seen = state.webhooks.changes.load(Ordering::SeqCst);
+            if let Err(e) = start_due(&state, &running, &mut tasks, &halted).await {
                 tracing::warn!(error = %e.cause().unwrap_or(e.message()), "webhook delivery round failed");
             }
-            // Awake again at the poll, or when held cursor moves are due to be committed.
-            let wait = next_flush(&state)
-                .map_or(state.webhooks.settings.poll, |d| d.min(state.webhooks.settings.poll));
-            let sleep = tokio::time::sleep(wait);
+            let sleep = tokio::time::sleep(state.webhooks.settings.poll);
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
                     () = stopped.notified() => break 'work,
-                    () = state.webhooks.wake.notified() => break,
+                    // A subscription changed here: start its task now. Other changes reach the
+                    // running tasks directly.
+                    Ok(()) = bell.changed() => if state.webhooks.changes.load(Ordering::SeqCst) != seen { break },
                     () = &mut sleep => break,
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {} // reaped; keep waiting
                 }
             }
         }
-        tasks.shutdown().await;
-        // What the tasks delivered and held back is committed before the leases go.
-        let held: Vec<(i64, Progress)> = state.webhooks.unflushed().drain().collect();
-        for (id, mut p) in held {
-            if let Err(e) = p.flush(&state, id).await {
-                tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "could not commit a webhook cursor");
-            }
-        }
+        let _ = halt.send(true);
+        while tasks.join_next().await.is_some() {}
         if let Err(e) = state.db.webhook_release(&state.webhooks.owner).await {
             tracing::warn!(error = %e, "could not give back the webhook leases");
         }
@@ -106,52 +105,21 @@ impl Drop for InFlight {
     }
 }
 
-/// Starts a task for each subscription due now that is not running here and whose lease this
-/// replica gets. A task that finds more waiting wakes the worker when it ends.
+/// Starts a task for each subscription that is due, has no task here, and whose lease is free,
+/// expired or this replica's (and then is taken).
 async fn start_due(
     state: &AppState,
     running: &Running,
     tasks: &mut tokio::task::JoinSet<()>,
+    halted: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), ApiError> {
     let now = now_ms();
-    let subs = state.db.webhooks().await?;
-    // Held moves of paused (or removed) subscriptions are committed now: no task will.
-    let live: HashSet<i64> = subs.iter().filter(|w| w.paused == 0).map(|w| w.id).collect();
-    let idle: Vec<(i64, Progress)> =
-        state.webhooks.unflushed().extract_if(|id, _| !live.contains(id)).collect();
-    for (id, mut p) in idle {
-        p.flush(state, id).await?;
-    }
-    if subs.is_empty() {
-        return Ok(());
-    }
-    // Subscriptions with nothing new are not touched (no lease write, no task): what is new is read
-    // here once for all of them.
-    let log_last = i64::try_from(state.db.log_size().await?).map_err(ApiError::internal)? - 1;
-    let access_last = state.db.access_last().await?;
-    let redelivering: HashSet<i64> = state.db.webhooks_redelivering().await?.into_iter().collect();
-    let flush = state.webhooks.settings.cursor_flush;
-    for w in subs {
+    for w in state.db.webhooks().await? {
         if w.paused != 0 || w.next_attempt_at > now {
             continue;
         }
-        let wants_access =
-            serde_json::from_str::<Vec<String>>(&w.events).map_or(true, |e| e.iter().any(|k| k == ACCESS));
-        // Where this replica's deliveries got to, committed or not; held moves that are due need a
-        // task to commit them.
-        let (log_at, access_at, due) = match state.webhooks.unflushed().get(&w.id) {
-            Some(p) => (
-                p.log.to.unwrap_or(0).max(w.log_cursor),
-                p.access.to.unwrap_or(0).max(w.access_cursor),
-                p.due(flush),
-            ),
-            None => (w.log_cursor, w.access_cursor, false),
-        };
-        if log_at >= log_last
-            && (!wants_access || access_at >= access_last)
-            && !redelivering.contains(&w.id)
-            && !due
-        {
+        // Held by another replica: not even tried (that would be a write per poll).
+        if w.lease_owner.as_deref().is_some_and(|o| o != state.webhooks.owner) && w.lease_until > now {
             continue;
         }
         let guard = {
@@ -161,23 +129,14 @@ async fn start_due(
             }
             InFlight(running.clone(), w.id)
         };
-        // A lease this replica holds with time to spare is not written again (one write per
-        // subscription per lease period, not per change).
         if !holds(state, &w, now)
             && !state.db.webhook_lease(w.id, &state.webhooks.owner, now, now + lease_ms(state)).await?
         {
-            // Another replica delivers it (the guard leaves the set); what this one held is committed.
-            let held = state.webhooks.unflushed().remove(&w.id);
-            if let Some(mut p) = held {
-                p.flush(state, w.id).await?;
-            }
-            continue;
+            continue; // another replica took it meanwhile (the guard leaves the set)
         }
-        let st = state.clone();
+        let (st, halted) = (state.clone(), halted.clone());
         tasks.spawn(async move {
             let id = w.id;
-            // Only the task holding the subscription's place in `running` takes or puts its moves.
-            let carried = st.webhooks.unflushed().remove(&id).unwrap_or_default();
             // Read again now that the lease is held: the list above may predate a task of this
             // process that has since moved the cursor (its events would be sent twice), or a pause or
             // a secret rotation that took the lease back.
@@ -197,42 +156,108 @@ async fn start_due(
                 Ok(_) => Ok(None), // removed or paused meanwhile
                 Err(e) => Err(ApiError::from(e)),
             };
-            let more = match fresh {
-                Ok(Some(w)) => run_one(&st, w, carried).await,
-                Ok(None) => Ok(false),
+            let done = match fresh {
+                Ok(Some(w)) => deliver_sub(&st, w, halted).await,
+                Ok(None) => Ok(()),
                 Err(e) => Err(e),
-            }
-            .unwrap_or_else(|e| {
+            };
+            if let Err(e) = done {
                 tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "webhook delivery failed");
-                false
-            });
-            drop(guard);
-            if more {
-                st.webhooks.wake.notify_one();
             }
+            drop(guard);
         });
     }
     Ok(())
 }
 
-/// How long until the first held cursor moves are due to be committed.
-fn next_flush(state: &AppState) -> Option<Duration> {
-    let every = state.webhooks.settings.cursor_flush;
-    let now = Instant::now();
-    state
-        .webhooks
-        .unflushed()
-        .values()
-        .filter_map(|p| p.since)
-        .map(|s| (s + every).saturating_duration_since(now))
-        .min()
+/// Delivers subscription `w` while this replica holds its lease: what is waiting, then each change
+/// as it comes (or at the poll, for other replicas' changes). Ends when the lease is gone (a pause, a
+/// removal, a rotation, a takeover), when a failure is to be retried later (the worker starts it again
+/// then), or when the worker stops; what was delivered is committed in any case but a kill.
+async fn deliver_sub(
+    state: &AppState,
+    w: WebhookRow,
+    mut halted: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ApiError> {
+    let owner = state.webhooks.owner.clone();
+    let (id, attempts) = (w.id, w.attempts);
+    let mut sub = match open(state, w) {
+        Ok(sub) => sub,
+        Err(e) => {
+            // Nothing of it can be sent (its URL or secret does not open: a sealing key replaced by
+            // `server-keys --accept`): shown in its state, retried with backoff, lease given back.
+            let now = now_ms();
+            let error = format!("opening the subscription: {}", e.cause().unwrap_or(e.message()));
+            let next = now + backoff(state.webhooks.settings.retry_base, attempts).as_millis() as i64;
+            state.db.webhook_failed(id, &owner, OPEN, now, next, &error).await?;
+            state.db.webhook_release_one(id, &owner).await?;
+            return Ok(());
+        }
+    };
+    if sub.row.failing_seq.as_deref() == Some(OPEN) {
+        state.db.webhook_clear_failure(id, &owner, OPEN).await?;
+        sub.settled(OPEN);
+    }
+    let (every, poll) = (state.webhooks.settings.cursor_flush, state.webhooks.settings.poll);
+    let mut bell = state.webhooks.bell.subscribe();
+    let mut progress = Progress::default();
+    // Redeliveries are queued by a subscription change: looked for at the start, after a change
+    // served here, and at each poll.
+    let mut retries_seen: Option<u64> = None;
+    let mut polled = false;
+    let ended = loop {
+        if *halted.borrow() {
+            break Ok(());
+        }
+        bell.borrow_and_update();
+        let changes = state.webhooks.changes.load(Ordering::SeqCst);
+        let retries = polled || retries_seen != Some(changes);
+        retries_seen = Some(changes);
+        polled = false;
+        let outcome = tokio::select! {
+            // The delivery in flight is dropped: the next holder sends it again.
+            _ = halted.changed() => break Ok(()),
+            r = deliver_waiting(state, &mut sub, &mut progress, retries) => r,
+        };
+        match outcome {
+            Ok(Some(true)) => continue,
+            Ok(Some(false)) => {}
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+        // Caught up: wait for a change, the poll, or the time to commit the moves made.
+        let commit_at = progress.since.map(|s| tokio::time::Instant::from_std(s + every));
+        tokio::select! {
+            _ = halted.changed() => break Ok(()),
+            Ok(()) = bell.changed() => {}
+            () = tokio::time::sleep(poll) => {
+                polled = true;
+                match sub.keep_lease(state).await {
+                    Ok(true) => {}
+                    Ok(false) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            }
+            () = tokio::time::sleep_until(commit_at.unwrap_or_else(tokio::time::Instant::now)), if commit_at.is_some() => {
+                match progress.flush(state, id).await {
+                    Ok(true) => {}
+                    Ok(false) => break Ok(()), // removed
+                    Err(e) => break Err(e),
+                }
+            }
+        }
+    };
+    if let Err(e) = progress.flush(state, id).await {
+        tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "could not commit a webhook cursor");
+    }
+    ended
 }
 
 /// Cursor moves delivered and not committed yet (see `WebhookSettings::cursor_flush`): a commit per
 /// subscription per few events instead of one per event, which took the database's one writer from
 /// the pushes three times per push with three subscribers (docs/benchmarks.md).
 #[derive(Debug, Default)]
-pub(super) struct Progress {
+struct Progress {
     log: Move,
     access: Move,
     /// When the oldest of them was made.
@@ -309,6 +334,8 @@ struct Sub {
     events: Vec<String>,
     pattern: NamePattern,
     lease_until: i64,
+    /// When the lease was last read back, and this replica's subscription changes then.
+    checked: Option<(Instant, u64)>,
 }
 
 impl Sub {
@@ -328,11 +355,18 @@ impl Sub {
 
     /// Keeps the lease for the next delivery: false when it is no longer this replica's (taken back
     /// by a pause or a secret rotation, or expired and taken over). Only renews, never takes: a lease
-    /// taken back mid-batch stays taken back. Checked before every delivery (a read while the lease
-    /// has time left): cursor commits are batched, so they no longer tell.
+    /// taken back mid-batch stays taken back. While the lease has time left it is read back every
+    /// `cursor_flush`, and at once after this replica changed a subscription (cursor commits are
+    /// batched, so they no longer tell).
     async fn keep_lease(&mut self, state: &AppState) -> Result<bool, ApiError> {
         let now = now_ms();
         if self.lease_until - now > renew_margin(state) {
+            let changes = state.webhooks.changes.load(std::sync::atomic::Ordering::SeqCst);
+            let every = state.webhooks.settings.cursor_flush;
+            if self.checked.is_some_and(|(at, c)| c == changes && at.elapsed() < every) {
+                return Ok(true);
+            }
+            self.checked = Some((Instant::now(), changes));
             return Ok(state.db.webhook_held(self.row.id, &state.webhooks.owner).await?);
         }
         let until = now + lease_ms(state);
@@ -363,60 +397,9 @@ fn open(state: &AppState, w: WebhookRow) -> Result<Sub, ApiError> {
         events: serde_json::from_str(&w.events).map_err(ApiError::internal)?,
         pattern: NamePattern::parse(&w.namespace).map_err(ApiError::internal)?,
         lease_until: w.lease_until,
+        checked: None,
         row: w,
     })
-}
-
-/// Delivers what subscription `w` has waiting (queued redeliveries first), going on from the moves
-/// this replica made and has not committed (`progress`); true when more remain.
-async fn run_one(state: &AppState, w: WebhookRow, mut progress: Progress) -> Result<bool, ApiError> {
-    let owner = state.webhooks.owner.clone();
-    let (id, attempts) = (w.id, w.attempts);
-    let mut sub = match open(state, w) {
-        Ok(sub) => sub,
-        Err(e) => {
-            // Nothing of it can be sent (its URL or secret does not open: a sealing key replaced by
-            // `server-keys --accept`): shown in its state, retried with backoff, lease given back.
-            let now = now_ms();
-            let error = format!("opening the subscription: {}", e.cause().unwrap_or(e.message()));
-            let next = now + backoff(state.webhooks.settings.retry_base, attempts).as_millis() as i64;
-            progress.flush(state, id).await?;
-            state.db.webhook_failed(id, &owner, OPEN, now, next, &error).await?;
-            state.db.webhook_release_one(id, &owner).await?;
-            return Ok(false);
-        }
-    };
-    if sub.row.failing_seq.as_deref() == Some(OPEN) {
-        state.db.webhook_clear_failure(id, &owner, OPEN).await?;
-        sub.settled(OPEN);
-    }
-    // Go on from where the held moves got to (the row has the committed cursors only).
-    if let Some(to) = progress.log.to {
-        sub.row.log_cursor = sub.row.log_cursor.max(to);
-        if progress.log.settled {
-            sub.settled(LOG);
-        }
-    }
-    if let Some(to) = progress.access.to {
-        sub.row.access_cursor = sub.row.access_cursor.max(to);
-        if progress.access.settled {
-            sub.settled(ACCESS);
-        }
-    }
-    let every = state.webhooks.settings.cursor_flush;
-    let outcome = deliver_waiting(state, &mut sub, &mut progress).await;
-    // The moves made are committed when due, or when this task stops short (lease gone, an error),
-    // else held for the next task.
-    if progress.since.is_some() {
-        if progress.due(every) || !matches!(outcome, Ok(Some(_))) {
-            if let Err(e) = progress.flush(state, id).await {
-                tracing::warn!(webhook = id, error = %e.cause().unwrap_or(e.message()), "could not commit a webhook cursor");
-            }
-        } else {
-            state.webhooks.unflushed().insert(id, progress);
-        }
-    }
-    Ok(outcome?.unwrap_or(false))
 }
 
 /// Sends what `sub` has waiting: `Some(more)` when it went through (`more`: events remain beyond
@@ -425,13 +408,15 @@ async fn deliver_waiting(
     state: &AppState,
     sub: &mut Sub,
     progress: &mut Progress,
+    retries: bool,
 ) -> Result<Option<bool>, ApiError> {
     let (id, owner) = (sub.row.id, state.webhooks.owner.clone());
     let every = state.webhooks.settings.cursor_flush;
 
     // Each redelivery is recorded only while the lease is still held (a pause, a removal or a secret
     // rotation stops them after the one in flight).
-    for d in state.db.webhook_retries(id, BATCH).await? {
+    let queued = if retries { state.db.webhook_retries(id, BATCH).await? } else { vec![] };
+    for d in queued {
         if !sub.keep_lease(state).await? {
             return Ok(None);
         }
@@ -449,46 +434,39 @@ async fn deliver_waiting(
     }
 
     let mut more = false;
-    let size = i64::try_from(state.db.log_size().await?).map_err(ApiError::internal)?;
+    // What is new: the entries after the cursor (indexes are dense), a batch at a time.
     let cursor = sub.row.log_cursor;
-    let last = cursor.saturating_add(BATCH).min(size - 1);
-    if last > cursor {
-        more |= last < size - 1;
-        let rows = state.db.log_entries_window(cursor, last, None, BATCH).await?;
-        for r in rows {
-            if sub.wants(&r.kind, &r.subject) {
-                if !sub.keep_lease(state).await? {
-                    return Ok(None); // the lease moved on: the new holder resends from its cursor
+    let last = cursor.saturating_add(BATCH);
+    let rows = state.db.log_entries_window(cursor, last, None, BATCH).await?;
+    more |= rows.len() as i64 >= BATCH;
+    for r in rows {
+        if sub.wants(&r.kind, &r.subject) {
+            if !sub.keep_lease(state).await? {
+                return Ok(None); // the lease moved on: the new holder resends from its cursor
+            }
+            let sent = match event(state, sub, LOG, r.idx, Some(&r.body)).await {
+                Ok(None) => None, // nothing to send for it
+                Ok(Some(ev)) => Some(send(state, sub, &ev).await),
+                Err(e) => Some(Err(built(&e))),
+            };
+            match sent {
+                None | Some(Ok(())) => {
+                    progress.note(false, r.idx, i64::from(sent.is_some()), true);
+                    sub.settled(LOG);
                 }
-                let sent = match event(state, sub, LOG, r.idx, Some(&r.body)).await {
-                    Ok(None) => None, // nothing to send for it
-                    Ok(Some(ev)) => Some(send(state, sub, &ev).await),
-                    Err(e) => Some(Err(built(&e))),
-                };
-                match sent {
-                    None | Some(Ok(())) => {
-                        progress.note(false, r.idx, i64::from(sent.is_some()), true);
-                        sub.settled(LOG);
-                    }
-                    // What went before is committed, then the failure (or the dead letter) recorded.
-                    Some(Err(e)) => {
-                        if !progress.flush(state, id).await? || !give_up(state, sub, LOG, r.idx, &e).await? {
-                            return Ok(None);
-                        }
+                // What went before is committed, then the failure (or the dead letter) recorded.
+                Some(Err(e)) => {
+                    if !progress.flush(state, id).await? || !give_up(state, sub, LOG, r.idx, &e).await? {
+                        return Ok(None);
                     }
                 }
-            } else if r.idx > sub.row.log_cursor {
-                progress.note(false, r.idx, 0, false); // not wanted: passed
             }
-            sub.row.log_cursor = r.idx;
-            if progress.due(every) && !progress.flush(state, id).await? {
-                return Ok(None);
-            }
+        } else if r.idx > sub.row.log_cursor {
+            progress.note(false, r.idx, 0, false); // not wanted: passed
         }
-        // Past the entries this subscription does not want, up to what was read.
-        if last > sub.row.log_cursor {
-            progress.note(false, last, 0, false);
-            sub.row.log_cursor = last;
+        sub.row.log_cursor = r.idx;
+        if progress.due(every) && !progress.flush(state, id).await? {
+            return Ok(None);
         }
     }
 
@@ -530,6 +508,7 @@ async fn deliver_waiting(
             } else {
                 progress.note(true, aid, 0, false); // not this subscription's: passed
             }
+            sub.row.access_cursor = aid;
             if progress.due(every) && !progress.flush(state, id).await? {
                 return Ok(None);
             }

@@ -48,6 +48,8 @@ pub struct WebhookSettings {
     pub poll: Duration,
     /// How long a subscription's cursor moves are held before they are committed: one commit per
     /// subscription per this long, not one per event (a crash resends what was delivered in it).
+    /// Also how often a delivering task reads its lease back (a pause or a rotation served by
+    /// another replica stops a batch within this long; one served by this replica, at once).
     pub cursor_flush: Duration,
 }
 
@@ -74,18 +76,18 @@ pub struct Webhooks {
     pub key: seal::SealKey,
     /// Settings.
     pub settings: WebhookSettings,
-    /// Woken after each mutating request this replica served (it may have appended to the log), a
-    /// subscription change, and a delivery task that left events waiting.
-    pub wake: tokio::sync::Notify,
+    /// Rung after each mutating request this replica served (it may have appended to the log) and
+    /// each subscription change: every delivery task looks for what is new.
+    pub bell: tokio::sync::watch::Sender<u64>,
     /// Who holds leases from this process.
     pub owner: String,
     /// The delivery client.
     pub client: reqwest::Client,
     /// Gaps in the access records' numbering a subscription waits at: (first missing id, first seen).
     gaps: std::sync::Mutex<std::collections::HashMap<i64, (i64, std::time::Instant)>>,
-    /// Cursor moves made here and not committed yet, per subscription; only the task delivering a
-    /// subscription takes or puts its entry, and the worker commits what is left when it stops.
-    unflushed: std::sync::Mutex<std::collections::HashMap<i64, deliver::Progress>>,
+    /// Bumped when this replica pauses, removes a subscription or rotates its secret: its delivery
+    /// tasks check their lease at once instead of at their next periodic check.
+    pub changes: std::sync::atomic::AtomicU64,
 }
 
 impl Webhooks {
@@ -95,16 +97,23 @@ impl Webhooks {
         Ok(Self {
             key,
             settings,
-            wake: tokio::sync::Notify::new(),
+            bell: tokio::sync::watch::Sender::new(0),
             owner: format!("replica-{}", uuid::Uuid::new_v4()),
             client,
             gaps: std::sync::Mutex::default(),
-            unflushed: std::sync::Mutex::default(),
+            changes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
-    fn unflushed(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, deliver::Progress>> {
-        self.unflushed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Tells the delivery tasks something may be new.
+    pub fn ring(&self) {
+        self.bell.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A subscription changed here: the worker starts or stops its task now.
+    fn changed(&self) {
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.ring();
     }
 
     /// Whether subscription `id` has waited `grace` at the gap before access record `missing`,
@@ -244,7 +253,7 @@ pub async fn add(
     );
     crate::db::log::append(&mut tx, &e).await?;
     tx.commit().await.map_err(DbError::from)?;
-    state.webhooks.wake.notify_one();
+    state.webhooks.changed();
     Ok(WebhookCreated { webhook: info(&row, 0)?, secret })
 }
 
@@ -325,7 +334,7 @@ pub async fn change(state: &AppState, actor: &Actor, id: &str, change: Change) -
     }
     crate::db::log::append(&mut tx, &log::entry(kind, id, &actor.id, &details)).await?;
     tx.commit().await.map_err(DbError::from)?;
-    state.webhooks.wake.notify_one();
+    state.webhooks.changed();
     Ok(())
 }
 
@@ -340,5 +349,6 @@ pub async fn rotate_secret(state: &AppState, actor: &Actor, id: &str) -> Result<
     }
     crate::db::log::append(&mut tx, &log::entry(entry::WEBHOOK_SECRET_ROTATED, id, &actor.id, &[])).await?;
     tx.commit().await.map_err(DbError::from)?;
+    state.webhooks.changed();
     Ok(WebhookCreated { webhook: get(state, id).await?, secret })
 }
