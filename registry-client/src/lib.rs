@@ -78,6 +78,16 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// How long the server asked to wait before trying again (a 429's `Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ClientError::Api { status: 429, details: Some(d), .. } => {
+                d["retry_after"].as_u64().map(std::time::Duration::from_secs)
+            }
+            _ => None,
+        }
+    }
+
     /// The API error code, if the server sent one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -180,9 +190,25 @@ fn query(pairs: &[(&'static str, Option<String>)]) -> Vec<(&'static str, String)
 /// Decodes an error response (or describes one that is not ours).
 async fn api_error(resp: Response) -> ClientError {
     let status = resp.status().as_u16();
+    // `Retry-After` in seconds (RFC 9110 §10.2.3) goes into `details.retry_after`.
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let bytes = resp.bytes().await.unwrap_or_default();
     match serde_json::from_slice::<ErrorBody>(&bytes) {
-        Ok(b) => ClientError::Api { status, code: b.code, message: b.message, details: b.details },
+        Ok(b) => {
+            let details = match (retry_after, b.details) {
+                (Some(secs), Some(serde_json::Value::Object(mut d))) => {
+                    d.insert("retry_after".into(), secs.into());
+                    Some(serde_json::Value::Object(d))
+                }
+                (Some(secs), None) => Some(serde_json::json!({ "retry_after": secs })),
+                (_, d) => d,
+            };
+            ClientError::Api { status, code: b.code, message: b.message, details }
+        }
         Err(_) => ClientError::Api {
             status,
             code: "unknown".into(),

@@ -122,6 +122,8 @@ pub const RESUMABLE_MIN: u64 = 512 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 4;
 /// Attempts per part before the push gives up (the session survives for a rerun).
 const PART_ATTEMPTS: u32 = 5;
+/// How many times one part is sent again when the server asks to wait (429 with Retry-After).
+const BUSY_RETRIES: u32 = 300;
 
 async fn upload(
     client: Client,
@@ -192,7 +194,7 @@ async fn send_part(
     len: u64,
 ) -> Result<(), ClientError> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut attempt = 0;
+    let (mut attempt, mut busy) = (0, 0);
     loop {
         attempt += 1;
         let mut f = tokio::fs::File::open(path).await.map_err(ClientError::io(path))?;
@@ -202,6 +204,15 @@ async fn send_part(
             Ok(_) => return Ok(()),
             Err(e) => e,
         };
+        // The server's memory budget is taken: wait as long as it asks (not a failed attempt).
+        if let Some(wait) = err.retry_after()
+            && busy < BUSY_RETRIES
+        {
+            busy += 1;
+            attempt -= 1;
+            tokio::time::sleep(wait.min(std::time::Duration::from_secs(60))).await;
+            continue;
+        }
         let retryable = match &err {
             ClientError::Transport(_) => true,
             // A full store discarded the session: sending again cannot help until space is freed.

@@ -197,6 +197,7 @@ mod io;
 mod local;
 mod open;
 mod sessions;
+pub use sessions::PartFile;
 
 #[cfg(test)]
 mod tests;

@@ -99,6 +99,11 @@ pub struct ServeArgs {
     /// Part size of resumable upload sessions (5MiB..5GiB) [default: 32MiB].
     #[arg(long, env = "REGISTRY_UPLOAD_PART_SIZE")]
     pub upload_part_size: Option<String>,
+    /// Memory that resumable upload parts held whole may take, all requests together (remote
+    /// stores hold a part whole; a local directory holds none). A part beyond it waits up to 10 s,
+    /// then gets 429 with Retry-After [default: 64MiB].
+    #[arg(long, env = "REGISTRY_UPLOAD_MEMORY_BUDGET")]
+    pub upload_memory_budget: Option<String>,
     /// Seconds an untouched upload session lives before it expires [default: 86400].
     #[arg(long, env = "REGISTRY_UPLOAD_EXPIRY")]
     pub upload_expiry: Option<u64>,
@@ -220,6 +225,8 @@ pub struct Config {
     pub presign_ttl: u64,
     /// Upload session part size, bytes.
     pub upload_part_size: u64,
+    /// Memory budget of upload parts held whole, bytes.
+    pub upload_memory_budget: u64,
     /// Upload session expiry, seconds.
     pub upload_expiry: u64,
     /// Seconds between GC passes (0: off).
@@ -438,6 +445,14 @@ impl Config {
                 }
                 None => 32 << 20,
             },
+            upload_memory_budget: match args.upload_memory_budget.clone().or(file.upload_memory_budget) {
+                Some(s) => {
+                    let n = parse_size(&s).map_err(anyhow::Error::msg)?;
+                    anyhow::ensure!(n >= MIN_PART, "upload_memory_budget {s} is below one 5MiB part");
+                    n
+                }
+                None => 64 << 20,
+            },
             upload_expiry: args.upload_expiry.or(file.upload_expiry).unwrap_or(86_400).max(60),
             gc_interval: args.gc_interval.or(file.gc_interval).unwrap_or(0),
             gc_grace: args.gc_grace.or(file.gc_grace).unwrap_or(86_400),
@@ -506,6 +521,7 @@ ui_session_ttl = 43200                                      # seconds a web UI s
 scrub_interval = 60                                         # seconds between scrub passes; 0 = off
 scrub_rate = "64MiB"                                        # scrub read rate per second
 upload_part_size = "32MiB"                                  # resumable upload parts (5MiB..5GiB)
+upload_memory_budget = "64MiB"                              # memory for parts held whole (remote stores)
 upload_expiry = 86400                                       # seconds an abandoned upload session lives
 gc_interval = 0                                             # seconds between GC passes; 0 = off
 gc_grace = 86400                                            # GC keeps blobs touched this recently

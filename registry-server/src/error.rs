@@ -149,6 +149,9 @@ impl IntoResponse for ApiError {
             .then(|| self.details.as_ref().and_then(|d| d["size"].as_u64()))
             .flatten()
             .and_then(|n| axum::http::HeaderValue::try_from(format!("bytes */{n}")).ok());
+        let retry_after = (self.status == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| self.details.as_ref().and_then(|d| d["retry_after"].as_u64()))
+            .flatten();
         let body = ErrorBody { code: self.code.to_owned(), message: self.message, details: self.details };
         let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
@@ -159,6 +162,10 @@ impl IntoResponse for ApiError {
         }
         if let Some(v) = content_range {
             resp.headers_mut().insert(axum::http::header::CONTENT_RANGE, v);
+        }
+        // RFC 9110 §10.2.3: a 429 says when to come back.
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         if let Some(src) = self.source {
             resp.extensions_mut().insert(InternalCause(src));
@@ -216,6 +223,10 @@ impl From<UploadError> for ApiError {
             UploadError::PartOutOfOrder { next, .. } => ApiError::conflict(codes::PART_OUT_OF_ORDER, message)
                 .with_details(json!({ "next_part": next })),
             UploadError::StorageFull(_) => ApiError::storage_full(message),
+            UploadError::Busy { retry_after } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, codes::UPLOAD_BUSY, message)
+                    .with_details(json!({ "retry_after": retry_after }))
+            }
             UploadError::Incomplete { missing, .. } => ApiError::conflict(codes::UPLOAD_INCOMPLETE, message)
                 .with_details(json!({ "missing": missing })),
             UploadError::Other(e) => e,

@@ -163,6 +163,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         direct_downloads: config.direct_downloads,
         presign_ttl: std::time::Duration::from_secs(config.presign_ttl),
         upload_part_size: config.upload_part_size,
+        upload_memory_budget: config.upload_memory_budget,
         upload_expiry: std::time::Duration::from_secs(config.upload_expiry),
         allow_unportable_paths: config.allow_unportable_paths,
         secure_cookies: config.public_url.as_ref().is_some_and(|u| u.scheme() == "https"),
@@ -180,6 +181,10 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         pauses: Arc::default(),
         trust_roots: Arc::default(),
         webhooks: Arc::new(service::webhooks::Webhooks::new(webhook_key, config.webhooks.clone())?),
+        uploads: Arc::new(service::uploads::Uploads::new(
+            config.upload_memory_budget,
+            service::uploads::BUDGET_WAIT,
+        )),
     })
 }
 

@@ -257,6 +257,16 @@ fn write_process(out: &mut String, state: &AppState) {
             "Connections served at once (--max-connections); more wait in the accept queue.",
             conns.max_connections.load(Ordering::Relaxed),
         ),
+        (
+            "registry_upload_memory_held_bytes",
+            "Memory held now by resumable upload parts taken whole (remote stores), within --upload-memory-budget.",
+            i64::try_from(state.uploads.held()).unwrap_or(i64::MAX),
+        ),
+        (
+            "registry_upload_memory_budget_bytes",
+            "--upload-memory-budget.",
+            i64::try_from(state.settings.upload_memory_budget).unwrap_or(i64::MAX),
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }

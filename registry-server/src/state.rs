@@ -20,6 +20,8 @@ pub struct Settings {
     pub presign_ttl: std::time::Duration,
     /// Part size of resumable upload sessions, bytes.
     pub upload_part_size: u64,
+    /// Memory that upload parts held whole (remote stores) may take, bytes.
+    pub upload_memory_budget: u64,
     /// An upload session untouched this long expires.
     pub upload_expiry: std::time::Duration,
     /// Accept manifest paths that break on other systems (`C:x`, `CON`, case-only collisions, bidi).
@@ -41,6 +43,7 @@ impl Default for Settings {
             direct_downloads: false,
             presign_ttl: std::time::Duration::from_secs(300),
             upload_part_size: 32 * 1024 * 1024,
+            upload_memory_budget: 64 * 1024 * 1024,
             upload_expiry: std::time::Duration::from_secs(24 * 3600),
             allow_unportable_paths: false,
             secure_cookies: false,
@@ -73,6 +76,8 @@ pub struct AppState {
     pub trust_roots: Arc<crate::service::keyless::RootCache>,
     /// Webhook subscriptions' key, settings and delivery client.
     pub webhooks: Arc<crate::service::webhooks::Webhooks>,
+    /// Resumable uploads' memory budget and sessions' turns.
+    pub uploads: Arc<crate::service::uploads::Uploads>,
 }
 
 /// Named points where a test can hold one request (e.g. a promotion between its decision and its

@@ -157,6 +157,10 @@ pub struct TestOptions {
     pub direct_downloads: bool,
     /// Part size of resumable upload sessions.
     pub upload_part_size: u64,
+    /// `--upload-memory-budget`.
+    pub upload_memory_budget: u64,
+    /// How long a part waits for room in that budget before its 429.
+    pub upload_budget_wait: std::time::Duration,
     /// Faults to inject into the blob store's calls.
     pub faults: Option<Arc<faults::Faults>>,
     /// Bound on each store call [default: the server's].
@@ -184,6 +188,8 @@ impl Default for TestOptions {
             blobs_url: None,
             direct_downloads: false,
             upload_part_size: Settings::default().upload_part_size,
+            upload_memory_budget: Settings::default().upload_memory_budget,
+            upload_budget_wait: crate::service::uploads::BUDGET_WAIT,
             faults: None,
             store_timeout: None,
             allow_unportable_paths: false,
@@ -281,6 +287,7 @@ impl TestServer {
             oidc: Arc::new(oidc),
             direct_downloads: opts.direct_downloads,
             upload_part_size: opts.upload_part_size,
+            upload_memory_budget: opts.upload_memory_budget,
             allow_unportable_paths: opts.allow_unportable_paths,
             secure_cookies: opts.secure_cookies,
             ..Settings::default()
@@ -311,6 +318,10 @@ impl TestServer {
                 )
                 .expect("webhook client"),
             ),
+            uploads: Arc::new(crate::service::uploads::Uploads::new(
+                opts.upload_memory_budget,
+                opts.upload_budget_wait,
+            )),
         };
         let webhook_worker = Some(crate::service::webhooks::deliver::spawn(state.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

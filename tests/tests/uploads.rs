@@ -291,3 +291,116 @@ async fn a_complete_racing_the_last_part_sees_it_hashed() {
     assert!(status == 200 || status == 201, "{status} {body}");
     assert_eq!(s.stored_blobs().await.len(), 1, "the blob is stored");
 }
+
+/// A server on a remote store (memory://) holds parts whole, within its memory budget: a part
+/// beyond it waits a bounded time, then gets 429 with `Retry-After` (never unbounded memory), and
+/// goes through once the room is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_part_beyond_the_memory_budget_waits_then_gets_429_with_retry_after() {
+    let s = TestServer::start_with(TestOptions {
+        blobs_url: Some("memory://".into()),
+        upload_part_size: PART as u64,
+        upload_memory_budget: PART as u64,
+        upload_budget_wait: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    let h = http(&s);
+    let open = |data: &[u8]| {
+        let (h, url, digest, size) = (h.clone(), s.url.clone(), Digest::of(data), data.len());
+        async move {
+            let r = h
+                .post(format!("{url}/v1/uploads"))
+                .json(&json!({ "digest": digest, "size": size }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            r.json::<UploadSession>().await.unwrap()
+        }
+    };
+    let (a, b) = (noise(2 * PART, 1), noise(2 * PART, 2));
+    let (sa, sb) = (open(&a).await, open(&b).await);
+    // A part that takes the whole budget and whose sender stalls after 1 MiB.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+    tx.send(Ok(bytes::Bytes::from(a[..1 << 20].to_vec()))).await.unwrap();
+    let stalled = {
+        let (h, url, id) = (h.clone(), s.url.clone(), sa.id.clone());
+        tokio::spawn(async move {
+            h.put(format!("{url}/v1/uploads/{id}/parts/0"))
+                .header("content-type", "application/octet-stream")
+                .header("content-length", PART)
+                .body(reqwest::Body::wrap_stream(futures::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|c| (c, rx))
+                })))
+                .send()
+                .await
+        })
+    };
+    let metric = |name: &'static str| {
+        let url = s.url.clone();
+        async move {
+            let m = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+            m.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap().parse::<u64>().unwrap()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric("registry_upload_memory_held_bytes").await < PART as u64 {
+        assert!(tokio::time::Instant::now() < deadline, "the stalled part never took the budget");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Another session's part: no room, so 429 after the wait, with when to come back.
+    let r = put_part(&h, &s.url, &sb.id, 0, b[..PART].to_vec()).await;
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "upload_busy");
+    assert_eq!(body["details"]["retry_after"], 1);
+    assert!(
+        metric("registry_upload_memory_held_bytes").await
+            <= metric("registry_upload_memory_budget_bytes").await
+    );
+    // The stalled sender gives up: its room is back, and the refused part goes through.
+    drop(tx);
+    let _ = stalled.await.unwrap();
+    let r = put_part(&h, &s.url, &sb.id, 0, b[..PART].to_vec()).await;
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(metric("registry_upload_memory_held_bytes").await, 0);
+}
+
+/// The client honours the 429: many parts in flight against a budget of one part still push the
+/// file whole (and it pulls back byte for byte).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_waits_out_429s_from_a_full_memory_budget() {
+    let s = TestServer::start_with(TestOptions {
+        blobs_url: Some("memory://".into()),
+        upload_part_size: PART as u64,
+        upload_memory_budget: PART as u64,
+        upload_budget_wait: std::time::Duration::from_millis(50),
+        ..Default::default()
+    })
+    .await;
+    let c = client(&s);
+    let (x, y) = (noise(4 * PART + 5, 3), noise(3 * PART, 4));
+    let options = registry_client::push::PushOptions { resumable_min: PART as u64, ..Default::default() };
+    TestPush::new("big/model", "1")
+        .files(&[("x.bin", &x), ("y.bin", &y)])
+        .options(options)
+        .run(&c)
+        .await
+        .unwrap();
+    let m = reqwest::get(format!("{}/metrics", s.url)).await.unwrap().text().await.unwrap();
+    let busy = m
+        .lines()
+        .filter(|l| l.starts_with("registry_http_requests_total") && l.contains("status=\"429\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum::<u64>();
+    assert!(busy > 0, "the budget never refused a part, so this tested nothing:\n{m}");
+    let out = tempfile::tempdir().unwrap();
+    let model = registry_core::ModelName::parse("big/model").unwrap();
+    let progress = std::sync::Arc::new(registry_client::NoProgress);
+    registry_client::pull::pull(&c, &model, "1", &out.path().join("m"), false, progress, 2).await.unwrap();
+    let out = out.path().join("m");
+    assert_eq!(std::fs::read(out.join("x.bin")).unwrap(), x);
+    assert_eq!(std::fs::read(out.join("y.bin")).unwrap(), y);
+}

@@ -70,6 +70,9 @@ pub const UPLOAD_GONE: &str = "upload_gone";
 /// The registry's storage is full (507): nothing was stored; an upload session hit by it is
 /// discarded, so its staged parts free their space. Send the bytes again once space is freed.
 pub const STORAGE_FULL: &str = "storage_full";
+/// The server holds as many upload parts as its memory budget allows (429, `Retry-After` and
+/// `details.retry_after` in seconds): send the part again then.
+pub const UPLOAD_BUSY: &str = "upload_busy";
 /// A concurrent change conflicted with this one; retry (409).
 pub const CONFLICT: &str = "conflict";
 /// The key is already trusted for that namespace pattern (409).

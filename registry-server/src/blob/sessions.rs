@@ -56,6 +56,21 @@ impl BlobStore {
         Ok(String::new())
     }
 
+    /// Whether a session's parts are written in place as they arrive (a local directory's staging
+    /// file), so the server holds none of a part in memory; remote stores take a part whole.
+    pub fn streams_parts(&self) -> bool {
+        self.multipart.is_none() && self.local_root.is_some()
+    }
+
+    /// Opens a session's staging file to write a part in place, as it arrives ([`Self::streams_parts`]).
+    pub async fn session_part_file(&self, session: &str) -> Result<PartFile, BlobError> {
+        let path = self.staging_file(session)?;
+        let file = self
+            .blocking("open staging file", move || std::fs::OpenOptions::new().write(true).open(&path))
+            .await?;
+        Ok(PartFile { file: std::sync::Arc::new(file), store: self.clone() })
+    }
+
     /// Makes a session's parts visible as the blob. Only call once they hashed to `d`. Idempotent: if
     /// an earlier call completed the object and its caller died before recording it (the staging file
     /// or the store's pending upload is gone), the object in place with the right size and digest is
@@ -132,5 +147,35 @@ impl BlobStore {
             _ => Ok(()),
         })
         .await
+    }
+}
+
+/// A session's staging file, open for one part written in place.
+pub struct PartFile {
+    file: std::sync::Arc<std::fs::File>,
+    store: BlobStore,
+}
+
+impl PartFile {
+    /// Writes `chunks` at byte `offset`.
+    pub async fn write_at(&self, offset: u64, chunks: Vec<Bytes>) -> Result<(), BlobError> {
+        let f = self.file.clone();
+        self.store
+            .blocking("write part", move || {
+                use std::os::unix::fs::FileExt;
+                let mut at = offset;
+                for c in &chunks {
+                    f.write_all_at(c, at)?;
+                    at += c.len() as u64;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Makes what was written durable (a confirmed part survives a crash).
+    pub async fn sync(&self) -> Result<(), BlobError> {
+        let f = self.file.clone();
+        self.store.blocking("sync part", move || f.sync_data()).await
     }
 }

@@ -89,6 +89,7 @@ pub async fn get_upload(
         (status = 404, description = "No such session of this caller, or it expired (`upload_gone`)", body = ErrorBody),
         (status = 409, description = "The part before has not arrived (`part_out_of_order`), or this part was confirmed with other bytes (`part_conflict`)", body = ErrorBody),
         (status = 503, description = "The store failed; send the part again", body = ErrorBody),
+        (status = 429, description = "The server holds as many parts as its memory budget allows (`upload_busy`): send the part again after `Retry-After` seconds", body = ErrorBody),
         (status = 507, description = "The store is full (`storage_full`): the session was discarded and its staged parts freed", body = ErrorBody)
     )
 )]

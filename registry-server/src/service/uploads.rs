@@ -6,6 +6,14 @@
 //! hashed may be sent again only with the same bytes. Parts go into a pending multipart upload (a
 //! staging file on a local directory) that becomes visible under the digest only after the digest
 //! checked out.
+//!
+//! Memory: on a local directory a part waits for its turn unread, then is hashed and written in
+//! place as it arrives, a batch at a time, so no part is held. A remote store's part upload takes a
+//! part whole, so there parts are held in memory, within one budget for the whole server
+//! (`--upload-memory-budget`): a part beyond it waits up to [`BUDGET_WAIT`], then is refused with 429
+//! and `Retry-After` (the client sends it again then), never an out-of-memory.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +31,77 @@ use crate::state::AppState;
 pub const MAX_PARTS: u64 = 10_000;
 /// How long a part waits for the part before it to be hashed.
 const WAIT_FOR_PREDECESSOR: Duration = Duration::from_secs(60);
+/// How long a part waits for room in the memory budget before it is refused with 429 (the default
+/// of `Settings::upload_budget_wait`).
+pub const BUDGET_WAIT: Duration = Duration::from_secs(10);
+/// What a refused part is told to wait before it is sent again (`Retry-After`, seconds).
+pub const RETRY_AFTER_SECS: u64 = 1;
+/// Most of a streamed part held at once: it is hashed and written a batch at a time.
+const STREAM_BATCH: usize = 1 << 20;
+/// The budget counts in KiB (a semaphore's permits).
+const UNIT: u64 = 1024;
+
+/// What resumable uploads share across requests: the memory budget for parts held whole, and each
+/// session's turn (one part at a time is written in place into a local staging file).
+#[derive(Debug)]
+pub struct Uploads {
+    budget: tokio::sync::Semaphore,
+    units: u32,
+    wait: Duration,
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Uploads {
+    /// With a budget of `bytes` for parts held in memory; a part waits up to `wait` for room.
+    pub fn new(bytes: u64, wait: Duration) -> Self {
+        let units = u32::try_from(bytes.div_ceil(UNIT).max(1)).unwrap_or(u32::MAX);
+        Self { budget: tokio::sync::Semaphore::new(units as usize), units, wait, turns: Mutex::default() }
+    }
+
+    /// Bytes of the budget held now (`/metrics`).
+    pub fn held(&self) -> u64 {
+        u64::from(self.units).saturating_sub(self.budget.available_permits() as u64) * UNIT
+    }
+
+    /// Room for `bytes` (at most the whole budget) for as long as the permit lives: waits up to
+    /// its `wait`, then [`UploadError::Busy`].
+    async fn hold(&self, bytes: u64) -> Result<tokio::sync::SemaphorePermit<'_>, UploadError> {
+        let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX).min(self.units);
+        match tokio::time::timeout(self.wait, self.budget.acquire_many(units)).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(UploadError::Busy { retry_after: RETRY_AFTER_SECS }),
+        }
+    }
+
+    /// Session `id`'s turn to write a part in place: one request at a time per session.
+    async fn turn(&self, id: &str) -> Turn<'_> {
+        let m = self
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(id.to_owned())
+            .or_default()
+            .clone();
+        Turn { uploads: self, id: id.to_owned(), guard: Some(m.lock_owned().await) }
+    }
+}
+
+/// A session's turn; its entry goes when nobody else waits for it.
+struct Turn<'a> {
+    uploads: &'a Uploads,
+    id: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut m = self.uploads.turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.get(&self.id).is_some_and(|a| Arc::strong_count(a) == 1) {
+            m.remove(&self.id);
+        }
+    }
+}
 
 /// Why an upload step was refused, beyond bad input and storage faults (`Other`). `error.rs` picks
 /// the status and code of each.
@@ -56,6 +135,14 @@ pub enum UploadError {
          push again once space is freed"
     )]
     StorageFull(String),
+    /// The server's memory budget for parts is taken: send the part again after `retry_after` s.
+    #[error(
+        "the server is holding as many upload parts as its memory budget allows; send this part again in {retry_after} s"
+    )]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// Completing before every part is confirmed; `missing` lists the first of them.
     #[error("{count} of {total} parts are not confirmed yet")]
     Incomplete {
@@ -255,47 +342,270 @@ where
         .into());
     }
     let offset = n * part_size;
-    let expected = part_size.min(size - offset);
-    let chunks = read_part(body, expected).await?;
+    let part = Part { n, idx: to_i64(n), offset, len: part_size.min(size - offset) };
     let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
-    let idx = to_i64(n);
-    let own = feed(&chunks, Hasher::new()).await?.finalize();
+    if state.blobs.streams_parts() {
+        stream_part(state, &s, &digest, &part, body).await?;
+    } else {
+        chain_part(state, &s, &digest, &part, body).await?;
+    }
+    get(state, actor, id).await
+}
+
+/// Where a part goes.
+struct Part {
+    n: u64,
+    idx: i64,
+    offset: u64,
+    len: u64,
+}
+
+/// Waits (up to [`WAIT_FOR_PREDECESSOR`]) for the parts before this one to be hashed; returns the
+/// session as it is then, and with `turn` held by the caller when one was given.
+async fn wait_turn(state: &AppState, id: &str, part: &Part) -> Result<SessionRow, UploadError> {
     let deadline = tokio::time::Instant::now() + WAIT_FOR_PREDECESSOR;
     let mut pause = Duration::from_millis(2);
     loop {
         let now = state.db.upload_get(id).await?.ok_or_else(|| gone(id))?;
-        if idx < now.chained {
-            // Hashed already: only the very same bytes may be sent again (to store them if a crash
-            // came between hashing and storing, or as a harmless retry).
-            let known = state.db.upload_parts(id).await?.into_iter().find(|p| p.part == idx);
-            let Some(known) = known else {
-                return Err(ApiError::internal("hashed part without a row").into());
-            };
-            if known.sha256 != own.hex() {
-                return Err(UploadError::PartConflict(n));
-            }
-            if known.store_part_id.is_none() {
-                store_part(state, &s, &digest, n, offset, chunks).await?;
-            }
-            break;
-        }
-        if idx == now.chained {
-            let new_state = hex::encode(feed(&chunks, restore(&now.hash_state)?).await?.save());
-            let row = PartRow { part: idx, size: to_i64(expected), sha256: own.hex(), store_part_id: None };
-            if state.db.upload_chain(id, idx, &new_state, &row, expires(state)).await? {
-                store_part(state, &s, &digest, n, offset, chunks).await?;
-                break;
-            }
-            continue; // someone else chained this part meanwhile: compare with theirs
+        if part.idx <= now.chained {
+            return Ok(now);
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(UploadError::PartOutOfOrder { part: n, next: now.chained });
+            return Err(UploadError::PartOutOfOrder { part: part.n, next: now.chained });
         }
         state.pauses.point("upload.part.waits").await;
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(50));
     }
-    get(state, actor, id).await
+}
+
+/// A local directory: the part waits for its turn unread, then is hashed (its own digest, and the
+/// session's chain) and written in place as it arrives, a batch at a time. A part hashed already is
+/// only compared (and written if a crash came between its hashing and its storing).
+async fn stream_part<S, E>(
+    state: &AppState,
+    s: &SessionRow,
+    digest: &Digest,
+    part: &Part,
+    body: S,
+) -> Result<(), UploadError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let id = s.id.as_str();
+    // Its turn: every part before it hashed, and no other request writing into the session.
+    let (now, _turn) = loop {
+        wait_turn(state, id, part).await?;
+        let turn = state.uploads.turn(id).await;
+        let now = state.db.upload_get(id).await?.ok_or_else(|| gone(id))?;
+        if part.idx <= now.chained {
+            break (now, turn);
+        }
+    };
+    let known = match part.idx < now.chained {
+        true => Some(
+            state
+                .db
+                .upload_parts(id)
+                .await?
+                .into_iter()
+                .find(|p| p.part == part.idx)
+                .ok_or_else(|| ApiError::internal("hashed part without a row"))?,
+        ),
+        false => None,
+    };
+    let write = known.as_ref().is_none_or(|k| k.store_part_id.is_none());
+    let file = match write {
+        true => match state.blobs.session_part_file(id).await {
+            Ok(f) => Some(f),
+            Err(e) => return Err(store_failed(state, s, digest, part.n, e).await),
+        },
+        false => None,
+    };
+    let chain = if known.is_none() { Some(restore(&now.hash_state)?) } else { None };
+    let (own, chain) = match pump(body, part, file.as_ref(), chain).await {
+        Ok(r) => r,
+        Err(Pumped::Upload(e)) => return Err(e),
+        Err(Pumped::Store(e)) => return Err(store_failed(state, s, digest, part.n, e).await),
+    };
+    if let Some(k) = &known
+        && k.sha256 != own.hex()
+    {
+        return Err(UploadError::PartConflict(part.n));
+    }
+    if let Some(f) = &file
+        && let Err(e) = f.sync().await
+    {
+        return Err(store_failed(state, s, digest, part.n, e).await);
+    }
+    if let Some(chain) = chain {
+        let new_state = hex::encode(chain.save());
+        let row = PartRow { part: part.idx, size: to_i64(part.len), sha256: own.hex(), store_part_id: None };
+        if !state.db.upload_chain(id, part.idx, &new_state, &row, expires(state)).await? {
+            return Err(ApiError::internal(format!(
+                "upload {id}: part {} hashed by another request during its turn",
+                part.n
+            ))
+            .into());
+        }
+    }
+    if write {
+        state.db.upload_part_stored(id, part.idx, "").await?;
+    }
+    Ok(())
+}
+
+/// Why [`pump`] stopped: bad input, or the store.
+enum Pumped {
+    Upload(UploadError),
+    Store(crate::blob::BlobError),
+}
+
+impl<T: Into<UploadError>> From<T> for Pumped {
+    fn from(e: T) -> Self {
+        Pumped::Upload(e.into())
+    }
+}
+
+/// Reads a part body of exactly `part.len` bytes a batch at a time (at most [`STREAM_BATCH`] and a
+/// chunk held), hashing each batch (its own digest, and `chain` when given) and writing it in place
+/// into `file` when given. Returns the part's digest and the chain after it.
+async fn pump<S, E>(
+    body: S,
+    part: &Part,
+    file: Option<&crate::blob::PartFile>,
+    chain: Option<Hasher>,
+) -> Result<(Digest, Option<Hasher>), Pumped>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let (mut own, mut chain) = (Hasher::new(), chain);
+    let (mut batch, mut held, mut got, mut at) = (Vec::new(), 0usize, 0u64, part.offset);
+    let mut more = false;
+    loop {
+        let next = body.next().await;
+        let end = next.is_none();
+        if let Some(c) = next {
+            let c =
+                c.map_err(|e| ApiError::bad_request(codes::BAD_REQUEST, format!("upload body failed: {e}")))?;
+            got += c.len() as u64;
+            if got > part.len {
+                more = true;
+                break;
+            }
+            held += c.len();
+            batch.push(c);
+        }
+        if held >= STREAM_BATCH || (end && !batch.is_empty()) {
+            let chunks = std::mem::take(&mut batch);
+            let n = held as u64;
+            held = 0;
+            let hashed = tokio::task::spawn_blocking({
+                let chunks = chunks.clone(); // reference counts, not bytes
+                move || {
+                    for c in &chunks {
+                        own.update(c);
+                        if let Some(h) = chain.as_mut() {
+                            h.update(c);
+                        }
+                    }
+                    (own, chain)
+                }
+            });
+            let written = async {
+                match file {
+                    Some(f) => f.write_at(at, chunks).await,
+                    None => Ok(()),
+                }
+            };
+            let (hashed, written) = tokio::join!(hashed, written);
+            (own, chain) = hashed.map_err(ApiError::internal)?;
+            written.map_err(Pumped::Store)?;
+            at += n;
+        }
+        if end {
+            break;
+        }
+    }
+    if got != part.len {
+        return Err(Pumped::Upload(
+            ApiError::bad_request(
+                codes::DIGEST_MISMATCH,
+                format!(
+                    "this part must be exactly {} bytes, got {}",
+                    part.len,
+                    if more { "more".into() } else { got.to_string() }
+                ),
+            )
+            .into(),
+        ));
+    }
+    Ok((own.finalize(), chain))
+}
+
+/// A remote store: the part waits for its turn unread (a part holding memory while it waits for its
+/// predecessor could starve that predecessor of the budget), then is read whole within the budget,
+/// chained, and stored; the next part's turn starts as soon as it is chained, so its transfer
+/// overlaps this part's store upload. A part confirmed already is only compared, without being held.
+async fn chain_part<S, E>(
+    state: &AppState,
+    s: &SessionRow,
+    digest: &Digest,
+    part: &Part,
+    body: S,
+) -> Result<(), UploadError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let (id, idx, n) = (s.id.as_str(), part.idx, part.n);
+    let hashed = |now: &SessionRow| idx < now.chained;
+    let row_of = || async {
+        let known = state.db.upload_parts(id).await?.into_iter().find(|p| p.part == idx);
+        known.ok_or_else(|| UploadError::from(ApiError::internal("hashed part without a row")))
+    };
+    let now = wait_turn(state, id, part).await?;
+    if hashed(&now) {
+        let known = row_of().await?;
+        if known.store_part_id.is_some() {
+            let own = match pump(body, part, None, None).await {
+                Ok((own, _)) => own,
+                Err(Pumped::Upload(e)) => return Err(e),
+                Err(Pumped::Store(e)) => return Err(ApiError::from(e).into()),
+            };
+            return match known.sha256 == own.hex() {
+                true => Ok(()),
+                false => Err(UploadError::PartConflict(n)),
+            };
+        }
+    }
+    let _room = state.uploads.hold(part.len).await?;
+    let chunks = read_part(body, part.len).await?;
+    let own = feed(&chunks, Hasher::new()).await?.finalize();
+    loop {
+        let now = state.db.upload_get(id).await?.ok_or_else(|| gone(id))?;
+        if hashed(&now) {
+            // Hashed already: only the very same bytes may be sent again (to store them if a crash
+            // came between hashing and storing, or as a harmless retry).
+            let known = row_of().await?;
+            if known.sha256 != own.hex() {
+                return Err(UploadError::PartConflict(n));
+            }
+            if known.store_part_id.is_none() {
+                store_part(state, s, digest, n, part.offset, chunks).await?;
+            }
+            return Ok(());
+        }
+        let new_state = hex::encode(feed(&chunks, restore(&now.hash_state)?).await?.save());
+        let row = PartRow { part: idx, size: to_i64(part.len), sha256: own.hex(), store_part_id: None };
+        if state.db.upload_chain(id, idx, &new_state, &row, expires(state)).await? {
+            return store_part(state, s, digest, n, part.offset, chunks).await;
+        }
+        // someone else chained this part meanwhile: compare with theirs
+    }
 }
 
 async fn store_part(
@@ -310,19 +620,34 @@ async fn store_part(
     let pid = match state.blobs.session_put_part(digest, &s.id, &s.store_upload_id, idx, offset, chunks).await
     {
         Ok(pid) => pid,
-        Err(e) if e.is_storage_full() => {
-            // Keeping the staged parts would hold the space until the session expires: discard them
-            // now (the parts can be sent again in a new session once space is freed).
-            let _ = state.blobs.session_abort(digest, &s.id, &s.store_upload_id).await;
-            state.db.upload_delete(&s.id).await?;
-            return Err(UploadError::StorageFull(s.id.clone()));
-        }
-        Err(e) => {
-            return Err(ApiError::unavailable(format!("storing part {n} failed; send it again: {e}")).into());
-        }
+        Err(e) => return Err(store_failed(state, s, digest, n, e).await),
     };
     state.db.upload_part_stored(&s.id, to_i64(n), &pid).await?;
     Ok(())
+}
+
+/// A store error while writing part `n`, as the caller is told it.
+async fn store_failed(
+    state: &AppState,
+    s: &SessionRow,
+    digest: &Digest,
+    n: u64,
+    e: crate::blob::BlobError,
+) -> UploadError {
+    match e.is_storage_full() {
+        true => discard_full(state, s, digest).await,
+        false => ApiError::unavailable(format!("storing part {n} failed; send it again: {e}")).into(),
+    }
+}
+
+/// The store is full: keeping the staged parts would hold the space until the session expires, so
+/// they are discarded now (the parts can be sent again in a new session once space is freed).
+async fn discard_full(state: &AppState, s: &SessionRow, digest: &Digest) -> UploadError {
+    let _ = state.blobs.session_abort(digest, &s.id, &s.store_upload_id).await;
+    if let Err(e) = state.db.upload_delete(&s.id).await {
+        return e.into();
+    }
+    UploadError::StorageFull(s.id.clone())
 }
 
 /// Completes session `id`: the parts hashed to the digest, so the blob becomes visible.
