@@ -49,7 +49,9 @@ for store in $stores; do
   spid=$!; pids+=($spid)
   until curl -sf "http://127.0.0.1:$port/v1/health" > /dev/null; do sleep 0.1; done
   export REGISTRY_URL=http://127.0.0.1:$port REGISTRY_TOKEN=$(cat "$work/data/bootstrap-admin.token")
-  export REGISTRY_CONFIG_DIR=$work/cfg REGISTRY_RESUMABLE_MIN=1MiB
+  # One config directory per store (each server has its own log key); the clients share it, as
+  # parallel CI jobs on one runner do.
+  export REGISTRY_CONFIG_DIR=$work/cfg-$store REGISTRY_RESUMABLE_MIN=1MiB
   "$shared/rss_sampler.sh" $spid "$work/rss.$store" 0.1 & rp=$!
   ( peak=0; while [ ! -e "$work/held.$store.stop" ]; do
       h=$(metric registry_upload_memory_held_bytes || echo 0); [ "${h:-0}" -gt "$peak" ] && peak=$h; sleep 0.1

@@ -114,16 +114,18 @@ fn fork(new: &Checkpoint, old: &Checkpoint) -> ClientError {
 }
 
 /// Checks `note` (a checkpoint from `client`) against the pinned state and pins it: signed by the log
-/// key, no smaller than the checkpoint pinned when this run began, and an extension of it (proved with a
-/// consistency proof). Any failure is a [`ClientError::Verify`]: the log was rewritten or forked, or is
-/// not the one pinned. The pin moves under the store's lock, on a fresh read: if another run pinned a
-/// newer checkpoint meanwhile, this one must be consistent with it, and the pin never moves back.
-pub async fn accept(
+/// key, no smaller than the checkpoint pinned before the registry was asked (`start`, read by the
+/// caller before its request), and an extension of it (proved with a consistency proof). Any failure
+/// is a [`ClientError::Verify`]: the log was rewritten or forked, or is not the one pinned. The pin
+/// moves under the store's lock, on a fresh read: if another run pinned a newer checkpoint meanwhile
+/// (even while this run's request was answered), this one must be a prefix of it, and the pin never
+/// moves back.
+pub(crate) async fn accept(
     client: &Client,
     note: &str,
     given: Option<&NoteVerifier>,
+    start: Pins,
 ) -> Result<Verified, ClientError> {
-    let start = pins::load()?;
     let (key, first_use) = log_key(client, &start, given).await?;
     let cp = Checkpoint::open(note, &key).map_err(|e| {
         ClientError::Verify(format!(
@@ -195,8 +197,11 @@ pub fn pin_alias(
 
 /// Fetches, verifies and pins the registry's current checkpoint.
 pub async fn sync(client: &Client, given: Option<&NoteVerifier>) -> Result<Verified, ClientError> {
+    // Read before asking: a pin another run makes while the answer is on its way is newer than it,
+    // not a rollback (the compare-and-swap below checks the answer against it).
+    let start = pins::load()?;
     let note = client.log_checkpoint().await?;
-    accept(client, &note, given).await
+    accept(client, &note, given, start).await
 }
 
 /// What checking a version against the log found.
@@ -254,8 +259,9 @@ pub async fn check_version(
         .map_err(|e| ClientError::Input(e.to_string()))?
         .reference;
     let request = Request { model: model.clone(), reference: reference_parsed };
+    let start = pins::load()?;
     let audit_bundle = client.audit_bundle(model, reference).await?;
-    let log = accept(client, &audit_bundle.log.checkpoint, given).await?;
+    let log = accept(client, &audit_bundle.log.checkpoint, given, start).await?;
     let trusted: Vec<registry_core::attest::TrustedKey> =
         expect.keys.iter().cloned().map(registry_core::attest::TrustedKey::any).collect();
     let trust =

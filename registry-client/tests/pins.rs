@@ -77,6 +77,72 @@ async fn a_slow_run_never_moves_the_pin_back_behind_a_faster_one() {
     drop(relay);
 }
 
+/// Two runs sharing a config directory: run A asks for the checkpoint, and while the answer is on its
+/// way run B pins a bigger tree. A's answer is older than B's pin but was current when A asked: a
+/// prefix of it, not a rollback (this was "LOG ROLLBACK" when the pin was read after the answer came).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_overtaken_by_another_runs_pin_is_not_a_rollback() {
+    let work = tempfile::tempdir().unwrap();
+    let s = TestServer::start().await;
+    let relay = Relay::start(&s.url).await;
+    let w = work.path().to_path_buf();
+    let shared = Cli { url: relay.url.clone(), token: s.admin_token.clone(), cfg: w.join("cfg") };
+    let pusher = Cli { url: s.url.clone(), token: s.admin_token.clone(), cfg: w.join("cfg-push") };
+    let (sh, pu, ww) = (shared.clone(), pusher.clone(), w.clone());
+    blocking(move || {
+        push(&pu, &ww, "1");
+        sh.cmd().args(["log", "checkpoint"]).assert().success();
+    })
+    .await;
+    let small = s.state.db.log_size().await.unwrap();
+    // The answer run A gets: the checkpoint as it is now, once the bigger one is pinned.
+    let stale = reqwest::Client::new()
+        .get(format!("{}/v1/log/checkpoint", s.url))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status().as_u16(), 200);
+    let stale = stale.bytes().await.unwrap();
+    let serve_stale = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = serve_stale.clone();
+    relay.edit(move |path, body| {
+        match path.starts_with("/v1/log/checkpoint") && flag.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            true => stale.clone(),
+            false => body,
+        }
+    });
+    let (arrived, release) = relay.hold("/v1/log/checkpoint");
+    let (sh, ww) = (shared.clone(), w.clone());
+    let (status, stderr, big) = blocking(move || {
+        #[allow(deprecated)]
+        let bin = assert_cmd::cargo::cargo_bin("registry");
+        let a = std::process::Command::new(bin)
+            .args(["log", "checkpoint"])
+            .env("REGISTRY_URL", &sh.url)
+            .env("REGISTRY_TOKEN", &sh.token)
+            .env("REGISTRY_CONFIG_DIR", &sh.cfg)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        arrived.recv_timeout(Duration::from_secs(60)).expect("run A asked for the checkpoint");
+        // While A's answer is on its way: another push, and run B pins the bigger tree.
+        push(&pusher, &ww, "2");
+        sh.cmd().args(["log", "checkpoint"]).assert().success();
+        let big = pinned_size(&sh.cfg, &sh.url);
+        serve_stale.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = release.send(());
+        let out = a.wait_with_output().unwrap();
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned(), big)
+    })
+    .await;
+    assert!(status.success(), "run A failed: {stderr}");
+    assert!(big > small);
+    assert_eq!(pinned_size(&shared.cfg, &shared.url), big, "the pin stays at the bigger tree");
+    drop(relay);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pin_that_does_not_verify_is_an_error_naming_the_file() {
     let work = tempfile::tempdir().unwrap();
