@@ -37,7 +37,7 @@ pub const BUDGET_WAIT: Duration = Duration::from_secs(10);
 /// What a refused part is told to wait before it is sent again (`Retry-After`, seconds).
 pub const RETRY_AFTER_SECS: u64 = 1;
 /// Most of a streamed part held at once: it is hashed and written a batch at a time.
-const STREAM_BATCH: usize = 1 << 20;
+const STREAM_BATCH: usize = 256 << 10;
 /// The budget counts in KiB (a semaphore's permits).
 const UNIT: u64 = 1024;
 
