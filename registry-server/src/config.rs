@@ -378,7 +378,7 @@ impl Config {
             Some(s) => parse_size(&s).map_err(anyhow::Error::msg)?,
             None => 100 << 30,
         };
-        Ok(Self {
+        let config = Self {
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             database_url,
@@ -486,7 +486,15 @@ impl Config {
                 ),
                 ..Default::default()
             },
-        })
+        };
+        // A remote store's part is held whole: the budget must take at least one.
+        anyhow::ensure!(
+            config.upload_memory_budget >= config.upload_part_size,
+            "upload_memory_budget ({} bytes) is smaller than one upload part ({} bytes)",
+            config.upload_memory_budget,
+            config.upload_part_size
+        );
+        Ok(config)
     }
 
     /// The data directory, for files such as keys.

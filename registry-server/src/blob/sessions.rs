@@ -157,12 +157,19 @@ pub struct PartFile {
 }
 
 impl PartFile {
-    /// Writes `chunks` at byte `offset`.
-    pub async fn write_at(&self, offset: u64, chunks: Vec<Bytes>) -> Result<(), BlobError> {
+    /// Writes `chunks` at byte `offset`; `hold` is dropped only once the write is done, even when the
+    /// caller stopped waiting for it (a dropped request, a timeout).
+    pub async fn write_at<H: Send + 'static>(
+        &self,
+        offset: u64,
+        chunks: Vec<Bytes>,
+        hold: H,
+    ) -> Result<(), BlobError> {
         let f = self.file.clone();
         self.store
             .blocking("write part", move || {
                 use std::os::unix::fs::FileExt;
+                let _hold = hold;
                 let mut at = offset;
                 for c in &chunks {
                     f.write_all_at(c, at)?;

@@ -73,7 +73,8 @@ impl Uploads {
         }
     }
 
-    /// Session `id`'s turn to write a part in place: one request at a time per session.
+    /// Session `id`'s turn to write a part in place (or to complete it): one request at a time per
+    /// session.
     async fn turn(&self, id: &str) -> Turn<'_> {
         let m = self
             .turns
@@ -82,15 +83,24 @@ impl Uploads {
             .entry(id.to_owned())
             .or_default()
             .clone();
-        Turn { uploads: self, id: id.to_owned(), guard: Some(m.lock_owned().await) }
+        Turn { uploads: self, id: id.to_owned(), guard: Some(Arc::new(m.lock_owned().await)) }
     }
 }
 
-/// A session's turn; its entry goes when nobody else waits for it.
+/// A session's turn; its entry goes when nobody else waits for it. Each write into the staging file
+/// holds a share of it ([`Turn::share`]) until the write is done: a request dropped mid-part (its
+/// client gone) keeps the turn until its writes in flight on the blocking pool have finished, so they
+/// can never land after the next request's bytes.
 struct Turn<'a> {
     uploads: &'a Uploads,
     id: String,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    guard: Option<Arc<tokio::sync::OwnedMutexGuard<()>>>,
+}
+
+impl Turn<'_> {
+    fn share(&self) -> Option<Arc<tokio::sync::OwnedMutexGuard<()>>> {
+        self.guard.clone()
+    }
 }
 
 impl Drop for Turn<'_> {
@@ -395,7 +405,7 @@ where
 {
     let id = s.id.as_str();
     // Its turn: every part before it hashed, and no other request writing into the session.
-    let (now, _turn) = loop {
+    let (now, turn) = loop {
         wait_turn(state, id, part).await?;
         let turn = state.uploads.turn(id).await;
         let now = state.db.upload_get(id).await?.ok_or_else(|| gone(id))?;
@@ -424,7 +434,7 @@ where
         false => None,
     };
     let chain = if known.is_none() { Some(restore(&now.hash_state)?) } else { None };
-    let (own, chain) = match pump(body, part, file.as_ref(), chain).await {
+    let (own, chain) = match pump(body, part, file.as_ref().map(|f| (f, turn.share())), chain).await {
         Ok(r) => r,
         Err(Pumped::Upload(e)) => return Err(e),
         Err(Pumped::Store(e)) => return Err(store_failed(state, s, digest, part.n, e).await),
@@ -443,6 +453,8 @@ where
         let new_state = hex::encode(chain.save());
         let row = PartRow { part: part.idx, size: to_i64(part.len), sha256: own.hex(), store_part_id: None };
         if !state.db.upload_chain(id, part.idx, &new_state, &row, expires(state)).await? {
+            // Aborted or expired meanwhile (nothing else chains during the turn).
+            state.db.upload_get(id).await?.ok_or_else(|| gone(id))?;
             return Err(ApiError::internal(format!(
                 "upload {id}: part {} hashed by another request during its turn",
                 part.n
@@ -474,7 +486,7 @@ impl<T: Into<UploadError>> From<T> for Pumped {
 async fn pump<S, E>(
     body: S,
     part: &Part,
-    file: Option<&crate::blob::PartFile>,
+    file: Option<(&crate::blob::PartFile, Option<Arc<tokio::sync::OwnedMutexGuard<()>>>)>,
     chain: Option<Hasher>,
 ) -> Result<(Digest, Option<Hasher>), Pumped>
 where
@@ -516,8 +528,8 @@ where
                 }
             });
             let written = async {
-                match file {
-                    Some(f) => f.write_at(at, chunks).await,
+                match &file {
+                    Some((f, turn)) => f.write_at(at, chunks, turn.clone()).await,
                     None => Ok(()),
                 }
             };
@@ -689,6 +701,12 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobR
         return Err(crate::blob::BlobError::Mismatch { actual, size: got }.into());
     }
     let ids = parts.into_iter().filter_map(|p| p.store_part_id).collect();
+    // No write into the staging file is in flight while it becomes the blob (a request dropped
+    // mid-part keeps the turn until its writes are done).
+    let _turn = match state.blobs.streams_parts() {
+        true => Some(state.uploads.turn(id).await),
+        false => None,
+    };
     state.blobs.session_complete(&digest, size, id, &s.store_upload_id, ids).await?;
     crate::service::blobs::record_blob(state, &digest, size).await?;
     crate::service::blobs::record_upload(state, actor, &digest).await?;

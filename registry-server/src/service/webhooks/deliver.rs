@@ -205,11 +205,18 @@ async fn deliver_sub(
     // served here, and at each poll.
     let mut retries_seen: Option<u64> = None;
     let mut polled = false;
+    // One poll clock for the task's life: changes ringing the bell do not put it off.
+    let mut next_poll = tokio::time::Instant::now() + poll;
     let ended = loop {
         if *halted.borrow() {
             break Ok(());
         }
         bell.borrow_and_update();
+        if tokio::time::Instant::now() >= next_poll {
+            // A busy subscription reaches its poll too (redeliveries queued through other replicas).
+            next_poll = tokio::time::Instant::now() + poll;
+            polled = true;
+        }
         let changes = state.webhooks.changes.load(Ordering::SeqCst);
         let retries = polled || retries_seen != Some(changes);
         retries_seen = Some(changes);
@@ -230,7 +237,8 @@ async fn deliver_sub(
         tokio::select! {
             _ = halted.changed() => break Ok(()),
             Ok(()) = bell.changed() => {}
-            () = tokio::time::sleep(poll) => {
+            () = tokio::time::sleep_until(next_poll) => {
+                next_poll = tokio::time::Instant::now() + poll;
                 polled = true;
                 match sub.keep_lease(state).await {
                     Ok(true) => {}
@@ -290,16 +298,20 @@ impl Progress {
     }
 
     /// Commits the moves (forward only, whoever holds the lease now): false when the subscription is
-    /// gone.
+    /// gone. A move leaves `self` only once committed, so a flush cut short (a stop while it waits
+    /// for the database) leaves it for the next one.
     async fn flush(&mut self, state: &AppState, id: i64) -> Result<bool, ApiError> {
-        let moves = std::mem::take(self);
-        for (access, m) in [(false, moves.log), (true, moves.access)] {
-            if let Some(to) = m.to
-                && !state.db.webhook_advance(id, access, to, m.delivered, m.settled).await?
-            {
-                return Ok(false);
+        for access in [false, true] {
+            let m = if access { &self.access } else { &self.log };
+            if let Some(to) = m.to {
+                if !state.db.webhook_advance(id, access, to, m.delivered, m.settled).await? {
+                    *self = Progress::default();
+                    return Ok(false);
+                }
+                *(if access { &mut self.access } else { &mut self.log }) = Move::default();
             }
         }
+        self.since = None;
         Ok(true)
     }
 }
