@@ -354,12 +354,36 @@ where
     let offset = n * part_size;
     let part = Part { n, idx: to_i64(n), offset, len: part_size.min(size - offset) };
     let digest = Digest::from_hex(&s.digest).map_err(ApiError::internal)?;
-    if state.blobs.streams_parts() {
-        stream_part(state, &s, &digest, &part, body).await?;
-    } else {
-        chain_part(state, &s, &digest, &part, body).await?;
+    let mut body = std::pin::pin!(body);
+    let done = match state.blobs.streams_parts() {
+        true => stream_part(state, &s, &digest, &part, body.as_mut()).await,
+        false => chain_part(state, &s, &digest, &part, body.as_mut()).await,
+    };
+    if let Err(e) = done {
+        // Refused before the whole part was read (a full store, no room in the budget, a part out of
+        // order): the rest is read and dropped first (at most the part's length, for at most
+        // DRAIN_WAIT), or a client still sending sees a reset connection instead of this answer.
+        let _ = tokio::time::timeout(DRAIN_WAIT, drain(body.as_mut(), part.len)).await;
+        return Err(e);
     }
     get(state, actor, id).await
+}
+
+/// Longest a refused part's remaining bytes are read and dropped for.
+const DRAIN_WAIT: Duration = Duration::from_secs(30);
+
+/// Reads and drops what is left of `body`, up to `most` bytes.
+async fn drain<S, E>(mut body: std::pin::Pin<&mut S>, most: u64)
+where
+    S: Stream<Item = Result<Bytes, E>>,
+{
+    let mut got = 0u64;
+    while got <= most {
+        match body.next().await {
+            Some(Ok(c)) => got += c.len() as u64,
+            _ => break,
+        }
+    }
 }
 
 /// Where a part goes.
