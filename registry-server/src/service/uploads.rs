@@ -413,6 +413,12 @@ async fn wait_turn(state: &AppState, id: &str, part: &Part) -> Result<SessionRow
     }
 }
 
+/// The row of part `idx`, which the session has hashed already.
+async fn hashed_part(state: &AppState, id: &str, idx: i64) -> Result<PartRow, UploadError> {
+    let known = state.db.upload_parts(id).await?.into_iter().find(|p| p.part == idx);
+    known.ok_or_else(|| ApiError::internal("hashed part without a row").into())
+}
+
 /// A local directory: the part waits for its turn unread, then is hashed (its own digest, and the
 /// session's chain) and written in place as it arrives, a batch at a time. A part hashed already is
 /// only compared (and written if a crash came between its hashing and its storing).
@@ -438,15 +444,7 @@ where
         }
     };
     let known = match part.idx < now.chained {
-        true => Some(
-            state
-                .db
-                .upload_parts(id)
-                .await?
-                .into_iter()
-                .find(|p| p.part == part.idx)
-                .ok_or_else(|| ApiError::internal("hashed part without a row"))?,
-        ),
+        true => Some(hashed_part(state, id, part.idx).await?),
         false => None,
     };
     let write = known.as_ref().is_none_or(|k| k.store_part_id.is_none());
@@ -599,13 +597,9 @@ where
 {
     let (id, idx, n) = (s.id.as_str(), part.idx, part.n);
     let hashed = |now: &SessionRow| idx < now.chained;
-    let row_of = || async {
-        let known = state.db.upload_parts(id).await?.into_iter().find(|p| p.part == idx);
-        known.ok_or_else(|| UploadError::from(ApiError::internal("hashed part without a row")))
-    };
     let now = wait_turn(state, id, part).await?;
     if hashed(&now) {
-        let known = row_of().await?;
+        let known = hashed_part(state, id, idx).await?;
         if known.store_part_id.is_some() {
             let own = match pump(body, part, None, None).await {
                 Ok((own, _)) => own,
@@ -626,7 +620,7 @@ where
         if hashed(&now) {
             // Hashed already: only the very same bytes may be sent again (to store them if a crash
             // came between hashing and storing, or as a harmless retry).
-            let known = row_of().await?;
+            let known = hashed_part(state, id, idx).await?;
             if known.sha256 != own.hex() {
                 return Err(UploadError::PartConflict(n));
             }
