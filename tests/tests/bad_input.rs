@@ -365,6 +365,30 @@ async fn unknown_things_are_404_and_wrong_methods_405() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_cursor_the_schema_admits_is_accepted_and_others_are_400() {
+    let s = TestServer::start().await;
+    TestPush::new("ns/m", "1").run(&client(&s)).await.unwrap();
+    // The schema admits 1 to 19 digits without a leading zero; past i64::MAX is past every row
+    // (CI's schemathesis run sent 9890190573550690016 and got 400).
+    for path in ["/v1/models/ns/m/versions", "/v1/audit"] {
+        let r = get(&s, &format!("{path}?cursor=9890190573550690016")).await;
+        assert_eq!(r.status(), 200, "{path}");
+        if path.contains("versions") {
+            let page: Value = r.json().await.unwrap();
+            assert_eq!(
+                page["versions"].as_array().map(Vec::len),
+                Some(1),
+                "past every row lists from the newest"
+            );
+        }
+        for bad in ["0", "01", "-1", "1.5", "x", "", "12345678901234567890"] {
+            let (status, code, _) = error_of(get(&s, &format!("{path}?cursor={bad}")).await).await;
+            assert_eq!((status, code.as_str()), (400, "bad_request"), "{path} {bad:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_answers_only_the_missing_digests_once_each() {
     let s = TestServer::start().await;
     let have = Digest::of(b"have");

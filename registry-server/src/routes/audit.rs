@@ -9,7 +9,7 @@ use crate::auth::{Auth, need};
 use crate::db::audit::AuditFilter;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::routes::page_limit;
+use crate::routes::{page_limit, row_cursor};
 use crate::service;
 use crate::service::tokens::parse_time;
 use crate::state::AppState;
@@ -59,12 +59,7 @@ pub async fn list_audit(
         }
     }
     let since = q.since.as_deref().map(parse_time).transpose().map_err(bad)?;
-    let before = match &q.cursor {
-        Some(c) => {
-            Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| bad("malformed cursor".into()))?)
-        }
-        None => None,
-    };
+    let before = row_cursor(q.cursor.as_deref())?;
     let f = AuditFilter { actor: q.actor, target: q.target, since, before };
     Ok(Json(service::audit::list(&state, &f, limit).await?))
 }

@@ -141,6 +141,18 @@ pub async fn fallback(uri: axum::http::Uri) -> axum::response::Response {
     ApiError::not_found("no such route").into_response()
 }
 
+/// Reads a row cursor (`next_cursor` of a newest-first page: list the rows before it). Any
+/// positive integer the documented pattern admits is accepted; one beyond every row id (past
+/// `i64::MAX`) lists from the newest, as no cursor would.
+pub fn row_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(c) = cursor else { return Ok(None) };
+    let ok = !c.is_empty() && c.len() <= 19 && c.bytes().all(|b| b.is_ascii_digit()) && !c.starts_with('0');
+    match c.parse::<u64>() {
+        Ok(n) if ok => Ok(Some(i64::try_from(n).unwrap_or(i64::MAX))),
+        _ => Err(ApiError::bad_request(registry_core::api::codes::BAD_REQUEST, "malformed cursor")),
+    }
+}
+
 /// Bounds a `limit` query parameter.
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     use registry_core::api::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, codes};

@@ -153,15 +153,7 @@ pub async fn list_versions(
     let m = model_name(&ns, &name)?;
     actor.check_read(&m, format_args!("model {m}"))?;
     let limit = page_limit(q.limit)?;
-    let before = match &q.cursor {
-        Some(c) => Some(
-            c.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::bad_request(codes::BAD_REQUEST, "malformed cursor"))?,
-        ),
-        None => None,
-    };
+    let before = crate::routes::row_cursor(q.cursor.as_deref())?;
     Ok(Json(service::read::list_versions(&state, &m, before, limit).await?))
 }
 
