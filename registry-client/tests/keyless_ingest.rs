@@ -8,6 +8,8 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use base64::Engine;
 use common::{Cli, blocking, write};
 use predicates::prelude::*;
@@ -335,21 +337,7 @@ async fn a_revoked_identity_no_longer_vouches() {
             .assert()
             .success();
         cli.cmd().args(["trust-root", "add"]).arg(&root).args(["--name", "t"]).assert().success();
-        let added = cli
-            .cmd()
-            .args([
-                "--json",
-                "keys",
-                "add-identity",
-                "--namespace",
-                "fraud/*",
-                "--issuer",
-                GITHUB_ACTIONS_ISSUER,
-            ])
-            .args(["--subject", main.subject.as_str()])
-            .output()
-            .unwrap();
-        let id = serde_json::from_slice::<Value>(&added.stdout).unwrap()["id"].as_str().unwrap().to_owned();
+        let id = trust_identity(&cli, main.subject.as_str());
         cli.cmd().args(["attest", "fraud/detector@1", "--envelope"]).arg(&first).assert().success();
         cli.cmd().args(["keys", "revoke", &id]).assert().success();
         let listed = cli.cmd().args(["--json", "attestations", "fraud/detector@1"]).output().unwrap();
@@ -361,6 +349,75 @@ async fn a_revoked_identity_no_longer_vouches() {
             .assert()
             .code(1)
             .stderr(predicate::str::contains("untrusted_identity"));
+    })
+    .await;
+}
+
+/// Trusts `subject` from GitHub Actions for `fraud/*`; the identity's id.
+fn trust_identity(cli: &Cli, subject: &str) -> String {
+    let added = cli
+        .cmd()
+        .args(["--json", "keys", "add-identity", "--namespace", "fraud/*", "--issuer", GITHUB_ACTIONS_ISSUER])
+        .args(["--subject", subject])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<Value>(&added.stdout).unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+/// A promotion decided on a keyless provenance, then the identity is revoked before the decision
+/// commits: the promotion is decided again (and denied), as it is for a revoked key. It used to
+/// commit on the stale decision: the promotion's evidence mark covered trusted keys only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_decided_before_an_identity_revocation_does_not_commit_on_it() {
+    let server = TestServer::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_path_buf();
+    let cli = Cli { url: server.url.clone(), token: server.admin_token.clone(), cfg: w.join("cfg") };
+    let d = Deployment::new();
+    let root = w.join("trusted_root.json");
+    std::fs::write(&root, d.trusted_root_json()).unwrap();
+    let main = github_workflow("acme/fraud", "train.yml", "refs/heads/main");
+    let slsa = w.join("slsa.json");
+    std::fs::write(&slsa, d.sign_dsse(&main, INTOTO_PAYLOAD_TYPE, &provenance(&manifest().digest())))
+        .unwrap();
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/policies/provenance.rego");
+    let (c, subject) = (cli.clone(), main.subject.clone());
+    let id = blocking(move || {
+        let dir = c.cfg.with_file_name("m");
+        write(&dir, FILES);
+        c.cmd()
+            .arg("push")
+            .arg(&dir)
+            .args(["--model", "fraud/detector", "--version", "1"])
+            .assert()
+            .success();
+        c.cmd().args(["trust-root", "add"]).arg(&root).args(["--name", "t"]).assert().success();
+        let id = trust_identity(&c, subject.as_str());
+        c.cmd().args(["attest", "fraud/detector@1", "--envelope"]).arg(&slsa).assert().success();
+        c.cmd().args(["policy", "set", "fraud/*", "production"]).arg(&policy).assert().success();
+        id
+    })
+    .await;
+
+    let (reached, release) = server.state.pauses.arm("promotion.decided");
+    let c = cli.clone();
+    let promote = tokio::task::spawn_blocking(move || {
+        c.cmd().args(["promote", "fraud/detector@1", "--to", "production"]).output().unwrap()
+    });
+    reached.await.unwrap();
+    let c = cli.clone();
+    blocking(move || c.cmd().args(["keys", "revoke", &id]).assert().success()).await;
+    release.send(()).unwrap();
+    let out = promote.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "denied on the identity's revocation: {stderr}");
+    assert!(stderr.contains("no verified SLSA provenance"), "{stderr}");
+    blocking(move || {
+        let history = cli.cmd().args(["--json", "alias", "history", "fraud/detector", "production"]).output();
+        let history: Value = serde_json::from_slice(&history.unwrap().stdout).unwrap();
+        let decisions: Vec<&str> =
+            history["events"].as_array().unwrap().iter().map(|e| e["decision"].as_str().unwrap()).collect();
+        assert_eq!(decisions, ["failed"], "{history}");
     })
     .await;
 }

@@ -305,14 +305,15 @@ pub async fn set_policy_log_index(conn: &mut AnyConnection, id: i64, idx: u64) -
 }
 
 /// What a promotion decision read about its target besides aliases and policies: the version's
-/// quarantine and corruption flags, its attestations, and every trusted key with its revocation.
+/// quarantine and corruption flags, its attestations, and every trusted key, identity and trust root
+/// (an attestation's status depends on all three).
 /// Read before the decision and again under the write lock; any difference means the decision may
 /// no longer hold and is taken again.
 #[derive(Debug, PartialEq, Eq)]
 pub struct EvidenceMark {
     flags: Option<(i64, i64)>,
     attestations: Vec<i64>,
-    keys: super::attestations::KeysMark,
+    trust: super::attestations::TrustRows,
 }
 
 /// The evidence mark of `version_id` (see [`EvidenceMark`]), inside a transaction or on a connection.
@@ -325,8 +326,8 @@ pub async fn evidence_mark(conn: &mut AnyConnection, version_id: i64) -> Result<
         .bind(version_id)
         .fetch_all(&mut *conn)
         .await?;
-    let keys = super::attestations::keys_mark(conn).await?;
-    Ok(EvidenceMark { flags, attestations, keys })
+    let trust = super::attestations::trust_rows(conn).await?;
+    Ok(EvidenceMark { flags, attestations, trust })
 }
 
 impl Db {

@@ -260,32 +260,34 @@ impl Db {
 #[derive(Debug, PartialEq, Eq)]
 pub struct TrustMark {
     namespace: String,
-    keys: KeysMark,
-    identities: IdentitiesMark,
-    roots: Vec<(String, String)>,
+    rows: TrustRows,
     require_provenance: Option<i64>,
 }
 
-/// Every trusted-identity row, whole (keyless trust changes like key trust).
-type IdentitiesMark = Vec<(i64, String, String, String, i64, String, Option<String>, Option<i64>)>;
+/// Every row that decides whether a signer is trusted now: trusted keys and identities (added,
+/// revoked, whole, so a key reinstated with other predicate types is a change even if the clock gave
+/// it the same `added_at`) and the installed trust roots. Part of the push and attestation
+/// [`TrustMark`] and of a promotion's evidence mark.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TrustRows {
+    keys: Vec<KeyMarkRow>,
+    identities: Vec<IdentityMarkRow>,
+    roots: Vec<(String, String)>,
+}
 
-/// Every trusted-key row, whole, as the marks compare them (a key reinstated with other predicate
-/// types is a change even if the clock gave it the same `added_at`).
-pub type KeysMark = Vec<(String, String, String, String, i64, Option<i64>)>;
+/// A trusted-key row as the marks compare it.
+type KeyMarkRow = (String, String, String, String, i64, Option<i64>);
+/// A trusted-identity row as the marks compare it.
+type IdentityMarkRow = (i64, String, String, String, i64, String, Option<String>, Option<i64>);
 
-/// [`KeysMark`] of the table.
-pub async fn keys_mark(conn: &mut AnyConnection) -> Result<KeysMark, DbError> {
-    Ok(sqlx::query_as(
+/// [`TrustRows`] as they are now, inside a transaction or on a connection.
+pub async fn trust_rows(conn: &mut AnyConnection) -> Result<TrustRows, DbError> {
+    let keys = sqlx::query_as(
         "SELECT key_id, namespace, public_key, predicate_types, added_at, revoked_at FROM trusted_keys \
          ORDER BY key_id, namespace",
     )
     .fetch_all(&mut *conn)
-    .await?)
-}
-
-/// The trust mark of `namespace` (see [`TrustMark`]), inside a transaction or on a connection.
-pub async fn trust_mark(conn: &mut AnyConnection, namespace: &str) -> Result<TrustMark, DbError> {
-    let keys = keys_mark(conn).await?;
+    .await?;
     let identities = sqlx::query_as(
         "SELECT id, namespace, issuer, subject, subject_regex, claims, trust_root, revoked_at \
          FROM trusted_identities ORDER BY id",
@@ -294,12 +296,18 @@ pub async fn trust_mark(conn: &mut AnyConnection, namespace: &str) -> Result<Tru
     .await?;
     let roots =
         sqlx::query_as("SELECT name, digest FROM trust_roots ORDER BY name").fetch_all(&mut *conn).await?;
+    Ok(TrustRows { keys, identities, roots })
+}
+
+/// The trust mark of `namespace` (see [`TrustMark`]), inside a transaction or on a connection.
+pub async fn trust_mark(conn: &mut AnyConnection, namespace: &str) -> Result<TrustMark, DbError> {
+    let rows = trust_rows(conn).await?;
     let require_provenance =
         sqlx::query_scalar("SELECT require_provenance FROM namespace_settings WHERE namespace = $1")
             .bind(namespace)
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(TrustMark { namespace: namespace.to_owned(), keys, identities, roots, require_provenance })
+    Ok(TrustMark { namespace: namespace.to_owned(), rows, require_provenance })
 }
 
 impl TrustMark {
