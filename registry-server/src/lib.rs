@@ -185,6 +185,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
             config.upload_memory_budget,
             service::uploads::BUDGET_WAIT,
         )),
+        predicates: Arc::default(),
     })
 }
 

@@ -78,6 +78,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::service::webhooks::Webhooks>,
     /// Resumable uploads' memory budget and sessions' turns.
     pub uploads: Arc<crate::service::uploads::Uploads>,
+    /// Decoded attestation predicates, by digest (promotion decisions).
+    pub predicates: Arc<crate::service::promote::Predicates>,
 }
 
 /// Named points where a test can hold one request (e.g. a promotion between its decision and its

@@ -322,6 +322,7 @@ impl TestServer {
                 opts.upload_memory_budget,
                 opts.upload_budget_wait,
             )),
+            predicates: Arc::default(),
         };
         let webhook_worker = Some(crate::service::webhooks::deliver::spawn(state.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -501,3 +501,33 @@ async fn the_documented_example_policies_allow_and_deny_what_they_say() {
     let other = client(&s).with_token(Some(s.token("other", &[Scope::Read], "vision/*").await));
     assert!(other.compliance().await.unwrap().namespaces.is_empty());
 }
+
+/// A policy reads only predicates whose stored bytes still hash to their digest: bytes altered behind
+/// the server's back (here one trailing space: the same JSON) stop the promotion instead of being read
+/// as evidence. A promotion over the intact bytes, before and after, reads the same predicate whether
+/// it was decoded afresh or held from an earlier decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_never_reads_an_attestation_whose_stored_bytes_changed() {
+    let s = TestServer::start().await;
+    let admin = client(&s);
+    let training = SigningKey::from_seed(KeyKind::Ed25519, &[7; 32]).unwrap();
+    admin.add_key(&trust_key("fraud/*", &training, &[SLSA_PROVENANCE_V1, OMS_V1])).await.unwrap();
+    let data: &[(&str, &[u8])] = &[("s3://data/nov.parquet", b"november")];
+    push_version(&admin, "fraud/detector", "1", lineage(0.95, data), Some(&training)).await;
+    push_version(&admin, "fraud/detector", "2", lineage(0.95, data), Some(&training)).await;
+    set_policy(&admin, "fraud/*", "data", &example("datasets.rego")).await;
+    let model = m("fraud/detector");
+    admin.promote(&model, "data", &promote_req("1")).await.unwrap();
+
+    let sql = format!(
+        "UPDATE attestations SET body = body || ' ' WHERE predicate_type = '{SLSA_PROVENANCE_V1}' AND version_id = \
+         (SELECT id FROM versions WHERE version = '2')"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(s.state.db.pool()).await.unwrap();
+    let (status, code) = api_error(admin.promote(&model, "data", &promote_req("2")).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (500, "internal"));
+    assert_eq!(admin.get_alias(&model, "data", None).await.unwrap().version, "1", "the alias did not move");
+
+    // Version 1's predicate was decoded for the first decision; the next one reads it from memory.
+    admin.promote(&model, "data", &promote_req("1")).await.unwrap();
+}

@@ -56,6 +56,9 @@ pub struct KeyRow {
 
 pub(super) const ATT: &str = "id, version_id, digest, body, format, predicate_type, signer_key_id, subject_digest, binding, \
                    created_by, created_at, log_index, signer_identity";
+/// [`ATT`] with an empty body.
+const ATT_HEAD: &str = "id, version_id, digest, '' AS body, format, predicate_type, signer_key_id, subject_digest, \
+                        binding, created_by, created_at, log_index, signer_identity";
 const KEY: &str = "key_id, namespace, public_key, predicate_types, added_by, added_at, revoked_at";
 
 /// Stores an attestation of a version (inside the caller's transaction) with its evidence key; its
@@ -149,6 +152,13 @@ impl Db {
     /// A version's attestations, oldest first.
     pub async fn attestations_of(&self, version_id: i64) -> Result<Vec<AttestationRow>, DbError> {
         let sql = format!("SELECT {ATT} FROM attestations WHERE version_id = $1 ORDER BY id");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(version_id).fetch_all(self.pool()).await?)
+    }
+
+    /// [`Db::attestations_of`] without their bodies (`body` left empty): what trust status and a
+    /// listing read, a fraction of the bytes.
+    pub async fn attestation_heads_of(&self, version_id: i64) -> Result<Vec<AttestationRow>, DbError> {
+        let sql = format!("SELECT {ATT_HEAD} FROM attestations WHERE version_id = $1 ORDER BY id");
         Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(version_id).fetch_all(self.pool()).await?)
     }
 

@@ -459,7 +459,7 @@ pub async fn list(
 ) -> Result<Vec<AttestationInfo>, ApiError> {
     let trusted = trusted_for(state, model).await?;
     let revoked = revoked_key_ids(&state.db).await?;
-    state.db.attestations_of(version_id).await?.iter().map(|r| info(r, &trusted, &revoked)).collect()
+    state.db.attestation_heads_of(version_id).await?.iter().map(|r| info(r, &trusted, &revoked)).collect()
 }
 
 /// The exact stored bytes of one attestation, re-checked against their digest.

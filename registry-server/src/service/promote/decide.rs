@@ -177,7 +177,8 @@ pub async fn promote(
             continue; // dropped: rolled back
         }
         let moved =
-            commit_decision(state, tx, actor, mv, model_row.id, &version, current, &decision, &input).await?;
+            commit_decision(state, tx, actor, mv, model_row.id, &version, current, &decision, &input.input)
+                .await?;
         return moved.ok_or_else(|| MoveError::Denied {
             model: mv.model.to_string(),
             version: version.version.clone(),
@@ -397,7 +398,7 @@ pub async fn rollback(
                     &v,
                     Some(&current),
                     &decision,
-                    &input,
+                    &input.input,
                 )
                 .await?
                 .ok_or_else(|| ApiError::internal("an allowed decision was recorded as denied").into());

@@ -15,14 +15,16 @@ use crate::db::{DbError, rfc3339};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+mod cache;
 mod decide;
 mod policy;
 mod read;
 
+pub use cache::Predicates;
 pub use decide::{Move, MoveError, promote, rollback};
 pub use policy::{
-    MAX_POLICY_LEN, applicable, check_policy, dry_run, evaluate, get_policy, list_policies, policy_input,
-    policy_revisions, set_policy,
+    Evidence, MAX_POLICY_LEN, applicable, check_policy, dry_run, evaluate, get_policy, list_policies,
+    policy_input, policy_revisions, set_policy,
 };
 pub use read::{get, history, list};
 

@@ -56,9 +56,10 @@ pub async fn applicable(
     Ok(out)
 }
 
-/// Evaluates `policies` on `input`: allowed only if every policy's `allow` is true and its `deny` set
-/// is empty. A policy that fails to load, errors or runs out of time denies.
-pub async fn evaluate(policies: Vec<PolicyRow>, input: &PolicyInput) -> Result<Decision, ApiError> {
+/// Evaluates `policies` on `evidence`: allowed only if every policy's `allow` is true and its `deny`
+/// set is empty. A policy that fails to load, errors or runs out of time denies.
+pub async fn evaluate(policies: Vec<PolicyRow>, evidence: &Evidence) -> Result<Decision, ApiError> {
+    let input = &evidence.input;
     let refs = policies.iter().map(policy_ref).collect::<Result<Vec<_>, _>>()?;
     // Whatever the policies say, no alias moves onto a version under quarantine or found corrupted.
     let mut fixed = Vec::new();
@@ -75,12 +76,12 @@ pub async fn evaluate(policies: Vec<PolicyRow>, input: &PolicyInput) -> Result<D
         }
         return Ok(Decision { allowed, reasons: fixed, policies: refs });
     }
-    let input_json = serde_json::to_string(input).map_err(ApiError::internal)?;
+    let doc = evidence.doc.clone();
     let ids: Vec<i64> = policies.iter().map(|p| p.id).collect();
     let work = tokio::task::spawn_blocking(move || {
         let mut reasons = Vec::new();
         for p in &policies {
-            match eval_one(&p.rego, &input_json) {
+            match eval_one(&p.rego, &doc) {
                 Ok((true, deny)) if deny.is_empty() => {}
                 Ok((allow, deny)) => {
                     if deny.is_empty() && !allow {
@@ -131,14 +132,14 @@ fn bound_reasons(mut reasons: Vec<String>) -> Vec<String> {
 
 /// One policy: (allow, deny reasons). Alone, within the execution timer and the memory budget of
 /// [`crate::service::rego`] (checked inside builtins too).
-fn eval_one(rego: &str, input_json: &str) -> Result<(bool, Vec<String>), String> {
-    crate::service::rego::exclusive(|ex| eval_loaded(ex, rego, input_json))
+fn eval_one(rego: &str, input: &regorus::Value) -> Result<(bool, Vec<String>), String> {
+    crate::service::rego::exclusive(|ex| eval_loaded(ex, rego, input))
 }
 
 fn eval_loaded(
     ex: &crate::service::rego::Exclusive,
     rego: &str,
-    input_json: &str,
+    input: &regorus::Value,
 ) -> Result<(bool, Vec<String>), String> {
     let mut engine = regorus::Engine::new();
     engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
@@ -147,7 +148,8 @@ fn eval_loaded(
     });
     crate::service::rego::install_bounded_builtins(&mut engine).map_err(|e| e.to_string())?;
     engine.add_policy("policy.rego".into(), rego.into()).map_err(|e| e.to_string())?;
-    engine.set_input_json(input_json).map_err(|e| e.to_string())?;
+    // Shared, not copied: the policies only read their input.
+    engine.set_input(input.clone());
     ex.budget(crate::service::rego::MEMORY_BUDGET);
     // A query (not eval_rule) so that a module without `allow` or `deny` is simply undefined.
     let mut value = |rule: &str| -> Result<Value, String> {
@@ -188,7 +190,17 @@ pub fn check_policy(rego: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Everything a policy sees about promoting `version` to `alias`.
+/// What the policies of one decision see: the input as [`PolicyInput`] (every `predicate` left null;
+/// the VSA and the decision read the rest) and as the document regorus reads, predicates included.
+pub struct Evidence {
+    /// The input without predicates.
+    pub input: PolicyInput,
+    doc: regorus::Value,
+}
+
+/// Everything a policy sees about promoting `version` to `alias`. Each attestation's trust status
+/// is judged now; its predicate comes from [`super::cache::Predicates`] or is decoded from stored
+/// bytes checked against their digest.
 pub async fn policy_input(
     state: &AppState,
     model: &ModelName,
@@ -196,15 +208,36 @@ pub async fn policy_input(
     alias: &AliasName,
     aliases: &[AliasRow],
     actor: &Actor,
-) -> Result<PolicyInput, ApiError> {
+) -> Result<Evidence, ApiError> {
     let trusted = attest::trusted_for(state, model).await?;
     let revoked = attest::revoked_key_ids(&state.db).await?;
+    let rows = state.db.attestation_heads_of(version.id).await?;
+    let cache = &state.predicates;
+    let mut predicates: Vec<Option<regorus::Value>> = rows.iter().map(|r| cache.get(&r.digest)).collect();
+    if predicates.iter().any(Option::is_none) {
+        for row in state.db.attestations_of(version.id).await? {
+            let Some(i) = rows.iter().position(|r| r.id == row.id) else { continue };
+            if predicates[i].is_some() {
+                continue;
+            }
+            if Digest::of(row.body.as_bytes()).hex() != row.digest {
+                return Err(corrupt(format!(
+                    "attestation {}: stored bytes do not hash to their digest",
+                    row.id
+                )));
+            }
+            let predicate = registry_core::attest::parse(row.body.as_bytes())
+                .map(|p| p.statement.predicate)
+                .unwrap_or(Value::Null);
+            let text = serde_json::to_string(&predicate).map_err(ApiError::internal)?;
+            let doc = regorus::Value::from_json_str(&text).map_err(corrupt)?;
+            cache.put(row.digest.clone(), doc.clone(), text.len());
+            predicates[i] = Some(doc);
+        }
+    }
     let mut atts = Vec::new();
-    for row in state.db.attestations_of(version.id).await? {
-        let info = attest::info(&row, &trusted, &revoked)?;
-        let predicate = registry_core::attest::parse(row.body.as_bytes())
-            .map(|p| p.statement.predicate)
-            .unwrap_or(Value::Null);
+    for row in &rows {
+        let info = attest::info(row, &trusted, &revoked)?;
         let signer = match &info.signer_identity {
             Some(i) => PolicySigner::Identity {
                 issuer: i.issuer.clone(),
@@ -222,11 +255,11 @@ pub async fn policy_input(
             verified: info.status == "verified",
             status: info.status,
             binding: info.binding,
-            predicate,
+            predicate: Value::Null,
         });
     }
     let map: BTreeMap<String, String> = aliases.iter().map(|a| (a.name.clone(), a.version.clone())).collect();
-    Ok(PolicyInput {
+    let input = PolicyInput {
         quarantined: version.quarantined != 0,
         version: read::version_response(version.clone())?,
         attestations: atts,
@@ -234,7 +267,26 @@ pub async fn policy_input(
         aliases: map,
         actor: PolicyActor { id: actor.id.clone(), scopes: actor.scopes.clone() },
         time: rfc3339(now_ms()),
-    })
+    };
+    let text = serde_json::to_string(&input).map_err(ApiError::internal)?;
+    let mut doc = regorus::Value::from_json_str(&text).map_err(ApiError::internal)?;
+    with_predicates(&mut doc, predicates).map_err(ApiError::internal)?;
+    Ok(Evidence { input, doc })
+}
+
+/// Puts each attestation's predicate into the input document, in order.
+fn with_predicates(doc: &mut regorus::Value, predicates: Vec<Option<regorus::Value>>) -> anyhow::Result<()> {
+    let key = |k: &str| regorus::Value::from(k);
+    let atts = doc
+        .as_object_mut()?
+        .get_mut(&key("attestations"))
+        .ok_or_else(|| anyhow::anyhow!("the input has no attestations"))?
+        .as_array_mut()?;
+    for (i, p) in predicates.into_iter().enumerate() {
+        let a = atts.get_mut(i).ok_or_else(|| anyhow::anyhow!("attestation {i} is missing"))?;
+        a.as_object_mut()?.insert(key("predicate"), p.unwrap_or(regorus::Value::Null));
+    }
+    Ok(())
 }
 
 pub async fn dry_run(
