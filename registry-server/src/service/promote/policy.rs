@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::{corrupt, model_row};
 use crate::auth::Actor;
 use crate::db::aliases::{self, AliasRow, PolicyRow};
+use crate::db::attestations::AttestationRow;
 use crate::db::versions::VersionRow;
 use crate::db::{DbError, now_ms, rfc3339};
 use crate::error::ApiError;
@@ -212,28 +213,14 @@ pub async fn policy_input(
     let trusted = attest::trusted_for(state, model).await?;
     let revoked = attest::revoked_key_ids(&state.db).await?;
     let rows = state.db.attestation_heads_of(version.id).await?;
-    let cache = &state.predicates;
-    let mut predicates: Vec<Option<regorus::Value>> = rows.iter().map(|r| cache.get(&r.digest)).collect();
-    if predicates.iter().any(Option::is_none) {
-        for row in state.db.attestations_of(version.id).await? {
-            let Some(i) = rows.iter().position(|r| r.id == row.id) else { continue };
-            if predicates[i].is_some() {
-                continue;
-            }
-            if Digest::of(row.body.as_bytes()).hex() != row.digest {
-                return Err(corrupt(format!(
-                    "attestation {}: stored bytes do not hash to their digest",
-                    row.id
-                )));
-            }
-            let predicate = registry_core::attest::parse(row.body.as_bytes())
-                .map(|p| p.statement.predicate)
-                .unwrap_or(Value::Null);
-            let text = serde_json::to_string(&predicate).map_err(ApiError::internal)?;
-            let doc = regorus::Value::from_json_str(&text).map_err(corrupt)?;
-            cache.put(row.digest.clone(), doc.clone(), text.len());
-            predicates[i] = Some(doc);
-        }
+    let mut predicates = Vec::with_capacity(rows.len());
+    for head in &rows {
+        // Typically one miss per decision: the VSA the previous promotion added.
+        let cached = state.predicates.get(&head.digest);
+        predicates.push(match cached {
+            Some(doc) => doc,
+            None => decode_predicate(state, head).await?,
+        });
     }
     let mut atts = Vec::new();
     for row in &rows {
@@ -274,8 +261,24 @@ pub async fn policy_input(
     Ok(Evidence { input, doc })
 }
 
+/// The predicate of a stored attestation (null if it has none that parses), from bytes checked
+/// against their digest, held in [`super::cache::Predicates`] for the next decision.
+async fn decode_predicate(state: &AppState, head: &AttestationRow) -> Result<regorus::Value, ApiError> {
+    let row = state.db.attestation_get(head.version_id, head.id).await?;
+    if Digest::of(row.body.as_bytes()).hex() != row.digest {
+        return Err(corrupt(format!("attestation {}: stored bytes do not hash to their digest", row.id)));
+    }
+    let predicate = registry_core::attest::parse(row.body.as_bytes())
+        .map(|p| p.statement.predicate)
+        .unwrap_or(Value::Null);
+    let text = serde_json::to_string(&predicate).map_err(ApiError::internal)?;
+    let doc = regorus::Value::from_json_str(&text).map_err(corrupt)?;
+    state.predicates.put(row.digest, doc.clone(), text.len());
+    Ok(doc)
+}
+
 /// Puts each attestation's predicate into the input document, in order.
-fn with_predicates(doc: &mut regorus::Value, predicates: Vec<Option<regorus::Value>>) -> anyhow::Result<()> {
+fn with_predicates(doc: &mut regorus::Value, predicates: Vec<regorus::Value>) -> anyhow::Result<()> {
     let key = |k: &str| regorus::Value::from(k);
     let atts = doc
         .as_object_mut()?
@@ -284,7 +287,7 @@ fn with_predicates(doc: &mut regorus::Value, predicates: Vec<Option<regorus::Val
         .as_array_mut()?;
     for (i, p) in predicates.into_iter().enumerate() {
         let a = atts.get_mut(i).ok_or_else(|| anyhow::anyhow!("attestation {i} is missing"))?;
-        a.as_object_mut()?.insert(key("predicate"), p.unwrap_or(regorus::Value::Null));
+        a.as_object_mut()?.insert(key("predicate"), p);
     }
     Ok(())
 }
