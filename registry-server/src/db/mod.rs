@@ -3,7 +3,7 @@
 //! sqlx's `Any` driver runs the same `$N` SQL on both backends; the schema sticks to BIGINT/TEXT so
 //! both agree on types. Write transactions start with `BEGIN IMMEDIATE` on SQLite, so two writers
 //! never deadlock upgrading read locks.
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -34,8 +34,39 @@ pub mod webhooks;
 #[cfg(test)]
 mod tests;
 
-/// A write transaction.
-pub type Tx = sqlx::Transaction<'static, Any>;
+/// A write transaction. On SQLite it holds the process's write gate until it ends: writers queue
+/// in arrival order in the process instead of racing for SQLite's lock, whose busy handler sleeps
+/// losers for 1, 2, 5, ... 100 ms and lets later arrivals overtake them (the tail of concurrent
+/// writes), and a waiting writer holds no pooled connection that readers could use.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    /// Commits, then opens the gate.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    /// Rolls back, then opens the gate (dropping a `Tx` rolls back too).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
+}
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +121,8 @@ pub struct Db {
     /// the next fully synced commit. PostgreSQL: the same pool, with `synchronous_commit = off` per
     /// transaction.
     relaxed: AnyPool,
+    /// SQLite: the write gate every write transaction takes first (see [`Tx`]).
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -170,7 +203,7 @@ impl Db {
             Backend::Sqlite => sqlite_pool(&url, 1, "NORMAL").await?,
             Backend::Postgres => pool.clone(),
         };
-        Ok(Self { pool, backend, relaxed })
+        Ok(Self { pool, backend, relaxed, gate: Arc::default() })
     }
 
     /// The backend in use.
@@ -187,21 +220,27 @@ impl Db {
     /// only for writes that a power cut may undo without harm.
     pub async fn begin_relaxed(&self) -> Result<Tx, DbError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.relaxed.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => self.begin_gated(&self.relaxed).await?,
             Backend::Postgres => {
-                let mut tx = self.relaxed.begin().await?;
-                sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-                tx
+                let mut inner = self.relaxed.begin().await?;
+                sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *inner).await?;
+                Tx { inner, _gate: None }
             }
         })
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, so writers queue up front).
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite behind the write gate, so writers
+    /// queue up front, in order).
     pub async fn begin_write(&self) -> Result<Tx, DbError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.begin_gated(&self.pool).await?,
+            Backend::Postgres => Tx { inner: self.pool.begin().await?, _gate: None },
         })
+    }
+
+    async fn begin_gated(&self, pool: &AnyPool) -> Result<Tx, DbError> {
+        let gate = self.gate.clone().lock_owned().await;
+        Ok(Tx { inner: pool.begin_with("BEGIN IMMEDIATE").await?, _gate: Some(gate) })
     }
 
     /// Starts a write transaction holding the global write lock (see [`log::lock_global_writes`]).
