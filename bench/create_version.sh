@@ -25,7 +25,7 @@ spid=""; mlpid=""
 cleanup() {
   [ -n "$spid" ] && kill "$spid" 2>/dev/null
   [ -n "$mlpid" ] && bash "$shared/stop_pidtree.sh" "$mlpid" > /dev/null 2>&1
-  [ "$db" = postgres ] && scripts/pg.sh stop "$work/pg" > /dev/null 2>&1
+  if [ "$db" = postgres ]; then scripts/pg.sh stop "$work/pg" > /dev/null 2>&1; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -71,9 +71,9 @@ mkdir -p "$work/peers"; ln -s "$PEERS/venv-mlflow" "$work/peers/venv-mlflow"
 PEERS=$work/peers bash "$shared/start_mlflow.sh" $mlport 1 > "$work/mlflow.start" 2>&1
 mlpid=$(cat "$work/peers/mlflow/server.pid")
 API=http://127.0.0.1:$mlport/api/2.0/mlflow
-curl -sf -X POST "$API/registered-models/create" -d '{"name": "bench-detector"}' > /dev/null
-exp=$(curl -sf -X POST "$API/experiments/create" -d "{\"name\": \"bench-$$\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["experiment_id"])')
-run=$(curl -sf -X POST "$API/runs/create" -d "{\"experiment_id\": \"$exp\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["info"]["run_id"])')
+curl -sf -H "Content-Type: application/json" -X POST "$API/registered-models/create" -d '{"name": "bench-detector"}' > /dev/null
+exp=$(curl -sf -H "Content-Type: application/json" -X POST "$API/experiments/create" -d "{\"name\": \"bench-$$\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["experiment_id"])')
+run=$(curl -sf -H "Content-Type: application/json" -X POST "$API/runs/create" -d "{\"experiment_id\": \"$exp\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["info"]["run_id"])')
 cat > "$work/mlflow.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
