@@ -239,7 +239,11 @@ impl Db {
     }
 
     async fn begin_gated(&self, pool: &AnyPool) -> Result<Tx, DbError> {
-        let gate = self.gate.clone().lock_owned().await;
+        // As long as SQLite's own busy timeout: a writer stuck inside its transaction (a hung HSM
+        // signing a decision) makes the others fail with 503 after it, not wait for ever.
+        let gate = tokio::time::timeout(Duration::from_secs(30), self.gate.clone().lock_owned())
+            .await
+            .map_err(|_| DbError::Other(sqlx::Error::PoolTimedOut))?;
         Ok(Tx { inner: pool.begin_with("BEGIN IMMEDIATE").await?, _gate: Some(gate) })
     }
 

@@ -14,6 +14,9 @@ use std::sync::Mutex;
 /// overhead per byte). A predicate bigger than this is decoded every time.
 pub const GENERATION_BYTES: usize = 4 << 20;
 
+/// Bytes charged per entry besides its predicate JSON and key.
+const ENTRY_OVERHEAD: usize = 256;
+
 /// A bounded map of decoded predicates with two generations: lookups promote from the old one,
 /// and when the young one is full it becomes the old one (the least recently used half goes).
 #[derive(Default)]
@@ -61,6 +64,9 @@ impl Predicates {
     /// Holds `doc`, decoded from `bytes` of predicate JSON, for the attestation whose stored bytes
     /// were checked to hash to `digest`.
     pub fn put(&self, digest: String, doc: regorus::Value, bytes: usize) {
+        // Charged beyond its JSON: the key and the map slot, so tiny predicates cannot make
+        // millions of entries.
+        let bytes = bytes + digest.len() + ENTRY_OVERHEAD;
         if bytes <= GENERATION_BYTES {
             self.lock().insert(digest, Entry { doc, bytes });
         }
@@ -94,7 +100,7 @@ mod tests {
     #[test]
     fn the_recently_used_half_survives_and_the_rest_is_dropped() {
         let c = Predicates::default();
-        let third = GENERATION_BYTES / 3;
+        let third = GENERATION_BYTES / 3 - ENTRY_OVERHEAD - 1;
         let doc = |n: u64| regorus::Value::from(n);
         c.put("a".into(), doc(1), third);
         c.put("b".into(), doc(2), third);

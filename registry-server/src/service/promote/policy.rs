@@ -218,8 +218,8 @@ pub async fn policy_input(
         // Typically one miss per decision: the VSA the previous promotion added.
         let cached = state.predicates.get(&head.digest);
         predicates.push(match cached {
-            Some(doc) => doc,
-            None => decode_predicate(state, head).await?,
+            Some(doc) => Predicate::Held(doc),
+            None => Predicate::Json { digest: head.digest.clone(), text: predicate_json(state, head).await? },
         });
     }
     let mut atts = Vec::new();
@@ -256,14 +256,27 @@ pub async fn policy_input(
         time: rfc3339(now_ms()),
     };
     let text = serde_json::to_string(&input).map_err(ApiError::internal)?;
-    let mut doc = regorus::Value::from_json_str(&text).map_err(ApiError::internal)?;
-    with_predicates(&mut doc, predicates).map_err(ApiError::internal)?;
+    // regorus parses alone, as evaluations do: a parse running beside another request's evaluation
+    // would meet the memory ceiling that evaluation set (`service::rego`).
+    let cache = state.predicates.clone();
+    let doc = tokio::task::spawn_blocking(move || {
+        crate::service::rego::exclusive(|_| input_document(&text, predicates, &cache))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     Ok(Evidence { input, doc })
 }
 
-/// The predicate of a stored attestation (null if it has none that parses), from bytes checked
-/// against their digest, held in [`super::cache::Predicates`] for the next decision.
-async fn decode_predicate(state: &AppState, head: &AttestationRow) -> Result<regorus::Value, ApiError> {
+/// An attestation's predicate: held from an earlier decision, or its JSON to parse (and hold).
+enum Predicate {
+    Held(regorus::Value),
+    Json { digest: String, text: String },
+}
+
+/// The JSON of a stored attestation's predicate (null if it has none that parses), from bytes
+/// checked against their digest.
+async fn predicate_json(state: &AppState, head: &AttestationRow) -> Result<String, ApiError> {
     let row = state.db.attestation_get(head.version_id, head.id).await?;
     if Digest::of(row.body.as_bytes()).hex() != row.digest {
         return Err(corrupt(format!("attestation {}: stored bytes do not hash to their digest", row.id)));
@@ -271,14 +284,17 @@ async fn decode_predicate(state: &AppState, head: &AttestationRow) -> Result<reg
     let predicate = registry_core::attest::parse(row.body.as_bytes())
         .map(|p| p.statement.predicate)
         .unwrap_or(Value::Null);
-    let text = serde_json::to_string(&predicate).map_err(ApiError::internal)?;
-    let doc = regorus::Value::from_json_str(&text).map_err(corrupt)?;
-    state.predicates.put(row.digest, doc.clone(), text.len());
-    Ok(doc)
+    serde_json::to_string(&predicate).map_err(ApiError::internal)
 }
 
-/// Puts each attestation's predicate into the input document, in order.
-fn with_predicates(doc: &mut regorus::Value, predicates: Vec<regorus::Value>) -> anyhow::Result<()> {
+/// The input document: `input` (JSON, predicates null) with each attestation's predicate put in,
+/// in order; predicates parsed here are held in `cache` for the next decision.
+fn input_document(
+    input: &str,
+    predicates: Vec<Predicate>,
+    cache: &super::cache::Predicates,
+) -> anyhow::Result<regorus::Value> {
+    let mut doc = regorus::Value::from_json_str(input)?;
     let key = |k: &str| regorus::Value::from(k);
     let atts = doc
         .as_object_mut()?
@@ -286,10 +302,18 @@ fn with_predicates(doc: &mut regorus::Value, predicates: Vec<regorus::Value>) ->
         .ok_or_else(|| anyhow::anyhow!("the input has no attestations"))?
         .as_array_mut()?;
     for (i, p) in predicates.into_iter().enumerate() {
+        let p = match p {
+            Predicate::Held(doc) => doc,
+            Predicate::Json { digest, text } => {
+                let doc = regorus::Value::from_json_str(&text)?;
+                cache.put(digest, doc.clone(), text.len());
+                doc
+            }
+        };
         let a = atts.get_mut(i).ok_or_else(|| anyhow::anyhow!("attestation {i} is missing"))?;
         a.as_object_mut()?.insert(key("predicate"), p);
     }
-    Ok(())
+    Ok(doc)
 }
 
 pub async fn dry_run(
