@@ -310,18 +310,37 @@ deny contains "no SLSA provenance from acme/fraud train.yml on refs/heads/main" 
     }
 }
 
+/// The set-up of the revocation tests: a server, a test Sigstore deployment with its root written
+/// out, the CLI, and the GitHub workflow on main that signs.
+struct Revocation {
+    server: TestServer,
+    _work: tempfile::TempDir,
+    w: PathBuf,
+    cli: Cli,
+    d: Deployment,
+    root: PathBuf,
+    main: Identity,
+}
+
+impl Revocation {
+    async fn start() -> Self {
+        let server = TestServer::start().await;
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path().to_path_buf();
+        let cli = Cli { url: server.url.clone(), token: server.admin_token.clone(), cfg: w.join("cfg") };
+        let d = Deployment::new();
+        let root = w.join("trusted_root.json");
+        std::fs::write(&root, d.trusted_root_json()).unwrap();
+        let main = github_workflow("acme/fraud", "train.yml", "refs/heads/main");
+        Self { server, _work: work, w, cli, d, root, main }
+    }
+}
+
 /// Revoking the identity turns its attestations' status to `signer_revoked`; a new one from it is
 /// refused. (Trust is re-checked at commit: `trust.rs` covers the race for keys; identities share the mark.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_identity_no_longer_vouches() {
-    let server = TestServer::start().await;
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path().to_path_buf();
-    let cli = Cli { url: server.url.clone(), token: server.admin_token.clone(), cfg: w.join("cfg") };
-    let d = Deployment::new();
-    let root = w.join("trusted_root.json");
-    std::fs::write(&root, d.trusted_root_json()).unwrap();
-    let main = github_workflow("acme/fraud", "train.yml", "refs/heads/main");
+    let Revocation { server: _server, _work, w, cli, d, root, main } = Revocation::start().await;
     let m = manifest();
     let first = w.join("a.json");
     std::fs::write(&first, d.sign_dsse(&main, INTOTO_PAYLOAD_TYPE, &provenance(&m.digest()))).unwrap();
@@ -369,14 +388,7 @@ fn trust_identity(cli: &Cli, subject: &str) -> String {
 /// commit on the stale decision: the promotion's evidence mark covered trusted keys only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_decided_before_an_identity_revocation_does_not_commit_on_it() {
-    let server = TestServer::start().await;
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path().to_path_buf();
-    let cli = Cli { url: server.url.clone(), token: server.admin_token.clone(), cfg: w.join("cfg") };
-    let d = Deployment::new();
-    let root = w.join("trusted_root.json");
-    std::fs::write(&root, d.trusted_root_json()).unwrap();
-    let main = github_workflow("acme/fraud", "train.yml", "refs/heads/main");
+    let Revocation { server, _work, w, cli, d, root, main } = Revocation::start().await;
     let slsa = w.join("slsa.json");
     std::fs::write(&slsa, d.sign_dsse(&main, INTOTO_PAYLOAD_TYPE, &provenance(&manifest().digest())))
         .unwrap();
