@@ -8,15 +8,42 @@
 //! bytes live when the work starts plus the budget, and lifted when it ends. Work is serialized so that
 //! two budgets never overlap; what other threads allocate meanwhile counts against it too, which can
 //! only make a policy deny (never allow) under memory pressure.
-use std::sync::{Mutex, PoisonError};
+//!
+//! Policy modules are parsed and analysed once: [`Exclusive::policy`] keeps prepared engines by the
+//! SHA-256 of their text (so an entry never goes stale) and hands out copies, which regorus resets at
+//! every query (input, rule values, builtin results). Every engine is built one way ([`EVAL_LIMIT`]
+//! timer, bounded builtins), so the text is the whole key.
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use registry_core::Digest;
 
 /// Bytes a policy evaluation (or compilation) may add to the process's live memory.
 pub const MEMORY_BUDGET: u64 = 128 << 20;
 
-static LOCK: Mutex<()> = Mutex::new(());
+/// How long one policy query may run (regorus's execution timer, checked between steps).
+pub const EVAL_LIMIT: Duration = Duration::from_millis(500);
+
+/// Live bytes the prepared engines may hold together (each charged what building it added, at least
+/// its text); past it, or past [`MAX_PREPARED`] engines, the lot is dropped and rebuilt as used.
+pub const PREPARED_BYTES: u64 = 32 << 20;
+
+/// Prepared engines kept at most.
+pub const MAX_PREPARED: usize = 64;
+
+/// Prepared engines by module digest, with what each holds; kept with the right to run regorus work.
+struct Prepared {
+    engines: BTreeMap<Digest, regorus::Engine>,
+    bytes: u64,
+}
+
+static LOCK: Mutex<Prepared> = Mutex::new(Prepared { engines: BTreeMap::new(), bytes: 0 });
 
 /// The right to run regorus work, held by one caller at a time; [`Exclusive::budget`] sets the ceiling.
-pub struct Exclusive(());
+pub struct Exclusive {
+    prepared: MutexGuard<'static, Prepared>,
+}
 
 impl Exclusive {
     /// From now until the work ends, at most `bytes` more live bytes than now.
@@ -24,6 +51,48 @@ impl Exclusive {
         let live = regorus_mimalloc::global_allocation_stats_snapshot().allocated;
         regorus::set_global_memory_limit(Some(live.saturating_add(bytes)));
     }
+
+    /// An engine for the policy module `text`, parsed and analysed (prepared) once per text under
+    /// [`MEMORY_BUDGET`], with the [`EVAL_LIMIT`] timer and the bounded builtins; a copy carrying no
+    /// input. Returns with no ceiling set, whatever happened.
+    pub fn policy(&mut self, text: &str) -> anyhow::Result<regorus::Engine> {
+        let key = Digest::of(text.as_bytes());
+        if let Some(e) = self.prepared.engines.get(&key) {
+            return Ok(e.clone());
+        }
+        let before = regorus_mimalloc::global_allocation_stats_snapshot().allocated;
+        self.budget(MEMORY_BUDGET);
+        let built = prepare(text);
+        regorus::set_global_memory_limit(None);
+        let engine = built?;
+        // What building it added (other threads' allocations meanwhile blur this; it is a charge).
+        let after = regorus_mimalloc::global_allocation_stats_snapshot().allocated;
+        let cost = after.saturating_sub(before).max(text.len() as u64);
+        let p = &mut *self.prepared;
+        if p.engines.len() >= MAX_PREPARED || p.bytes.saturating_add(cost) > PREPARED_BYTES {
+            p.engines.clear();
+            p.bytes = 0;
+        }
+        if cost <= PREPARED_BYTES {
+            p.engines.insert(key, engine.clone());
+            p.bytes += cost;
+        }
+        Ok(engine)
+    }
+}
+
+/// A promotion policy's engine: the timer, the bounded builtins, the module, prepared (analysis,
+/// schedule, rule index: any query does it, and `true` reads no rule).
+fn prepare(text: &str) -> anyhow::Result<regorus::Engine> {
+    let mut engine = regorus::Engine::new();
+    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
+        limit: EVAL_LIMIT,
+        check_interval: std::num::NonZeroU32::new(16).unwrap_or(std::num::NonZeroU32::MIN),
+    });
+    install_bounded_builtins(&mut engine)?;
+    engine.add_policy("policy.rego".into(), text.into())?;
+    engine.eval_query("true".into(), false)?;
+    Ok(engine)
 }
 
 impl Drop for Exclusive {
@@ -34,11 +103,11 @@ impl Drop for Exclusive {
 
 /// Runs regorus work `f` alone (no ceiling until `f` sets one with [`Exclusive::budget`]; loading a
 /// policy and its input usually comes first, unbudgeted, then the evaluation under the budget).
-pub fn exclusive<T>(f: impl FnOnce(&Exclusive) -> T) -> T {
-    let _one_at_a_time = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+pub fn exclusive<T>(f: impl FnOnce(&mut Exclusive) -> T) -> T {
+    let prepared = LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     regorus::set_global_memory_limit(None);
-    let ex = Exclusive(());
-    f(&ex)
+    let mut ex = Exclusive { prepared };
+    f(&mut ex)
 }
 
 /// Most elements `numbers.range` and `numbers.range_step` may produce. regorus sizes their array from
@@ -100,6 +169,66 @@ mod tests {
         let r = e.eval_query("data.p.x".into(), false)?;
         let v = r.result.first().and_then(|r| r.expressions.first()).map(|e| e.value.clone());
         Ok(v.map(|v| v.to_json_str().unwrap_or_default()).unwrap_or_default().split_whitespace().collect())
+    }
+
+    /// What `data.p.x` evaluates to in a copy of the prepared engine for `module`, given `input`.
+    fn run(module: &str, input: Option<i64>) -> String {
+        exclusive(|ex| {
+            let mut e = ex.policy(module).expect("prepares");
+            if let Some(n) = input {
+                e.set_input(regorus::Value::from_json_str(&format!("{{\"n\": {n}}}")).expect("json"));
+            }
+            let r = e.eval_query("data.p.x".into(), false).expect("evaluates");
+            r.result
+                .first()
+                .and_then(|r| r.expressions.first())
+                .map(|e| e.value.to_string())
+                .unwrap_or_default()
+        })
+    }
+
+    fn held() -> (usize, u64) {
+        exclusive(|ex| (ex.prepared.engines.len(), ex.prepared.bytes))
+    }
+
+    #[test]
+    fn a_module_is_prepared_once_and_its_copies_carry_no_input() {
+        let module = "package p\nimport rego.v1\nx := input.n + 1\n";
+        assert_eq!(run(module, Some(1)), "2");
+        let after_first = held();
+        assert_eq!(run(module, Some(41)), "42");
+        assert_eq!(run(module, None), "", "a copy must not see the input an earlier copy was given");
+        assert_eq!(held(), after_first, "the module was prepared once");
+        // Another text is another engine.
+        assert_eq!(run("package p\nx := 7\n", None), "7");
+        assert_eq!(held().0, after_first.0 + 1);
+        // Copies keep the execution timer and the bounded builtins.
+        let e = exclusive(|ex| ex.policy("package p\nx := numbers.range(1, 2e6)\n").expect("prepares"));
+        drop(e);
+        assert_eq!(run("package p\nx := count(numbers.range(1, 3))\n", None), "3");
+        let err = exclusive(|ex| {
+            ex.policy("package p\nx := numbers.range(1, 2e6)\n")
+                .expect("prepares")
+                .eval_query("data.p.x".into(), false)
+        });
+        assert!(err.is_err(), "a held engine lost the bounded numbers.range");
+        // A module that fails to prepare leaves no ceiling behind for the caller's next step.
+        let left = exclusive(|ex| {
+            assert!(ex.policy("package p\nx := \n").is_err());
+            regorus::global_memory_limit()
+        });
+        assert_eq!(left, None, "a ceiling was left set");
+    }
+
+    #[test]
+    fn the_prepared_engines_stay_within_their_byte_bound() {
+        for i in 0..(MAX_PREPARED * 2) {
+            // Distinct texts, each a few KiB of rules.
+            let rules: String = (0..50).map(|k| format!("r{k} := {i} + {k}\n")).collect();
+            assert_eq!(run(&format!("package p\n{rules}x := r1\n"), None), (i + 1).to_string());
+            let (n, bytes) = held();
+            assert!(n <= MAX_PREPARED && bytes <= PREPARED_BYTES, "{n} engines, {bytes} bytes held");
+        }
     }
 
     #[test]

@@ -20,10 +20,10 @@ use crate::db::attestations::AttestationRow;
 use crate::db::versions::VersionRow;
 use crate::db::{DbError, now_ms, rfc3339};
 use crate::error::ApiError;
+use crate::service::rego::EVAL_LIMIT;
 use crate::service::{attest, log, read};
 use crate::state::AppState;
 
-const EVAL_LIMIT: Duration = Duration::from_millis(500);
 /// How long a decision may take beyond [`EVAL_LIMIT`] per policy (waiting for the evaluator, a builtin
 /// running up to the memory budget) before it counts as a deny anyway.
 const EVAL_DEADLINE: Duration = Duration::from_secs(5);
@@ -138,17 +138,11 @@ fn eval_one(rego: &str, input: &regorus::Value) -> Result<(bool, Vec<String>), S
 }
 
 fn eval_loaded(
-    ex: &crate::service::rego::Exclusive,
+    ex: &mut crate::service::rego::Exclusive,
     rego: &str,
     input: &regorus::Value,
 ) -> Result<(bool, Vec<String>), String> {
-    let mut engine = regorus::Engine::new();
-    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
-        limit: EVAL_LIMIT,
-        check_interval: std::num::NonZeroU32::new(16).unwrap_or(std::num::NonZeroU32::MIN),
-    });
-    crate::service::rego::install_bounded_builtins(&mut engine).map_err(|e| e.to_string())?;
-    engine.add_policy("policy.rego".into(), rego.into()).map_err(|e| e.to_string())?;
+    let mut engine = ex.policy(rego).map_err(|e| e.to_string())?;
     // Shared, not copied: the policies only read their input.
     engine.set_input(input.clone());
     ex.budget(crate::service::rego::MEMORY_BUDGET);
