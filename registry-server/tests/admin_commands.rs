@@ -42,7 +42,7 @@ async fn gc_names_the_cause_of_a_failed_delete() {
     let d = registry_core::Digest::of(b"undeletable");
     let db_url = format!("sqlite:{}", data.join("registry.db").display());
     let db = registry_server::db::Db::open(&db_url, true).await.unwrap();
-    assert!(db.blob_insert(&d, 11).await.unwrap());
+    assert!(db.blob_insert(&d, 11, None).await.unwrap());
     let stuck = data.join("blobs").join("sha256").join(d.hex());
     std::fs::create_dir_all(&stuck).unwrap();
     std::fs::write(stuck.join("x"), b"in the way").unwrap();

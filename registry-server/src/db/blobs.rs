@@ -27,7 +27,12 @@ impl Db {
     /// last seen, which keeps GC away from it, and clears a lost mark). Returns false, recording
     /// nothing, while garbage collection holds a claim on the digest: its delete of the object may
     /// still land, so the caller must not acknowledge the bytes (they are sent again).
-    pub async fn blob_insert(&self, digest: &Digest, size: u64) -> Result<bool, DbError> {
+    pub async fn blob_insert(
+        &self,
+        digest: &Digest,
+        size: u64,
+        uploaded_by: Option<&str>,
+    ) -> Result<bool, DbError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         // GC claims and deletes rows under the same lock, so the claim check and the insert are one step.
@@ -46,6 +51,9 @@ impl Db {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if let Some(actor) = uploaded_by {
+            upload_record(&mut tx, digest, actor, now).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -239,16 +247,8 @@ impl Db {
 
     /// Records that `actor` uploaded `digest` (its bytes hashed to it): proof that it holds them.
     pub async fn blob_upload_record(&self, digest: &Digest, actor: &str) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO blob_uploads (digest, actor, uploaded_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (digest, actor) DO UPDATE SET uploaded_at = excluded.uploaded_at",
-        )
-        .bind(digest.hex())
-        .bind(actor)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        upload_record(&mut conn, digest, actor, now_ms()).await
     }
 
     /// Forgets upload records older than `before` (unix ms); they no longer prove anything.
@@ -259,6 +259,25 @@ impl Db {
             .await?;
         Ok(r.rows_affected())
     }
+}
+
+/// Records that `actor` uploaded bytes hashing to `digest` at `now` (unix ms).
+async fn upload_record(
+    conn: &mut sqlx::AnyConnection,
+    digest: &Digest,
+    actor: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO blob_uploads (digest, actor, uploaded_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (digest, actor) DO UPDATE SET uploaded_at = excluded.uploaded_at",
+    )
+    .bind(digest.hex())
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// How many of `digests` (distinct) have a blob row not found lost, inside a transaction.

@@ -726,8 +726,7 @@ pub async fn complete(state: &AppState, actor: &Actor, id: &str) -> Result<BlobR
         false => None,
     };
     state.blobs.session_complete(&digest, size, id, &s.store_upload_id, ids).await?;
-    crate::service::blobs::record_blob(state, &digest, size).await?;
-    crate::service::blobs::record_upload(state, actor, &digest).await?;
+    crate::service::blobs::record_blob(state, actor, &digest, size).await?;
     state.db.upload_delete(id).await?;
     Ok(BlobResponse { digest, size, created: true })
 }
