@@ -1,8 +1,8 @@
 //! The delivery worker: each replica runs one. A subscription is delivered by whichever replica holds
 //! its lease (a row lock with an expiry), one event at a time in log order; the cursor moves only
 //! after the receiver answered 2xx, and only while the lease is still held. Cursor moves are
-//! committed once per subscription per `cursor_flush` (100 ms), not once per event, and on a clean
-//! stop: a crash or a replica taking over resends what was delivered since the last commit and the
+//! committed once per subscription per `cursor_flush` (100 ms), not once per event (also while a
+//! delivery is in flight), and on a clean stop: a crash or a replica taking over resends what was delivered since the last commit and the
 //! event in flight (same `webhook-id`: receivers dedup).
 //! A failing event is retried with exponential backoff and jitter; after `dead_after` it becomes a
 //! dead letter and the events after it go on.
@@ -458,7 +458,10 @@ async fn deliver_waiting(
             }
             let sent = match event(state, sub, LOG, r.idx, Some(&r.body)).await {
                 Ok(None) => None, // nothing to send for it
-                Ok(Some(ev)) => Some(send(state, sub, &ev).await),
+                Ok(Some(ev)) => match send_committing(state, sub, &ev, progress).await? {
+                    Some(r) => Some(r),
+                    None => return Ok(None), // removed
+                },
                 Err(e) => Some(Err(built(&e))),
             };
             match sent {
@@ -503,7 +506,10 @@ async fn deliver_waiting(
                 }
                 let sent = match event(state, sub, ACCESS, aid, None).await {
                     Ok(None) => None,
-                    Ok(Some(ev)) => Some(send(state, sub, &ev).await),
+                    Ok(Some(ev)) => match send_committing(state, sub, &ev, progress).await? {
+                        Some(r) => Some(r),
+                        None => return Ok(None),
+                    },
                     Err(e) => Some(Err(built(&e))),
                 };
                 match sent {
@@ -528,6 +534,31 @@ async fn deliver_waiting(
         more |= full && !gap;
     }
     Ok(Some(more))
+}
+
+/// Sends `ev` while committing, when they come due, the moves made before it: a receiver that
+/// holds a request (up to the timeout) does not hold back what was already delivered, which a crash
+/// meanwhile would otherwise send again. `None` when the subscription was removed meanwhile.
+async fn send_committing(
+    state: &AppState,
+    sub: &Sub,
+    ev: &Event,
+    progress: &mut Progress,
+) -> Result<Option<Result<(), String>>, ApiError> {
+    let every = state.webhooks.settings.cursor_flush;
+    let sending = send(state, sub, ev);
+    tokio::pin!(sending);
+    loop {
+        let commit_at = progress.since.map(|s| tokio::time::Instant::from_std(s + every));
+        tokio::select! {
+            r = &mut sending => return Ok(Some(r)),
+            () = tokio::time::sleep_until(commit_at.unwrap_or_else(tokio::time::Instant::now)), if commit_at.is_some() => {
+                if !progress.flush(state, sub.row.id).await? {
+                    return Ok(None);
+                }
+            }
+        }
+    }
 }
 
 /// The log's sequence name (dead letters, failure state).
