@@ -292,40 +292,66 @@ async fn a_complete_racing_the_last_part_sees_it_hashed() {
     assert_eq!(s.stored_blobs().await.len(), 1, "the blob is stored");
 }
 
-/// A server on a remote store (memory://) holds parts whole, within its memory budget: a part
-/// beyond it waits a bounded time, then gets 429 with `Retry-After` (never unbounded memory), and
-/// goes through once the room is back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_part_beyond_the_memory_budget_waits_then_gets_429_with_retry_after() {
-    let s = TestServer::start_with(TestOptions {
+/// A server whose parts are held in memory (memory://) with a budget of one part, waiting `wait` for room.
+async fn budget_of_one_part(wait: std::time::Duration) -> TestServer {
+    TestServer::start_with(TestOptions {
         blobs_url: Some("memory://".into()),
         upload_part_size: PART as u64,
         upload_memory_budget: PART as u64,
-        upload_budget_wait: std::time::Duration::from_millis(300),
+        upload_budget_wait: wait,
         ..Default::default()
     })
-    .await;
-    let h = http(&s);
-    let open = |data: &[u8]| {
-        let (h, url, digest, size) = (h.clone(), s.url.clone(), Digest::of(data), data.len());
-        async move {
-            let r = h
-                .post(format!("{url}/v1/uploads"))
-                .json(&json!({ "digest": digest, "size": size }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status().as_u16(), 201);
-            r.json::<UploadSession>().await.unwrap()
-        }
-    };
-    let (a, b) = (noise(2 * PART, 1), noise(2 * PART, 2));
-    let (sa, sb) = (open(&a).await, open(&b).await);
-    // A part that takes the whole budget and whose sender stalls after 1 MiB.
+    .await
+}
+
+/// Opens an upload session for `data`.
+async fn open_session(h: &reqwest::Client, url: &str, data: &[u8]) -> UploadSession {
+    let r = h
+        .post(format!("{url}/v1/uploads"))
+        .json(&json!({ "digest": Digest::of(data), "size": data.len() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    r.json::<UploadSession>().await.unwrap()
+}
+
+/// A metric's value from `/metrics` (a line `NAME VALUE`), or the sum of `NAME{...} VALUE` lines whose
+/// labels contain `labels`.
+async fn metric(url: &str, name: &str, labels: &str) -> u64 {
+    let m = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    m.lines()
+        .filter(|l| {
+            l.starts_with(&format!("{name} ")) || (l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits (at most 30 s, polling) until `metric(name, labels)` reaches `at_least`.
+async fn metric_reaches(url: &str, name: &str, labels: &str, at_least: u64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric(url, name, labels).await < at_least {
+        assert!(tokio::time::Instant::now() < deadline, "{name}{{{labels}}} never reached {at_least}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Part 0 of a fresh session for `data` (at least a part long) whose sender stalls after 1 MiB, so it
+/// holds a whole part of the budget until the returned sender is dropped; returns once it holds it.
+async fn stalled_part(
+    h: &reqwest::Client,
+    url: &str,
+    data: &[u8],
+) -> (
+    tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let id = open_session(h, url, data).await.id;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
-    tx.send(Ok(bytes::Bytes::from(a[..1 << 20].to_vec()))).await.unwrap();
+    tx.send(Ok(bytes::Bytes::from(data[..1 << 20].to_vec()))).await.unwrap();
     let stalled = {
-        let (h, url, id) = (h.clone(), s.url.clone(), sa.id.clone());
+        let (h, url) = (h.clone(), url.to_string());
         tokio::spawn(async move {
             h.put(format!("{url}/v1/uploads/{id}/parts/0"))
                 .header("content-type", "application/octet-stream")
@@ -337,18 +363,20 @@ async fn a_part_beyond_the_memory_budget_waits_then_gets_429_with_retry_after() 
                 .await
         })
     };
-    let metric = |name: &'static str| {
-        let url = s.url.clone();
-        async move {
-            let m = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
-            m.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap().parse::<u64>().unwrap()
-        }
-    };
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while metric("registry_upload_memory_held_bytes").await < PART as u64 {
-        assert!(tokio::time::Instant::now() < deadline, "the stalled part never took the budget");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    metric_reaches(url, "registry_upload_memory_held_bytes", "", PART as u64).await;
+    (tx, stalled)
+}
+
+/// A server on a remote store (memory://) holds parts whole, within its memory budget: a part
+/// beyond it waits a bounded time, then gets 429 with `Retry-After` (never unbounded memory), and
+/// goes through once the room is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_part_beyond_the_memory_budget_waits_then_gets_429_with_retry_after() {
+    let s = budget_of_one_part(std::time::Duration::from_millis(300)).await;
+    let h = http(&s);
+    let (a, b) = (noise(2 * PART, 1), noise(2 * PART, 2));
+    let sb = open_session(&h, &s.url, &b).await;
+    let (tx, stalled) = stalled_part(&h, &s.url, &a).await;
     // Another session's part: no room, so 429 after the wait, with when to come back.
     let r = put_part(&h, &s.url, &sb.id, 0, b[..PART].to_vec()).await;
     assert_eq!(r.status().as_u16(), 429);
@@ -357,45 +385,42 @@ async fn a_part_beyond_the_memory_budget_waits_then_gets_429_with_retry_after() 
     assert_eq!(body["code"], "upload_busy");
     assert_eq!(body["details"]["retry_after"], 1);
     assert!(
-        metric("registry_upload_memory_held_bytes").await
-            <= metric("registry_upload_memory_budget_bytes").await
+        metric(&s.url, "registry_upload_memory_held_bytes", "").await
+            <= metric(&s.url, "registry_upload_memory_budget_bytes", "").await
     );
     // The stalled sender gives up: its room is back, and the refused part goes through.
     drop(tx);
     let _ = stalled.await.unwrap();
     let r = put_part(&h, &s.url, &sb.id, 0, b[..PART].to_vec()).await;
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-    assert_eq!(metric("registry_upload_memory_held_bytes").await, 0);
+    assert_eq!(metric(&s.url, "registry_upload_memory_held_bytes", "").await, 0);
 }
 
-/// The client honours the 429: many parts in flight against a budget of one part still push the
-/// file whole (and it pulls back byte for byte).
+/// The client honours the 429: a push that meets a budget held whole by another upload is refused
+/// (the stall makes that certain, not a race between its own parts), waits out `Retry-After`, and
+/// pushes its files whole once the room is back (and they pull back byte for byte).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_push_waits_out_429s_from_a_full_memory_budget() {
-    let s = TestServer::start_with(TestOptions {
-        blobs_url: Some("memory://".into()),
-        upload_part_size: PART as u64,
-        upload_memory_budget: PART as u64,
-        upload_budget_wait: std::time::Duration::from_millis(50),
-        ..Default::default()
-    })
-    .await;
+    let s = budget_of_one_part(std::time::Duration::from_millis(50)).await;
+    let h = http(&s);
+    let (tx, stalled) = stalled_part(&h, &s.url, &noise(PART, 9)).await;
     let c = client(&s);
     let (x, y) = (noise(4 * PART + 5, 3), noise(3 * PART, 4));
-    let options = registry_client::push::PushOptions { resumable_min: PART as u64, ..Default::default() };
-    TestPush::new("big/model", "1")
-        .files(&[("x.bin", &x), ("y.bin", &y)])
-        .options(options)
-        .run(&c)
-        .await
-        .unwrap();
-    let m = reqwest::get(format!("{}/metrics", s.url)).await.unwrap().text().await.unwrap();
-    let busy = m
-        .lines()
-        .filter(|l| l.starts_with("registry_http_requests_total") && l.contains("status=\"429\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum::<u64>();
-    assert!(busy > 0, "the budget never refused a part, so this tested nothing:\n{m}");
+    let push = {
+        let (c, x, y) = (c.clone(), x.clone(), y.clone());
+        let options = registry_client::push::PushOptions { resumable_min: PART as u64, ..Default::default() };
+        tokio::spawn(async move {
+            TestPush::new("big/model", "1")
+                .files(&[("x.bin", &x), ("y.bin", &y)])
+                .options(options)
+                .run(&c)
+                .await
+        })
+    };
+    metric_reaches(&s.url, "registry_http_requests_total", "status=\"429\"", 1).await;
+    drop(tx);
+    let _ = stalled.await.unwrap();
+    push.await.unwrap().unwrap();
     let out = tempfile::tempdir().unwrap();
     let model = registry_core::ModelName::parse("big/model").unwrap();
     let progress = std::sync::Arc::new(registry_client::NoProgress);
