@@ -19,22 +19,26 @@ export PEERS=${PEERS:-/tmp/registry-peers}
 command -v wrk > /dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 [ -x "$PEERS/venv-mlflow/bin/mlflow" ] || { python3 -m venv "$PEERS/venv-mlflow" && "$PEERS/venv-mlflow/bin/pip" install -q mlflow httpx; }
 cargo build --release -q -p registry-server -p registry-client
-R=$root/target/release/registry
+bin=${CARGO_TARGET_DIR:-$root/target}/release
+R=$bin/registry
 work=$(mktemp -d); port=18586; mlport=5003
-spid=""; mlpid=""
+spid=""; mlpid=""; pgdir=""
 cleanup() {
   [ -n "$spid" ] && kill "$spid" 2>/dev/null
   [ -n "$mlpid" ] && bash "$shared/stop_pidtree.sh" "$mlpid" > /dev/null 2>&1
-  if [ "$db" = postgres ]; then scripts/pg.sh stop "$work/pg" > /dev/null 2>&1; fi
+  if [ "$db" = postgres ]; then scripts/pg.sh stop "$pgdir" > /dev/null 2>&1; rm -rf "$pgdir"; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 dbargs=()
 if [ "$db" = postgres ]; then
-  dbargs=(--database-url "$(scripts/pg.sh start "$work/pg" 55439)")
+  # Durable (fsync and synchronous commit on), as our SQLite runs; outside $work, whose 0700 the
+  # postgres user could not enter.
+  pgdir=$(mktemp -d); chmod 755 "$pgdir"
+  dbargs=(--database-url "$(PG_DURABLE=1 scripts/pg.sh start "$pgdir" 55439)")
 fi
-"${SERVER:-target/release/registry-server}" --listen 127.0.0.1:$port --data-dir "$work/data" "${dbargs[@]}" > "$work/server.log" 2>&1 &
+"${SERVER:-$bin/registry-server}" --listen 127.0.0.1:$port --data-dir "$work/data" "${dbargs[@]}" > "$work/server.log" 2>&1 &
 spid=$!
 until curl -sf "http://127.0.0.1:$port/v1/health" > /dev/null; do sleep 0.1; done
 export REGISTRY_URL=http://127.0.0.1:$port REGISTRY_CONFIG_DIR=$work/cfg

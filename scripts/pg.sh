@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL cluster for tests (installed from apt if missing).
 #   scripts/pg.sh start DIR PORT   -> prints the server URL (postgres://postgres@127.0.0.1:PORT/registry)
 #   scripts/pg.sh stop DIR
+# PG_DURABLE=1: fsync and synchronous commit on (benchmarks); tests run without them.
 # initdb refuses to run as root, so as root the cluster runs as the 'postgres' user.
 set -euo pipefail
 cmd=${1:?start|stop}; dir=${2:?data dir}; port=${3:-55433}
@@ -24,8 +25,10 @@ bin=$(pgbin)
 rm -rf "$dir"; mkdir -p "$dir"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
 as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-sync >/dev/null
+fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+[ "${PG_DURABLE:-0}" = 1 ] && fast=""
 as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o \
-  "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+  "-p $port -k $dir -c listen_addresses=127.0.0.1 $fast -c max_connections=300" \
   start >/dev/null
 as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres registry
 echo "postgres://postgres@127.0.0.1:$port/registry"

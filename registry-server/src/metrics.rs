@@ -303,6 +303,18 @@ fn write_process(out: &mut String, state: &AppState) {
             s.errors.load(Ordering::Relaxed),
         ),
         (
+            "registry_db_group_commits_total",
+            "Write transactions that committed a batch of version publishes (group commit).",
+            "counter",
+            state.db.group_commits().0,
+        ),
+        (
+            "registry_db_grouped_writes_total",
+            "Version publishes run in those batches (over registry_db_group_commits_total: the mean batch).",
+            "counter",
+            state.db.group_commits().1,
+        ),
+        (
             "registry_scrub_last_pass_timestamp_seconds",
             "When the last scrub pass ended (unix seconds; 0: none yet).",
             "gauge",

@@ -322,8 +322,18 @@ pub async fn trust_mark(conn: &mut AnyConnection, namespace: &str) -> Result<Tru
 
 impl TrustMark {
     /// Whether trust is still as this mark read it (inside the caller's transaction, under the lock).
-    pub async fn holds(&self, conn: &mut AnyConnection) -> Result<bool, DbError> {
-        Ok(trust_mark(conn, &self.namespace).await? == *self)
+    /// In a group commit's transaction the rows are read once per namespace: every change to them
+    /// takes the global write lock the batch holds, and no publish changes them.
+    pub async fn holds(&self, tx: &mut super::Tx) -> Result<bool, DbError> {
+        if let Some(now) = tx.trust_memo.as_ref().and_then(|m| m.get(&self.namespace)) {
+            return Ok(now == self);
+        }
+        let now = trust_mark(tx, &self.namespace).await?;
+        let same = now == *self;
+        if let Some(memo) = tx.trust_memo.as_mut() {
+            memo.insert(self.namespace.clone(), now);
+        }
+        Ok(same)
     }
 }
 

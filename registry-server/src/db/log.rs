@@ -17,24 +17,23 @@ fn parse_hash(hex: &str) -> Result<Hash, DbError> {
     Ok(out)
 }
 
-async fn node(conn: &mut AnyConnection, id: NodeId) -> Result<Hash, DbError> {
-    let h: String = sqlx::query_scalar("SELECT hash FROM log_nodes WHERE level = $1 AND idx = $2")
-        .bind(i64::from(id.0))
-        .bind(id.1 as i64)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| DbError::Corrupt(format!("log node {id:?} is missing")))?;
-    parse_hash(&h)
-}
-
-async fn put_node(conn: &mut AnyConnection, id: NodeId, h: &Hash) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO log_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-        .bind(i64::from(id.0))
-        .bind(id.1 as i64)
-        .bind(hex::encode(h))
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+/// The stored nodes `ids` (those that exist), in one query per 200.
+async fn nodes(conn: &mut AnyConnection, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, DbError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(200) {
+        let cond: Vec<String> =
+            (0..chunk.len()).map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2)).collect();
+        let sql = format!("SELECT level, idx, hash FROM log_nodes WHERE {}", cond.join(" OR "));
+        let mut q = sqlx::query_as::<_, (i64, i64, String)>(AssertSqlSafe(sql));
+        for (l, i) in chunk {
+            q = q.bind(i64::from(*l)).bind(*i as i64);
+        }
+        for (l, i, h) in q.fetch_all(&mut *conn).await? {
+            let level = u8::try_from(l).map_err(|_| DbError::Corrupt("log node level".into()))?;
+            out.insert((level, i as u64), parse_hash(&h)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Takes the registry-wide write lock at the start of a write transaction: a no-op update of the log
@@ -62,12 +61,30 @@ pub async fn append(conn: &mut AnyConnection, entry: &LogEntry) -> Result<u64, D
         .bind(now_ms())
         .execute(&mut *conn)
         .await?;
+    // The left siblings read in one statement and the new nodes written in one (at most 64 of
+    // each): every round trip is a hand-off to SQLite's worker thread inside the write lock.
+    let completed = completed_by(idx);
+    let lefts: Vec<NodeId> = completed.iter().map(|(_, left, _)| *left).collect();
+    let known = if lefts.is_empty() { HashMap::new() } else { nodes(conn, &lefts).await? };
     let mut cur = leaf_hash(body.as_bytes());
-    put_node(conn, (0, idx), &cur).await?;
-    for (parent, left, _right) in completed_by(idx) {
-        cur = node_hash(&node(conn, left).await?, &cur);
-        put_node(conn, parent, &cur).await?;
+    let mut new = vec![((0, idx), cur)];
+    for (parent, left, _right) in completed {
+        let l = known.get(&left).ok_or_else(|| DbError::Corrupt(format!("log node {left:?} is missing")))?;
+        cur = node_hash(l, &cur);
+        new.push((parent, cur));
     }
+    let sql = format!(
+        "INSERT INTO log_nodes (level, idx, hash) VALUES {}",
+        (0..new.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for ((level, i), h) in &new {
+        q = q.bind(i64::from(*level)).bind(*i as i64).bind(hex::encode(h));
+    }
+    q.execute(&mut *conn).await?;
     Ok(idx)
 }
 
@@ -146,22 +163,7 @@ impl Db {
 
     /// The stored nodes `ids`, fetched in one query per 200.
     pub async fn log_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, DbError> {
-        let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(200) {
-            let cond: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
-                .collect();
-            let sql = format!("SELECT level, idx, hash FROM log_nodes WHERE {}", cond.join(" OR "));
-            let mut q = sqlx::query_as::<_, (i64, i64, String)>(AssertSqlSafe(sql));
-            for (l, i) in chunk {
-                q = q.bind(i64::from(*l)).bind(*i as i64);
-            }
-            for (l, i, h) in q.fetch_all(self.pool()).await? {
-                let level = u8::try_from(l).map_err(|_| DbError::Corrupt("log node level".into()))?;
-                out.insert((level, i as u64), parse_hash(&h)?);
-            }
-        }
-        Ok(out)
+        nodes(&mut *self.pool().acquire().await?, ids).await
     }
 
     /// Entries `[start, end)`.

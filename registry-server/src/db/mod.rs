@@ -14,6 +14,7 @@ pub mod attestations;
 pub mod audit;
 pub mod blobs;
 pub mod gc;
+mod group;
 pub mod incident;
 pub mod keyless;
 pub mod log;
@@ -41,6 +42,9 @@ mod tests;
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// In a group commit's transaction only: the trust marks read in it, by namespace (see
+    /// [`attestations::TrustMark::holds`]).
+    trust_memo: Option<std::collections::HashMap<String, attestations::TrustMark>>,
 }
 
 impl Tx {
@@ -123,6 +127,8 @@ pub struct Db {
     relaxed: AnyPool,
     /// SQLite: the write gate every write transaction takes first (see [`Tx`]).
     gate: Arc<tokio::sync::Mutex<()>>,
+    /// Write jobs waiting to be committed together (see [`Db::grouped`]).
+    group: Arc<group::Group>,
 }
 
 impl std::fmt::Debug for Db {
@@ -203,7 +209,7 @@ impl Db {
             Backend::Sqlite => sqlite_pool(&url, 1, "NORMAL").await?,
             Backend::Postgres => pool.clone(),
         };
-        Ok(Self { pool, backend, relaxed, gate: Arc::default() })
+        Ok(Self { pool, backend, relaxed, gate: Arc::default(), group: Arc::default() })
     }
 
     /// The backend in use.
@@ -224,7 +230,7 @@ impl Db {
             Backend::Postgres => {
                 let mut inner = self.relaxed.begin().await?;
                 sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *inner).await?;
-                Tx { inner, _gate: None }
+                Tx { inner, _gate: None, trust_memo: None }
             }
         })
     }
@@ -234,7 +240,7 @@ impl Db {
     pub async fn begin_write(&self) -> Result<Tx, DbError> {
         Ok(match self.backend {
             Backend::Sqlite => self.begin_gated(&self.pool).await?,
-            Backend::Postgres => Tx { inner: self.pool.begin().await?, _gate: None },
+            Backend::Postgres => Tx { inner: self.pool.begin().await?, _gate: None, trust_memo: None },
         })
     }
 
@@ -244,7 +250,7 @@ impl Db {
         let gate = tokio::time::timeout(Duration::from_secs(30), self.gate.clone().lock_owned())
             .await
             .map_err(|_| DbError::Other(sqlx::Error::PoolTimedOut))?;
-        Ok(Tx { inner: pool.begin_with("BEGIN IMMEDIATE").await?, _gate: Some(gate) })
+        Ok(Tx { inner: pool.begin_with("BEGIN IMMEDIATE").await?, _gate: Some(gate), trust_memo: None })
     }
 
     /// Starts a write transaction holding the global write lock (see [`log::lock_global_writes`]).

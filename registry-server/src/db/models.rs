@@ -83,6 +83,15 @@ pub async fn get_or_create(
     actor: &str,
     now: i64,
 ) -> Result<(i64, bool), DbError> {
+    // Looked up first: the model exists for all but its first version (one round trip, not two).
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM models WHERE namespace = $1 AND name = $2")
+        .bind(m.namespace())
+        .bind(m.name())
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(id) = found {
+        return Ok((id, false));
+    }
     let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO models (namespace, name, created_by, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (namespace, name) DO NOTHING RETURNING id",

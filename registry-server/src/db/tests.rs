@@ -36,6 +36,8 @@ conformance!(
     models_are_created_once_and_listed_in_order,
     versions_are_unique_per_model_and_listed_newest_first,
     concurrent_writers_all_commit,
+    grouped_writes_commit_together_and_a_failed_one_is_undone_alone,
+    a_failed_group_commit_answers_every_job_with_its_failure,
     migrations_can_run_twice,
     blobs_are_visible_through_covered_models_and_usable_by_their_uploader,
     attestations_stored_before_evidence_keys_get_theirs,
@@ -56,15 +58,15 @@ fn model(s: &str) -> ModelName {
 async fn blob_rows_are_recorded_once(db: &Db) {
     let a = Digest::of(b"a");
     let b = Digest::of(b"b");
-    db.blob_insert(&a, 1).await.expect("insert");
-    db.blob_insert(&a, 1).await.expect("insert again");
+    db.blob_insert(&a, 1, None).await.expect("insert");
+    db.blob_insert(&a, 1, None).await.expect("insert again");
     assert_eq!(db.blob_size(&a).await.expect("size"), Some(1));
     let touched = db.blob_touch(&[a, b]).await.expect("touch");
     assert_eq!(touched.into_iter().collect::<Vec<_>>(), vec![(a, 1)], "only recorded blobs are touched");
     assert_eq!(db.blob_size(&b).await.expect("size"), None);
     let many: Vec<Digest> = (0..1200u32).map(|i| Digest::of(&i.to_le_bytes())).collect();
     for d in &many[..700] {
-        db.blob_insert(d, 4).await.expect("insert");
+        db.blob_insert(d, 4, None).await.expect("insert");
     }
     let sizes = db.blob_sizes(&many).await.expect("sizes");
     assert_eq!(sizes.len(), 700, "lookups span several IN-list chunks");
@@ -79,8 +81,8 @@ async fn gc_never_waits_for_a_blob_row_a_push_holds(db: &Db) {
         return; // SQLite has one writer at a time: there are no row locks to wait on.
     }
     let (a, b) = (Digest::of(b"gc-a"), Digest::of(b"gc-b"));
-    db.blob_insert(&a, 4).await.expect("insert");
-    db.blob_insert(&b, 4).await.expect("insert");
+    db.blob_insert(&a, 4, None).await.expect("insert");
+    db.blob_insert(&b, 4, None).await.expect("insert");
     let mut push = db.pool().begin().await.expect("begin");
     sqlx::query("SELECT digest FROM blobs WHERE digest = $1 FOR NO KEY UPDATE")
         .bind(b.hex())
@@ -113,13 +115,29 @@ async fn new_version(db: &Db, m: &ModelName, label: &str) -> Result<i64, DbError
 
 /// A version of `m` labelled `label` (manifest digest: the label's), derived from `parents`.
 async fn new_version_with(db: &Db, m: &ModelName, label: &str, parents: &[i64]) -> Result<i64, DbError> {
-    let mut tx = db.begin_write().await?;
-    let (model_id, _) = get_or_create(&mut tx, m, "tester", now_ms()).await?;
+    let mut tx = db.begin_logged().await?;
+    let id = new_version_parented(&mut tx, m, label, parents).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// [`new_version`] in the caller's transaction (which holds the global write lock).
+async fn new_version_in(tx: &mut super::Tx, m: &ModelName, label: &str) -> Result<i64, DbError> {
+    new_version_parented(tx, m, label, &[]).await
+}
+
+async fn new_version_parented(
+    tx: &mut super::Tx,
+    m: &ModelName,
+    label: &str,
+    parents: &[i64],
+) -> Result<i64, DbError> {
+    let (model_id, _) = get_or_create(tx, m, "tester", now_ms()).await?;
     let d = Digest::of(label.as_bytes());
     let blobs = [Digest::of(b"x"), d];
     let ds = [(Digest::of(b"dataset"), "s3://d", "train")];
-    let id = versions::insert(
-        &mut tx,
+    versions::insert(
+        tx,
         &NewVersion {
             model_id,
             version: label,
@@ -133,14 +151,14 @@ async fn new_version_with(db: &Db, m: &ModelName, label: &str, parents: &[i64]) 
             code_commit: None,
             created_by: "tester",
             created_at: now_ms(),
+            log_index: None,
+            oci: None,
         },
         &blobs,
         &ds,
         parents,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(id)
+    .await
 }
 
 async fn models_are_created_once_and_listed_in_order(db: &Db) {
@@ -218,6 +236,104 @@ async fn concurrent_writers_all_commit(db: &Db) {
     assert_eq!(db.model_get(&m).await.expect("model").version_count, 16);
 }
 
+async fn grouped_writes_commit_together_and_a_failed_one_is_undone_alone(db: &Db) {
+    let m = model("group/test");
+    let (batches, _) = db.group_commits();
+    let size = db.log_size().await.expect("size");
+    // Another writer holds the write lock while three publishes queue behind it.
+    let mut holder = db.begin_logged().await.expect("holder");
+    let tasks = queued_behind(db, &m, |mut tx, m, label| async move {
+        let r = async {
+            let e = crate::service::log::entry("version.created", &format!("{m}@{label}"), "t", &[]);
+            let idx = super::log::append(&mut tx, &e).await?;
+            new_version_in(&mut tx, &m, label).await?;
+            // "b" fails after writing its version and its log entry.
+            if label == "b" { Err(DbError::Corrupt("refused".into())) } else { Ok(idx) }
+        }
+        .await;
+        (tx, r)
+    })
+    .await;
+    super::log::append(&mut holder, &crate::service::log::entry("key.trusted", "k", "t", &[]))
+        .await
+        .expect("holder appends");
+    holder.commit().await.expect("holder commits");
+    let mut got = vec![];
+    for t in tasks {
+        got.push(t.await.expect("join"));
+    }
+    // One batch after the holder: "a" and "c" committed with contiguous log indexes, "b"'s version
+    // and log entry undone with it (its error answered as it was).
+    assert_eq!(db.group_commits().0, batches + 1, "the three ran in one transaction");
+    assert_eq!(got[0].as_ref().ok(), Some(&(size + 1)));
+    assert!(matches!(got[1], Err(DbError::Corrupt(_))), "{:?}", got[1]);
+    assert_eq!(got[2].as_ref().ok(), Some(&(size + 2)));
+    assert_eq!(db.log_size().await.expect("size"), size + 3);
+    let labels: Vec<String> = db
+        .versions_list(db.model_get(&m).await.expect("model").id, None, 10)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(labels, ["c", "a"]);
+}
+
+async fn a_failed_group_commit_answers_every_job_with_its_failure(db: &Db) {
+    let m = model("group/broken");
+    let holder = db.begin_logged().await.expect("holder");
+    // "a" writes a version; "b" answers an error of its own (as a publish finding "a"'s label taken
+    // would); "c" breaks the batch (it ends the savepoint the batch opened for it).
+    let tasks = queued_behind(db, &m, |mut tx, m, label| async move {
+        let r = async {
+            match label {
+                "a" => {
+                    new_version_in(&mut tx, &m, label).await?;
+                }
+                "b" => return Err(DbError::Conflict),
+                _ => {
+                    sqlx::raw_sql("RELEASE SAVEPOINT grouped").execute(&mut *tx).await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        (tx, r)
+    })
+    .await;
+    holder.commit().await.expect("holder commits");
+    for t in tasks {
+        let r = t.await.expect("join");
+        // The batch's failure, not "b"'s own Conflict: that rested on a batch that never committed.
+        assert!(matches!(r, Err(DbError::Other(_))), "{r:?}");
+    }
+    assert!(matches!(db.model_get(&m).await, Err(DbError::NotFound)), "nothing of the batch committed");
+}
+
+/// Queues the grouped write `job(tx, m, label)` for labels "a", "b" and "c", in that order, and returns
+/// once all three are queued (the caller holds the write lock, so they wait for one batch).
+async fn queued_behind<T, F, Fut>(
+    db: &Db,
+    m: &ModelName,
+    job: F,
+) -> Vec<tokio::task::JoinHandle<Result<T, DbError>>>
+where
+    T: Send + 'static,
+    F: Fn(super::Tx, ModelName, &'static str) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = (super::Tx, Result<T, DbError>)> + Send + 'static,
+{
+    let mut tasks = vec![];
+    for (n, label) in ["a", "b", "c"].into_iter().enumerate() {
+        let (d, m, job) = (db.clone(), m.clone(), job.clone());
+        tasks.push(tokio::spawn(async move { d.grouped(move |tx| job(tx, m, label)).await }));
+        // Queued one after the other: the batch runs them in this order.
+        while db.group_waiting() <= n {
+            tokio::task::yield_now().await;
+        }
+    }
+    tasks
+}
+
 async fn migrations_can_run_twice(db: &Db) {
     // Re-applying embedded migrations on a migrated database is a no-op, as at every restart.
     match db.backend() {
@@ -236,7 +352,7 @@ async fn blobs_are_visible_through_covered_models_and_usable_by_their_uploader(d
     // new_version references blobs of b"x" and of the label.
     let (x, lone) = (Digest::of(b"x"), Digest::of(b"lone"));
     for d in [x, lone] {
-        db.blob_insert(&d, 1).await.expect("insert");
+        db.blob_insert(&d, 1, None).await.expect("insert");
     }
     new_version(db, &model("a/m"), "1").await.expect("version");
     let viewer = |ns, actor, since| BlobViewer { namespace: ns, name: None, actor, uploaded_since: since };

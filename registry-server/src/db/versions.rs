@@ -81,6 +81,10 @@ pub struct NewVersion<'a> {
     pub created_by: &'a str,
     /// Unix ms.
     pub created_at: i64,
+    /// Its `version.created` log entry, when appended before the row (publishes).
+    pub log_index: Option<u64>,
+    /// Its OCI columns, when computed before the row (publishes).
+    pub oci: Option<&'a super::oci::OciColumns>,
 }
 
 impl Db {
@@ -183,16 +187,6 @@ pub async fn find(
     Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(model_id).bind(version).fetch_optional(&mut *conn).await?)
 }
 
-/// Records the log index of a version's creation entry.
-pub async fn set_log_index(conn: &mut AnyConnection, version_id: i64, idx: u64) -> Result<(), DbError> {
-    sqlx::query("UPDATE versions SET log_index = $1 WHERE id = $2")
-        .bind(idx as i64)
-        .bind(version_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// Resolves `(model, label)` pairs to version ids; `None` for each that does not exist.
 pub async fn ids(
     conn: &mut AnyConnection,
@@ -225,7 +219,8 @@ pub async fn next_seq(conn: &mut AnyConnection, model_id: i64) -> Result<i64, Db
 }
 
 /// Inserts a version and its index rows; returns its id. Fails with `Conflict` if the label exists.
-/// Its sequence number is [`next_seq`], under the global write lock (taken here if the caller has not).
+/// Its sequence number is [`next_seq`]'s, computed in the same statement: the caller holds the global
+/// write lock (`Db::begin_logged`, `Db::grouped`), so no other writer numbers one meanwhile.
 pub async fn insert(
     conn: &mut AnyConnection,
     v: &NewVersion<'_>,
@@ -233,14 +228,14 @@ pub async fn insert(
     datasets: &[(Digest, &str, &str)],
     parents: &[i64],
 ) -> Result<i64, DbError> {
-    // Publishes hold the global write lock already; taking it again in the same transaction is a
-    // no-op, and it makes the sequence number safe for any caller.
-    super::log::lock_global_writes(conn).await?;
-    let seq = next_seq(conn, v.model_id).await?;
+    // One round trip: each costs a hand-off to SQLite's worker thread inside the write lock.
+    let oci = v.oci;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO versions (model_id, version, manifest_digest, oms_root_digest, manifest, lineage, \
-         metadata, file_count, total_size, code_commit, created_by, created_at, seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+         metadata, file_count, total_size, code_commit, created_by, created_at, log_index, \
+         oci_manifest_digest, oci_manifest_size, oci_config_digest, oci_generator, seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         (SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE model_id = $1)) RETURNING id",
     )
     .bind(v.model_id)
     .bind(v.version)
@@ -254,7 +249,11 @@ pub async fn insert(
     .bind(v.code_commit)
     .bind(v.created_by)
     .bind(v.created_at)
-    .bind(seq)
+    .bind(v.log_index.map(|i| i as i64))
+    .bind(oci.and_then(|c| c.manifest_digest.clone()))
+    .bind(oci.and_then(|c| c.manifest_size))
+    .bind(oci.and_then(|c| c.config_digest.clone()))
+    .bind(oci.map(|c| c.generator.clone()))
     .fetch_one(&mut *conn)
     .await?;
 

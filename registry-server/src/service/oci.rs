@@ -145,18 +145,17 @@ pub fn columns(name: &ModelName, label: &VersionLabel, manifest: &Manifest) -> O
     }
 }
 
-/// Records a new version's OCI columns inside its transaction; the digest goes into its log entry.
-pub async fn on_publish(
-    tx: &mut Tx,
-    version_id: i64,
+/// A new version's OCI columns (stored with its row) and its OCI manifest digest (in its log entry).
+pub fn on_publish(
     name: &ModelName,
     label: &str,
     manifest: &Manifest,
-) -> Result<Option<Digest>, ApiError> {
+) -> Result<(crate::db::oci::OciColumns, Option<Digest>), ApiError> {
     let label = VersionLabel::parse(label).map_err(ApiError::internal)?;
     let c = columns(name, &label, manifest);
-    crate::db::oci::set_version(tx, version_id, &c).await?;
-    c.manifest_digest.as_deref().map(Digest::from_hex).transpose().map_err(ApiError::internal)
+    let digest =
+        c.manifest_digest.as_deref().map(Digest::from_hex).transpose().map_err(ApiError::internal)?;
+    Ok((c, digest))
 }
 
 /// Records an attestation's referrer digest, when its version has an OCI manifest (inside the

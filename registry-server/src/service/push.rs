@@ -1,5 +1,7 @@
 //! Publishing a version: verified, then written in one transaction. Storing a blob (verified while
 //! it streams) is `service::blobs::put_blob`, re-exported here.
+use std::sync::Arc;
+
 use registry_core::api::{MAX_PUSH_ATTESTATIONS, PutVersionRequest, VersionResponse, codes};
 use registry_core::attest::Verified;
 use registry_core::{Digest, ModelName, Reference, VersionLabel, canonical};
@@ -119,6 +121,18 @@ struct Texts {
     metadata: String,
 }
 
+impl Texts {
+    fn of(req: &PutVersionRequest) -> Result<Self, ApiError> {
+        Ok(Texts {
+            manifest: String::from_utf8(req.manifest.canonical_bytes()).map_err(ApiError::internal)?,
+            lineage: String::from_utf8(canonical::to_vec(&req.lineage).map_err(invalid_lineage)?)
+                .map_err(ApiError::internal)?,
+            metadata: String::from_utf8(canonical::to_vec(&req.metadata).map_err(invalid_lineage)?)
+                .map_err(ApiError::internal)?,
+        })
+    }
+}
+
 fn same_or_conflict(existing: VersionRow, digest: &Digest, t: &Texts) -> Result<Published, PublishError> {
     let name = format!("{}/{}@{}", existing.namespace, existing.name, existing.version);
     if existing.manifest_digest != digest.hex() {
@@ -143,20 +157,14 @@ pub async fn publish_version(
     req.lineage.validate().map_err(invalid_lineage)?;
     req.metadata.validate().map_err(invalid_lineage)?;
     check_blobs(state, actor, &req).await?;
-    let m = &req.manifest;
-    let digest = m.digest();
-    let texts = Texts {
-        manifest: String::from_utf8(m.canonical_bytes()).map_err(ApiError::internal)?,
-        lineage: String::from_utf8(canonical::to_vec(&req.lineage).map_err(invalid_lineage)?)
-            .map_err(ApiError::internal)?,
-        metadata: String::from_utf8(canonical::to_vec(&req.metadata).map_err(invalid_lineage)?)
-            .map_err(ApiError::internal)?,
-    };
-    let choice = LabelChoice::Given(label);
+    let req = Arc::new(req);
+    let digest = req.manifest.digest();
+    let texts = Arc::new(Texts::of(&req)?);
     let mut tries = 0;
     let (existing, checked) = loop {
-        let checked = verify_evidence(state, model, label, &req).await?;
+        let checked = Arc::new(verify_evidence(state, model, label, &req).await?);
         state.pauses.point("push.verified").await;
+        let choice = LabelChoice::Given(label.clone());
         let existing =
             match insert_version(state, actor, model, choice, &req, &digest, &texts, &checked, None).await {
                 Ok(row) => return Ok(Published::Created(version_response(row)?)),
@@ -175,7 +183,7 @@ pub async fn publish_version(
             };
         break (existing, checked);
     };
-    let (evidence, checked_mark) = (checked.evidence, checked.mark);
+    let (evidence, checked_mark) = (&checked.evidence, &checked.mark);
     let version_id = existing.id;
     let published = same_or_conflict(existing, &digest, &texts)?;
     // An identical retry may bring attestations the first attempt did not store. Creating a version
@@ -184,7 +192,7 @@ pub async fn publish_version(
     // "Held" as storing counts it: the same bytes, or the same evidence in other bytes (a high-S
     // twin, a re-encoding), which `attest::store` would not store again either.
     let mut new = 0;
-    for (raw, v) in &evidence {
+    for (raw, v) in evidence {
         let key = attest::evidence_key(raw, &v.signer.hex())
             .map_err(|e| ApiError::bad_request(codes::INVALID_ATTESTATION, e.to_string()))?;
         match state.db.attestation_by_evidence(version_id, &key).await {
@@ -210,7 +218,7 @@ pub async fn publish_version(
         if !checked_mark.holds(&mut tx).await? {
             return Err(attest::trust_changed().into());
         }
-        attest::store(&mut tx, version_id, &format!("{model}@{label}"), &evidence, &actor.id, now_ms())
+        attest::store(&mut tx, version_id, &format!("{model}@{label}"), evidence, &actor.id, now_ms())
             .await?;
         tx.commit().await.map_err(DbError::from)?;
     }
@@ -237,21 +245,15 @@ pub async fn publish_numbered(
     // Labels matter to attestations only; with none, any label checks the same.
     let any = VersionLabel::parse("1").map_err(ApiError::internal)?;
     let digest = req.manifest.digest();
-    let texts = Texts {
-        manifest: String::from_utf8(req.manifest.canonical_bytes()).map_err(ApiError::internal)?,
-        lineage: String::from_utf8(canonical::to_vec(&req.lineage).map_err(invalid_lineage)?)
-            .map_err(ApiError::internal)?,
-        metadata: String::from_utf8(canonical::to_vec(&req.metadata).map_err(invalid_lineage)?)
-            .map_err(ApiError::internal)?,
-    };
-    let choice = LabelChoice::Numbered;
+    let texts = Arc::new(Texts::of(&req)?);
+    let (req, source) = (Arc::new(req), Arc::new(source));
     for _ in 0..attest::MAX_TRUST_TRIES {
-        let checked = verify_evidence(state, model, &any, &req).await?;
+        let checked = Arc::new(verify_evidence(state, model, &any, &req).await?);
         return match insert_version(
             state,
             actor,
             model,
-            choice,
+            LabelChoice::Numbered,
             &req,
             &digest,
             &texts,
@@ -286,10 +288,9 @@ pub struct MlflowRegistration {
 }
 
 /// How a publish names its version.
-#[derive(Clone, Copy)]
-enum LabelChoice<'a> {
+enum LabelChoice {
     /// The label the caller gave.
-    Given(&'a VersionLabel),
+    Given(VersionLabel),
     /// The sequence number the version gets (or `mlflow-<seq>` when that label is taken).
     Numbered,
 }
@@ -373,12 +374,38 @@ impl From<PublishError> for InsertError {
     }
 }
 
+/// Writes the version in a transaction committed together with the other publishes waiting at the
+/// time (group commit, `Db::grouped`), and answers once that committed.
 #[allow(clippy::too_many_arguments)]
 async fn insert_version(
     state: &AppState,
     actor: &Actor,
     model: &ModelName,
-    label: LabelChoice<'_>,
+    label: LabelChoice,
+    req: &Arc<PutVersionRequest>,
+    digest: &Digest,
+    texts: &Arc<Texts>,
+    checked: &Arc<Checked>,
+    source: Option<&Arc<MlflowRegistration>>,
+) -> Result<VersionRow, InsertError> {
+    let db = state.db.clone();
+    let (actor, model, digest) = (actor.clone(), model.clone(), *digest);
+    let (req, texts, checked, source) = (req.clone(), texts.clone(), checked.clone(), source.cloned());
+    db.grouped(move |mut tx| async move {
+        let r = insert_in(&mut tx, &actor, &model, label, &req, &digest, &texts, &checked, source.as_deref())
+            .await;
+        (tx, r)
+    })
+    .await
+}
+
+/// The publish itself, in `tx` (which holds the global write lock; the caller commits).
+#[allow(clippy::too_many_arguments)]
+async fn insert_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    model: &ModelName,
+    label: LabelChoice,
     req: &PutVersionRequest,
     digest: &Digest,
     texts: &Texts,
@@ -386,32 +413,31 @@ async fn insert_version(
     source: Option<&MlflowRegistration>,
 ) -> Result<VersionRow, InsertError> {
     let now = now_ms();
-    // The lock every log writer and garbage collection take first; under it, what the checks read
-    // is read again: the blobs (GC cannot remove one between the check and the reference) and the
+    // Under the lock every log writer and garbage collection take first, what the checks read is
+    // read again: the blobs (GC cannot remove one between the check and the reference) and the
     // trust the evidence was verified against (a key revoked meanwhile does not get in).
-    let mut tx = state.db.begin_logged().await?;
-    if !checked.mark.holds(&mut tx).await? {
+    if !checked.mark.holds(tx).await? {
         return Err(InsertError::TrustChanged);
     }
     let evidence = &checked.evidence;
     let digests = req.manifest.blob_digests();
-    let present = crate::db::blobs::count_in(&mut tx, &digests).await?;
+    let present = crate::db::blobs::count_in(tx, &digests).await?;
     if present != digests.len() {
         return Err(PublishError::BlobCollected.into());
     }
-    let (model_id, model_created) = models::get_or_create(&mut tx, model, &actor.id, now).await?;
+    let (model_id, model_created) = models::get_or_create(tx, model, &actor.id, now).await?;
     if model_created {
         let e = log::entry(entry::MODEL_CREATED, &model.to_string(), &actor.id, &[]);
-        crate::db::log::append(&mut tx, &e).await?;
+        crate::db::log::append(tx, &e).await?;
     }
     let label = match label {
         LabelChoice::Given(l) => l.as_str().to_owned(),
-        LabelChoice::Numbered => numbered_label(&mut tx, model_id).await?,
+        LabelChoice::Numbered => numbered_label(tx, model_id).await?,
     };
-    if let Some(row) = versions::find(&mut tx, model_id, &label).await? {
+    if let Some(row) = versions::find(tx, model_id, &label).await? {
         return Err(InsertError::Exists(Box::new(row)));
     }
-    if crate::db::aliases::current(&mut tx, model_id, &label).await?.is_some() {
+    if crate::db::aliases::current(tx, model_id, &label).await?.is_some() {
         return Err(PublishError::NameConflict(format!(
             "{model}@{label} is an alias; a version label cannot shadow it"
         ))
@@ -419,20 +445,24 @@ async fn insert_version(
     }
     // Its OCI tag (`+` written `_`, docs/oci.md) must not be another label's or an alias's: a push
     // would otherwise move a tag deploy tooling pulls (an alias's, past its promotion policy).
+    // Only a tag with `_` can be another label's (`+` written `_`); one without is this label itself,
+    // which the lookup above already answered (one round trip fewer inside the write lock).
     let tag = crate::service::oci::tag_of(&label);
-    if let Some(other) = crate::db::oci::label_with_tag(&mut tx, model_id, &tag).await? {
+    if let Some(other) =
+        if tag.contains('_') { crate::db::oci::label_with_tag(tx, model_id, &tag).await? } else { None }
+    {
         return Err(PublishError::NameConflict(format!(
             "{model}@{label} would be served under OCI tag {tag}, which is {model}@{other}'s; choose another label"
         ))
         .into());
     }
-    if tag != label && crate::db::aliases::current(&mut tx, model_id, &tag).await?.is_some() {
+    if tag != label && crate::db::aliases::current(tx, model_id, &tag).await?.is_some() {
         return Err(PublishError::NameConflict(format!(
             "{model}@{label} would be served under OCI tag {tag}, which is an alias of {model}; choose another label"
         ))
         .into());
     }
-    let parents = parent_ids(&mut tx, actor, req).await?;
+    let parents = parent_ids(tx, actor, req).await?;
     let m = &req.manifest;
     let datasets: Vec<(Digest, &str, &str)> =
         req.lineage.datasets.iter().map(|d| (d.digest, d.uri.as_str(), d.role.as_str())).collect();
@@ -449,9 +479,11 @@ async fn insert_version(
         code_commit: req.lineage.code.as_ref().map(|c| c.commit.as_str()),
         created_by: &actor.id,
         created_at: now,
+        log_index: None,
+        oci: None,
     };
-    let version_id = versions::insert(&mut tx, &new, &m.blob_digests(), &datasets, &parents).await?;
-    let oci = crate::service::oci::on_publish(&mut tx, version_id, model, &label, m).await?;
+    // Its log entry first, so the row is written once with its index and OCI columns.
+    let (oci_columns, oci) = crate::service::oci::on_publish(model, &label, m)?;
     let subject = format!("{model}@{label}");
     let e = log::entry(
         entry::VERSION_CREATED,
@@ -465,17 +497,18 @@ async fn insert_version(
             ("oci_manifest_digest", json!(oci)),
         ],
     );
-    let idx = crate::db::log::append(&mut tx, &e).await?;
-    versions::set_log_index(&mut tx, version_id, idx).await?;
-    attest::store(&mut tx, version_id, &subject, evidence, &actor.id, now).await?;
+    let idx = crate::db::log::append(tx, &e).await?;
+    let new = NewVersion { log_index: Some(idx), oci: Some(&oci_columns), ..new };
+    let version_id = versions::insert(tx, &new, &m.blob_digests(), &datasets, &parents).await?;
+    attest::store(tx, version_id, &subject, evidence, &actor.id, now).await?;
     if let Some(reg) = source {
         let s = MlflowSource { version_id, ..reg.source.clone() };
-        crate::db::mlflow::source_insert(&mut tx, &s).await?;
+        crate::db::mlflow::source_insert(tx, &s).await?;
         // Its first tags and description, in the same transaction: never a version without them
         // (a retried registration would otherwise make a second, tagged one).
         for (kind, entries) in &reg.annotations {
             crate::service::mlflow::registry::annotate_in(
-                &mut tx,
+                tx,
                 actor,
                 &version_id.to_string(),
                 kind,
@@ -485,9 +518,7 @@ async fn insert_version(
             .await?;
         }
     }
-    let row = versions::find(&mut tx, model_id, &label).await?.ok_or(DbError::NotFound)?;
-    tx.commit().await.map_err(DbError::from)?;
-    Ok(row)
+    Ok(versions::find(tx, model_id, &label).await?.ok_or(DbError::NotFound)?)
 }
 
 /// The label of the next numbered version of `model_id`: its sequence number, or `mlflow-<seq>` when

@@ -73,7 +73,7 @@ async fn artifact_files_are_write_once_and_listed_by_prefix(db: &Db) {
         db.mlflow_artifact_insert(root, &f("MLmodel", b"m"), None, "token:ci", 1).await.expect("insert");
     assert_eq!(gone, ArtifactInsert::BlobGone, "no blob row: the file would name nothing");
     for b in [&b"m"[..], b"aa", b"ccc", b"s", b"other", b"x"] {
-        db.blob_insert(&Digest::of(b), b.len() as u64).await.expect("blob");
+        db.blob_insert(&Digest::of(b), b.len() as u64, None).await.expect("blob");
     }
     for (p, b) in
         [("MLmodel", &b"m"[..]), ("sub/a.bin", b"aa"), ("sub/b/c.bin", b"ccc"), ("subway.txt", b"s")]
