@@ -217,25 +217,40 @@ impl Db {
         viewer: &BlobViewer<'_>,
         uploads: bool,
     ) -> Result<HashMap<Digest, u64>, DbError> {
+        // Each branch is a probe of a primary key by the digests (blob_models: digest, namespace,
+        // name; blob_uploads: digest, actor), with only the filters the viewer has, so no plan can
+        // walk the versions of a namespace or the referrers of a blob (migration 0021).
         let mut out = HashMap::new();
         for chunk in digests.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT b.digest, b.size FROM blobs b WHERE b.digest IN ({}) AND ( \
-                   ($3 = 1 AND EXISTS (SELECT 1 FROM blob_uploads u WHERE u.digest = b.digest \
-                                       AND u.actor = $4 AND u.uploaded_at >= $5)) \
-                   OR EXISTS (SELECT 1 FROM version_blobs vb JOIN versions v ON v.id = vb.version_id \
-                              JOIN models m ON m.id = v.model_id WHERE vb.digest = b.digest \
-                              AND ($1 IS NULL OR m.namespace = $1) AND ($2 IS NULL OR m.name = $2)))",
-                placeholders(6, chunk.len())
+            let mut binds: Vec<String> = chunk.iter().map(Digest::hex).collect();
+            let list = placeholders(1, chunk.len());
+            let mut param = |v: &str| {
+                binds.push(v.to_owned());
+                format!("${}", binds.len())
+            };
+            let mut sql = format!(
+                "SELECT b.digest, b.size FROM blob_models r JOIN blobs b ON b.digest = r.digest \
+                 WHERE r.digest IN ({list})"
             );
-            let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql))
-                .bind(viewer.namespace.map(str::to_owned))
-                .bind(viewer.name.map(str::to_owned))
-                .bind(i64::from(uploads))
-                .bind(viewer.actor.to_owned())
-                .bind(viewer.uploaded_since);
-            for d in chunk {
-                q = q.bind(d.hex());
+            if let Some(ns) = viewer.namespace {
+                sql += &format!(" AND r.namespace = {}", param(ns));
+            }
+            if let Some(name) = viewer.name {
+                sql += &format!(" AND r.name = {}", param(name));
+            }
+            if uploads {
+                let (actor, since) = (param(viewer.actor), binds.len() + 1);
+                sql += &format!(
+                    " UNION SELECT b.digest, b.size FROM blob_uploads u JOIN blobs b ON b.digest = u.digest \
+                     WHERE u.digest IN ({list}) AND u.actor = {actor} AND u.uploaded_at >= ${since}"
+                );
+            }
+            let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
+            for b in binds {
+                q = q.bind(b);
+            }
+            if uploads {
+                q = q.bind(viewer.uploaded_since);
             }
             for (hex, size) in q.fetch_all(self.pool()).await? {
                 let d = Digest::from_hex(&hex).map_err(|e| DbError::Corrupt(format!("blobs.digest: {e}")))?;

@@ -40,6 +40,7 @@ conformance!(
     a_failed_group_commit_answers_every_job_with_its_failure,
     migrations_can_run_twice,
     blobs_are_visible_through_covered_models_and_usable_by_their_uploader,
+    blob_references_from_before_migration_0021_are_backfilled,
     attestations_stored_before_evidence_keys_get_theirs,
     server_keys_are_recorded_once_and_replaced_only_on_purpose,
     gc_never_waits_for_a_blob_row_a_push_holds,
@@ -359,6 +360,13 @@ async fn blobs_are_visible_through_covered_models_and_usable_by_their_uploader(d
     let a = viewer(Some("a"), "token:a", 0);
     let b = viewer(Some("b"), "token:b", 0);
     assert!(db.blobs_visible(&[x, lone], &a).await.expect("visible").contains(&x));
+    // A credential for one model sees what that model references, not its namespace's other models'.
+    let named =
+        |name| BlobViewer { namespace: Some("a"), name: Some(name), actor: "token:n", uploaded_since: 0 };
+    assert!(db.blobs_visible(&[x], &named("m")).await.expect("visible").contains(&x));
+    assert!(db.blobs_visible(&[x], &named("other")).await.expect("visible").is_empty());
+    let everywhere = BlobViewer { namespace: None, name: None, actor: "token:all", uploaded_since: 0 };
+    assert!(db.blobs_visible(&[x, lone], &everywhere).await.expect("visible").contains(&x));
     assert!(
         db.blobs_visible(&[x, lone], &b).await.expect("visible").is_empty(),
         "b covers no model using them"
@@ -380,6 +388,33 @@ async fn blobs_are_visible_through_covered_models_and_usable_by_their_uploader(d
     assert!(db.blobs_usable(&[lone], &later).await.expect("usable").is_empty(), "old proofs expire");
     assert_eq!(db.blob_uploads_expire(now_ms() + 60_000).await.expect("expire"), 1);
     assert!(db.blobs_usable(&[lone], &b).await.expect("usable").is_empty());
+}
+
+async fn blob_references_from_before_migration_0021_are_backfilled(db: &Db) {
+    use super::blobs::BlobViewer;
+    let x = Digest::of(b"x");
+    db.blob_insert(&x, 1, None).await.expect("insert");
+    new_version(db, &model("a/m"), "1").await.expect("version");
+    new_version(db, &model("a/m"), "2").await.expect("version");
+    new_version(db, &model("c/m"), "1").await.expect("version");
+    let viewer = |ns| BlobViewer { namespace: Some(ns), name: None, actor: "t", uploaded_since: 0 };
+    // The database as it was before the migration: versions and their blobs, no blob_models.
+    sqlx::query("DROP TABLE blob_models").execute(db.pool()).await.expect("drop");
+    let migration = match db.backend() {
+        super::Backend::Sqlite => include_str!("../../../migrations/sqlite/0021_blob_models.sql"),
+        super::Backend::Postgres => include_str!("../../../migrations/postgres/0021_blob_models.sql"),
+    };
+    sqlx::raw_sql(migration).execute(db.pool()).await.expect("migrate");
+    for ns in ["a", "c"] {
+        assert!(db.blobs_visible(&[x], &viewer(ns)).await.expect("visible").contains(&x), "{ns}");
+    }
+    assert!(db.blobs_visible(&[x], &viewer("b")).await.expect("visible").is_empty());
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blob_models WHERE digest = $1")
+        .bind(x.hex())
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(n, 2, "one row per model, not per version");
 }
 
 async fn attestations_stored_before_evidence_keys_get_theirs(db: &Db) {

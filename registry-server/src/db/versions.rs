@@ -268,6 +268,17 @@ pub async fn insert(
         }
         q.execute(&mut *conn).await?;
     }
+    if !blobs.is_empty() {
+        // Which models reference each blob, for the visibility check (`db::blobs`, migration 0021).
+        sqlx::query(
+            "INSERT INTO blob_models (digest, namespace, name) SELECT vb.digest, m.namespace, m.name \
+             FROM version_blobs vb JOIN models m ON m.id = $2 WHERE vb.version_id = $1 ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(v.model_id)
+        .execute(&mut *conn)
+        .await?;
+    }
     for (digest, uri, role) in datasets {
         sqlx::query("INSERT INTO version_datasets (version_id, digest, uri, role) VALUES ($1, $2, $3, $4)")
             .bind(id)
