@@ -24,8 +24,12 @@ pub struct ModelRow {
     pub latest_version: Option<String>,
 }
 
+/// `version_count` is the highest `seq`, which equals the count (numbered 1, 2, ... per model,
+/// migration 0013; versions are never deleted) and is one probe of `versions_model_seq`, where
+/// `COUNT(*)` read every version of the model (3.4 ms at 6,800 versions on PostgreSQL, on every
+/// promotion; linear in the model's history).
 const SELECT: &str = "SELECT m.id, m.namespace, m.name, m.created_by, m.created_at, \
-     (SELECT COUNT(*) FROM versions v WHERE v.model_id = m.id) AS version_count, \
+     (SELECT COALESCE(MAX(v.seq), 0) FROM versions v WHERE v.model_id = m.id) AS version_count, \
      (SELECT v.version FROM versions v WHERE v.model_id = m.id ORDER BY v.id DESC LIMIT 1) AS latest_version \
      FROM models m";
 
