@@ -16,7 +16,12 @@ impl Db {
     /// How many versions `which` counts.
     pub async fn versions_count(&self, which: VersionCount) -> Result<u64, DbError> {
         let sql = match which {
-            VersionCount::All => "SELECT COUNT(*) FROM versions",
+            // Each model's highest seq is its count (numbered 1, 2, ..., never deleted): one index
+            // probe per model instead of a count over every version.
+            VersionCount::All => {
+                "SELECT CAST(COALESCE(SUM((SELECT MAX(v.seq) FROM versions v WHERE v.model_id = m.id)), 0) AS BIGINT) FROM models m"
+            }
+            // Partial indexes (migration 0022) hold only the flagged rows.
             VersionCount::Quarantined => "SELECT COUNT(*) FROM versions WHERE quarantined <> 0",
             VersionCount::Corrupted => "SELECT COUNT(*) FROM versions WHERE corrupted <> 0",
         };
