@@ -29,9 +29,6 @@ import sys
 import time
 import urllib.parse
 
-FILLER_PER_VERSION = None  # computed
-
-
 def leaf(body: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + body).digest()
 

@@ -3,6 +3,7 @@ use registry_core::ModelName;
 use sqlx::AnyConnection;
 use sqlx::AssertSqlSafe;
 
+use super::versions::version_count_of_m;
 use super::{Db, DbError};
 
 /// A model with its version count and newest version.
@@ -24,14 +25,13 @@ pub struct ModelRow {
     pub latest_version: Option<String>,
 }
 
-/// `version_count` is the highest `seq`, which equals the count (numbered 1, 2, ... per model,
-/// migration 0013; versions are never deleted) and is one probe of `versions_model_seq`, where
-/// `COUNT(*)` read every version of the model (3.4 ms at 6,800 versions on PostgreSQL, on every
-/// promotion; linear in the model's history).
-const SELECT: &str = "SELECT m.id, m.namespace, m.name, m.created_by, m.created_at, \
-     (SELECT COALESCE(MAX(v.seq), 0) FROM versions v WHERE v.model_id = m.id) AS version_count, \
+const SELECT: &str = concat!(
+    "SELECT m.id, m.namespace, m.name, m.created_by, m.created_at, ",
+    version_count_of_m!(),
+    " AS version_count, \
      (SELECT v.version FROM versions v WHERE v.model_id = m.id ORDER BY v.id DESC LIMIT 1) AS latest_version \
-     FROM models m";
+     FROM models m"
+);
 
 /// Filters and position for [`Db::models_list`].
 #[derive(Debug, Default, Clone)]
@@ -88,12 +88,7 @@ pub async fn get_or_create(
     now: i64,
 ) -> Result<(i64, bool), DbError> {
     // Looked up first: the model exists for all but its first version (one round trip, not two).
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM models WHERE namespace = $1 AND name = $2")
-        .bind(m.namespace())
-        .bind(m.name())
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(id) = found {
+    if let Some(id) = id_of(conn, m).await? {
         return Ok((id, false));
     }
     let created: Option<i64> = sqlx::query_scalar(
@@ -106,13 +101,18 @@ pub async fn get_or_create(
     .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some(id) = created {
-        return Ok((id, true));
+    match created {
+        Some(id) => Ok((id, true)),
+        // Created by another writer between the lookup and the insert.
+        None => Ok((id_of(conn, m).await?.ok_or(DbError::NotFound)?, false)),
     }
-    let id = sqlx::query_scalar("SELECT id FROM models WHERE namespace = $1 AND name = $2")
+}
+
+/// The id of model `m`, if it exists.
+async fn id_of(conn: &mut AnyConnection, m: &ModelName) -> Result<Option<i64>, DbError> {
+    Ok(sqlx::query_scalar("SELECT id FROM models WHERE namespace = $1 AND name = $2")
         .bind(m.namespace())
         .bind(m.name())
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok((id, false))
+        .fetch_optional(&mut *conn)
+        .await?)
 }

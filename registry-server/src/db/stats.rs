@@ -1,4 +1,5 @@
 //! Counts read at scrape time for the `/metrics` gauges.
+use super::versions::version_count_of_m;
 use super::{Db, DbError};
 
 /// Which versions a gauge counts.
@@ -16,10 +17,9 @@ impl Db {
     /// How many versions `which` counts.
     pub async fn versions_count(&self, which: VersionCount) -> Result<u64, DbError> {
         let sql = match which {
-            // Each model's highest seq is its count (numbered 1, 2, ..., never deleted): one index
-            // probe per model instead of a count over every version.
+            // One index probe per model instead of a count over every version.
             VersionCount::All => {
-                "SELECT CAST(COALESCE(SUM((SELECT MAX(v.seq) FROM versions v WHERE v.model_id = m.id)), 0) AS BIGINT) FROM models m"
+                concat!("SELECT CAST(COALESCE(SUM(", version_count_of_m!(), "), 0) AS BIGINT) FROM models m")
             }
             // Partial indexes (migration 0022) hold only the flagged rows.
             VersionCount::Quarantined => "SELECT COUNT(*) FROM versions WHERE quarantined <> 0",

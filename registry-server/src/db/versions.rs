@@ -208,6 +208,17 @@ pub async fn ids(
     Ok(out)
 }
 
+/// SQL for how many versions model `m` (the query's alias for a `models` row) has: its highest `seq`,
+/// which is the count, because versions are numbered 1, 2, ... per model (migration 0013) and never
+/// deleted. One probe of `versions_model_seq`, where `COUNT(*)` read every version of the model (3.4 ms
+/// at 6,800 versions on PostgreSQL, paid by every promotion and alias read, and by `/metrics`).
+macro_rules! version_count_of_m {
+    () => {
+        "(SELECT COALESCE(MAX(v.seq), 0) FROM versions v WHERE v.model_id = m.id)"
+    };
+}
+pub(crate) use version_count_of_m;
+
 /// The sequence number the next version of `model_id` gets. Only stable under the global write
 /// lock, which every version insert holds.
 pub async fn next_seq(conn: &mut AnyConnection, model_id: i64) -> Result<i64, DbError> {
