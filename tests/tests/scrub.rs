@@ -186,3 +186,29 @@ async fn a_blob_collected_while_the_scrubber_reads_it_is_no_finding() {
     let r = scrubber.await.unwrap().unwrap();
     assert!(r.findings.is_empty(), "{:?}", r.findings);
 }
+
+/// The scrub rate bounds everything a pass reads, not only blob bytes: attestation and log rows count
+/// at least `ROW_COST` each. Before, only blob bytes were paced, and a pass over 10M log entries ran
+/// flat out, doubling every foreground request's latency while it ran (docs/benchmarks.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_reads_attestation_and_log_rows_within_its_rate() {
+    let s = TestServer::start().await;
+    let c = client(&s);
+    let model = ModelName::parse("fraud/detector").unwrap();
+    for v in ["1", "2", "3"] {
+        push_one(&c, &model, v, &[("w.bin", v.as_bytes())]).await;
+    }
+    let rate = 2 * scrub::ROW_COST; // two rows a second
+    let started = std::time::Instant::now();
+    let r = scrub::pass(&s.state, rate, &s.state.scrub).await.unwrap();
+    let took = started.elapsed();
+    let rows = r.attestations + r.log_entries;
+    assert!(r.findings.is_empty() && rows >= 4, "{r:?}");
+    // A lower bound only: the pace sleeps until the pass is back within its rate.
+    let floor = std::time::Duration::from_secs_f64((rows * scrub::ROW_COST + r.bytes) as f64 / rate as f64);
+    assert!(
+        took >= floor,
+        "{rows} rows and {} blob bytes read in {took:?}, under the {floor:?} the rate allows",
+        r.bytes
+    );
+}

@@ -185,27 +185,6 @@ impl Db {
             .await?)
     }
 
-    /// Entries of `kind` below `size` whose subject starts with `prefix` (e.g. every `alias.moved` of
-    /// one model: subjects `NS/NAME@VERSION`), in order. A prefix comparison, not `LIKE`: names may
-    /// hold `_`.
-    pub async fn log_entries_of_kind(
-        &self,
-        kind: &str,
-        prefix: &str,
-        size: u64,
-    ) -> Result<Vec<EntryRow>, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT idx, body FROM log_entries WHERE kind = $1 AND substr(subject, 1, CAST($2 AS INTEGER)) = $3 \
-             AND idx < $4 ORDER BY idx",
-        )
-        .bind(kind)
-        .bind(prefix.chars().count() as i64)
-        .bind(prefix)
-        .bind(size as i64)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
     /// One entry.
     pub async fn log_entry(&self, idx: u64) -> Result<EntryRow, DbError> {
         Ok(sqlx::query_as("SELECT idx, body FROM log_entries WHERE idx = $1")

@@ -4,7 +4,7 @@ use base64::Engine;
 use registry_core::audit_bundle::{
     AuditBundle, AuditBundleAttestation, AuditBundleEntry, AuditBundleLog, MEDIA_TYPE,
 };
-use registry_core::tlog::entry::{self, LogEntry};
+use registry_core::tlog::entry::LogEntry;
 use registry_core::{ModelName, Reference};
 
 use crate::error::ApiError;
@@ -59,7 +59,7 @@ pub async fn build(
     if let Reference::Label(l) = reference
         && l.as_str() != version.version
     {
-        for e in state.db.log_entries_of_kind(entry::ALIAS_MOVED, &format!("{model}@"), cp.size).await? {
+        for e in state.db.alias_moves_of_model(&model.to_string(), cp.size).await? {
             let moved = LogEntry::parse(e.body.as_bytes()).ok();
             if moved.as_ref().and_then(|m| m.detail("alias")) == Some(l.as_str()) {
                 indexes.push(e.idx.max(0) as u64);

@@ -77,21 +77,41 @@ enum BlobCheck {
     Unreadable(String),
 }
 
-/// The rate limiter of a pass: never ahead of `rate` bytes per second since it began.
-struct Pace {
+/// What one database row costs against the pass's rate, whatever its length: a row is read from a
+/// page, so a log of ten million short entries paces like the pages it fills, not like its bytes.
+pub const ROW_COST: u64 = 4096;
+
+/// The rate limiter of a pass: everything the pass reads (blob bytes, and attestation and log rows at
+/// least [`ROW_COST`] each) is paced, never ahead of `rate` bytes per second since the pass began.
+/// So the scrubber's load stays what the operator set however long the history grows; without this,
+/// a pass over 10M log entries ran flat out and doubled every foreground request's latency.
+pub struct Pace {
     rate: u64,
     started: Instant,
+    spent: u64,
+    /// Blob bytes hashed (the pass report's `bytes`).
     hashed: u64,
 }
 
 impl Pace {
-    async fn account(&mut self, n: u64, stats: &ScrubStats) {
-        self.hashed += n;
-        stats.bytes.fetch_add(n, Ordering::Relaxed);
-        let due = Duration::from_secs_f64(self.hashed as f64 / self.rate as f64);
+    /// A pace of `rate` bytes per second, starting now.
+    pub fn new(rate: u64) -> Self {
+        Self { rate: rate.max(1), started: Instant::now(), spent: 0, hashed: 0 }
+    }
+
+    /// Accounts for `n` bytes read, then waits until the pass is back within its rate.
+    pub async fn spend(&mut self, n: u64) {
+        self.spent = self.spent.saturating_add(n);
+        let due = Duration::from_secs_f64(self.spent as f64 / self.rate as f64);
         if let Some(wait) = due.checked_sub(self.started.elapsed()) {
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Accounts for database rows of these lengths (see [`ROW_COST`]).
+    pub async fn spend_rows(&mut self, lengths: impl IntoIterator<Item = usize>) {
+        let cost = lengths.into_iter().map(|n| (n as u64).max(ROW_COST)).sum();
+        self.spend(cost).await;
     }
 }
 
@@ -112,7 +132,9 @@ async fn read_once(
     while let Some(chunk) = read.stream.next().await {
         let c = chunk.map_err(|e| format!("unreadable: {e}"))?;
         h.update(&c);
-        pace.account(c.len() as u64, stats).await;
+        stats.bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
+        pace.hashed += c.len() as u64;
+        pace.spend(c.len() as u64).await;
     }
     let n = h.len();
     let actual = h.finalize();
@@ -156,13 +178,13 @@ struct Seen {
 pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<PassReport, ApiError> {
     let mut report = PassReport::default();
     let mut seen = Seen::default();
-    let mut pace = Pace { rate: rate.max(1), started: Instant::now(), hashed: 0 };
+    let mut pace = Pace::new(rate);
     check_blobs(state, &mut report, stats, &mut seen, &mut pace).await?;
     report.bytes = pace.hashed;
-    check_attestations(state, &mut report, stats, &mut seen).await?;
-    check_log_entries(state, &mut report, stats, &mut seen).await?;
+    check_attestations(state, &mut report, stats, &mut seen, &mut pace).await?;
+    check_log_entries(state, &mut report, stats, &mut seen, &mut pace).await?;
     // Aliases: each stored target is the one its newest logged move names (service::scrub_aliases).
-    for (target, detail) in crate::service::scrub_aliases::differences(state).await? {
+    for (target, detail) in crate::service::scrub_aliases::differences(state, &mut pace).await? {
         finding(state, &mut report, stats, "alias", &target, &detail, &[]).await?;
     }
     clear_intact(state, &mut report, &seen).await?;
@@ -234,12 +256,14 @@ async fn check_attestations(
     report: &mut PassReport,
     stats: &ScrubStats,
     seen: &mut Seen,
+    pace: &mut Pace,
 ) -> Result<(), ApiError> {
     let mut after = 0i64;
     loop {
         let page = state.db.attestation_bytes_after(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
+        pace.spend_rows(page.iter().map(|r| r.body.len())).await;
         for AttestationBytesRow { id, version_id, digest, body } in page {
             report.attestations += 1;
             let actual = Digest::of(body.as_bytes());
@@ -260,12 +284,14 @@ async fn check_log_entries(
     report: &mut PassReport,
     stats: &ScrubStats,
     seen: &mut Seen,
+    pace: &mut Pace,
 ) -> Result<(), ApiError> {
     let mut after = -1i64;
     loop {
         let page = state.db.log_leaves_after(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.idx;
+        pace.spend_rows(page.iter().map(|r| r.body.len())).await;
         for LogLeafRow { idx, body, hash: leaf } in page {
             report.log_entries += 1;
             let actual = hex::encode(leaf_hash(body.as_bytes()));

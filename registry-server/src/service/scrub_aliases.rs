@@ -2,16 +2,18 @@
 //! logged move leaves it with where the stored alias points. An alias row edited behind the log (an
 //! `UPDATE aliases` in the database) is a finding; so is an alias the log never moved, or one that
 //! vanished. Moves logged while the check runs are left to the next pass.
-use registry_core::tlog::entry::{ALIAS_MOVED, LogEntry};
+use registry_core::tlog::entry::LogEntry;
 use registry_core::tlog::replay::Replay;
 
 use crate::error::ApiError;
+use crate::service::scrub::Pace;
 use crate::state::AppState;
 
 const PAGE: i64 = 500;
 
-/// `(target, detail)` for every alias whose stored target is not the one the log leaves.
-pub async fn differences(state: &AppState) -> Result<Vec<(String, String)>, ApiError> {
+/// `(target, detail)` for every alias whose stored target is not the one the log leaves; the entries
+/// it reads are paced like the rest of the scrub pass.
+pub async fn differences(state: &AppState, pace: &mut Pace) -> Result<Vec<(String, String)>, ApiError> {
     // The log size before the aliases are read: a move committed after it may or may not be in the
     // aliases read (a move and its entry commit together), so its alias is not judged in this pass.
     let settled = state.db.log_size().await?;
@@ -19,9 +21,10 @@ pub async fn differences(state: &AppState) -> Result<Vec<(String, String)>, ApiE
     let mut replay = Replay::default();
     let mut after = -1i64;
     loop {
-        let page = state.db.log_entries_by_kind(ALIAS_MOVED, after, PAGE).await?;
+        let page = state.db.alias_moves_after(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.idx;
+        pace.spend_rows(page.iter().map(|r| r.body.len())).await;
         for row in &page {
             // An unparsable body is the log-entry check's finding, not this one's.
             if let Ok(e) = LogEntry::parse(row.body.as_bytes()) {

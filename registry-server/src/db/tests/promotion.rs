@@ -134,7 +134,7 @@ fn log_entry(kind: &str, subject: &str, n: u32) -> LogEntry {
 
 async fn log_indexes_are_contiguous_and_the_tree_matches_the_entries(db: &Db) {
     assert_eq!(db.log_size().await.expect("size"), 0);
-    let subjects = ["a_b/m@1", "a_b/m@2", "axb/m@1", "a_b/m@1", "other/x@1"];
+    let subjects = ["a_b/m@1", "a_b/m@2", "axb/m@1", "a_b/m@1", "a_b/mm@1"];
     for (i, s) in subjects.iter().enumerate() {
         let mut tx = db.begin_write().await.expect("tx");
         let kind = if i == 3 { "version.created" } else { "alias.moved" };
@@ -176,11 +176,18 @@ async fn log_indexes_are_contiguous_and_the_tree_matches_the_entries(db: &Db) {
     assert!(matches!(db.log_entry(13).await, Err(DbError::NotFound)));
     assert_eq!(db.log_indexes_about("a_b/m@1", 13).await.expect("about"), [0, 3]);
     assert_eq!(db.log_indexes_about("a_b/m@1", 3).await.expect("about"), [0], "below size only");
-    let moved = db.log_entries_of_kind("alias.moved", "a_b/", 13).await.expect("of kind");
+    let moved = db.alias_moves_of_model("a_b/m", 13).await.expect("moves of a model");
     assert_eq!(
         moved.iter().map(|e| e.idx).collect::<Vec<_>>(),
         [0, 1],
-        "this kind; '_' in a prefix is literal"
+        "this kind, this model (not a_b/mm); '_' in a name is literal"
+    );
+    assert_eq!(db.alias_moves_of_model("a_b/m", 1).await.expect("below size").len(), 1, "below size only");
+    let all = db.alias_moves_after(-1, 100).await.expect("all moves");
+    assert_eq!(all.iter().map(|e| e.idx).collect::<Vec<_>>(), [0, 1, 2, 4], "every model's moves");
+    assert_eq!(
+        db.alias_moves_after(1, 2).await.expect("a page").iter().map(|e| e.idx).collect::<Vec<_>>(),
+        [2, 4]
     );
 
     // Every stored node agrees with the entries: the root from stored nodes equals the root of leaves.
