@@ -5,5 +5,5 @@ mod maintenance;
 mod tokens;
 
 pub use keys::{KeysCmd, NamespaceCmd, keys_cmd, namespace_cmd, server_keys_cmd};
-pub use maintenance::{gc_cmd, gc_options, scrub_cmd};
+pub use maintenance::{gc_cmd, gc_options, scrub_cmd, scrub_rates};
 pub use tokens::{TokenCmd, token_cmd};

@@ -85,9 +85,12 @@ pub struct ServeArgs {
     /// entries (0: off) [default: 60].
     #[arg(long, env = "REGISTRY_SCRUB_INTERVAL")]
     pub scrub_interval: Option<u64>,
-    /// Scrubber: read at most this many bytes per second [default: 64MiB].
+    /// Scrubber: read at most this many blob bytes per second [default: 64MiB].
     #[arg(long, env = "REGISTRY_SCRUB_RATE")]
     pub scrub_rate: Option<String>,
+    /// Scrubber: re-check at most this many attestation and log rows per second [default: 4000].
+    #[arg(long, env = "REGISTRY_SCRUB_ROW_RATE")]
+    pub scrub_row_rate: Option<u64>,
     /// Answer blob downloads with a redirect to a short-lived presigned URL of the object store, so
     /// the bytes do not flow through the server (s3://, gs://, az:// only).
     #[arg(long, env = "REGISTRY_DIRECT_DOWNLOADS")]
@@ -217,6 +220,8 @@ pub struct Config {
     pub scrub_interval: u64,
     /// Scrub read rate, bytes per second.
     pub scrub_rate: u64,
+    /// Scrub row rate, rows per second.
+    pub scrub_row_rate: u64,
     /// Object store options.
     pub blob_options: Vec<(String, String)>,
     /// Redirect downloads to presigned URLs.
@@ -425,6 +430,7 @@ impl Config {
                 Some(s) => parse_size(&s).map_err(anyhow::Error::msg)?.max(1),
                 None => 64 << 20,
             },
+            scrub_row_rate: args.scrub_row_rate.or(file.scrub_row_rate).unwrap_or(4000).max(1),
             blob_options: if args.blob_options.is_empty() {
                 file.blob_options
             } else {
@@ -527,7 +533,8 @@ ui_session_ttl = 43200                                      # seconds a web UI s
 # pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
 # pkcs11_pin_file = "/run/secrets/registry-pkcs11-pin"
 scrub_interval = 60                                         # seconds between scrub passes; 0 = off
-scrub_rate = "64MiB"                                        # scrub read rate per second
+scrub_rate = "64MiB"                                        # scrub read rate per second (blobs)
+scrub_row_rate = 4000                                       # attestation and log rows re-checked per second
 upload_part_size = "32MiB"                                  # resumable upload parts (5MiB..5GiB)
 upload_memory_budget = "64MiB"                              # memory for parts held whole (remote stores)
 upload_expiry = 86400                                       # seconds an abandoned upload session lives

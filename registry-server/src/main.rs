@@ -10,8 +10,8 @@ use registry_server::config::{Config, EXAMPLE, ServeArgs};
 
 mod admin;
 use admin::{
-    KeysCmd, NamespaceCmd, TokenCmd, gc_cmd, gc_options, keys_cmd, namespace_cmd, scrub_cmd, server_keys_cmd,
-    token_cmd,
+    KeysCmd, NamespaceCmd, TokenCmd, gc_cmd, gc_options, keys_cmd, namespace_cmd, scrub_cmd, scrub_rates,
+    server_keys_cmd, token_cmd,
 };
 
 #[derive(Parser)]
@@ -115,7 +115,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(registry_server::service::scrub::run(
             state.clone(),
             interval,
-            config.scrub_rate,
+            scrub_rates(&config),
             state.scrub.clone(),
         ));
     }

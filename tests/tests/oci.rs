@@ -445,7 +445,13 @@ async fn quarantined_and_corrupted_versions_are_denied_and_stay_listed() {
     .unwrap();
     // Version 2's stored bytes change behind the registry's back; the scrubber marks it.
     s.tamper_blob(&Digest::of(b"weights two"), b"weights tw0").await;
-    let r = registry_server::service::scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let r = registry_server::service::scrub::pass(
+        &s.state,
+        registry_server::service::scrub::Rates::UNLIMITED,
+        &s.state.scrub,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.corrupted_versions, [format!("{m}@2")]);
 
     for (p, flag) in [(&q, "quarantined"), (&bad, "corrupted")] {

@@ -30,7 +30,7 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
     .unwrap();
 
     // A clean store: nothing found, everything counted.
-    let clean = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let clean = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     assert!(clean.findings.is_empty(), "{:?}", clean.findings);
     assert_eq!(clean.blobs, 3); // config.json is shared
     assert!(clean.attestations >= 1 && clean.log_entries >= 4);
@@ -38,14 +38,14 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
     // Tamper: version 2's weights on disk (same length), so only version 2 is touched.
     let d = registry_core::Digest::of(b"weights two");
     s.tamper_blob(&d, b"weights tw0").await;
-    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let r = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
     assert_eq!(r.findings[0].0, "blob");
     assert_eq!(r.corrupted_versions, ["fraud/detector@2"]);
     assert!(c.get_version(&model, "2").await.unwrap().corrupted);
     assert!(!c.get_version(&model, "1").await.unwrap().corrupted);
     // Found again next pass (still wrong), but the version is marked once.
-    let again = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let again = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     assert_eq!((again.findings.len(), again.corrupted_versions.len()), (1, 0));
 
     // Tamper: the VSA's bytes in the database, and one log entry's body.
@@ -59,7 +59,7 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
     .execute(s.state.db.pool())
     .await
     .unwrap();
-    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let r = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     let kinds: Vec<&str> = r.findings.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(kinds, ["blob", "attestation", "log_entry"], "{:?}", r.findings);
     assert_eq!(r.corrupted_versions, ["fraud/detector@1"]);
@@ -106,7 +106,7 @@ async fn tampering_is_found_and_marks_exactly_the_versions_it_touches() {
 
     // A blob deleted from storage is a finding too.
     s.state.blobs.delete(&d).await.unwrap();
-    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let r = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     assert!(r.findings.iter().any(|f| f.2.contains("missing")), "{:?}", r.findings);
 }
 
@@ -134,7 +134,7 @@ async fn an_unreachable_store_flags_nothing_and_a_clean_recheck_clears_a_flag() 
 
     // The store times out on every read (S3 throttling, a network partition).
     faults.add(Rule::always(Op::Get, Action::Io(std::io::ErrorKind::TimedOut)));
-    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await;
+    let r = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await;
     eprintln!("scrub against an unreachable store: {r:?}");
     if let Ok(r) = &r {
         assert!(r.findings.is_empty(), "a timeout is not a finding: {:?}", r.findings);
@@ -145,7 +145,7 @@ async fn an_unreachable_store_flags_nothing_and_a_clean_recheck_clears_a_flag() 
     // A real finding flags the version; once the bytes are right again, a clean pass clears the flag.
     let d = registry_core::Digest::of(b"weights one");
     s.tamper_blob(&d, b"weights 0ne").await;
-    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let r = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     assert_eq!(r.corrupted_versions, ["fraud/detector@1"]);
     assert!(c.get_version(&model, "1").await.unwrap().corrupted);
     // The damaged blob no longer counts as present: the next push of the same files uploads it
@@ -153,13 +153,13 @@ async fn an_unreachable_store_flags_nothing_and_a_clean_recheck_clears_a_flag() 
     assert_eq!(c.missing_blobs(&[d]).await.unwrap(), vec![d]);
     push_one(&c, &model, "1", &[("w.bin", b"weights one"), ("config.json", b"{}")]).await;
     assert!(c.missing_blobs(&[d]).await.unwrap().is_empty());
-    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let r = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     assert_eq!(r.cleared_versions, ["fraud/detector@1"]);
     assert!(!c.get_version(&model, "1").await.unwrap().corrupted, "a clean re-check clears the flag");
     assert_eq!(log_entries_of(&s, "version.corrupted").await, 1);
     assert_eq!(log_entries_of(&s, "version.cleared").await, 1, "clearing is logged, never silent");
     // And it stays cleared.
-    scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     assert_eq!(log_entries_of(&s, "version.cleared").await, 1);
 }
 
@@ -178,7 +178,8 @@ async fn a_blob_collected_while_the_scrubber_reads_it_is_no_finding() {
     let gate = Gate::new();
     faults.add(Rule::always(Op::Get, Action::Pause(gate.clone())).on_key(d.hex()));
     let state = s.state.clone();
-    let scrubber = tokio::spawn(async move { scrub::pass(&state, u64::MAX, &state.scrub).await });
+    let scrubber =
+        tokio::spawn(async move { scrub::pass(&state, scrub::Rates::UNLIMITED, &state.scrub).await });
     gate.reached().await; // the scrubber listed the row and is about to read the object
     let r = gc::pass(&s.state, std::time::Duration::ZERO, gc::ORPHAN_MIN_AGE).await.unwrap();
     assert_eq!(r.blobs_removed, 1);
@@ -187,28 +188,25 @@ async fn a_blob_collected_while_the_scrubber_reads_it_is_no_finding() {
     assert!(r.findings.is_empty(), "{:?}", r.findings);
 }
 
-/// The scrub rate bounds everything a pass reads, not only blob bytes: attestation and log rows count
-/// at least `ROW_COST` each. Before, only blob bytes were paced, and a pass over 10M log entries ran
-/// flat out, doubling every foreground request's latency while it ran (docs/benchmarks.md).
+/// The scrub rates bound everything a pass reads, not only blob bytes: attestation, log entry and
+/// alias-move rows count against the row rate. Before, only blob bytes were paced, and a pass over 10M
+/// log entries ran flat out, doubling every foreground request's latency while it ran
+/// (docs/benchmarks.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pass_reads_attestation_and_log_rows_within_its_rate() {
+async fn a_pass_reads_attestation_and_log_rows_within_its_row_rate() {
     let s = TestServer::start().await;
     let c = client(&s);
     let model = ModelName::parse("fraud/detector").unwrap();
     for v in ["1", "2", "3"] {
         push_one(&c, &model, v, &[("w.bin", v.as_bytes())]).await;
     }
-    let rate = 2 * scrub::ROW_COST; // two rows a second
+    let rates = scrub::Rates { bytes: u64::MAX, rows: 2 };
     let started = std::time::Instant::now();
-    let r = scrub::pass(&s.state, rate, &s.state.scrub).await.unwrap();
+    let r = scrub::pass(&s.state, rates, &s.state.scrub).await.unwrap();
     let took = started.elapsed();
     let rows = r.attestations + r.log_entries;
     assert!(r.findings.is_empty() && rows >= 4, "{r:?}");
     // A lower bound only: the pace sleeps until the pass is back within its rate.
-    let floor = std::time::Duration::from_secs_f64((rows * scrub::ROW_COST + r.bytes) as f64 / rate as f64);
-    assert!(
-        took >= floor,
-        "{rows} rows and {} blob bytes read in {took:?}, under the {floor:?} the rate allows",
-        r.bytes
-    );
+    let floor = std::time::Duration::from_secs_f64(rows as f64 / rates.rows as f64);
+    assert!(took >= floor, "{rows} rows read in {took:?}, under the {floor:?} the row rate allows");
 }

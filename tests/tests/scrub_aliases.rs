@@ -19,7 +19,7 @@ async fn an_alias_moved_behind_the_log_is_a_scrub_finding() {
         let req = PromoteRequest { version: v.into(), reason: String::new(), expected_current: None };
         c.promote(&model, alias, &req).await.unwrap();
     }
-    let clean = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let clean = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     assert!(clean.findings.is_empty(), "{:?}", clean.findings);
 
     // production back to 1 by a database edit: no decision, no log entry.
@@ -29,7 +29,7 @@ async fn an_alias_moved_behind_the_log_is_a_scrub_finding() {
     .execute(s.state.db.pool())
     .await
     .unwrap();
-    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let r = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
     let (kind, target, detail) = &r.findings[0];
     assert_eq!((kind.as_str(), target.as_str()), ("alias", "alias fraud/detector@production"));
@@ -41,7 +41,7 @@ async fn an_alias_moved_behind_the_log_is_a_scrub_finding() {
         .execute(s.state.db.pool())
         .await
         .unwrap();
-    let r = scrub::pass(&s.state, u64::MAX, &s.state.scrub).await.unwrap();
+    let r = scrub::pass(&s.state, scrub::Rates::UNLIMITED, &s.state.scrub).await.unwrap();
     let details: Vec<&str> = r.findings.iter().map(|f| f.2.as_str()).collect();
     assert_eq!(details.len(), 3, "{details:?}");
     assert!(

@@ -4,9 +4,14 @@ use std::time::Duration;
 use anyhow::Context;
 use registry_server::config::Config;
 
+/// The scrub rates `config` sets.
+pub fn scrub_rates(config: &Config) -> registry_server::service::scrub::Rates {
+    registry_server::service::scrub::Rates { bytes: config.scrub_rate, rows: config.scrub_row_rate }
+}
+
 pub async fn scrub_cmd(config: &Config) -> anyhow::Result<()> {
     let state = registry_server::open_state(config).await?;
-    let r = registry_server::service::scrub::pass(&state, config.scrub_rate, &state.scrub)
+    let r = registry_server::service::scrub::pass(&state, scrub_rates(config), &state.scrub)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}", serde_json::to_string_pretty(&r)?);

@@ -62,6 +62,9 @@ pub struct PassReport {
 }
 
 const PAGE: i64 = 500;
+/// Attestation and log rows per read: each page is one burst of database and hashing work, kept short
+/// so the requests beside it hardly wait (`pub`: the alias replay reads the same way).
+pub const ROW_PAGE: i64 = 100;
 /// Reads of one blob before its failure counts as an error of the pass.
 const ATTEMPTS: u32 = 3;
 /// Blobs in a row that cannot be read before the pass gives up (the store is down).
@@ -77,41 +80,43 @@ enum BlobCheck {
     Unreadable(String),
 }
 
-/// What one database row costs against the pass's rate, whatever its length: a row is read from a
-/// page, so a log of ten million short entries paces like the pages it fills, not like its bytes.
-pub const ROW_COST: u64 = 4096;
+/// How fast a pass may read. Both are bounds the pass never exceeds, whatever the registry holds,
+/// so the scrubber's share of the machine is what the operator set: before rows were paced, a pass
+/// over 10M log entries ran flat out and doubled every foreground request's latency while it ran
+/// (docs/benchmarks.md has the measurements that chose the default row rate).
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    /// Blob bytes re-hashed per second.
+    pub bytes: u64,
+    /// Attestation, log entry and alias-move rows re-checked per second.
+    pub rows: u64,
+}
 
-/// The rate limiter of a pass: everything the pass reads (blob bytes, and attestation and log rows at
-/// least [`ROW_COST`] each) is paced, never ahead of `rate` bytes per second since the pass began.
-/// So the scrubber's load stays what the operator set however long the history grows; without this,
-/// a pass over 10M log entries ran flat out and doubled every foreground request's latency.
+impl Rates {
+    /// No bound (tests, and a pass run by hand on an idle server if the operator asks for it).
+    pub const UNLIMITED: Self = Self { bytes: u64::MAX, rows: u64::MAX };
+}
+
+/// A rate limiter: never ahead of `rate` units per second since it began.
 pub struct Pace {
     rate: u64,
     started: Instant,
     spent: u64,
-    /// Blob bytes hashed (the pass report's `bytes`).
-    hashed: u64,
 }
 
 impl Pace {
-    /// A pace of `rate` bytes per second, starting now.
+    /// A pace of `rate` units per second, starting now.
     pub fn new(rate: u64) -> Self {
-        Self { rate: rate.max(1), started: Instant::now(), spent: 0, hashed: 0 }
+        Self { rate: rate.max(1), started: Instant::now(), spent: 0 }
     }
 
-    /// Accounts for `n` bytes read, then waits until the pass is back within its rate.
+    /// Accounts for `n` units read, then waits until the pass is back within its rate.
     pub async fn spend(&mut self, n: u64) {
         self.spent = self.spent.saturating_add(n);
         let due = Duration::from_secs_f64(self.spent as f64 / self.rate as f64);
         if let Some(wait) = due.checked_sub(self.started.elapsed()) {
             tokio::time::sleep(wait).await;
         }
-    }
-
-    /// Accounts for database rows of these lengths (see [`ROW_COST`]).
-    pub async fn spend_rows(&mut self, lengths: impl IntoIterator<Item = usize>) {
-        let cost = lengths.into_iter().map(|n| (n as u64).max(ROW_COST)).sum();
-        self.spend(cost).await;
     }
 }
 
@@ -133,7 +138,6 @@ async fn read_once(
         let c = chunk.map_err(|e| format!("unreadable: {e}"))?;
         h.update(&c);
         stats.bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
-        pace.hashed += c.len() as u64;
         pace.spend(c.len() as u64).await;
     }
     let n = h.len();
@@ -174,17 +178,18 @@ struct Seen {
     unreadable: HashSet<String>,
 }
 
-/// One full pass at `rate` bytes per second.
-pub async fn pass(state: &AppState, rate: u64, stats: &ScrubStats) -> Result<PassReport, ApiError> {
+/// One full pass within `rates`.
+pub async fn pass(state: &AppState, rates: Rates, stats: &ScrubStats) -> Result<PassReport, ApiError> {
     let mut report = PassReport::default();
     let mut seen = Seen::default();
-    let mut pace = Pace::new(rate);
-    check_blobs(state, &mut report, stats, &mut seen, &mut pace).await?;
-    report.bytes = pace.hashed;
-    check_attestations(state, &mut report, stats, &mut seen, &mut pace).await?;
-    check_log_entries(state, &mut report, stats, &mut seen, &mut pace).await?;
+    let mut bytes = Pace::new(rates.bytes);
+    check_blobs(state, &mut report, stats, &mut seen, &mut bytes).await?;
+    report.bytes = bytes.spent;
+    let mut rows = Pace::new(rates.rows);
+    check_attestations(state, &mut report, stats, &mut seen, &mut rows).await?;
+    check_log_entries(state, &mut report, stats, &mut seen, &mut rows).await?;
     // Aliases: each stored target is the one its newest logged move names (service::scrub_aliases).
-    for (target, detail) in crate::service::scrub_aliases::differences(state, &mut pace).await? {
+    for (target, detail) in crate::service::scrub_aliases::differences(state, &mut rows).await? {
         finding(state, &mut report, stats, "alias", &target, &detail, &[]).await?;
     }
     clear_intact(state, &mut report, &seen).await?;
@@ -260,10 +265,10 @@ async fn check_attestations(
 ) -> Result<(), ApiError> {
     let mut after = 0i64;
     loop {
-        let page = state.db.attestation_bytes_after(after, PAGE).await?;
+        let page = state.db.attestation_bytes_after(after, ROW_PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
-        pace.spend_rows(page.iter().map(|r| r.body.len())).await;
+        pace.spend(page.len() as u64).await;
         for AttestationBytesRow { id, version_id, digest, body } in page {
             report.attestations += 1;
             let actual = Digest::of(body.as_bytes());
@@ -288,10 +293,10 @@ async fn check_log_entries(
 ) -> Result<(), ApiError> {
     let mut after = -1i64;
     loop {
-        let page = state.db.log_leaves_after(after, PAGE).await?;
+        let page = state.db.log_leaves_after(after, ROW_PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.idx;
-        pace.spend_rows(page.iter().map(|r| r.body.len())).await;
+        pace.spend(page.len() as u64).await;
         for LogLeafRow { idx, body, hash: leaf } in page {
             report.log_entries += 1;
             let actual = hex::encode(leaf_hash(body.as_bytes()));
@@ -383,9 +388,9 @@ async fn finding(
 }
 
 /// Runs passes forever: one, then `interval` of rest, and so on.
-pub async fn run(state: AppState, interval: Duration, rate: u64, stats: std::sync::Arc<ScrubStats>) {
+pub async fn run(state: AppState, interval: Duration, rates: Rates, stats: std::sync::Arc<ScrubStats>) {
     loop {
-        match pass(&state, rate, &stats).await {
+        match pass(&state, rates, &stats).await {
             Ok(r) => tracing::info!(
                 blobs = r.blobs,
                 bytes = r.bytes,

@@ -6,13 +6,11 @@ use registry_core::tlog::entry::LogEntry;
 use registry_core::tlog::replay::Replay;
 
 use crate::error::ApiError;
-use crate::service::scrub::Pace;
+use crate::service::scrub::{Pace, ROW_PAGE};
 use crate::state::AppState;
 
-const PAGE: i64 = 500;
-
 /// `(target, detail)` for every alias whose stored target is not the one the log leaves; the entries
-/// it reads are paced like the rest of the scrub pass.
+/// rows it reads count against the pass's row rate.
 pub async fn differences(state: &AppState, pace: &mut Pace) -> Result<Vec<(String, String)>, ApiError> {
     // The log size before the aliases are read: a move committed after it may or may not be in the
     // aliases read (a move and its entry commit together), so its alias is not judged in this pass.
@@ -21,10 +19,10 @@ pub async fn differences(state: &AppState, pace: &mut Pace) -> Result<Vec<(Strin
     let mut replay = Replay::default();
     let mut after = -1i64;
     loop {
-        let page = state.db.alias_moves_after(after, PAGE).await?;
+        let page = state.db.alias_moves_after(after, ROW_PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.idx;
-        pace.spend_rows(page.iter().map(|r| r.body.len())).await;
+        pace.spend(page.len() as u64).await;
         for row in &page {
             // An unparsable body is the log-entry check's finding, not this one's.
             if let Ok(e) = LogEntry::parse(row.body.as_bytes()) {
