@@ -17,6 +17,49 @@ fn parse_hash(hex: &str) -> Result<Hash, DbError> {
     Ok(out)
 }
 
+/// Committed Merkle nodes of level [`NodeCache::LEVEL`] and up, kept in memory. A committed node never
+/// changes (it is the hash of a complete subtree of immutable entries), so a node read once through the
+/// pool is right forever; nodes written in a transaction are never put here (it may roll back). An
+/// inclusion proof at 10M entries needs ~24 nodes, ~14 of them this high, each otherwise a B-tree
+/// descent of a table of 20M rows; holding them costs one entry per 1,024 entries of the log, up to
+/// [`NodeCache::MAX`] (then nodes are read from the database as before).
+#[derive(Default)]
+pub struct NodeCache(std::sync::RwLock<HashMap<NodeId, Hash>>);
+
+impl NodeCache {
+    /// Lowest level kept: a level-10 node covers 1,024 entries.
+    pub const LEVEL: u8 = 10;
+    /// Most nodes kept (~6 MiB): every upper node of a log of 64M entries.
+    pub const MAX: usize = 1 << 17;
+
+    /// The kept nodes among `ids`, and the ids still to read.
+    fn split(&self, ids: &[NodeId]) -> (HashMap<NodeId, Hash>, Vec<NodeId>) {
+        let kept = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match kept.get(id) {
+                Some(h) => {
+                    out.insert(*id, *h);
+                }
+                None => missing.push(*id),
+            }
+        }
+        (out, missing)
+    }
+
+    /// Keeps the upper nodes among `read` (committed: read through the pool).
+    fn keep(&self, read: &HashMap<NodeId, Hash>) {
+        let mut kept = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (id, h) in read.iter().filter(|(id, _)| id.0 >= Self::LEVEL) {
+            if kept.len() >= Self::MAX {
+                break;
+            }
+            kept.insert(*id, *h);
+        }
+    }
+}
+
 /// The stored nodes `ids` (those that exist), in one query per 200.
 async fn nodes(conn: &mut AnyConnection, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, DbError> {
     let mut out = HashMap::with_capacity(ids.len());
@@ -162,8 +205,15 @@ impl Db {
     }
 
     /// The stored nodes `ids`, fetched in one query per 200.
+    /// Upper nodes come from [`NodeCache`] when it holds them; the rest in one query per 200.
     pub async fn log_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, DbError> {
-        nodes(&mut *self.pool().acquire().await?, ids).await
+        let (mut out, missing) = self.nodes.split(ids);
+        if !missing.is_empty() {
+            let read = nodes(&mut *self.pool().acquire().await?, &missing).await?;
+            self.nodes.keep(&read);
+            out.extend(read);
+        }
+        Ok(out)
     }
 
     /// Entries `[start, end)`.

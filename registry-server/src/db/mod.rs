@@ -129,6 +129,8 @@ pub struct Db {
     gate: Arc<tokio::sync::Mutex<()>>,
     /// Write jobs waiting to be committed together (see [`Db::grouped`]).
     group: Arc<group::Group>,
+    /// Upper Merkle nodes already read (see [`log::NodeCache`]).
+    nodes: Arc<log::NodeCache>,
 }
 
 impl std::fmt::Debug for Db {
@@ -209,7 +211,14 @@ impl Db {
             Backend::Sqlite => sqlite_pool(&url, 1, "NORMAL").await?,
             Backend::Postgres => pool.clone(),
         };
-        Ok(Self { pool, backend, relaxed, gate: Arc::default(), group: Arc::default() })
+        Ok(Self {
+            pool,
+            backend,
+            relaxed,
+            gate: Arc::default(),
+            group: Arc::default(),
+            nodes: Arc::default(),
+        })
     }
 
     /// The backend in use.

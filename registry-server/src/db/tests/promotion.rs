@@ -4,13 +4,14 @@ use registry_core::tlog::entry::LogEntry;
 use registry_core::tlog::{fold, leaf_hash, range_nodes, root_of};
 
 use super::super::aliases;
-use super::super::log::append;
+use super::super::log::{NodeCache, append};
 use super::*;
 
 conformance!(
     aliases_move_upsert_and_keep_their_history,
     policies_get_the_next_revision_per_pattern,
     log_indexes_are_contiguous_and_the_tree_matches_the_entries,
+    upper_log_nodes_kept_in_memory_are_the_committed_ones,
 );
 
 /// One promotion attempt of `name` to `to` (moving the alias when it passed).
@@ -215,4 +216,45 @@ async fn log_indexes_are_contiguous_and_the_tree_matches_the_entries(db: &Db) {
         Some((hex::encode([1u8; 32]), "note one".to_owned())),
         "the first checkpoint of a size stays"
     );
+}
+
+/// Upper Merkle nodes are kept in memory once read (`NodeCache`): what is kept is only ever what was
+/// committed. A transaction that completes a level-10 node and rolls back leaves nothing behind; the
+/// node committed in its place is the one served, and served again after the table is edited under it
+/// (a committed node never changes, so a kept one stays right; finding edits is the scrubber's job).
+async fn upper_log_nodes_kept_in_memory_are_the_committed_ones(db: &Db) {
+    let n = 1u64 << NodeCache::LEVEL;
+    let mut tx = db.begin_write().await.expect("tx");
+    for i in 0..n {
+        append(&mut tx, &log_entry("version.created", "gone/m@1", i as u32)).await.expect("append");
+    }
+    tx.rollback().await.expect("rollback");
+    assert!(db.log_nodes(&[(NodeCache::LEVEL, 0)]).await.expect("nodes").is_empty());
+
+    let mut tx = db.begin_write().await.expect("tx");
+    let mut leaves = Vec::new();
+    for i in 0..n {
+        let e = log_entry("version.created", "kept/m@1", i as u32);
+        leaves.push(leaf_hash(&e.canonical()));
+        append(&mut tx, &e).await.expect("append");
+    }
+    tx.commit().await.expect("commit");
+    let top = (NodeCache::LEVEL, 0);
+    let first = db.log_nodes(&[top]).await.expect("nodes")[&top];
+    assert_eq!(first, root_of(&leaves), "the committed subtree, not the rolled-back one");
+
+    sqlx::query("UPDATE log_nodes SET hash = $1 WHERE level = $2 AND idx = 0")
+        .bind(hex::encode([7u8; 32]))
+        .bind(i64::from(top.0))
+        .execute(db.pool())
+        .await
+        .expect("edit");
+    assert_eq!(db.log_nodes(&[top]).await.expect("nodes")[&top], first, "kept");
+    // Lower nodes are not kept: they come from the table every time.
+    sqlx::query("UPDATE log_nodes SET hash = $1 WHERE level = 0 AND idx = 0")
+        .bind(hex::encode([7u8; 32]))
+        .execute(db.pool())
+        .await
+        .expect("edit");
+    assert_eq!(db.log_nodes(&[(0, 0)]).await.expect("nodes")[&(0, 0)], [7u8; 32]);
 }
