@@ -14,7 +14,7 @@ fn registry(url: &str, token: &str) -> Command {
     let mut c = Command::cargo_bin("registry").unwrap();
     c.env("REGISTRY_URL", url)
         .env("REGISTRY_TOKEN", token)
-        .env("REGISTRY_CONFIG_DIR", "/nonexistent/registry-test");
+        .env("REGISTRY_CONFIG_DIR", common::config_dir_for(token));
     c
 }
 

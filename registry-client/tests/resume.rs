@@ -3,6 +3,8 @@
 //! "mid-push" to kill it in.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use registry_server::testing::{TestOptions, TestServer};
@@ -80,7 +82,7 @@ async fn a_killed_push_resumes_and_sends_only_the_missing_parts() {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("registry"));
         c.env("REGISTRY_URL", url)
             .env("REGISTRY_TOKEN", &s.admin_token)
-            .env("REGISTRY_CONFIG_DIR", "/nonexistent/registry-test")
+            .env("REGISTRY_CONFIG_DIR", common::config_dir_for(&s.admin_token))
             .env("REGISTRY_RESUMABLE_MIN", "64MiB")
             .arg("push")
             .arg(&model)
@@ -149,7 +151,7 @@ async fn a_full_store_stops_the_push_clearly_and_abort_uploads_frees_staged_part
             let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("registry"))
                 .env("REGISTRY_URL", &url)
                 .env("REGISTRY_TOKEN", &token)
-                .env("REGISTRY_CONFIG_DIR", "/nonexistent/registry-test")
+                .env("REGISTRY_CONFIG_DIR", common::config_dir_for(&token))
                 .env("REGISTRY_RESUMABLE_MIN", "1MiB")
                 .arg("push")
                 .arg(&model)

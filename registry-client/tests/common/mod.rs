@@ -39,6 +39,15 @@ impl Cli {
     }
 }
 
+/// A config directory (pins, credentials) of its own for each server credential. A fixed path shared
+/// by every test kept the pins of servers long gone, keyed by URL: a later server given the same port
+/// was checked against the old server's log key and refused (and `/nonexistent/...` is creatable when
+/// the tests run as root, as CI does).
+pub fn config_dir_for(token: &str) -> PathBuf {
+    let name: String = token.chars().filter(char::is_ascii_alphanumeric).collect();
+    std::env::temp_dir().join(format!("registry-cli-tests-{}", std::process::id())).join(name)
+}
+
 pub fn write(root: &Path, files: &[(&str, &str)]) {
     for (p, c) in files {
         let path = root.join(p);
