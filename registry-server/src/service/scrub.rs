@@ -93,7 +93,7 @@ pub struct Rates {
 }
 
 impl Rates {
-    /// No bound (tests, and a pass run by hand on an idle server if the operator asks for it).
+    /// No bound (tests; operators set the rates, also for `registry-server scrub`).
     pub const UNLIMITED: Self = Self { bytes: u64::MAX, rows: u64::MAX };
 }
 
