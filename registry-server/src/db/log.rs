@@ -48,10 +48,15 @@ impl NodeCache {
         (out, missing)
     }
 
-    /// Keeps the upper nodes among `read` (committed: read through the pool).
+    /// Keeps the upper nodes among `read` (committed: read through the pool). The write lock is taken
+    /// only when there is one to keep.
     fn keep(&self, read: &HashMap<NodeId, Hash>) {
+        let mut upper = read.iter().filter(|(id, _)| id.0 >= Self::LEVEL).peekable();
+        if upper.peek().is_none() {
+            return;
+        }
         let mut kept = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (id, h) in read.iter().filter(|(id, _)| id.0 >= Self::LEVEL) {
+        for (id, h) in upper {
             if kept.len() >= Self::MAX {
                 break;
             }
