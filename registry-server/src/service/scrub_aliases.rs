@@ -9,8 +9,8 @@ use crate::error::ApiError;
 use crate::service::scrub::{Pace, ROW_PAGE};
 use crate::state::AppState;
 
-/// `(target, detail)` for every alias whose stored target is not the one the log leaves; the entries
-/// rows it reads count against the pass's row rate.
+/// `(target, detail)` for every alias whose stored target is not the one the log leaves; the rows it
+/// reads count against the pass's row rate.
 pub async fn differences(state: &AppState, pace: &mut Pace) -> Result<Vec<(String, String)>, ApiError> {
     // The log size before the aliases are read: a move committed after it may or may not be in the
     // aliases read (a move and its entry commit together), so its alias is not judged in this pass.
