@@ -6,7 +6,7 @@
 #      passes `model_signing verify key`; one changed byte makes it fail;
 #   3. a DSSE SLSA provenance envelope signed by securesystemslib (Ed25519, statement built with
 #      in-toto-attestation) is accepted; ours verify with securesystemslib.
-# (The real Sigstore bundles are checked by the Rust test suite: registry-client/tests/sigstore.rs.)
+# (The real Sigstore bundles are checked by the Rust test suite: registry-client/tests/client/sigstore.rs.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -774,4 +774,4 @@ def test_sessions_are_secure_behind_https(tabs, tmp_path):
         value = f"{name}={value}"
         st, _, body = raw(reg, "GET", "/ui/", cookie=value)
         assert st == 200 and b'data-testid="whoami"' in body
-        # Expiry itself is tested without waiting on the clock in tests/tests/ui.rs.
+        # Expiry itself is tested without waiting on the clock in tests/tests/e2e/ui.rs.

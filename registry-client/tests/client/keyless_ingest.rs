@@ -6,7 +6,7 @@
 //! the same evidence online and offline with the root and identity the user gives.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

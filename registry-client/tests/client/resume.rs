@@ -3,7 +3,7 @@
 //! "mid-push" to kill it in.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-mod common;
+use crate::common;
 
 use common::{Cli, blocking, sql};
 use predicates::prelude::*;

@@ -4,7 +4,7 @@
 //! `--verify-with`, refuses to write it unless told to.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Cli, blocking, write};
 use predicates::prelude::*;

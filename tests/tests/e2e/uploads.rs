@@ -1,5 +1,5 @@
 //! Resumable upload sessions through the HTTP API: parts in and out of order, resends, wrong bytes,
-//! other callers, completion, abort. (The kill-and-rerun story is in registry-client/tests/resume.rs.)
+//! other callers, completion, abort. (The kill-and-rerun story is in registry-client/tests/client/resume.rs.)
 #![allow(clippy::unwrap_used)]
 
 use registry_core::Digest;

@@ -2,7 +2,7 @@
 //! report takes no label from the bundle's unsigned fields.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -1,7 +1,7 @@
 //! CLI smoke tests: the real `registry` binary against a real server, exit codes included.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -11,7 +11,7 @@ use registry_core::{Digest, Manifest};
 use registry_server::testing::{TestDb, fresh_postgres_db, postgres_base_url};
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 use common::{ServerProcess, http, noise};
 
 async fn start(data: &Path, db_url: &str) -> ServerProcess {

@@ -14,7 +14,7 @@ use registry_core::tlog::{entry::LogEntry, leaf_hash, root_of};
 use registry_server::testing::{TestDb, fresh_postgres_db, fresh_s3_url, postgres_base_url, s3_base_url};
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 use common::{ServerProcess, http, noise};
 
 /// A replica with its own data directory but the shared database, blobs and keys.

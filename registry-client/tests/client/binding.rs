@@ -3,7 +3,7 @@
 //! database edits on the server, each try to make a "verified" command act on something else.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
