@@ -22,7 +22,8 @@ pg_port=${REGISTRY_TEST_PG_PORT:-55433}
 cleanup() { scripts/pg.sh stop "$work/pg" || true; scripts/s3.sh stop "$work/s3" || true; }
 trap cleanup EXIT
 
-step() { printf '\n=== %s (%ss)\n' "$*" "$SECONDS"; }
+# Each step names the time so far and the disk left (a full disk once failed a build mid-run).
+step() { printf '\n=== %s (%ss, %s free)\n' "$*" "$SECONDS" "$(df -h --output=avail . | tail -1 | tr -d ' ')"; }
 
 step "PostgreSQL"
 pg_url=$(scripts/pg.sh start "$work/pg" "$pg_port")

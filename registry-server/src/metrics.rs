@@ -304,13 +304,13 @@ fn write_process(out: &mut String, state: &AppState) {
         ),
         (
             "registry_db_group_commits_total",
-            "Write transactions that committed a batch of version publishes (group commit).",
+            "Write transactions that committed a batch of version publishes and blob records (group commit).",
             "counter",
             state.db.group_commits().0,
         ),
         (
             "registry_db_grouped_writes_total",
-            "Version publishes run in those batches (over registry_db_group_commits_total: the mean batch).",
+            "Version publishes and blob records run in those batches (over registry_db_group_commits_total: the mean batch).",
             "counter",
             state.db.group_commits().1,
         ),

@@ -27,35 +27,22 @@ impl Db {
     /// last seen, which keeps GC away from it, and clears a lost mark). Returns false, recording
     /// nothing, while garbage collection holds a claim on the digest: its delete of the object may
     /// still land, so the caller must not acknowledge the bytes (they are sent again).
+    ///
+    /// The row goes through the group commit ([`Db::grouped`]): blobs stored by concurrent uploads
+    /// (a push sends several files at once) share one transaction and one disk flush, and none is
+    /// answered before that commit.
     pub async fn blob_insert(
         &self,
         digest: &Digest,
         size: u64,
         uploaded_by: Option<&str>,
     ) -> Result<bool, DbError> {
-        let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        // GC claims and deletes rows under the same lock, so the claim check and the insert are one step.
-        super::log::lock_global_writes(&mut tx).await?;
-        if super::gc::claimed(&mut tx, digest).await? {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at, last_seen, lost_at, stored_at) \
-             VALUES ($1, $2, $3, $3, 0, $3) \
-             ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen, lost_at = 0, \
-             stored_at = excluded.stored_at",
-        )
-        .bind(digest.hex())
-        .bind(to_i64(size))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(actor) = uploaded_by {
-            upload_record(&mut tx, digest, actor, now).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        let (digest, uploaded_by) = (*digest, uploaded_by.map(str::to_owned));
+        self.grouped(move |mut tx| async move {
+            let r = insert_in(&mut tx, &digest, size, uploaded_by.as_deref()).await;
+            (tx, r)
+        })
+        .await
     }
 
     /// Marks a blob's object as missing or damaged (found so by the scrubber, GC or a read): until a
@@ -277,6 +264,35 @@ impl Db {
 }
 
 /// Records that `actor` uploaded bytes hashing to `digest` at `now` (unix ms).
+/// [`Db::blob_insert`] inside a transaction holding the global write lock: GC claims and deletes
+/// rows under the same lock, so the claim check and the insert are one step.
+async fn insert_in(
+    tx: &mut super::Tx,
+    digest: &Digest,
+    size: u64,
+    uploaded_by: Option<&str>,
+) -> Result<bool, DbError> {
+    if super::gc::claimed(tx, digest).await? {
+        return Ok(false);
+    }
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO blobs (digest, size, created_at, last_seen, lost_at, stored_at) \
+         VALUES ($1, $2, $3, $3, 0, $3) \
+         ON CONFLICT (digest) DO UPDATE SET last_seen = excluded.last_seen, lost_at = 0, \
+         stored_at = excluded.stored_at",
+    )
+    .bind(digest.hex())
+    .bind(to_i64(size))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if let Some(actor) = uploaded_by {
+        upload_record(tx, digest, actor, now).await?;
+    }
+    Ok(true)
+}
+
 async fn upload_record(
     conn: &mut sqlx::AnyConnection,
     digest: &Digest,

@@ -37,6 +37,7 @@ conformance!(
     versions_are_unique_per_model_and_listed_newest_first,
     concurrent_writers_all_commit,
     grouped_writes_commit_together_and_a_failed_one_is_undone_alone,
+    blob_records_stored_meanwhile_commit_together,
     a_failed_group_commit_answers_every_job_with_its_failure,
     migrations_can_run_twice,
     blobs_are_visible_through_covered_models_and_usable_by_their_uploader,
@@ -313,6 +314,38 @@ async fn a_failed_group_commit_answers_every_job_with_its_failure(db: &Db) {
 
 /// Queues the grouped write `job(tx, m, label)` for labels "a", "b" and "c", in that order, and returns
 /// once all three are queued (the caller holds the write lock, so they wait for one batch).
+/// Blobs stored by concurrent uploads (a push sends several files at once) are recorded in one
+/// transaction: one commit and one disk flush for all of them, none answered before it.
+async fn blob_records_stored_meanwhile_commit_together(db: &Db) {
+    let (batches, _) = db.group_commits();
+    let digests: Vec<Digest> = (0..3u8).map(|i| Digest::of(&[b'g', i])).collect();
+    // Another writer holds the write lock while three uploads record their blobs.
+    let holder = db.begin_logged().await.expect("holder");
+    let tasks: Vec<_> = digests
+        .iter()
+        .map(|d| {
+            let (db, d) = (db.clone(), *d);
+            tokio::spawn(async move { db.blob_insert(&d, 2, Some("uploader")).await })
+        })
+        .collect();
+    let queued = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while db.group_waiting() < 3 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(queued.is_ok(), "blob records wait for the group commit, not each for the lock");
+    assert_eq!(db.blob_size(&digests[0]).await.expect("size"), None, "nothing recorded before the commit");
+    holder.commit().await.expect("holder commits");
+    for t in tasks {
+        assert!(t.await.expect("join").expect("recorded"), "no GC claim: recorded");
+    }
+    assert_eq!(db.group_commits().0, batches + 1, "the three rows were committed in one transaction");
+    for d in &digests {
+        assert_eq!(db.blob_size(d).await.expect("size"), Some(2));
+    }
+}
+
 async fn queued_behind<T, F, Fut>(
     db: &Db,
     m: &ModelName,
