@@ -263,7 +263,6 @@ impl Db {
     }
 }
 
-/// Records that `actor` uploaded bytes hashing to `digest` at `now` (unix ms).
 /// [`Db::blob_insert`] inside a transaction holding the global write lock: GC claims and deletes
 /// rows under the same lock, so the claim check and the insert are one step.
 async fn insert_in(
@@ -293,6 +292,7 @@ async fn insert_in(
     Ok(true)
 }
 
+/// Records that `actor` uploaded bytes hashing to `digest` at `now` (unix ms).
 async fn upload_record(
     conn: &mut sqlx::AnyConnection,
     digest: &Digest,
