@@ -31,7 +31,9 @@ pub struct AuditFilter {
 }
 
 impl Db {
-    /// Records one access.
+    /// Records one access. The row goes through the group commit ([`Db::grouped`]): the records of
+    /// downloads served meanwhile (a pull fetches several files at once) share one transaction and one
+    /// disk flush, and none is answered before that commit.
     pub async fn audit_insert(
         &self,
         at: i64,
@@ -39,14 +41,21 @@ impl Db {
         action: &str,
         target: &str,
     ) -> Result<(), DbError> {
-        sqlx::query("INSERT INTO access_audit (at, actor, action, target) VALUES ($1, $2, $3, $4)")
-            .bind(at)
-            .bind(actor)
-            .bind(action)
-            .bind(target)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let (actor, action, target) = (actor.to_owned(), action.to_owned(), target.to_owned());
+        self.grouped(move |mut tx| async move {
+            let r =
+                sqlx::query("INSERT INTO access_audit (at, actor, action, target) VALUES ($1, $2, $3, $4)")
+                    .bind(at)
+                    .bind(actor)
+                    .bind(action)
+                    .bind(target)
+                    .execute(&mut *tx)
+                    .await
+                    .map(drop)
+                    .map_err(DbError::from);
+            (tx, r)
+        })
+        .await
     }
 
     /// Accesses, newest first.

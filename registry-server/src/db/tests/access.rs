@@ -7,6 +7,7 @@ use super::*;
 conformance!(
     tokens_are_unique_by_name_and_id_and_revoked_once,
     audit_is_listed_newest_first_with_filters_and_cursor,
+    access_records_served_meanwhile_commit_together_numbered_in_commit_order,
     upload_sessions_resume_chain_once_and_expire,
 );
 
@@ -57,6 +58,45 @@ async fn tokens_are_unique_by_name_and_id_and_revoked_once(db: &Db) {
     assert!(matches!(db.token_revoke("ghost", true, 1).await, Err(DbError::NotFound)));
     assert_eq!(db.token_get("t1").await.expect("get").expect("t1").revoked_at, None, "others untouched");
     assert_eq!(db.tokens_count().await.expect("count"), 3, "revoked tokens still count");
+}
+
+/// A download's access record goes through the group commit: records of downloads served at the same
+/// moment share one transaction (one disk flush for several files of a pull), none is answered before it
+/// commits, and as it holds the global write lock their ids are numbered in commit order, so a webhook
+/// cursor into `access_audit` never passes a record that commits later (before, on PostgreSQL, an
+/// insert racing another could commit a lower id after a higher one was delivered).
+async fn access_records_served_meanwhile_commit_together_numbered_in_commit_order(db: &Db) {
+    let (batches, _) = db.group_commits();
+    // Another writer holds the write lock while three downloads record their accesses.
+    let holder = db.begin_logged().await.expect("holder");
+    let tasks: Vec<_> = ["d1", "d2", "d3"]
+        .into_iter()
+        .map(|target| {
+            let db = db.clone();
+            tokio::spawn(async move { db.audit_insert(7, "reader", "blob.download", target).await })
+        })
+        .collect();
+    let queued = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while db.group_waiting() < 3 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(queued.is_ok(), "access records wait for the group commit, not each for the lock");
+    assert!(
+        db.audit_list(&AuditFilter::default(), 10).await.expect("list").is_empty(),
+        "nothing before the commit"
+    );
+    holder.commit().await.expect("holder commits");
+    for t in tasks {
+        t.await.expect("join").expect("recorded");
+    }
+    assert_eq!(db.group_commits().0, batches + 1, "the three records were committed in one transaction");
+    let rows = db.audit_list(&AuditFilter::default(), 10).await.expect("list");
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter().all(|r| (r.at, r.actor.as_str(), r.action.as_str()) == (7, "reader", "blob.download"))
+    );
 }
 
 async fn audit_is_listed_newest_first_with_filters_and_cursor(db: &Db) {
