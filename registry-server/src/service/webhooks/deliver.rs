@@ -6,7 +6,7 @@
 //! event in flight (same `webhook-id`: receivers dedup).
 //! A failing event is retried with exponential backoff and jitter; after `dead_after` it becomes a
 //! dead letter and the events after it go on.
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::{ACCESS, MAX_BACKOFF};
+use crate::db::log::SubjectRow;
 use crate::db::now_ms;
 use crate::db::webhooks::WebhookRow;
 use crate::error::ApiError;
@@ -31,6 +32,78 @@ const ACCESS_GAP_GRACE: Duration = Duration::from_secs(5);
 
 /// Events one subscription is sent per round before the others get their turn.
 const BATCH: i64 = 500;
+
+/// CloudEvents bodies kept for the subscriptions still to send them (entries never change once
+/// committed, so a kept body is the body).
+const KEPT_EVENTS: usize = 1024;
+
+/// What this replica's delivery tasks share, so that a change costs one read of the log and one event
+/// build however many subscriptions want it, instead of one of each per subscription (the receivers
+/// apart, that was most of the CPU a delivery cost: docs/benchmarks.md, webhook delivery).
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The last window of the log read for delivery.
+    window: tokio::sync::Mutex<Option<Window>>,
+    /// CloudEvents of recent log entries, by index.
+    events: Mutex<BTreeMap<i64, Arc<Event>>>,
+}
+
+/// One read of the log: the entries after `after`, from a read that began once the bell had reached
+/// `rung` (so it holds every change this replica served before that ring).
+#[derive(Debug)]
+struct Window {
+    rung: u64,
+    after: i64,
+    rows: Vec<Arc<SubjectRow>>,
+    /// The read reached the end of the log (fewer than `BATCH` rows).
+    end: bool,
+}
+
+impl Shared {
+    /// The entries after `cursor` (at most `BATCH`) and whether more may follow. `rung`: the bell's
+    /// value when the task woke; a read that reached the end of the log, began at or after that
+    /// ring and from a cursor at or before this one holds everything this task may need, and is
+    /// shared. `None` (a poll, looking for what other replicas appended) always reads.
+    async fn window(
+        &self,
+        state: &AppState,
+        cursor: i64,
+        rung: Option<u64>,
+    ) -> Result<(Vec<Arc<SubjectRow>>, bool), ApiError> {
+        let mut last = self.window.lock().await;
+        if let (Some(rung), Some(w)) = (rung, last.as_ref())
+            && w.end
+            && w.rung >= rung
+            && w.after <= cursor
+        {
+            return Ok((w.rows.iter().filter(|r| r.idx > cursor).cloned().collect(), false));
+        }
+        // Read before the query starts: every change rung up to here is committed and in it.
+        let rung = *state.webhooks.bell.borrow();
+        let rows: Vec<Arc<SubjectRow>> = state
+            .db
+            .log_entries_window(cursor, cursor.saturating_add(BATCH), None, BATCH)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let end = (rows.len() as i64) < BATCH;
+        *last = Some(Window { rung, after: cursor, rows: rows.clone(), end });
+        Ok((rows, !end))
+    }
+
+    fn event(&self, idx: i64) -> Option<Arc<Event>> {
+        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&idx).cloned()
+    }
+
+    fn keep(&self, idx: i64, ev: Arc<Event>) {
+        let mut kept = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.insert(idx, ev);
+        while kept.len() > KEPT_EVENTS {
+            kept.pop_first();
+        }
+    }
+}
 
 /// A running delivery worker.
 pub struct Worker {
@@ -204,14 +277,15 @@ async fn deliver_sub(
     // Redeliveries are queued by a subscription change: looked for at the start, after a change
     // served here, and at each poll.
     let mut retries_seen: Option<u64> = None;
-    let mut polled = false;
+    // The first round reads the log afresh, as a poll does (entries other replicas appended).
+    let mut polled = true;
     // One poll clock for the task's life: changes ringing the bell do not put it off.
     let mut next_poll = tokio::time::Instant::now() + poll;
     let ended = loop {
         if *halted.borrow() {
             break Ok(());
         }
-        bell.borrow_and_update();
+        let rung = *bell.borrow_and_update();
         if tokio::time::Instant::now() >= next_poll {
             // A busy subscription reaches its poll too (redeliveries queued through other replicas).
             next_poll = tokio::time::Instant::now() + poll;
@@ -220,11 +294,12 @@ async fn deliver_sub(
         let changes = state.webhooks.changes.load(Ordering::SeqCst);
         let retries = polled || retries_seen != Some(changes);
         retries_seen = Some(changes);
+        let rung = (!polled).then_some(rung);
         polled = false;
         let outcome = tokio::select! {
             // The delivery in flight is dropped: the next holder sends it again.
             _ = halted.changed() => break Ok(()),
-            r = deliver_waiting(state, &mut sub, &mut progress, retries) => r,
+            r = deliver_waiting(state, &mut sub, &mut progress, retries, rung) => r,
         };
         match outcome {
             Ok(Some(true)) => continue,
@@ -341,8 +416,10 @@ fn timeout_ms(state: &AppState) -> i64 {
 /// What a subscription wants, decoded.
 struct Sub {
     row: WebhookRow,
-    url: String,
-    secret: String,
+    /// The target, parsed once (`None`: the stored text does not parse, each delivery fails so).
+    url: Option<url::Url>,
+    /// The signing key, decoded once (`Err`: the stored secret is not `whsec_` base64).
+    key: Result<Vec<u8>, String>,
     events: Vec<String>,
     pattern: NamePattern,
     lease_until: i64,
@@ -404,8 +481,8 @@ fn open(state: &AppState, w: WebhookRow) -> Result<Sub, ApiError> {
         String::from_utf8(b).map_err(ApiError::internal)
     };
     Ok(Sub {
-        url: text("url", &w.url_sealed)?,
-        secret: text("secret", &w.secret_sealed)?,
+        url: url::Url::parse(&text("url", &w.url_sealed)?).ok(),
+        key: signing_key(&text("secret", &w.secret_sealed)?),
         events: serde_json::from_str(&w.events).map_err(ApiError::internal)?,
         pattern: NamePattern::parse(&w.namespace).map_err(ApiError::internal)?,
         lease_until: w.lease_until,
@@ -415,12 +492,14 @@ fn open(state: &AppState, w: WebhookRow) -> Result<Sub, ApiError> {
 }
 
 /// Sends what `sub` has waiting: `Some(more)` when it went through (`more`: events remain beyond
-/// this round), `None` when it stopped short because this replica no longer holds the lease.
+/// this round), `None` when it stopped short because this replica no longer holds the lease. `rung`:
+/// see [`Shared::window`].
 async fn deliver_waiting(
     state: &AppState,
     sub: &mut Sub,
     progress: &mut Progress,
     retries: bool,
+    rung: Option<u64>,
 ) -> Result<Option<bool>, ApiError> {
     let (id, owner) = (sub.row.id, state.webhooks.owner.clone());
     let every = state.webhooks.settings.cursor_flush;
@@ -445,12 +524,8 @@ async fn deliver_waiting(
         }
     }
 
-    let mut more = false;
     // What is new: the entries after the cursor (indexes are dense), a batch at a time.
-    let cursor = sub.row.log_cursor;
-    let last = cursor.saturating_add(BATCH);
-    let rows = state.db.log_entries_window(cursor, last, None, BATCH).await?;
-    more |= rows.len() as i64 >= BATCH;
+    let (rows, mut more) = state.webhooks.shared.window(state, sub.row.log_cursor, rung).await?;
     for r in rows {
         if sub.wants(&r.kind, &r.subject) {
             if !sub.keep_lease(state).await? {
@@ -614,9 +689,12 @@ fn backoff(base: Duration, attempts: i64) -> Duration {
 }
 
 /// One event ready to send.
+#[derive(Debug)]
 struct Event {
     id: String,
-    body: Vec<u8>,
+    /// The log entry's type (`access` for access records).
+    kind: String,
+    body: bytes::Bytes,
     content_type: &'static str,
 }
 
@@ -631,7 +709,14 @@ async fn event(
     seq: &str,
     idx: i64,
     known: Option<&str>,
-) -> Result<Option<Event>, ApiError> {
+) -> Result<Option<Arc<Event>>, ApiError> {
+    // Built already for another subscription: only whether this one may see it is its own.
+    let cloudevents = seq == LOG && sub.row.format != "openlineage";
+    if let (true, Some(body)) = (cloudevents, known)
+        && let Some(ev) = state.webhooks.shared.event(idx)
+    {
+        return Ok(quarantine_visible(state, &sub.pattern, &ev.kind, body).await?.then_some(ev));
+    }
     let source = format!("{}/v1/log", state.settings.public_origin.as_deref().unwrap_or(""));
     if seq == ACCESS {
         let Some((id, at, actor, action, target)) = state.db.access_one(idx).await? else { return Ok(None) };
@@ -645,11 +730,12 @@ async fn event(
             "datacontenttype": "application/json",
             "data": {"id": id, "actor": actor, "action": action, "target": target},
         });
-        return Ok(Some(Event {
+        return Ok(Some(Arc::new(Event {
             id: format!("access-{id}"),
-            body: serde_json::to_vec(&body).map_err(ApiError::internal)?,
+            kind: ACCESS.to_owned(),
+            body: serde_json::to_vec(&body).map_err(ApiError::internal)?.into(),
             content_type: CLOUDEVENTS_JSON,
-        }));
+        })));
     }
     let body = match known {
         Some(b) => b.to_owned(),
@@ -665,7 +751,7 @@ async fn event(
     }
     let id = format!("log-{idx}");
     if sub.row.format == "openlineage" {
-        return openlineage(state, &e, id).await;
+        return Ok(openlineage(state, &e, id).await?.map(Arc::new));
     }
     let raw: Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
     let (model, version) = match entry::MODEL_TYPES.contains(&e.kind.as_str()) {
@@ -706,11 +792,14 @@ async fn event(
     if model.is_some() {
         ce["subject"] = json!(e.subject);
     }
-    Ok(Some(Event {
+    let ev = Arc::new(Event {
         id,
-        body: serde_json::to_vec(&ce).map_err(ApiError::internal)?,
+        kind: e.kind,
+        body: serde_json::to_vec(&ce).map_err(ApiError::internal)?.into(),
         content_type: CLOUDEVENTS_JSON,
-    }))
+    });
+    state.webhooks.shared.keep(idx, ev.clone());
+    Ok(Some(ev))
 }
 
 /// A version creation as an OpenLineage RunEvent (other entries: nothing), from the version's
@@ -761,7 +850,8 @@ async fn openlineage(state: &AppState, e: &LogEntry, id: String) -> Result<Optio
     );
     Ok(Some(Event {
         id,
-        body: serde_json::to_vec(&ev).map_err(ApiError::internal)?,
+        kind: e.kind.clone(),
+        body: serde_json::to_vec(&ev).map_err(ApiError::internal)?.into(),
         content_type: "application/json",
     }))
 }
@@ -772,10 +862,19 @@ const PRODUCER: &str = concat!("https://github.com/registry/registry/tree/v", en
 /// The Standard Webhooks signature: `v1,` and base64 HMAC-SHA256 over `id.timestamp.body`, keyed
 /// by the secret's bytes (after `whsec_`).
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
-    let key = base64::engine::general_purpose::STANDARD
+    sign_with(&signing_key(secret)?, id, timestamp, body)
+}
+
+/// The key bytes of a `whsec_<base64>` secret.
+fn signing_key(secret: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-        .map_err(|_| "the signing secret is not base64".to_owned())?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+        .map_err(|_| "the signing secret is not base64".to_owned())
+}
+
+/// [`sign`] with the key already decoded.
+fn sign_with(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| e.to_string())?;
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
     Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())))
@@ -783,11 +882,11 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
 
 /// POSTs one event; `Err` carries what went wrong, never the URL.
 async fn send(state: &AppState, sub: &Sub, ev: &Event) -> Result<(), String> {
-    let url = url::Url::parse(&sub.url).map_err(|_| "the stored URL does not parse".to_owned())?;
+    let url = sub.url.clone().ok_or_else(|| "the stored URL does not parse".to_owned())?;
     // A literal address never reaches the resolver's check: check it here, at every delivery.
     super::net::check_url(&url, state.webhooks.settings.allow_private)?;
     let ts = now_ms() / 1000;
-    let sig = sign(&sub.secret, &ev.id, ts, &ev.body)?;
+    let sig = sign_with(sub.key.as_deref().map_err(Clone::clone)?, &ev.id, ts, &ev.body)?;
     let resp = state
         .webhooks
         .client
@@ -826,6 +925,57 @@ fn chain(e: &dyn std::error::Error) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Appends a `key.trusted` entry (tied to no model) and commits it; rings the bell when `ring`
+    /// (as a request served here does), not when another replica is taken to have written it.
+    async fn append(state: &AppState, subject: &str, ring: bool) -> i64 {
+        let mut tx = state.db.begin_logged().await.unwrap();
+        let e = crate::service::log::entry("key.trusted", subject, "t", &[]);
+        let idx = crate::db::log::append(&mut tx, &e).await.unwrap();
+        tx.commit().await.unwrap();
+        if ring {
+            state.webhooks.ring();
+        }
+        i64::try_from(idx).unwrap()
+    }
+
+    fn idxs(rows: &[Arc<SubjectRow>]) -> Vec<i64> {
+        rows.iter().map(|r| r.idx).collect()
+    }
+
+    /// The tasks woken by one change share one read of the log; a change rung after that read, a
+    /// poll, or a cursor behind the read's start always reads the database again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tasks_woken_by_one_change_share_one_read_and_never_miss_a_later_one() {
+        let mut s = crate::testing::TestServer::start().await;
+        s.stop_webhooks_cleanly().await; // only this test reads through the shared window
+        let (st, shared) = (&s.state, &s.state.webhooks.shared);
+        let a = append(st, "a", true).await;
+        let woke = *st.webhooks.bell.borrow();
+        let (rows, more) = shared.window(st, a - 1, Some(woke)).await.unwrap();
+        assert_eq!((idxs(&rows), more), (vec![a], false));
+
+        // Written by "another replica" (no ring here): a task woken by the same ring is served the
+        // read above, so it does not see it — the proof that it did not read again.
+        let b = append(st, "b", false).await;
+        let (rows, _) = shared.window(st, a - 1, Some(woke)).await.unwrap();
+        assert_eq!(idxs(&rows), [a], "served from the shared read");
+        let (rows, _) = shared.window(st, a, Some(woke)).await.unwrap();
+        assert!(rows.is_empty(), "a cursor ahead of the read's start gets only what follows it");
+        // A poll reads: other replicas' entries are found there.
+        let (rows, _) = shared.window(st, a - 1, None).await.unwrap();
+        assert_eq!(idxs(&rows), [a, b], "a poll reads the database");
+
+        // A change served here after the shared read rings the bell: it is never missed.
+        let c = append(st, "c", true).await;
+        let rung = *st.webhooks.bell.borrow();
+        let (rows, _) = shared.window(st, a, Some(rung)).await.unwrap();
+        assert_eq!(idxs(&rows), [b, c], "a ring after the read makes the next task read");
+        // A cursor behind the last read's start reads too (the shared read does not cover it).
+        let d = append(st, "d", false).await;
+        let (rows, _) = shared.window(st, a - 1, Some(rung)).await.unwrap();
+        assert_eq!(idxs(&rows), [a, b, c, d], "a cursor behind the read reads the database");
+    }
 
     #[test]
     fn signatures_follow_standard_webhooks() {

@@ -88,6 +88,9 @@ pub struct Webhooks {
     /// Bumped when this replica pauses, removes a subscription or rotates its secret: its delivery
     /// tasks check their lease at once instead of at their next periodic check.
     pub changes: std::sync::atomic::AtomicU64,
+    /// What the delivery tasks share, so that a change costs one read and one event build however
+    /// many subscriptions want it (`deliver::Shared`).
+    pub(crate) shared: deliver::Shared,
 }
 
 impl Webhooks {
@@ -102,6 +105,7 @@ impl Webhooks {
             client,
             gaps: std::sync::Mutex::default(),
             changes: std::sync::atomic::AtomicU64::new(0),
+            shared: deliver::Shared::default(),
         })
     }
 
