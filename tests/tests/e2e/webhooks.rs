@@ -813,6 +813,19 @@ async fn a_quarantine_seeded_elsewhere_is_not_sent_to_a_scoped_subscription() {
     c.promote(&m, "production", &promote_req("0")).await.unwrap();
     c.promote(&m, "production", &promote_req("1")).await.unwrap();
     let sub = subscribe(&s, &rx.url, "fraud/*", &["*"]).await;
+    // A `*` subscription builds every event first (the quarantine's included) while the scoped one is
+    // paused: resumed, the scoped one is served the events built for it, and must still be refused the
+    // quarantine (the visibility check is each subscription's own).
+    let rx_all = Receiver::start().await;
+    let everyone = subscribe(&s, &rx_all.url, "*", &["*"]).await;
+    let change = |what: &'static str| {
+        let (h, url, id) = (http_with(&s.admin_token), s.url.clone(), sub.webhook.id.clone());
+        async move {
+            let r = h.post(format!("{url}/v1/webhooks/{id}/{what}")).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 204, "{what}");
+        }
+    };
+    change("pause").await;
     c.quarantine(&registry_core::incident::QuarantineRequest {
         version: Some("base/llm@1".into()),
         reason: "base team's secret".into(),
@@ -821,6 +834,9 @@ async fn a_quarantine_seeded_elsewhere_is_not_sent_to_a_scoped_subscription() {
     })
     .await
     .unwrap();
+    let every = log_ids(&s, everyone.webhook.log_cursor as u64, &["*"], None).await;
+    rx_all.until("every entry, the quarantine's included", |ids| ids == every.as_slice()).await;
+    change("resume").await;
     let all = log_ids(&s, sub.webhook.log_cursor as u64, &["*"], Some("fraud/")).await;
     let quarantined =
         log_ids(&s, sub.webhook.log_cursor as u64, &["version.quarantined"], Some("fraud/")).await;
@@ -829,4 +845,51 @@ async fn a_quarantine_seeded_elsewhere_is_not_sent_to_a_scoped_subscription() {
     assert!(!want.is_empty());
     rx.until("the rollback, not the quarantine", |ids| ids == want.as_slice()).await;
     assert!(rx.got.lock().unwrap().iter().all(|(_, _, b)| !String::from_utf8_lossy(b).contains("secret")));
+}
+
+/// Subscriptions in both formats get the same change each in its own: CloudEvents bodies are built once
+/// and shared between subscriptions, OpenLineage events are not taken from that store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_subscription_gets_its_own_format_of_the_same_change() {
+    let s = TestServer::start().await;
+    let (rx_ce, rx_ce2, rx_ol) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
+    subscribe(&s, &rx_ce.url, "*", &["version.created"]).await;
+    subscribe(&s, &rx_ce2.url, "*", &["version.created"]).await;
+    let r = http_with(&s.admin_token)
+        .post(format!("{}/v1/webhooks", s.url))
+        .json(&CreateWebhookRequest {
+            url: rx_ol.url.clone(),
+            namespace: "*".into(),
+            events: vec!["version.created".into()],
+            format: Some("openlineage".into()),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let c = client(&s);
+    for label in ["1", "2"] {
+        TestPush::new("fraud/detector", label)
+            .dataset("s3://data/train.parquet", b"rows")
+            .run(&c)
+            .await
+            .unwrap();
+    }
+    for rx in [&rx_ce, &rx_ce2, &rx_ol] {
+        rx.until("both creations", |ids| ids.len() == 2).await;
+    }
+    let bodies = |rx: &Receiver| -> Vec<serde_json::Value> {
+        rx.got.lock().unwrap().iter().map(|(_, _, b)| serde_json::from_slice(b).unwrap()).collect()
+    };
+    let (ce, ce2, ol) = (bodies(&rx_ce), bodies(&rx_ce2), bodies(&rx_ol));
+    assert_eq!(ce, ce2, "the same CloudEvents to both CloudEvents subscriptions");
+    for (e, label) in ce.iter().zip(["1", "2"]) {
+        assert_eq!(e["specversion"], "1.0");
+        assert_eq!(e["subject"], format!("fraud/detector@{label}"));
+    }
+    for e in &ol {
+        assert_eq!(e["eventType"], "COMPLETE", "OpenLineage RunEvents, not CloudEvents: {e}");
+        assert!(e.get("specversion").is_none());
+    }
+    assert_eq!(rx_ol.ids(), rx_ce.ids(), "the same changes, under the same ids");
 }

@@ -38,11 +38,11 @@ const BATCH: i64 = 500;
 const KEPT_EVENTS: usize = 1024;
 
 /// What this replica's delivery tasks share, so that a change costs one read of the log and one event
-/// build however many subscriptions want it, instead of one of each per subscription (the receivers
-/// apart, that was most of the CPU a delivery cost: docs/benchmarks.md, webhook delivery).
+/// build however many subscriptions want it, instead of one of each per subscription.
 #[derive(Debug, Default)]
 pub struct Shared {
-    /// The last window of the log read for delivery.
+    /// The newest read of the log that reached its end. Its lock is held while a task woken by a ring
+    /// reads a new one, so the tasks woken with it wait for that read instead of each making their own.
     window: tokio::sync::Mutex<Option<Window>>,
     /// CloudEvents of recent log entries, by index.
     events: Mutex<BTreeMap<i64, Arc<Event>>>,
@@ -59,26 +59,10 @@ struct Window {
     end: bool,
 }
 
-impl Shared {
-    /// The entries after `cursor` (at most `BATCH`) and whether more may follow. `rung`: the bell's
-    /// value when the task woke; a read that reached the end of the log, began at or after that
-    /// ring and from a cursor at or before this one holds everything this task may need, and is
-    /// shared. `None` (a poll, looking for what other replicas appended) always reads.
-    async fn window(
-        &self,
-        state: &AppState,
-        cursor: i64,
-        rung: Option<u64>,
-    ) -> Result<(Vec<Arc<SubjectRow>>, bool), ApiError> {
-        let mut last = self.window.lock().await;
-        if let (Some(rung), Some(w)) = (rung, last.as_ref())
-            && w.end
-            && w.rung >= rung
-            && w.after <= cursor
-        {
-            return Ok((w.rows.iter().filter(|r| r.idx > cursor).cloned().collect(), false));
-        }
-        // Read before the query starts: every change rung up to here is committed and in it.
+impl Window {
+    /// Reads the entries after `cursor`, at most `BATCH`.
+    async fn read(state: &AppState, cursor: i64) -> Result<Self, ApiError> {
+        // Looked at before the query starts: every change rung up to here is committed and in it.
         let rung = *state.webhooks.bell.borrow();
         let rows: Vec<Arc<SubjectRow>> = state
             .db
@@ -88,8 +72,60 @@ impl Shared {
             .map(Arc::new)
             .collect();
         let end = (rows.len() as i64) < BATCH;
-        *last = Some(Window { rung, after: cursor, rows: rows.clone(), end });
-        Ok((rows, !end))
+        Ok(Self { rung, after: cursor, rows, end })
+    }
+
+    /// Whether it holds everything a task at `cursor` woken at bell value `rung` may need: it reached
+    /// the end of the log, began after that ring, and starts at or before the cursor.
+    fn serves(&self, cursor: i64, rung: u64) -> bool {
+        self.end && self.rung >= rung && self.after <= cursor
+    }
+
+    /// Kept for the other tasks when it is shareable and newer than what is kept.
+    fn offer(self, kept: &mut Option<Self>) {
+        let newer = kept.as_ref().is_none_or(|k| (self.rung, -self.after) > (k.rung, -k.after));
+        if self.end && newer {
+            *kept = Some(self);
+        }
+    }
+
+    fn answer(&self, cursor: i64) -> (Vec<Arc<SubjectRow>>, bool) {
+        (self.rows.iter().filter(|r| r.idx > cursor).cloned().collect(), !self.end)
+    }
+}
+
+impl Shared {
+    /// The entries after `cursor` (at most `BATCH`) and whether more may follow. `rung`: the bell's
+    /// value when the task woke (see [`Window::serves`]); such a task shares the kept read, or makes
+    /// the one the tasks woken with it will share. `None` (a poll, looking for what other replicas
+    /// appended) always reads; so does a task behind the kept read (catching up), without holding
+    /// up the others.
+    async fn window(
+        &self,
+        state: &AppState,
+        cursor: i64,
+        rung: Option<u64>,
+    ) -> Result<(Vec<Arc<SubjectRow>>, bool), ApiError> {
+        if let Some(rung) = rung {
+            let mut kept = self.window.lock().await;
+            match kept.as_ref() {
+                Some(w) if w.serves(cursor, rung) => return Ok(w.answer(cursor)),
+                Some(w) if w.after > cursor => {} // behind it: a read of its own, below
+                _ => {
+                    let read = Window::read(state, cursor).await?;
+                    let answer = read.answer(cursor);
+                    read.offer(&mut kept);
+                    return Ok(answer);
+                }
+            }
+        }
+        let read = Window::read(state, cursor).await?;
+        let answer = read.answer(cursor);
+        // Kept if newer; not worth waiting for a shared read in progress.
+        if let Ok(mut kept) = self.window.try_lock() {
+            read.offer(&mut kept);
+        }
+        Ok(answer)
     }
 
     fn event(&self, idx: i64) -> Option<Arc<Event>> {
@@ -926,17 +962,25 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// Appends a `key.trusted` entry (tied to no model) and commits it; rings the bell when `ring`
-    /// (as a request served here does), not when another replica is taken to have written it.
-    async fn append(state: &AppState, subject: &str, ring: bool) -> i64 {
+    /// Appends `n` `key.trusted` entries (tied to no model) in one transaction; rings the bell when
+    /// `ring` (as a request served here does), not when another replica is taken to have written
+    /// them. The last one's index.
+    async fn append_n(state: &AppState, subject: &str, n: usize, ring: bool) -> i64 {
         let mut tx = state.db.begin_logged().await.unwrap();
-        let e = crate::service::log::entry("key.trusted", subject, "t", &[]);
-        let idx = crate::db::log::append(&mut tx, &e).await.unwrap();
+        let mut idx = 0;
+        for _ in 0..n {
+            let e = crate::service::log::entry("key.trusted", subject, "t", &[]);
+            idx = crate::db::log::append(&mut tx, &e).await.unwrap();
+        }
         tx.commit().await.unwrap();
         if ring {
             state.webhooks.ring();
         }
         i64::try_from(idx).unwrap()
+    }
+
+    async fn append(state: &AppState, subject: &str, ring: bool) -> i64 {
+        append_n(state, subject, 1, ring).await
     }
 
     fn idxs(rows: &[Arc<SubjectRow>]) -> Vec<i64> {
@@ -975,6 +1019,15 @@ mod tests {
         let d = append(st, "d", false).await;
         let (rows, _) = shared.window(st, a - 1, Some(rung)).await.unwrap();
         assert_eq!(idxs(&rows), [a, b, c, d], "a cursor behind the read reads the database");
+
+        // A read that did not reach the end of the log (a full batch) is never shared.
+        let full = append_n(st, "e", BATCH as usize, true).await;
+        let rung = *st.webhooks.bell.borrow();
+        let (rows, more) = shared.window(st, d, Some(rung)).await.unwrap();
+        assert_eq!((rows.len() as i64, rows.last().map(|r| r.idx), more), (BATCH, Some(full), true));
+        let x = append(st, "x", false).await;
+        let (rows, _) = shared.window(st, full - 1, Some(rung)).await.unwrap();
+        assert_eq!(idxs(&rows), [full, x], "a full batch's read is not reused");
     }
 
     #[test]
