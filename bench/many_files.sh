@@ -20,17 +20,7 @@ builds=${BUILDS:-$root/target/release}
 spid=""
 trap '[ -n "$spid" ] && kill $spid 2>/dev/null; rm -rf "$work"' EXIT
 
-python3 - "$work/model" "$files" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(22)
-for i in range(n):
-    d = os.path.join(root, f"shard-{i % 100:03d}")
-    os.makedirs(d, exist_ok=True)
-    size = int(1024 * 1024 ** rng.random())  # 1 KiB .. 1 MiB, log-uniform
-    with open(os.path.join(d, f"part-{i:05d}.bin"), "wb") as f:
-        f.write(os.urandom(size))
-PY
+python3 bench/many_files_model.py "$work/model" "$files"
 bytes=$(du -sb "$work/model" | cut -f1)
 mib=$(awk "BEGIN{printf \"%.0f\", $bytes/1048576}")
 cat "$work/model"/*/* > /dev/null   # warm the page cache, as for every row

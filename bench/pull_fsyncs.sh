@@ -15,17 +15,7 @@ command -v strace > /dev/null || { echo "needs strace (apt-get install strace)" 
 builds=${BUILDS:-$root/target/release}
 work=$(mktemp -d); port=18191; spid=""
 trap '[ -n "$spid" ] && kill $spid 2>/dev/null; rm -rf "$work"' EXIT
-python3 - "$work/model" "$files" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(22)
-for i in range(n):
-    d = os.path.join(root, f"shard-{i % 100:03d}")
-    os.makedirs(d, exist_ok=True)
-    size = int(1024 * 1024 ** rng.random())  # 1 KiB .. 1 MiB, log-uniform
-    with open(os.path.join(d, f"part-{i:05d}.bin"), "wb") as f:
-        f.write(os.urandom(size))
-PY
+python3 bench/many_files_model.py "$work/model" "$files"
 echo "| run | build | server fsync calls during the pull | pull s | group commits: batches / writes |"
 echo "|---|---|---|---|---|"
 for r in $(seq "$runs"); do

@@ -98,13 +98,24 @@ impl Receiver {
 }
 
 async fn subscribe(s: &TestServer, url: &str, namespace: &str, events: &[&str]) -> WebhookCreated {
+    subscribe_as(s, url, namespace, events, None).await
+}
+
+/// [`subscribe`] in a format (`None`: CloudEvents, the default).
+async fn subscribe_as(
+    s: &TestServer,
+    url: &str,
+    namespace: &str,
+    events: &[&str],
+    format: Option<&str>,
+) -> WebhookCreated {
     let r = http_with(&s.admin_token)
         .post(format!("{}/v1/webhooks", s.url))
         .json(&CreateWebhookRequest {
             url: url.into(),
             namespace: namespace.into(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
-            format: None,
+            format: format.map(str::to_owned),
         })
         .send()
         .await
@@ -730,19 +741,7 @@ async fn an_access_record_after_a_gap_waits_for_the_record_still_committing() {
 async fn an_altered_lineage_row_is_not_sent_as_openlineage() {
     let s = TestServer::start().await;
     let rx = Receiver::start().await;
-    let r = http_with(&s.admin_token)
-        .post(format!("{}/v1/webhooks", s.url))
-        .json(&CreateWebhookRequest {
-            url: rx.url.clone(),
-            namespace: "*".into(),
-            events: vec!["version.created".into()],
-            format: Some("openlineage".into()),
-        })
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let sub: WebhookCreated = r.json().await.unwrap();
+    let sub = subscribe_as(&s, &rx.url, "*", &["version.created"], Some("openlineage")).await;
     let c = client(&s);
     TestPush::new("fraud/detector", "1").dataset("s3://data/train.parquet", b"rows").run(&c).await.unwrap();
     rx.until("the first run event", |ids| ids.len() == 1).await;
@@ -855,18 +854,7 @@ async fn each_subscription_gets_its_own_format_of_the_same_change() {
     let (rx_ce, rx_ce2, rx_ol) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
     subscribe(&s, &rx_ce.url, "*", &["version.created"]).await;
     subscribe(&s, &rx_ce2.url, "*", &["version.created"]).await;
-    let r = http_with(&s.admin_token)
-        .post(format!("{}/v1/webhooks", s.url))
-        .json(&CreateWebhookRequest {
-            url: rx_ol.url.clone(),
-            namespace: "*".into(),
-            events: vec!["version.created".into()],
-            format: Some("openlineage".into()),
-        })
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    subscribe_as(&s, &rx_ol.url, "*", &["version.created"], Some("openlineage")).await;
     let c = client(&s);
     for label in ["1", "2"] {
         TestPush::new("fraud/detector", label)
