@@ -101,6 +101,13 @@ async fn subscribe(s: &TestServer, url: &str, namespace: &str, events: &[&str]) 
     subscribe_as(s, url, namespace, events, None).await
 }
 
+/// `POST /v1/webhooks/{id}/{what}` (`pause`, `resume`) as the admin: 204.
+async fn webhook_action(s: &TestServer, id: &str, what: &str) {
+    let r =
+        http_with(&s.admin_token).post(format!("{}/v1/webhooks/{id}/{what}", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{what}");
+}
+
 /// [`subscribe`] in a format (`None`: CloudEvents, the default).
 async fn subscribe_as(
     s: &TestServer,
@@ -626,17 +633,10 @@ async fn held_cursor_moves_are_committed_at_a_pause_and_a_clean_stop() {
     // Delivered, not committed yet: the cursor trails.
     let w = webhook_info(&s, &sub.webhook.id).await;
     assert!(w.log_cursor < first && w.delivered == 0, "{w:?}");
-    let change = |what: &'static str| {
-        let (h, url, id) = (http_with(&s.admin_token), s.url.clone(), sub.webhook.id.clone());
-        async move {
-            let r = h.post(format!("{url}/v1/webhooks/{id}/{what}")).send().await.unwrap();
-            assert_eq!(r.status().as_u16(), 204, "{what}");
-        }
-    };
-    change("pause").await;
+    webhook_action(&s, &sub.webhook.id, "pause").await;
     webhook_until(&s, &sub.webhook.id, "the delivery committed at the pause", |w| w.log_cursor >= first)
         .await;
-    change("resume").await;
+    webhook_action(&s, &sub.webhook.id, "resume").await;
     TestPush::new("fraud/detector", "2").run(&c).await.unwrap();
     rx.until("the second creation", |ids| ids.len() == 2).await;
     s.stop_webhooks_cleanly().await;
@@ -745,20 +745,13 @@ async fn an_altered_lineage_row_is_not_sent_as_openlineage() {
     let c = client(&s);
     TestPush::new("fraud/detector", "1").dataset("s3://data/train.parquet", b"rows").run(&c).await.unwrap();
     rx.until("the first run event", |ids| ids.len() == 1).await;
-    let pause = |what: &'static str| {
-        let (h, url, id) = (http_with(&s.admin_token), s.url.clone(), sub.webhook.id.clone());
-        async move {
-            let r = h.post(format!("{url}/v1/webhooks/{id}/{what}")).send().await.unwrap();
-            assert_eq!(r.status().as_u16(), 204, "{what}");
-        }
-    };
-    pause("pause").await;
+    webhook_action(&s, &sub.webhook.id, "pause").await;
     TestPush::new("fraud/detector", "2").dataset("s3://data/train.parquet", b"rows").run(&c).await.unwrap();
     sqlx::query("UPDATE versions SET lineage = REPLACE(lineage, 's3://data/train.parquet', 's3://evil/x') WHERE version = '2'")
         .execute(s.state.db.pool())
         .await
         .unwrap();
-    pause("resume").await;
+    webhook_action(&s, &sub.webhook.id, "resume").await;
     let w = webhook_until(&s, &sub.webhook.id, "a failure recorded", |w| w.attempts >= 1).await;
     let e = w.last_error.unwrap_or_default();
     assert!(e.contains("not what log entry"), "{e}");
@@ -817,14 +810,7 @@ async fn a_quarantine_seeded_elsewhere_is_not_sent_to_a_scoped_subscription() {
     // quarantine (the visibility check is each subscription's own).
     let rx_all = Receiver::start().await;
     let everyone = subscribe(&s, &rx_all.url, "*", &["*"]).await;
-    let change = |what: &'static str| {
-        let (h, url, id) = (http_with(&s.admin_token), s.url.clone(), sub.webhook.id.clone());
-        async move {
-            let r = h.post(format!("{url}/v1/webhooks/{id}/{what}")).send().await.unwrap();
-            assert_eq!(r.status().as_u16(), 204, "{what}");
-        }
-    };
-    change("pause").await;
+    webhook_action(&s, &sub.webhook.id, "pause").await;
     c.quarantine(&registry_core::incident::QuarantineRequest {
         version: Some("base/llm@1".into()),
         reason: "base team's secret".into(),
@@ -835,7 +821,7 @@ async fn a_quarantine_seeded_elsewhere_is_not_sent_to_a_scoped_subscription() {
     .unwrap();
     let every = log_ids(&s, everyone.webhook.log_cursor as u64, &["*"], None).await;
     rx_all.until("every entry, the quarantine's included", |ids| ids == every.as_slice()).await;
-    change("resume").await;
+    webhook_action(&s, &sub.webhook.id, "resume").await;
     let all = log_ids(&s, sub.webhook.log_cursor as u64, &["*"], Some("fraud/")).await;
     let quarantined =
         log_ids(&s, sub.webhook.log_cursor as u64, &["version.quarantined"], Some("fraud/")).await;
