@@ -619,7 +619,8 @@ async fn skipping_unwanted_entries_does_not_reset_a_failing_events_clock() {
 
 /// Cursor moves are held and committed together (one commit per `cursor_flush`, not one per
 /// event); what was delivered is still committed when the subscription is paused and when the
-/// worker stops cleanly, so neither a resume nor a restart sends an event twice.
+/// worker stops cleanly, so a resume sends nothing twice and a restart only the event that was in
+/// flight at the stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_cursor_moves_are_committed_at_a_pause_and_a_clean_stop() {
     let opts = with_webhooks(|w| w.cursor_flush = Duration::from_secs(600));
@@ -637,12 +638,18 @@ async fn held_cursor_moves_are_committed_at_a_pause_and_a_clean_stop() {
     webhook_until(&s, &sub.webhook.id, "the delivery committed at the pause", |w| w.log_cursor >= first)
         .await;
     webhook_action(&s, &sub.webhook.id, "resume").await;
+    // The receiver records an event before the server has read its answer, so the second one is
+    // known to be delivered (and its move held) only once the third has arrived: one event at a
+    // time. The third may still be in flight at the stop, which drops it by design.
     TestPush::new("fraud/detector", "2").run(&c).await.unwrap();
-    rx.until("the second creation", |ids| ids.len() == 2).await;
+    TestPush::new("fraud/detector", "3").run(&c).await.unwrap();
+    rx.until("the second and third creations", |ids| ids.len() == 3).await;
+    let second: i64 = rx.ids()[1].strip_prefix("log-").unwrap().parse().unwrap();
+    let third = rx.ids()[2].clone();
     s.stop_webhooks_cleanly().await;
     let w = webhook_info(&s, &sub.webhook.id).await;
-    assert_eq!(w.delivered, 2, "committed at the stop: {w:?}");
-    TestPush::new("fraud/detector", "3").run(&c).await.unwrap();
+    assert!(w.delivered >= 2 && w.log_cursor >= second, "committed at the stop: {w:?}");
+    TestPush::new("fraud/detector", "4").run(&c).await.unwrap();
     let mut next = s.state.clone();
     next.webhooks = Arc::new(
         registry_server::service::webhooks::Webhooks::new(
@@ -654,8 +661,16 @@ async fn held_cursor_moves_are_committed_at_a_pause_and_a_clean_stop() {
     );
     let worker = registry_server::service::webhooks::deliver::spawn(next);
     let want = log_ids(&s, sub.webhook.log_cursor as u64, &["version.created"], None).await;
-    rx.until("each creation exactly once", |ids| ids.len() >= 3).await;
-    assert_eq!(rx.ids(), want);
+    let deduped = |ids: &[String]| {
+        let mut d = ids.to_vec();
+        d.dedup();
+        d
+    };
+    rx.until("each creation", |ids| deduped(ids).len() >= 4).await;
+    assert_eq!(deduped(&rx.ids()), want);
+    // Sent again, if at all, only the one that was in flight at the stop.
+    let again: Vec<String> = rx.ids().windows(2).filter(|p| p[0] == p[1]).map(|p| p[0].clone()).collect();
+    assert!(again.is_empty() || again == [third.clone()], "sent twice: {again:?}");
     worker.abort();
 }
 
