@@ -10,7 +10,8 @@
 # Reported per setting: creations/s, server CPU seconds per 1,000 creations (utime + stime from
 # /proc), and with subscribers how long after wrk stopped the last event arrived (every event is
 # counted at the receivers: a round fails unless each got every creation).
-# usage: bench/events_split.sh [SECONDS=10] [ROUNDS=6]; SERVER=PATH runs that registry-server binary.
+# usage: bench/events_split.sh [SECONDS=10] [ROUNDS=6]; SERVER=PATH runs that registry-server binary,
+# SERVER_ARGS="..." adds flags to it (e.g. --webhook-normal-priority).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -43,7 +44,7 @@ round() {
   local subs=$1 tag=$2
   rm -rf "$work/data" "$work/cfg"
   REGISTRY_LOG=warn taskset -c 0 "$S" --listen 127.0.0.1:$port --data-dir "$work/data" --webhooks-allow-private \
-    > "$work/server.log" 2>&1 &
+    ${SERVER_ARGS:-} > "$work/server.log" 2>&1 &
   spid=$!
   until curl -sf "http://127.0.0.1:$port/v1/health" > /dev/null; do sleep 0.05; done
   export REGISTRY_URL=http://127.0.0.1:$port REGISTRY_CONFIG_DIR=$work/cfg

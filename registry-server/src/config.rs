@@ -163,6 +163,12 @@ pub struct ServeArgs {
     /// due [default: 200].
     #[arg(long, env = "REGISTRY_WEBHOOK_POLL_MS")]
     pub webhook_poll_ms: Option<u64>,
+    /// Webhooks: sign and send deliveries at the requests' scheduling priority. By default they run
+    /// on a thread of their own at the lowest (nice 19), so a server short of CPU serves its
+    /// requests first and its deliveries fall behind (lag in /metrics) instead.
+    #[arg(long, env = "REGISTRY_WEBHOOK_NORMAL_PRIORITY")]
+    #[serde(default)]
+    pub webhook_normal_priority: bool,
     /// Trusted OIDC issuers (config file only: `[[oidc]]` tables).
     #[arg(skip)]
     #[serde(default)]
@@ -490,6 +496,7 @@ impl Config {
                 poll: std::time::Duration::from_millis(
                     args.webhook_poll_ms.or(file.webhook_poll_ms).unwrap_or(200).clamp(10, 60_000),
                 ),
+                low_priority: !(args.webhook_normal_priority || file.webhook_normal_priority),
                 ..Default::default()
             },
         };
@@ -553,6 +560,7 @@ webhook_timeout = 10                                        # seconds one delive
 webhook_retry_ms = 1000                                     # first retry delay, doubled per failure
 webhook_dead_after = 86400                                  # seconds of retries before a dead letter
 webhook_poll_ms = 200                                       # how often other replicas' events are looked for
+webhook_normal_priority = false                             # true: deliveries at the requests' priority
 
 # S3-compatible store: blobs_url = "s3://models/registry"; endpoint, region and keys come from
 # AWS_ENDPOINT, AWS_REGION, AWS_ALLOW_HTTP, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, or from here

@@ -455,7 +455,7 @@ struct Sub {
     /// The target, parsed once (`None`: the stored text does not parse, each delivery fails so).
     url: Option<url::Url>,
     /// The signing key, decoded once (`Err`: the stored secret is not `whsec_` base64).
-    key: Result<Vec<u8>, String>,
+    key: Result<Arc<[u8]>, String>,
     events: Vec<String>,
     pattern: NamePattern,
     lease_until: i64,
@@ -518,7 +518,7 @@ fn open(state: &AppState, w: WebhookRow) -> Result<Sub, ApiError> {
     };
     Ok(Sub {
         url: url::Url::parse(&text("url", &w.url_sealed)?).ok(),
-        key: signing_key(&text("secret", &w.secret_sealed)?),
+        key: signing_key(&text("secret", &w.secret_sealed)?).map(Arc::from),
         events: serde_json::from_str(&w.events).map_err(ApiError::internal)?,
         pattern: NamePattern::parse(&w.namespace).map_err(ApiError::internal)?,
         lease_until: w.lease_until,
@@ -653,7 +653,7 @@ async fn deliver_waiting(
 async fn send_committing(
     state: &AppState,
     sub: &Sub,
-    ev: &Event,
+    ev: &Arc<Event>,
     progress: &mut Progress,
 ) -> Result<Option<Result<(), String>>, ApiError> {
     let every = state.webhooks.settings.cursor_flush;
@@ -916,33 +916,40 @@ fn sign_with(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Result<String
     Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())))
 }
 
-/// POSTs one event; `Err` carries what went wrong, never the URL.
-async fn send(state: &AppState, sub: &Sub, ev: &Event) -> Result<(), String> {
+/// POSTs one event; `Err` carries what went wrong, never the URL. The signing and the HTTP work run
+/// on the delivery thread (`super::Sender`), below the requests' priority.
+async fn send(state: &AppState, sub: &Sub, ev: &Arc<Event>) -> Result<(), String> {
     let url = sub.url.clone().ok_or_else(|| "the stored URL does not parse".to_owned())?;
     // A literal address never reaches the resolver's check: check it here, at every delivery.
     super::net::check_url(&url, state.webhooks.settings.allow_private)?;
-    let ts = now_ms() / 1000;
-    let sig = sign_with(sub.key.as_deref().map_err(Clone::clone)?, &ev.id, ts, &ev.body)?;
-    let resp = state
+    let key = sub.key.clone()?;
+    let (client, ev) = (state.webhooks.client.clone(), ev.clone());
+    state
         .webhooks
-        .client
-        .post(url)
-        .header("content-type", ev.content_type)
-        .header("webhook-id", &ev.id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", sig)
-        .body(ev.body.clone())
-        .send()
-        .await
-        .map_err(|e| chain(&e.without_url()))?;
-    let status = resp.status();
-    if status.is_success() {
-        Ok(())
-    } else if status.is_redirection() {
-        Err(format!("HTTP {status}: redirects are not followed"))
-    } else {
-        Err(format!("HTTP {status}"))
-    }
+        .sender
+        .run(async move {
+            let ts = now_ms() / 1000;
+            let sig = sign_with(&key, &ev.id, ts, &ev.body)?;
+            let resp = client
+                .post(url)
+                .header("content-type", ev.content_type)
+                .header("webhook-id", &ev.id)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", sig)
+                .body(ev.body.clone())
+                .send()
+                .await
+                .map_err(|e| chain(&e.without_url()))?;
+            let status = resp.status();
+            if status.is_success() {
+                Ok(())
+            } else if status.is_redirection() {
+                Err(format!("HTTP {status}: redirects are not followed"))
+            } else {
+                Err(format!("HTTP {status}"))
+            }
+        })
+        .await?
 }
 
 /// An error and its causes, one line (reqwest's own text without the URL).

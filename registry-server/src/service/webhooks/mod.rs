@@ -51,6 +51,9 @@ pub struct WebhookSettings {
     /// Also how often a delivering task reads its lease back (a pause or a rotation served by
     /// another replica stops a batch within this long; one served by this replica, at once).
     pub cursor_flush: Duration,
+    /// Deliveries are signed and sent on a thread at the lowest scheduling priority (nice 19), below
+    /// the requests (decisions §29); false: at the normal one (`--webhook-normal-priority`).
+    pub low_priority: bool,
 }
 
 impl Default for WebhookSettings {
@@ -62,6 +65,7 @@ impl Default for WebhookSettings {
             dead_after: Duration::from_secs(24 * 3600),
             poll: Duration::from_millis(200),
             cursor_flush: Duration::from_millis(100),
+            low_priority: true,
         }
     }
 }
@@ -91,12 +95,67 @@ pub struct Webhooks {
     /// What the delivery tasks share, so that a change costs one read and one event build however
     /// many subscriptions want it (`deliver::Shared`).
     pub(crate) shared: deliver::Shared,
+    /// Where deliveries are signed and sent.
+    sender: Sender,
+}
+
+/// The name of the thread deliveries are sent on.
+pub const SEND_THREAD: &str = "webhook-send";
+
+/// The thread deliveries are signed and sent on: a runtime of its own, so that the CPU an event's
+/// POST costs (HMAC, the HTTP client, the socket) is spent below the requests' priority (decisions
+/// §29). It holds no database connection: the delivery tasks read and commit on the server's runtime
+/// and hand only the POST over, so no request ever waits on this thread.
+#[derive(Debug)]
+struct Sender {
+    handle: tokio::runtime::Handle,
+    /// Dropped with the server's `Webhooks`: the thread ends, and the POSTs still on it with it.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Sender {
+    fn start(low_priority: bool) -> anyhow::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new().name(SEND_THREAD.into()).spawn(move || {
+            // Raising one's own nice value needs no privilege; threads this one starts (the
+            // resolver's) inherit it. Where it fails, deliveries still go, at the normal priority.
+            if low_priority
+                && let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            {
+                tracing::warn!(error = %e, "webhook deliveries run at the normal priority: lowering it failed");
+            }
+            rt.block_on(async move {
+                let _ = stopped.await;
+            });
+        })?;
+        Ok(Self { handle, _stop: stop })
+    }
+
+    /// Runs `f` on the thread. Dropping the returned future cancels it there too (a delivery
+    /// abandoned by a stop is not sent after it).
+    async fn run<F, T>(&self, f: F) -> Result<T, String>
+    where
+        F: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+        impl<T> Drop for AbortOnDrop<T> {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let mut task = AbortOnDrop(self.handle.spawn(f));
+        (&mut task.0).await.map_err(|e| format!("the delivery thread dropped the request: {e}"))
+    }
 }
 
 impl Webhooks {
     /// From the key and settings.
     pub fn new(key: seal::SealKey, settings: WebhookSettings) -> anyhow::Result<Self> {
         let client = net::client(settings.allow_private, settings.timeout)?;
+        let sender = Sender::start(settings.low_priority)?;
         Ok(Self {
             key,
             settings,
@@ -106,6 +165,7 @@ impl Webhooks {
             gaps: std::sync::Mutex::default(),
             changes: std::sync::atomic::AtomicU64::new(0),
             shared: deliver::Shared::default(),
+            sender,
         })
     }
 
@@ -355,4 +415,37 @@ pub async fn rotate_secret(state: &AppState, actor: &Actor, id: &str) -> Result<
     tx.commit().await.map_err(DbError::from)?;
     state.webhooks.changed();
     Ok(WebhookCreated { webhook: get(state, id).await?, secret })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The nice value of the thread that calls it (Linux: field 19 of `/proc/thread-self/stat`,
+    /// counted after the command name's closing parenthesis).
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    /// Deliveries are signed and sent on their own thread, at the lowest priority unless asked
+    /// otherwise; the requests' threads keep theirs.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn deliveries_are_sent_below_the_requests_priority() {
+        let ours = own_nice();
+        for (low, want) in [(true, 19), (false, ours)] {
+            let settings = WebhookSettings { low_priority: low, ..WebhookSettings::default() };
+            let w = Webhooks::new(seal::SealKey::from_bytes(&[7; 32]).unwrap(), settings).unwrap();
+            let (nice, name) = w
+                .sender
+                .run(async { (own_nice(), std::thread::current().name().map(str::to_owned)) })
+                .await
+                .unwrap();
+            assert_eq!((nice, name.as_deref()), (want, Some(SEND_THREAD)), "low priority: {low}");
+            assert_eq!(own_nice(), ours, "the caller's priority is untouched");
+        }
+    }
 }
