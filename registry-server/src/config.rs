@@ -611,4 +611,20 @@ mod tests {
         };
         assert_eq!(Config::load(&args).expect("loads").listen.port(), 1);
     }
+
+    /// Webhook deliveries run below the requests' priority unless the flag or the file asks.
+    #[test]
+    fn webhook_priority_is_low_unless_asked_by_flag_or_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        let low = |args: &ServeArgs| Config::load(args).expect("loads").webhooks.low_priority;
+        for (file, flag, want) in [(false, false, true), (true, false, false), (false, true, false)] {
+            let text = EXAMPLE
+                .replace("webhook_normal_priority = false", &format!("webhook_normal_priority = {file}"));
+            std::fs::write(&p, text).expect("write");
+            let args =
+                ServeArgs { config: Some(p.clone()), webhook_normal_priority: flag, ..Default::default() };
+            assert_eq!(low(&args), want, "file {file}, flag {flag}");
+        }
+    }
 }

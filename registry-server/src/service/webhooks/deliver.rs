@@ -195,6 +195,8 @@ pub fn spawn(state: AppState) -> Worker {
         }
         let _ = halt.send(true);
         while tasks.join_next().await.is_some() {}
+        // The POSTs the tasks dropped are gone before the leases are (`Sender::settled`).
+        let _ = tokio::time::timeout(state.webhooks.settings.timeout, state.webhooks.sender.settled()).await;
         if let Err(e) = state.db.webhook_release(&state.webhooks.owner).await {
             tracing::warn!(error = %e, "could not give back the webhook leases");
         }
@@ -924,32 +926,35 @@ async fn send(state: &AppState, sub: &Sub, ev: &Arc<Event>) -> Result<(), String
     super::net::check_url(&url, state.webhooks.settings.allow_private)?;
     let key = sub.key.clone()?;
     let (client, ev) = (state.webhooks.client.clone(), ev.clone());
-    state
-        .webhooks
-        .sender
-        .run(async move {
-            let ts = now_ms() / 1000;
-            let sig = sign_with(&key, &ev.id, ts, &ev.body)?;
-            let resp = client
-                .post(url)
-                .header("content-type", ev.content_type)
-                .header("webhook-id", &ev.id)
-                .header("webhook-timestamp", ts.to_string())
-                .header("webhook-signature", sig)
-                .body(ev.body.clone())
-                .send()
-                .await
-                .map_err(|e| chain(&e.without_url()))?;
-            let status = resp.status();
-            if status.is_success() {
-                Ok(())
-            } else if status.is_redirection() {
-                Err(format!("HTTP {status}: redirects are not followed"))
-            } else {
-                Err(format!("HTTP {status}"))
-            }
-        })
-        .await?
+    let timeout = state.webhooks.settings.timeout;
+    // Bounded here as well as by the client: this clock, not the send threads', is the one the
+    // lease is kept by (decisions §33).
+    let post = state.webhooks.sender.run(async move {
+        let ts = now_ms() / 1000;
+        let sig = sign_with(&key, &ev.id, ts, &ev.body)?;
+        let resp = client
+            .post(url)
+            .header("content-type", ev.content_type)
+            .header("webhook-id", &ev.id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(ev.body.clone())
+            .send()
+            .await
+            .map_err(|e| chain(&e.without_url()))?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(())
+        } else if status.is_redirection() {
+            Err(format!("HTTP {status}: redirects are not followed"))
+        } else {
+            Err(format!("HTTP {status}"))
+        }
+    });
+    match tokio::time::timeout(timeout, post).await {
+        Ok(sent) => sent?,
+        Err(_) => Err(format!("timed out after {} s", timeout.as_secs())),
+    }
 }
 
 /// An error and its causes, one line (reqwest's own text without the URL).

@@ -4,6 +4,7 @@
 //! The transparency log is the outbox: every change appends its entry in its own transaction, so a
 //! subscription is a cursor into the log (and one into `access_audit`). Each change to a
 //! subscription is itself a log entry naming the URL by its SHA-256 only.
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -52,7 +53,7 @@ pub struct WebhookSettings {
     /// another replica stops a batch within this long; one served by this replica, at once).
     pub cursor_flush: Duration,
     /// Deliveries are signed and sent on a thread at the lowest scheduling priority (nice 19), below
-    /// the requests (decisions §29); false: at the normal one (`--webhook-normal-priority`).
+    /// the requests (decisions §33); false: at the normal one (`--webhook-normal-priority`).
     pub low_priority: bool,
 }
 
@@ -85,8 +86,8 @@ pub struct Webhooks {
     pub bell: tokio::sync::watch::Sender<u64>,
     /// Who holds leases from this process.
     pub owner: String,
-    /// The delivery client.
-    pub client: reqwest::Client,
+    /// The delivery client (used where `sender` runs its POSTs).
+    pub(crate) client: reqwest::Client,
     /// Gaps in the access records' numbering a subscription waits at: (first missing id, first seen).
     gaps: std::sync::Mutex<std::collections::HashMap<i64, (i64, std::time::Instant)>>,
     /// Bumped when this replica pauses, removes a subscription or rotates its secret: its delivery
@@ -96,58 +97,133 @@ pub struct Webhooks {
     /// many subscriptions want it (`deliver::Shared`).
     pub(crate) shared: deliver::Shared,
     /// Where deliveries are signed and sent.
-    sender: Sender,
+    pub(crate) sender: Sender,
 }
 
-/// The name of the thread deliveries are sent on.
+/// The name of the threads deliveries are sent on.
 pub const SEND_THREAD: &str = "webhook-send";
 
-/// The thread deliveries are signed and sent on: a runtime of its own, so that the CPU an event's
-/// POST costs (HMAC, the HTTP client, the socket) is spent below the requests' priority (decisions
-/// §29). It holds no database connection: the delivery tasks read and commit on the server's runtime
-/// and hand only the POST over, so no request ever waits on this thread.
+/// Where deliveries are signed and sent: by default a runtime of its own whose threads run at the
+/// lowest scheduling priority, so that the CPU an event's POST costs (HMAC, the HTTP client, the
+/// socket) is spent after the requests' (decisions §33). It holds no database connection: the
+/// delivery tasks read and commit on the server's runtime and hand only the POST over, so a request
+/// never waits for these threads to run (but for tokio's wake-up of the task awaiting a POST).
 #[derive(Debug)]
-struct Sender {
+pub(crate) struct Sender {
+    /// `None`: POSTs run on the caller's runtime, at the requests' priority.
+    low: Option<LowPriority>,
+    /// POSTs started and not yet done (or dropped where they ran).
+    flights: Arc<Flights>,
+}
+
+#[derive(Debug)]
+struct LowPriority {
     handle: tokio::runtime::Handle,
-    /// Dropped with the server's `Webhooks`: the thread ends, and the POSTs still on it with it.
+    /// Dropped with the server's `Webhooks`: the runtime shuts down, and the POSTs still on it.
     _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+#[derive(Debug, Default)]
+struct Flights {
+    n: std::sync::atomic::AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+/// One POST in flight; leaves the count when dropped, wherever that happens.
+struct Flight(Arc<Flights>);
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        if self.0.n.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.0.done.notify_waiters();
+        }
+    }
 }
 
 impl Sender {
     fn start(low_priority: bool) -> anyhow::Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let handle = rt.handle().clone();
+        let flights = Arc::default();
+        if !low_priority {
+            return Ok(Self { low: None, flights });
+        }
+        // Built, run and dropped on a thread of its own (a runtime may not be dropped in an async
+        // context); its worker and blocking threads (the resolver's) lower their own priority as
+        // they start. Raising one's own nice value needs no privilege; where it fails anyway,
+        // deliveries still go, at the normal priority.
+        let (ready, built) = std::sync::mpsc::sync_channel(1);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let warned = Arc::new(std::sync::atomic::AtomicBool::new(false));
         std::thread::Builder::new().name(SEND_THREAD.into()).spawn(move || {
-            // Raising one's own nice value needs no privilege; threads this one starts (the
-            // resolver's) inherit it. Where it fails, deliveries still go, at the normal priority.
-            if low_priority
-                && let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
-            {
-                tracing::warn!(error = %e, "webhook deliveries run at the normal priority: lowering it failed");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .thread_name(SEND_THREAD)
+                .on_thread_start(move || {
+                    if let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+                        && !warned.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        tracing::warn!(error = %e, "webhook deliveries run at the normal priority: lowering it failed");
+                    }
+                })
+                .enable_all()
+                .build();
+            match rt {
+                Ok(rt) => {
+                    let _ = ready.send(Ok(rt.handle().clone()));
+                    rt.block_on(async move {
+                        let _ = stopped.await;
+                    });
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                }
             }
-            rt.block_on(async move {
-                let _ = stopped.await;
-            });
         })?;
-        Ok(Self { handle, _stop: stop })
+        let handle = built.recv()??;
+        Ok(Self { low: Some(LowPriority { handle, _stop: stop }), flights })
     }
 
-    /// Runs `f` on the thread. Dropping the returned future cancels it there too (a delivery
-    /// abandoned by a stop is not sent after it).
-    async fn run<F, T>(&self, f: F) -> Result<T, String>
+    /// Runs `f` where POSTs run. Dropping the returned future cancels it there too.
+    pub(crate) async fn run<F, T>(&self, f: F) -> Result<T, String>
     where
         F: std::future::Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
+        self.flights.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let flight = Flight(self.flights.clone());
+        let f = async move {
+            let _flight = flight;
+            f.await
+        };
+        let Some(low) = &self.low else { return Ok(f.await) };
         struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
         impl<T> Drop for AbortOnDrop<T> {
             fn drop(&mut self) {
                 self.0.abort();
             }
         }
-        let mut task = AbortOnDrop(self.handle.spawn(f));
-        (&mut task.0).await.map_err(|e| format!("the delivery thread dropped the request: {e}"))
+        let mut task = AbortOnDrop(low.handle.spawn(f));
+        (&mut task.0).await.map_err(|e| match e.is_panic() {
+            // The panic's text stays out of `last_error`, which users read.
+            true => {
+                tracing::error!("a webhook delivery panicked");
+                "the delivery failed inside the server".to_owned()
+            }
+            false => "the delivery was cancelled".to_owned(),
+        })
+    }
+
+    /// Waits until no POST is left where they run: a cancelled one is dropped there only when its
+    /// thread next runs, and a stopping worker gives its leases back only after that (else the next
+    /// holder's events could arrive before the cancelled one).
+    pub(crate) async fn settled(&self) {
+        loop {
+            let done = self.flights.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.flights.n.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            done.await;
+        }
     }
 }
 
@@ -424,28 +500,31 @@ mod tests {
 
     /// The nice value of the thread that calls it (Linux: field 19 of `/proc/thread-self/stat`,
     /// counted after the command name's closing parenthesis).
+    #[cfg(target_os = "linux")]
     fn own_nice() -> i32 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         after.split(' ').nth(16).unwrap().parse().unwrap()
     }
 
-    /// Deliveries are signed and sent on their own thread, at the lowest priority unless asked
-    /// otherwise; the requests' threads keep theirs.
+    /// Deliveries are signed and sent on threads of their own, at the lowest priority unless asked
+    /// otherwise (then on the caller's runtime); the requests' threads keep theirs.
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn deliveries_are_sent_below_the_requests_priority() {
-        let ours = own_nice();
-        for (low, want) in [(true, 19), (false, ours)] {
+        let (ours, me) = (own_nice(), std::thread::current().name().map(str::to_owned));
+        assert!(ours < 19, "the test runs at the lowest priority already: it would show nothing");
+        for (low, want) in [(true, (19, Some(SEND_THREAD.to_owned()))), (false, (ours, me.clone()))] {
             let settings = WebhookSettings { low_priority: low, ..WebhookSettings::default() };
             let w = Webhooks::new(seal::SealKey::from_bytes(&[7; 32]).unwrap(), settings).unwrap();
-            let (nice, name) = w
+            let got = w
                 .sender
                 .run(async { (own_nice(), std::thread::current().name().map(str::to_owned)) })
                 .await
                 .unwrap();
-            assert_eq!((nice, name.as_deref()), (want, Some(SEND_THREAD)), "low priority: {low}");
+            assert_eq!(got, want, "low priority: {low}");
             assert_eq!(own_nice(), ours, "the caller's priority is untouched");
+            w.sender.settled().await;
         }
     }
 }
