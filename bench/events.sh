@@ -12,7 +12,8 @@
 # - push overhead: PUSHES versions by 8 concurrent clients with 0 and with 3 active subscribers, ROUNDS
 #   rounds in alternating order, each on a fresh server.
 # The machine is noisy, so it runs RUNS times and prints each run's table.
-# usage: bench/events.sh [RATE=100] [SECONDS=10] [PENDING=1000] [PUSHES=500] [ROUNDS=4] [RUNS=3]
+# usage: bench/events.sh [RATE=100] [SECONDS=10] [PENDING=1000] [PUSHES=500] [ROUNDS=4] [RUNS=3];
+# NORMAL_PRIORITY=1 sends deliveries at the requests' priority (--webhook-normal-priority).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-100}; secs=${2:-10}; pending=${3:-1000}; pushes=${4:-500}; rounds=${5:-4}; runs=${6:-3}

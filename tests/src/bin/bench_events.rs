@@ -132,10 +132,12 @@ async fn serve(sock: TcpStream, got: Arrivals) {
     }
 }
 
-/// Server options with delivery polling every `poll`.
+/// Server options with delivery polling every `poll`; `NORMAL_PRIORITY=1` in the environment sends
+/// deliveries at the requests' priority (`--webhook-normal-priority`).
 fn options(poll: Duration) -> TestOptions {
+    let low_priority = std::env::var("NORMAL_PRIORITY").map_or(true, |v| v != "1");
     TestOptions {
-        webhooks: WebhookSettings { poll, ..TestOptions::default().webhooks },
+        webhooks: WebhookSettings { poll, low_priority, ..TestOptions::default().webhooks },
         ..Default::default()
     }
 }
