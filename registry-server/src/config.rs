@@ -164,7 +164,7 @@ pub struct ServeArgs {
     #[arg(long, env = "REGISTRY_WEBHOOK_POLL_MS")]
     pub webhook_poll_ms: Option<u64>,
     /// Webhooks: sign and send deliveries at the requests' scheduling priority. By default they run
-    /// on a thread of their own at the lowest (nice 19), so a server short of CPU serves its
+    /// on threads of their own at the lowest (nice 19), so a server short of CPU serves its
     /// requests first and its deliveries fall behind (lag in /metrics) instead.
     #[arg(long, env = "REGISTRY_WEBHOOK_NORMAL_PRIORITY")]
     #[serde(default)]
