@@ -172,6 +172,8 @@ fn no_huge_pages() {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     no_huge_pages();
+    // Freed memory back to the OS at once, unless MIMALLOC_PURGE_DELAY says otherwise (decisions §34).
+    registry_server::alloc::return_freed_memory_at_once();
     let cli = Cli::parse();
     let config = match Config::load(&cli.serve) {
         Ok(c) => c,

@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStoreExt, WriteMultipart};
@@ -11,8 +11,53 @@ use registry_core::{Digest, Hasher};
 
 use super::local::file_stream;
 use super::{
-    BlobError, BlobRead, BlobStore, LOCAL_PARTS_IN_FLIGHT, PART_SIZE, REMOTE_PARTS_IN_FLIGHT, STAGING, key,
+    BlobError, BlobRead, BlobStore, LOCAL_PART_SIZE, LOCAL_PARTS_IN_FLIGHT, PART_SIZE,
+    REMOTE_PARTS_IN_FLIGHT, STAGING, key,
 };
+
+/// The part buffers of one streamed upload, reused. A part handed to the writer is taken back once the
+/// store has written it (its `Bytes` unique again), so an upload of any length fills the same
+/// `in flight + 1` buffers. A buffer per part was allocated on the request's thread and freed on the
+/// one that wrote it; the allocator kept such memory until the allocating thread came back for more,
+/// and four 256 MiB files streamed at once peaked at 144–148 MiB (docs/benchmarks.md, "Freed memory
+/// returned at once").
+struct PartBuffers {
+    size: usize,
+    handed: std::collections::VecDeque<Bytes>,
+}
+
+impl PartBuffers {
+    /// Most parts remembered for reuse; more than the writer keeps in flight, so none is forgotten
+    /// while it could still come back.
+    const KEPT: usize = 4;
+
+    fn new(size: usize) -> Self {
+        Self { size, handed: Default::default() }
+    }
+
+    /// A full part to hand to the writer (`buf` given up whole: a piece of it kept elsewhere would
+    /// keep the part from ever being unique again).
+    fn hand_over(&mut self, buf: BytesMut) -> Bytes {
+        let part = buf.freeze();
+        if self.handed.len() == Self::KEPT {
+            self.handed.pop_front();
+        }
+        self.handed.push_back(part.clone()); // a reference count, not the bytes
+        part
+    }
+
+    /// An empty buffer of a part's size: a written part's, or a new one.
+    fn next(&mut self) -> BytesMut {
+        if let Some(i) = self.handed.iter().position(Bytes::is_unique)
+            && let Some(part) = self.handed.remove(i)
+            && let Ok(mut buf) = part.try_into_mut()
+        {
+            buf.clear();
+            return buf;
+        }
+        BytesMut::with_capacity(self.size)
+    }
+}
 
 /// A spooled upload's temporary file, removed however the upload ends.
 struct Spool(std::path::PathBuf);
@@ -112,10 +157,16 @@ impl BlobStore {
         E: std::fmt::Display,
     {
         let upload = self.bounded("start upload", self.store.put_multipart(path)).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let (part_size, in_flight) = match self.local_root {
+            Some(_) => (LOCAL_PART_SIZE, LOCAL_PARTS_IN_FLIGHT),
+            None => (PART_SIZE, REMOTE_PARTS_IN_FLIGHT),
+        };
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
+        let mut parts = PartBuffers::new(part_size);
+        let mut buf = parts.next();
         let mut hasher = Hasher::new();
         let mut body = std::pin::pin!(body);
-        let failure = loop {
+        let failure = 'body: loop {
             let chunk = match body.next().await {
                 None => break None,
                 Some(Err(e)) => break Some(BlobError::Body(e.to_string())),
@@ -125,18 +176,28 @@ impl BlobStore {
                 break Some(BlobError::TooLarge { limit });
             }
             hasher.update(&chunk);
-            let in_flight =
-                if self.local_root.is_some() { LOCAL_PARTS_IN_FLIGHT } else { REMOTE_PARTS_IN_FLIGHT };
-            if let Err(e) = self.bounded("put part", writer.wait_for_capacity(in_flight)).await {
-                break Some(e);
+            // Copied into whole parts and dropped at once: the transport's chunks (and the larger read
+            // buffers they pin) are not kept until their part is written (see `PartBuffers`).
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let n = rest.len().min(part_size - buf.len());
+                buf.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                if buf.len() == part_size {
+                    if let Err(e) = self.bounded("put part", writer.wait_for_capacity(in_flight)).await {
+                        break 'body Some(e);
+                    }
+                    let full = std::mem::replace(&mut buf, parts.next());
+                    writer.put(parts.hand_over(full));
+                }
             }
-            // Copy into the part buffer rather than keeping the transport's chunks (and the larger
-            // read buffers they may pin) alive until the part is written.
-            writer.write(&chunk);
         };
         if let Some(e) = failure {
             let _ = self.bounded("abort upload", writer.abort()).await;
             return Err(e);
+        }
+        if !buf.is_empty() {
+            writer.put(buf.freeze()); // the last part, shorter: `finish` writes it
         }
         let size = hasher.len();
         let actual = hasher.finalize();
@@ -237,4 +298,28 @@ fn bounded_stream(
         }
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A written part's buffer comes back for the next part (the same allocation); one the writer
+    /// still holds does not.
+    #[test]
+    fn a_written_parts_buffer_is_reused() {
+        let mut parts = PartBuffers::new(PART_SIZE);
+        let mut buf = parts.next();
+        buf.extend_from_slice(&vec![7u8; PART_SIZE]);
+        let at = buf.as_ptr();
+        let in_flight = parts.hand_over(buf);
+        let other = parts.next();
+        assert_ne!(other.as_ptr(), at, "a part still being written is not reused");
+        assert_eq!(other.capacity(), PART_SIZE);
+        drop(in_flight); // the store wrote it
+        let again = parts.next();
+        assert_eq!(again.as_ptr(), at, "the written part's buffer");
+        assert!(again.is_empty());
+        assert_eq!(again.capacity(), PART_SIZE);
+    }
 }

@@ -505,6 +505,13 @@ impl<T: Into<UploadError>> From<T> for Pumped {
 /// Reads a part body of exactly `part.len` bytes a batch at a time (at most [`STREAM_BATCH`] and a
 /// chunk held), hashing each batch (its own digest, and `chain` when given) and writing it in place
 /// into `file` when given. Returns the part's digest and the chain after it.
+///
+/// Each chunk is copied into one batch buffer, reused for the whole part, and dropped at once. Keeping
+/// the transport's chunks until their batch was written pinned hyper's read buffers (up to ~400 KiB
+/// each, however little a read filled), so hyper allocated a new one for nearly every read; they were
+/// freed on the blocking threads that hashed and wrote them, and a 1 GiB part stream churned through
+/// 7.6 GiB of buffers, up to ~50 MiB of them held at a time (docs/benchmarks.md, "Freed memory returned at
+/// once"). A dropped chunk lets hyper reuse its buffer; the copy costs one `memcpy` per byte.
 async fn pump<S, E>(
     body: S,
     part: &Part,
@@ -517,7 +524,8 @@ where
 {
     let mut body = std::pin::pin!(body);
     let (mut own, mut chain) = (Hasher::new(), chain);
-    let (mut batch, mut held, mut got, mut at) = (Vec::new(), 0usize, 0u64, part.offset);
+    let mut buf = bytes::BytesMut::with_capacity(STREAM_BATCH);
+    let (mut got, mut at) = (0u64, part.offset);
     let mut more = false;
     loop {
         let next = body.next().await;
@@ -530,28 +538,24 @@ where
                 more = true;
                 break;
             }
-            held += c.len();
-            batch.push(c);
+            buf.extend_from_slice(&c);
         }
-        if held >= STREAM_BATCH || (end && !batch.is_empty()) {
-            let chunks = std::mem::take(&mut batch);
-            let n = held as u64;
-            held = 0;
+        if buf.len() >= STREAM_BATCH || (end && !buf.is_empty()) {
+            let batch = buf.split().freeze();
+            let n = batch.len() as u64;
             let hashed = tokio::task::spawn_blocking({
-                let chunks = chunks.clone(); // reference counts, not bytes
+                let batch = batch.clone(); // a reference count, not the bytes
                 move || {
-                    for c in &chunks {
-                        own.update(c);
-                        if let Some(h) = chain.as_mut() {
-                            h.update(c);
-                        }
+                    own.update(&batch);
+                    if let Some(h) = chain.as_mut() {
+                        h.update(&batch);
                     }
                     (own, chain)
                 }
             });
             let written = async {
                 match &file {
-                    Some((f, turn)) => f.write_at(at, chunks, turn.clone()).await,
+                    Some((f, turn)) => f.write_at(at, vec![batch], turn.clone()).await,
                     None => Ok(()),
                 }
             };
@@ -559,6 +563,9 @@ where
             (own, chain) = hashed.map_err(ApiError::internal)?;
             written.map_err(Pumped::Store)?;
             at += n;
+            // Both blocking calls are done and their copies of `batch` dropped: `buf` is the
+            // allocation's only owner again and takes it back instead of allocating a new one.
+            buf.reserve(STREAM_BATCH);
         }
         if end {
             break;
