@@ -27,7 +27,8 @@ use registry_core::Digest;
 /// Part size of multipart uploads to a remote store (S3's minimum is 5 MiB).
 const PART_SIZE: usize = 5 * 1024 * 1024;
 /// Part size of a streamed upload into a local directory: parts are writes at an offset there, with no
-/// minimum, and a push streams 4 files at once, each holding up to 3 parts (decisions §34).
+/// minimum, and a push streams 4 files at once, each holding 2 parts (one filling, one being written;
+/// decisions §34).
 const LOCAL_PART_SIZE: usize = 1024 * 1024;
 /// Parts in flight per upload on a remote store; memory is about `(1 + in flight) * PART_SIZE` per upload.
 const REMOTE_PARTS_IN_FLIGHT: usize = 2;

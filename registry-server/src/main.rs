@@ -169,11 +169,22 @@ fn no_huge_pages() {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // Both before any other thread exists: the allocator's options are plain stores in C.
     no_huge_pages();
     // Freed memory back to the OS at once, unless MIMALLOC_PURGE_DELAY says otherwise (decisions §34).
     registry_server::alloc::return_freed_memory_at_once();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("registry-server: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve_or_run())
+}
+
+async fn serve_or_run() -> std::process::ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(&cli.serve) {
         Ok(c) => c,

@@ -64,9 +64,8 @@ async fn read_all(s: &BlobStore, d: &Digest, range: Option<std::ops::Range<u64>>
 #[tokio::test]
 async fn a_verified_upload_is_stored_and_readable_in_ranges() {
     on_each_store(|s, _guard| async move {
-        // Four multipart parts and a short one, in uneven chunks that straddle the parts' ends (the
-        // part buffers are reused from the third part on: a reused one still being written would
-        // show here as wrong bytes).
+        // Four 5 MiB parts and a short one (23 of 1 MiB on a local directory), in uneven chunks that
+        // straddle the parts' ends; the local store reuses its part buffers along the way.
         let data: Vec<u8> = (0..23_000_000u32).map(|i| (i % 251) as u8).collect();
         let d = Digest::of(&data);
         let chunks: Vec<Vec<u8>> = data.chunks(777_777).map(<[u8]>::to_vec).collect();
